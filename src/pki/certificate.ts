@@ -1,0 +1,103 @@
+/**
+ * Building and signing X.509 v3 certificates from asn1-x509 objects, and reading them back.
+ * The builder is the hot path of issuance: it encodes the TBSCertificate once and signs it.
+ */
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from "@peculiar/asn1-x509";
+import { ShomeiError } from "../i18n/errors.js";
+import type { Signer } from "./keys.js";
+import { nameToString, commonNameOf } from "./names.js";
+import { fingerprint } from "./fingerprint.js";
+import { x509 } from "./x509lib.js";
+
+export interface CertificateTemplate {
+  readonly serial: Uint8Array;
+  readonly subject: Name;
+  readonly issuer: Name;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** SubjectPublicKeyInfo DER of the subject's key. */
+  readonly spki: Uint8Array;
+  readonly extensions: readonly Extension[];
+}
+
+/** Encodes the template, signs it with the issuer's signer and returns the certificate DER. */
+export async function signCertificate(t: CertificateTemplate, signer: Signer): Promise<Buffer> {
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: new Uint8Array(t.serial).buffer,
+    signature: signer.algorithm,
+    issuer: t.issuer,
+    validity: new Validity({ notBefore: t.notBefore, notAfter: t.notAfter }),
+    subject: t.subject,
+    subjectPublicKeyInfo: AsnConvert.parse(t.spki, SubjectPublicKeyInfo),
+    extensions: new Extensions([...t.extensions]),
+  });
+  const tbsDer = AsnConvert.serialize(tbs);
+  const signature = await signer.sign(new Uint8Array(tbsDer));
+  const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: signer.algorithm, signatureValue: new Uint8Array(signature).buffer });
+  return Buffer.from(AsnConvert.serialize(cert));
+}
+
+/** What Shomei needs to know about a certificate, read from its DER. */
+export interface CertificateInfo {
+  readonly der: Buffer;
+  readonly serialHex: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly commonName: string | undefined;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly fingerprint: string;
+  readonly isCa: boolean;
+  readonly selfSigned: boolean;
+}
+
+/** Parses a DER certificate, or throws BAD_DER. */
+export function readCertificate(der: Uint8Array): CertificateInfo {
+  let cert: Certificate;
+  try {
+    cert = AsnConvert.parse(der, Certificate);
+  } catch (e) {
+    throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
+  }
+  const tbs = cert.tbsCertificate;
+  const subject = nameToString(tbs.subject);
+  const issuer = nameToString(tbs.issuer);
+  const x = new x509.X509Certificate(new Uint8Array(der));
+  const bc = x.getExtension(x509.BasicConstraintsExtension);
+  return {
+    der: Buffer.from(der),
+    serialHex: Buffer.from(tbs.serialNumber).toString("hex").replace(/^00(?=[89a-f])/, ""),
+    subject,
+    issuer,
+    commonName: commonNameOf(tbs.subject),
+    notBefore: tbs.validity.notBefore.getTime(),
+    notAfter: tbs.validity.notAfter.getTime(),
+    fingerprint: fingerprint(der),
+    isCa: bc?.ca ?? false,
+    selfSigned: Buffer.from(AsnConvert.serialize(tbs.subject)).equals(Buffer.from(AsnConvert.serialize(tbs.issuer))),
+  };
+}
+
+/** True when `cert` carries a valid signature by `issuer`'s key (names are not compared). */
+export async function isSignedBy(certDer: Uint8Array, issuerDer: Uint8Array): Promise<boolean> {
+  const cert = new x509.X509Certificate(new Uint8Array(certDer));
+  const issuer = new x509.X509Certificate(new Uint8Array(issuerDer));
+  try {
+    return await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+  } catch {
+    return false;
+  }
+}
+
+/** SubjectPublicKeyInfo DER of a certificate. */
+export function certificateSpki(der: Uint8Array): Buffer {
+  const cert = AsnConvert.parse(der, Certificate);
+  return Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
+}
+
+/** The subject Name object of a certificate (to use as the issuer of what it signs). */
+export function certificateSubject(der: Uint8Array): Name {
+  return AsnConvert.parse(der, Certificate).tbsCertificate.subject;
+}

@@ -1,0 +1,113 @@
+/**
+ * Key pairs and signers. Keys are node:crypto KeyObjects (fast, software); anything that can
+ * sign (an HSM later) plugs in through the Signer interface.
+ */
+import { generateKeyPair as nodeGenerateKeyPair, createPublicKey, createPrivateKey, sign as nodeSign, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
+import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
+import { ShomeiError } from "../i18n/errors.js";
+
+const generate = promisify(nodeGenerateKeyPair);
+
+/** The key kinds Shomei issues for and accepts. */
+export const KEY_KINDS = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
+
+export function isKeyKind(v: string): v is KeyKind {
+  return (KEY_KINDS as readonly string[]).includes(v);
+}
+
+export interface KeyPair {
+  readonly kind: KeyKind;
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/** Generates a key pair of the given kind (ECDSA P-256 by default). */
+export async function generateKeyPair(kind: KeyKind = "ec-p256"): Promise<KeyPair> {
+  const pair =
+    kind === "ec-p256" ? await generate("ec", { namedCurve: "prime256v1" })
+    : kind === "ec-p384" ? await generate("ec", { namedCurve: "secp384r1" })
+    : await generate("rsa", { modulusLength: kind === "rsa-2048" ? 2048 : 3072, publicExponent: 0x10001 });
+  return { kind, privateKey: pair.privateKey, publicKey: pair.publicKey };
+}
+
+/**
+ * Classifies a public key, refusing what Shomei does not accept: RSA under 2048 bits,
+ * curves other than P-256/P-384, and every other key type.
+ */
+export function keyKindOf(key: KeyObject): KeyKind {
+  const d = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === "ec") {
+    if (d.namedCurve === "prime256v1") return "ec-p256";
+    if (d.namedCurve === "secp384r1") return "ec-p384";
+    throw new ShomeiError("KEY_UNSUPPORTED", { kind: `EC ${d.namedCurve ?? "unknown curve"}` });
+  }
+  if (key.asymmetricKeyType === "rsa") {
+    const bits = d.modulusLength ?? 0;
+    if (bits < 2048) throw new ShomeiError("KEY_TOO_SMALL", { bits });
+    if (bits === 2048) return "rsa-2048";
+    if (bits === 3072) return "rsa-3072";
+    if (bits <= 8192) return "rsa-3072"; // larger RSA keys sign like the 3072 profile
+    throw new ShomeiError("KEY_UNSUPPORTED", { kind: `RSA ${bits}` });
+  }
+  throw new ShomeiError("KEY_UNSUPPORTED", { kind: key.asymmetricKeyType ?? "unknown" });
+}
+
+export function isRsa(kind: KeyKind): boolean {
+  return kind.startsWith("rsa");
+}
+
+/** SubjectPublicKeyInfo DER of a key. */
+export function spkiDer(key: KeyObject): Buffer {
+  const pub = key.type === "private" ? createPublicKey(key) : key;
+  return pub.export({ format: "der", type: "spki" });
+}
+
+/** Signature algorithms: OID, the hash node:crypto uses, and the key type it needs. */
+export const SIGNATURE_ALGORITHMS: Readonly<Record<string, { hash: string; key: "ec" | "rsa" }>> = {
+  "1.2.840.10045.4.3.2": { hash: "sha256", key: "ec" },
+  "1.2.840.10045.4.3.3": { hash: "sha384", key: "ec" },
+  "1.2.840.10045.4.3.4": { hash: "sha512", key: "ec" },
+  "1.2.840.113549.1.1.11": { hash: "sha256", key: "rsa" },
+  "1.2.840.113549.1.1.12": { hash: "sha384", key: "rsa" },
+  "1.2.840.113549.1.1.13": { hash: "sha512", key: "rsa" },
+};
+
+/** Anything that signs certificates and requests: a software key, later an HSM. */
+export interface Signer {
+  /** The signatureAlgorithm that goes into what is signed. */
+  readonly algorithm: AlgorithmIdentifier;
+  /** The key kind, for profiles that depend on it. */
+  readonly kind: KeyKind;
+  /** Signs the bytes and returns the signature as it goes into the BIT STRING. */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+const NULL_PARAMS = new Uint8Array([0x05, 0x00]).buffer;
+
+/** A Signer over a software private key (ECDSA with SHA-256/384 by curve, RSA with SHA-256). */
+export function keyObjectSigner(privateKey: KeyObject): Signer {
+  const kind = keyKindOf(createPublicKey(privateKey));
+  const hash = kind === "ec-p384" ? "sha384" : "sha256";
+  const algorithm =
+    kind === "ec-p256" ? new AlgorithmIdentifier({ algorithm: "1.2.840.10045.4.3.2" })
+    : kind === "ec-p384" ? new AlgorithmIdentifier({ algorithm: "1.2.840.10045.4.3.3" })
+    : new AlgorithmIdentifier({ algorithm: "1.2.840.113549.1.1.11", parameters: NULL_PARAMS });
+  return {
+    algorithm,
+    kind,
+    sign: (data) => Promise.resolve(nodeSign(hash, data, { key: privateKey, dsaEncoding: "der" })),
+  };
+}
+
+/** PKCS#8 PEM, encrypted with AES-256-CBC under a passphrase when one is given. */
+export function exportPrivateKeyPem(key: KeyObject, passphrase?: string): string {
+  if (passphrase === undefined) return key.export({ format: "pem", type: "pkcs8" }) as string;
+  return key.export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase }) as string;
+}
+
+/** Reads a PKCS#8 (optionally encrypted) PEM private key. */
+export function importPrivateKeyPem(pem: string, passphrase?: string): KeyObject {
+  return createPrivateKey(passphrase === undefined ? { key: pem, format: "pem" } : { key: pem, format: "pem", passphrase });
+}

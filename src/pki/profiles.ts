@@ -1,0 +1,97 @@
+/**
+ * Certificate profiles: which extensions a certificate of each kind carries. A profile is
+ * pure data in, extensions out; the CA decides every value (nothing comes from a CSR).
+ */
+import { createHash } from "node:crypto";
+import { isIP } from "node:net";
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import {
+  AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CRLDistributionPoints,
+  DistributionPoint, DistributionPointName, ExtendedKeyUsage, Extension, GeneralName, KeyIdentifier, KeyUsage,
+  KeyUsageFlags, SubjectAlternativeName, SubjectKeyIdentifier, SubjectPublicKeyInfo,
+  id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_cRLDistributionPoints, id_ce_extKeyUsage,
+  id_ce_keyUsage, id_ce_subjectAltName, id_ce_subjectKeyIdentifier, id_pe_authorityInfoAccess,
+  id_kp_clientAuth, id_kp_serverAuth, id_ad_caIssuers, id_ad_ocsp,
+} from "@peculiar/asn1-x509";
+import type { KeyKind } from "./keys.js";
+import { isRsa } from "./keys.js";
+
+/** Where relying parties find the issuer's certificate, OCSP and CRL (from config). */
+export interface PublicationUrls {
+  readonly caIssuersUrl?: string;
+  readonly ocspUrl?: string;
+  readonly crlUrl?: string;
+}
+
+function ext(extnID: string, critical: boolean, value: unknown): Extension {
+  return new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
+}
+
+/**
+ * Key identifier, RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's
+ * value (what OpenSSL and most CAs do, so chains built by other tools line up).
+ */
+export function keyIdentifier(spki: Uint8Array): Buffer {
+  const info = AsnConvert.parse(spki, SubjectPublicKeyInfo);
+  return createHash("sha1").update(Buffer.from(info.subjectPublicKey)).digest();
+}
+
+function keyIds(subjectSpki: Uint8Array, issuerKeyId: Uint8Array | undefined): Extension[] {
+  const out = [ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyIdentifier(subjectSpki)))];
+  if (issuerKeyId) {
+    out.push(ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(issuerKeyId) })));
+  }
+  return out;
+}
+
+function keyUsage(flags: number): Extension {
+  return ext(id_ce_keyUsage, true, new KeyUsage(flags));
+}
+
+function publication(urls: PublicationUrls): Extension[] {
+  const out: Extension[] = [];
+  const access: AccessDescription[] = [];
+  if (urls.ocspUrl) access.push(new AccessDescription({ accessMethod: id_ad_ocsp, accessLocation: new GeneralName({ uniformResourceIdentifier: urls.ocspUrl }) }));
+  if (urls.caIssuersUrl) access.push(new AccessDescription({ accessMethod: id_ad_caIssuers, accessLocation: new GeneralName({ uniformResourceIdentifier: urls.caIssuersUrl }) }));
+  if (access.length > 0) out.push(ext(id_pe_authorityInfoAccess, false, new AuthorityInfoAccessSyntax(access)));
+  if (urls.crlUrl) {
+    const dp = new DistributionPoint({ distributionPoint: new DistributionPointName({ fullName: [new GeneralName({ uniformResourceIdentifier: urls.crlUrl })] }) });
+    out.push(ext(id_ce_cRLDistributionPoints, false, new CRLDistributionPoints([dp])));
+  }
+  return out;
+}
+
+/** A root or issuing CA: basicConstraints CA (path length 0 for the issuing CA), keyCertSign + cRLSign. */
+export function caExtensions(opts: { spki: Uint8Array; issuerKeyId?: Uint8Array; pathLength?: number }): Extension[] {
+  return [
+    ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: true, ...(opts.pathLength === undefined ? {} : { pathLenConstraint: opts.pathLength }) })),
+    keyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign),
+    ...keyIds(opts.spki, opts.issuerKeyId),
+  ];
+}
+
+/** A user's client certificate: digitalSignature (+keyEncipherment for RSA), EKU clientAuth. */
+export function clientExtensions(opts: { spki: Uint8Array; keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls }): Extension[] {
+  const flags = KeyUsageFlags.digitalSignature | (isRsa(opts.keyKind) ? KeyUsageFlags.keyEncipherment : 0);
+  return [
+    ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
+    keyUsage(flags),
+    ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_clientAuth])),
+    ...keyIds(opts.spki, opts.issuerKeyId),
+    ...publication(opts.urls),
+  ];
+}
+
+/** The service's TLS certificate: EKU serverAuth and the host names / IP addresses as SANs. */
+export function serverExtensions(opts: { spki: Uint8Array; keyKind: KeyKind; issuerKeyId: Uint8Array; hostnames: readonly string[]; urls: PublicationUrls }): Extension[] {
+  const flags = KeyUsageFlags.digitalSignature | (isRsa(opts.keyKind) ? KeyUsageFlags.keyEncipherment : 0);
+  const names = opts.hostnames.map((h) => (isIP(h) ? new GeneralName({ iPAddress: h }) : new GeneralName({ dNSName: h })));
+  return [
+    ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
+    keyUsage(flags),
+    ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_serverAuth])),
+    ext(id_ce_subjectAltName, false, new SubjectAlternativeName(names)),
+    ...keyIds(opts.spki, opts.issuerKeyId),
+    ...publication(opts.urls),
+  ];
+}
