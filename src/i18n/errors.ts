@@ -272,6 +272,21 @@ export const ERRORS = {
     remedyEn: "See --help for how to use the command.",
   },
 
+  PROXY_AUTH_REQUIRED: {
+    status: 502, exit: 1,
+    ja: "プロキシ {proxy} が認証を求めています（407）。",
+    en: "The proxy {proxy} requires authentication (407).",
+    remedyJa: "プロキシの利用者名とパスワードを HTTPS_PROXY=http://利用者名:パスワード@プロキシ:ポート の形で設定してください（運用担当者ではなく、パソコンの管理者に確認してください）。",
+    remedyEn: "Set the proxy's user name and password as HTTPS_PROXY=http://USER:PASSWORD@PROXY:PORT (ask your PC administrator, not the operator).",
+  },
+  PROXY_REFUSED: {
+    status: 502, exit: 1,
+    ja: "プロキシ {proxy} が {target} への接続を中継しませんでした: {reason}",
+    en: "The proxy {proxy} did not open a connection to {target}: {reason}",
+    remedyJa: "HTTPS_PROXY の設定と、プロキシがこの接続先を許可しているかをパソコンの管理者に確認してください。",
+    remedyEn: "Ask your PC administrator to check HTTPS_PROXY and whether the proxy allows this destination.",
+  },
+
   // ---- catch-all -------------------------------------------------------------------------
   INTERNAL: {
     status: 500, exit: 3,

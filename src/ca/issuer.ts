@@ -1,0 +1,75 @@
+/**
+ * The issuing CA at work: turns a verified request and an identity decided by the server
+ * into a signed client certificate. The CSR contributes its public key and nothing else.
+ */
+import type { Name } from "@peculiar/asn1-x509";
+import { signCertificate, certificateSpki, certificateSubject, readCertificate } from "../pki/certificate.js";
+import type { ParsedCsr } from "../pki/csr.js";
+import { fingerprint } from "../pki/fingerprint.js";
+import type { Signer } from "../pki/keys.js";
+import { buildName } from "../pki/names.js";
+import { clientExtensions, keyIdentifier, type PublicationUrls } from "../pki/profiles.js";
+import { randomSerial, serialHex, type RandomSource } from "../pki/serial.js";
+import type { CertificateRecord } from "./ports.js";
+import { BACKDATE_MS } from "./hierarchy.js";
+
+const DAY = 86_400_000;
+
+export interface IssuerOptions {
+  readonly issuingCertDer: Uint8Array;
+  readonly signer: Signer;
+  readonly urls: PublicationUrls;
+  readonly clientValidityDays: number;
+  readonly random?: RandomSource;
+}
+
+/** Who the certificate is for, as the registration desk recorded it. */
+export interface ClientIdentity {
+  readonly userId: string;
+  readonly organization: string;
+}
+
+export class Issuer {
+  private readonly issuerName: Name;
+  private readonly issuerKeyId: Buffer;
+  private readonly issuerNotAfter: Date;
+
+  constructor(private readonly opts: IssuerOptions) {
+    this.issuerName = certificateSubject(opts.issuingCertDer);
+    this.issuerKeyId = keyIdentifier(certificateSpki(opts.issuingCertDer));
+    this.issuerNotAfter = readCertificate(opts.issuingCertDer).notAfter;
+  }
+
+  /**
+   * Signs a client certificate: subject O = organisation, CN = user ID; validity from five
+   * minutes ago for the configured days, never beyond the issuing CA's own expiry.
+   */
+  async issueClient(csr: ParsedCsr, who: ClientIdentity, now: Date, csrHash: string): Promise<CertificateRecord> {
+    const serial = randomSerial(this.opts.random);
+    const notBefore = new Date(now.getTime() - BACKDATE_MS);
+    const wanted = now.getTime() + this.opts.clientValidityDays * DAY;
+    const notAfter = new Date(Math.min(wanted, this.issuerNotAfter.getTime()));
+    const der = await signCertificate({
+      serial,
+      subject: buildName({ organization: who.organization, commonName: who.userId }),
+      issuer: this.issuerName,
+      notBefore,
+      notAfter,
+      spki: csr.spki,
+      extensions: clientExtensions({ spki: csr.spki, keyKind: csr.keyKind, issuerKeyId: this.issuerKeyId, urls: this.opts.urls }),
+    }, this.opts.signer);
+    return {
+      serial: serialHex(serial),
+      userId: who.userId,
+      kind: "client",
+      subject: who.organization ? `CN=${who.userId}, O=${who.organization}` : `CN=${who.userId}`,
+      notBefore: new Date(Math.floor(notBefore.getTime() / 1000) * 1000),
+      notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000),
+      fingerprint: fingerprint(der),
+      der,
+      status: "valid",
+      csrHash,
+      createdAt: now,
+    };
+  }
+}

@@ -1,0 +1,89 @@
+/** `shomei-ca init`: create a CA in a data folder. */
+import type { Lang } from "../../i18n/errors.js";
+import { ShomeiError } from "../../i18n/errors.js";
+import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
+import { isKeyKind } from "../../pki/keys.js";
+import { initCa, type InitResult } from "../../server/init.js";
+import { flag, int, parse, required, str } from "../common.js";
+import { COMMON_OPTIONS, dataDir, operatorActor, out } from "./shared.js";
+
+export const USAGE: Record<Lang, string> = {
+  ja: `使い方: shomei-ca init --org 組織名 --hostname ホスト名[,ホスト名…] [--data フォルダ] [オプション]
+
+データフォルダに設定ファイル、データベース、ルート CA と発行 CA、サービスの TLS 証明書を作成します。
+既に認証局があるフォルダは上書きしません。
+
+オプション:
+  --org NAME                    証明書に入る組織名 (O)
+  --hostname NAME[,NAME…]       サービスのホスト名・IP アドレス（TLS 証明書に入ります）
+  --data DIR                    データフォルダ（既定: $SHOMEI_DATA または ~/.local/share/shomei-ca）
+  --port N                      利用者に案内するポート（既定: 8443）
+  --db URL                      sqlite:ファイル（既定）または postgres://…[?schema=名前]
+  --key ec-p256|ec-p384|rsa-2048|rsa-3072   CA の鍵（既定: ec-p256）
+  --helpdesk TEXT               問い合わせ先（メールとエラー表示に使います）
+  --client-validity-days N      クライアント証明書の有効日数（既定: 365）
+  --renew-window-days N         有効期限の何日前から更新できるか（既定: 30）
+
+例: shomei-ca init --data /srv/shomei --org "例株式会社" --hostname ca.example.jp
+終了コード: 0 成功、1 対処が必要、2 指定の誤り、3 内部エラー`,
+  en: `Usage: shomei-ca init --org NAME --hostname NAME[,NAME…] [--data DIR] [options]
+
+Creates, in the data folder, the configuration, database, root and issuing CA, and the
+service's TLS certificate. A folder that already holds a CA is never overwritten.
+
+Options:
+  --org NAME                    organisation name (O) in certificates
+  --hostname NAME[,NAME…]       the service's host names / IP addresses (in its TLS certificate)
+  --data DIR                    data folder (default: $SHOMEI_DATA or ~/.local/share/shomei-ca)
+  --port N                      port users are told to use (default: 8443)
+  --db URL                      sqlite:FILE (default) or postgres://…[?schema=NAME]
+  --key ec-p256|ec-p384|rsa-2048|rsa-3072   CA key (default: ec-p256)
+  --helpdesk TEXT               helpdesk contact (shown in e-mails and errors)
+  --client-validity-days N      client certificate validity in days (default: 365)
+  --renew-window-days N         renewal opens this many days before expiry (default: 30)
+
+Example: shomei-ca init --data /srv/shomei --org "Example Corp" --hostname ca.example.com
+Exit codes: 0 done, 1 you must act, 2 wrong usage, 3 internal error`,
+};
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  org: { type: "string" },
+  hostname: { type: "string" },
+  port: { type: "string" },
+  key: { type: "string" },
+  helpdesk: { type: "string" },
+  "client-validity-days": { type: "string" },
+  "renew-window-days": { type: "string" },
+} as const;
+
+/** Runs init from parsed arguments and prints the result; shared with `start`. */
+export async function initFromArgs(args: readonly string[], lang: Lang, defaults: { org?: string; hostnames?: string[] } = {}): Promise<InitResult> {
+  const p = parse(args, OPTIONS, false);
+  const org = str(p, "org") ?? defaults.org;
+  if (!org) required(p, "org");
+  const hostArg = str(p, "hostname");
+  const hostnames = hostArg ? hostArg.split(",").map((h) => h.trim()).filter(Boolean) : defaults.hostnames;
+  if (!hostnames || hostnames.length === 0) throw new ShomeiError("INPUT_REQUIRED", { what: "--hostname" });
+  const key = str(p, "key") ?? "ec-p256";
+  if (!isKeyKind(key)) throw new ShomeiError("FIELD_INVALID", { field: "--key", reason: key });
+  const db = str(p, "db");
+  const helpdesk = str(p, "helpdesk");
+  const r = await initCa({
+    dir: dataDir(p), organization: org ?? "", hostnames, port: int(p, "port", 8443), keyKind: key,
+    clientValidityDays: int(p, "client-validity-days", 365), renewWindowDays: int(p, "renew-window-days", 30),
+    ...(db ? { database: db } : {}), ...(helpdesk ? { helpdesk } : {}),
+    now: new Date(), actor: operatorActor(),
+  });
+  out(M.initDone[lang](r.dir.root));
+  out(`Root CA fingerprint (SHA-256): ${r.rootFingerprint}`);
+  if (r.passphraseInFile) out(M.passphraseInFile[lang](r.dir.passphraseFile));
+  return r;
+}
+
+export async function run(args: string[], lang: Lang): Promise<number> {
+  if (flag(parse(args, OPTIONS, false), "help")) return (out(USAGE[lang]), 0);
+  const r = await initFromArgs(args, lang);
+  out(M.nextAfterInit[lang](r.dir.root));
+  return 0;
+}

@@ -1,0 +1,109 @@
+/** `shomei-ca serve` (and `start`, which creates a CA first when there is none). */
+import { hostname as osHostname } from "node:os";
+import type { Lang } from "../../i18n/errors.js";
+import { ShomeiError } from "../../i18n/errors.js";
+import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
+import { buildApp, publicBase } from "../../server/app.js";
+import { DataDir } from "../../server/data_dir.js";
+import { openCa } from "../../server/services.js";
+import { flag, int, parse, str } from "../common.js";
+import { initFromArgs } from "./init.js";
+import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
+
+const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, verbose: { type: "boolean" } } as const;
+const START_OPTIONS = { ...SERVE_OPTIONS, org: { type: "string" }, hostname: { type: "string" } } as const;
+
+export const USAGE: Record<Lang, string> = {
+  ja: `使い方: shomei-ca serve [--data フォルダ] [--host アドレス] [--port N] [--db URL] [--verbose]
+
+HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら各エンドポイントを 1 行ずつ表示します。
+  --host ADDR   待ち受けるアドレス（既定: 設定ファイル、通常 127.0.0.1。外部に公開するには 0.0.0.0）
+  --port N      待ち受けるポート（既定: 設定ファイル、通常 8443。0 で空いているポート）
+例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
+終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
+  en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--db URL] [--verbose]
+
+Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, prints each endpoint on a line.
+  --host ADDR   address to listen on (default from the config, normally 127.0.0.1; 0.0.0.0 for all)
+  --port N      port (default from the config, normally 8443; 0 picks a free port)
+Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
+Exit codes: 0 stopped normally, 1 you must act, 3 internal error`,
+};
+
+export const START_USAGE: Record<Lang, string> = {
+  ja: `使い方: shomei-ca start [--data フォルダ] [--org 組織名] [--hostname 名前,…] [--host アドレス] [--port N]
+
+データフォルダに認証局がなければ作成し（既定の組織名 "Shomei"、ホスト名 localhost,127.0.0.1）、サービスを起動します。
+お試しや開発用の入口です。本番では shomei-ca init と shomei-ca serve を使ってください。`,
+  en: `Usage: shomei-ca start [--data DIR] [--org NAME] [--hostname NAME,…] [--host ADDR] [--port N]
+
+Creates a CA in the data folder when there is none (organisation "Shomei", host names localhost,127.0.0.1
+by default), then serves. Meant for trying Shomei out; in production use shomei-ca init and shomei-ca serve.`,
+};
+
+async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_OPTIONS | typeof START_OPTIONS): Promise<number> {
+  const p = parse(args, options, false);
+  const services = await openCa(dataDir(p), openOptions(p));
+  const { config } = services;
+  const app = await buildApp(services, { logLevel: flag(p, "verbose") ? "info" : "warn" });
+  const host = str(p, "host") ?? config.listen.host;
+  const port = int(p, "port", config.listen.port);
+  try {
+    await app.listen({ host, port });
+  } catch (e) {
+    await services.close();
+    if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port });
+    throw e;
+  }
+  const address = app.server.address();
+  const actualPort = typeof address === "object" && address ? address.port : port;
+  const base = publicBase(host, actualPort, config.hostnames);
+  out(`EST: ${base}/.well-known/est`);
+  out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);
+  out(M.serving[lang]());
+  out(M.nextAfterServe[lang](services.dir.root, base, services.rootFingerprint));
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  await app.close();
+  await services.close();
+  out(M.stopped[lang]());
+  return 0;
+}
+
+export async function run(args: string[], lang: Lang): Promise<number> {
+  if (flag(parse(args, SERVE_OPTIONS, false), "help")) return (out(USAGE[lang]), 0);
+  return serve(args, lang, SERVE_OPTIONS);
+}
+
+/** Host names for a CA made by `start`: loopback, plus this machine's name when it is a valid DNS name. */
+function defaultHostnames(): string[] {
+  const names = ["localhost", "127.0.0.1"];
+  const h = osHostname();
+  if (/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h) && h !== "localhost") names.push(h);
+  return names;
+}
+
+export async function runStart(args: string[], lang: Lang): Promise<number> {
+  const p = parse(args, START_OPTIONS, false);
+  if (flag(p, "help")) return (out(START_USAGE[lang]), 0);
+  const dir = new DataDir(dataDir(p));
+  if (!dir.hasCa()) {
+    out(M.createdNew[lang](dir.root));
+    // init takes only its own options: pass those through.
+    const initArgs = ["--data", dir.root];
+    for (const k of ["org", "hostname", "db", "lang"] as const) {
+      const v = str(p, k);
+      if (v) initArgs.push(`--${k}`, v);
+    }
+    await initFromArgs(initArgs, lang, { org: "Shomei", hostnames: defaultHostnames() });
+  }
+  return serve(args, lang, START_OPTIONS);
+}

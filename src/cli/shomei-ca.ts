@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** `shomei-ca`: the operator's command (CA, registration desk, service). */
+import type { Lang } from "../i18n/errors.js";
+import { ShomeiError } from "../i18n/errors.js";
+import { VERSION } from "../version.js";
+import { runMain } from "./common.js";
+import * as init from "./ca/init.js";
+import * as serve from "./ca/serve.js";
+import * as user from "./ca/user.js";
+
+const USAGE: Record<Lang, string> = {
+  ja: `shomei-ca ${VERSION} — Shomei の認証局・登録窓口・サービス（運用担当者用）
+
+使い方: shomei-ca <コマンド> [オプション]
+  start               認証局がなければ作成して起動（お試し用）
+  init                認証局を作成
+  serve               HTTPS サービスを起動
+  user add|list|show  利用者の登録・一覧・詳細
+  passcode reissue    パスコードの再発行
+  help <コマンド>      各コマンドの説明
+共通オプション: --data フォルダ, --db URL, --lang ja|en, --help`,
+  en: `shomei-ca ${VERSION} — Shomei's CA, registration desk and service (for operators)
+
+Usage: shomei-ca <command> [options]
+  start               create a CA if there is none, then serve (for trying out)
+  init                create a CA
+  serve               start the HTTPS service
+  user add|list|show  register, list and show users
+  passcode reissue    issue a new passcode
+  help <command>      help for a command
+Common options: --data DIR, --db URL, --lang ja|en, --help`,
+};
+
+async function main(argv: string[], lang: Lang): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "init": return init.run(rest, lang);
+    case "serve": return serve.run(rest, lang);
+    case "start": return serve.runStart(rest, lang);
+    case "user": return user.run(rest, lang);
+    case "passcode": return user.runPasscode(rest, lang);
+    case "--version": case "-V": case "version":
+      process.stdout.write(`shomei-ca ${VERSION}\n`);
+      return 0;
+    case "help": {
+      const topic = rest[0];
+      const text = topic === "init" ? init.USAGE : topic === "serve" ? serve.USAGE : topic === "start" ? serve.START_USAGE
+        : topic === "user" || topic === "passcode" ? user.USAGE : USAGE;
+      process.stdout.write(text[lang] + "\n");
+      return 0;
+    }
+    case undefined: case "--help": case "-h":
+      process.stdout.write(USAGE[lang] + "\n");
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new ShomeiError("USAGE", { reason: `unknown command "${cmd}"` });
+  }
+}
+
+await runMain(main);

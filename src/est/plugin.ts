@@ -1,0 +1,77 @@
+/**
+ * RFC 7030 (EST) under /.well-known/est: cacerts, simpleenroll, csrattrs. Bodies are base64
+ * with `Content-Transfer-Encoding: base64`, as the RFC says. This layer only reads, checks
+ * and renders; who may enroll is the EnrollmentService's decision.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import { ShomeiError } from "../i18n/errors.js";
+import { certsOnly } from "../pki/pkcs7.js";
+import { decodeBase64Strict } from "../pki/pem.js";
+import type { EnrollmentService } from "../registration/enrollment.js";
+import { sendError, toShomeiError } from "../http/errors.js";
+
+export const EST_BODY_LIMIT = 64 * 1024;
+
+export interface EstOptions {
+  readonly enrollment: EnrollmentService;
+  /** Issuing CA first, then the root. */
+  readonly caCertificates: readonly Buffer[];
+  readonly csrAttrs: Buffer;
+  readonly helpdesk: string;
+}
+
+/** Base64 in lines of 64 characters, as EST clients (and `openssl base64 -d`) expect. */
+function base64Lines(der: Uint8Array): string {
+  return (Buffer.from(der).toString("base64").match(/.{1,64}/g) ?? []).join("\r\n") + "\r\n";
+}
+
+/** HTTP Basic credentials: user ID and passcode. */
+function basicAuth(req: FastifyRequest): { userId: string; passcode: string } {
+  const h = req.headers.authorization ?? "";
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
+  if (!m?.[1]) throw new ShomeiError("AUTH_REQUIRED");
+  const decoded = Buffer.from(m[1], "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 1) throw new ShomeiError("AUTH_REQUIRED");
+  return { userId: decoded.slice(0, colon).trim(), passcode: decoded.slice(colon + 1) };
+}
+
+export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
+  const cacerts = base64Lines(certsOnly(opts.caCertificates));
+  const csrattrs = base64Lines(opts.csrAttrs);
+
+  app.addContentTypeParser(["application/pkcs10", "application/pkcs10-base64"], { parseAs: "string", bodyLimit: EST_BODY_LIMIT }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, toShomeiError(err, EST_BODY_LIMIT), opts.helpdesk));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).type("text/plain; charset=utf-8").send(`Not found: ${req.url}\n`);
+  });
+
+  app.get("/cacerts", (_req, reply) => {
+    void reply
+      .header("Content-Transfer-Encoding", "base64")
+      .type("application/pkcs7-mime")
+      .send(cacerts);
+  });
+
+  app.get("/csrattrs", (_req, reply) => {
+    void reply.header("Content-Transfer-Encoding", "base64").type("application/csrattrs").send(csrattrs);
+  });
+
+  app.post("/simpleenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
+    const { userId, passcode } = basicAuth(req);
+    if (typeof req.body !== "string") {
+      throw new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: req.headers["content-type"] ?? "-" });
+    }
+    const csrDer = decodeBase64Strict(req.body);
+    const cert = await opts.enrollment.simpleEnroll({ userId, passcode, csrDer, remote: req.ip });
+    return reply
+      .header("Content-Transfer-Encoding", "base64")
+      .type("application/pkcs7-mime; smime-type=certs-only")
+      .send(base64Lines(certsOnly([cert.der])));
+  });
+
+  return Promise.resolve();
+};

@@ -1,0 +1,62 @@
+/** What `shomei-ca` prints, in Japanese and English. */
+import type { Lang } from "./errors.js";
+
+type Msg<A extends unknown[] = []> = Record<Lang, (...a: A) => string>;
+
+export const CA_MESSAGES = {
+  initDone: {
+    ja: (dir: string) => `認証局を作成しました: ${dir}`,
+    en: (dir: string) => `Created the CA in ${dir}`,
+  } satisfies Msg<[string]>,
+  passphraseInFile: {
+    ja: (file: string) => `秘密鍵のパスフレーズは ${file} に保存しました。本番では SHOMEI_CA_PASSPHRASE で渡し、このファイルは別の場所に保管してください。`,
+    en: (file: string) => `The private keys' passphrase is in ${file}. In production pass it in SHOMEI_CA_PASSPHRASE and keep that file elsewhere.`,
+  } satisfies Msg<[string]>,
+  nextAfterInit: {
+    ja: (dir: string) => `次の手順: shomei-ca serve --data ${dir} でサービスを起動します。`,
+    en: (dir: string) => `Next: start the service with: shomei-ca serve --data ${dir}`,
+  } satisfies Msg<[string]>,
+  serving: {
+    ja: () => "サービスを起動しました。止めるには Ctrl+C を押してください。",
+    en: () => "The service is running. Press Ctrl+C to stop it.",
+  } satisfies Msg,
+  nextAfterServe: {
+    ja: (dir: string, url: string, fp: string) =>
+      [
+        "利用者を登録するには（パスコードと初期パスワードのメールが outbox フォルダに書かれます）:",
+        `  shomei-ca user add a0000001 --email user@example.jp --name "山田 太郎" --data ${dir}`,
+        "利用者が証明書を取得するには:",
+        `  shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
+      ].join("\n"),
+    en: (dir: string, url: string, fp: string) =>
+      [
+        "To register a user (the passcode and initial-password e-mails are written to the outbox folder):",
+        `  shomei-ca user add a0000001 --email user@example.com --name "Taro Yamada" --data ${dir}`,
+        "For the user to obtain the certificate:",
+        `  shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
+      ].join("\n"),
+  } satisfies Msg<[string, string, string]>,
+  stopped: { ja: () => "サービスを停止しました。", en: () => "The service has stopped." } satisfies Msg,
+  userAdded: {
+    ja: (id: string, passcodeExp: string, passwordExp: string) =>
+      `利用者 ${id} を登録しました。パスコードの有効期限: ${passcodeExp}、初期パスワードの有効期限: ${passwordExp}`,
+    en: (id: string, passcodeExp: string, passwordExp: string) =>
+      `Registered user ${id}. Passcode expires: ${passcodeExp}; initial password expires: ${passwordExp}`,
+  } satisfies Msg<[string, string, string]>,
+  mailWritten: {
+    ja: (where: string) => `メール: ${where}`,
+    en: (where: string) => `Mail: ${where}`,
+  } satisfies Msg<[string]>,
+  passcodeReissued: {
+    ja: (id: string, exp: string) => `${id} のパスコードを再発行しました（以前のパスコードは使えません）。有効期限: ${exp}`,
+    en: (id: string, exp: string) => `Issued a new passcode for ${id} (the earlier one no longer works). Expires: ${exp}`,
+  } satisfies Msg<[string, string]>,
+  noUsers: {
+    ja: () => "登録済みの利用者はいません。shomei-ca user add で登録してください。",
+    en: () => "No users are registered yet. Register one with: shomei-ca user add",
+  } satisfies Msg,
+  createdNew: {
+    ja: (dir: string) => `データフォルダ ${dir} に認証局がないため、新しく作成します。`,
+    en: (dir: string) => `No CA in ${dir} yet: creating one.`,
+  } satisfies Msg<[string]>,
+} as const;

@@ -1,0 +1,92 @@
+/**
+ * Enrollment with a one-time passcode: who may receive a certificate, decided here; the
+ * certificate itself is made by the CA's Issuer. Every refusal looks the same from outside
+ * (PASSCODE_REJECTED), whether or not the user exists.
+ */
+import type { Issuer } from "../ca/issuer.js";
+import type { CertificateRecord } from "../ca/ports.js";
+import { ShomeiError } from "../i18n/errors.js";
+import { parseCsr } from "../pki/csr.js";
+import { sha256 } from "../pki/fingerprint.js";
+import { passcodeHash, sameHash } from "./passcode.js";
+import type { AuditEvent, RegistrationStore } from "./ports.js";
+
+export interface EnrollmentPolicy {
+  /** Wrong passcodes before the passcode is void (default 5). */
+  readonly maxAttempts: number;
+  /** A retry of the same CSR within this time gets the same certificate (default 10 minutes). */
+  readonly replayWindowMs: number;
+}
+
+export interface EnrollRequest {
+  readonly userId: string;
+  readonly passcode: string;
+  readonly csrDer: Uint8Array;
+  /** Client address, for the audit log. */
+  readonly remote?: string;
+}
+
+export interface EnrollmentDeps {
+  readonly store: RegistrationStore;
+  readonly issuer: Issuer;
+  readonly secret: Uint8Array;
+  readonly clock: () => Date;
+  readonly policy: EnrollmentPolicy;
+}
+
+export class EnrollmentService {
+  constructor(private readonly d: EnrollmentDeps) {}
+
+  /** RFC 7030 simpleenroll: returns the issued (or, for a retry, the earlier) certificate. */
+  async simpleEnroll(req: EnrollRequest): Promise<CertificateRecord> {
+    const { store, policy } = this.d;
+    const now = this.d.clock();
+    const userId = req.userId;
+    const given = passcodeHash(this.d.secret, userId, req.passcode);
+    const csrHash = sha256(req.csrDer).toString("hex");
+    const actor = `user:${userId}`;
+    const ev = (event: string, outcome: AuditEvent["outcome"], detail: Record<string, string | number> = {}): AuditEvent =>
+      ({ at: now, actor, event, userId, outcome, detail: { ...detail, ...(req.remote ? { remote: req.remote } : {}) } });
+    const reject = async (reason: string, extra: Record<string, string | number> = {}): Promise<never> => {
+      await store.audit([ev("passcode.failure", "failure", { reason, ...extra })]);
+      throw new ShomeiError("PASSCODE_REJECTED");
+    };
+
+    const [user, pc] = await Promise.all([store.getUser(userId), store.getPasscode(userId)]);
+    if (!user || !pc) return reject(user ? "no-passcode" : "unknown-user");
+    if (!sameHash(pc.hash, given)) {
+      if (pc.status !== "active") return reject(`wrong-passcode-${pc.status}`);
+      const { attempts, voided } = await store.recordPasscodeFailure(userId, policy.maxAttempts, [
+        ev("passcode.failure", "failure", { reason: "wrong-passcode" }),
+      ]);
+      if (voided) await store.audit([ev("passcode.void", "success", { attempts })]);
+      throw new ShomeiError("PASSCODE_REJECTED");
+    }
+    if (pc.status === "void") return reject("void");
+    if (pc.status === "used") {
+      const replay = pc.csrHash === csrHash && pc.usedAt !== null && now.getTime() - pc.usedAt.getTime() <= policy.replayWindowMs;
+      const cert = replay && pc.certificateSerial ? await store.getCertificate(pc.certificateSerial) : undefined;
+      if (!cert) return reject("used");
+      await store.audit([ev("enroll.replay", "success", { serial: cert.serial })]);
+      return cert;
+    }
+    if (pc.expiresAt.getTime() <= now.getTime()) return reject("expired");
+    if (user.status !== "active") {
+      await store.audit([ev("enroll.refused", "failure", { reason: "suspended" })]);
+      throw new ShomeiError("USER_SUSPENDED");
+    }
+
+    const csr = parseCsr(req.csrDer);
+    const cert = await this.d.issuer.issueClient(csr, { userId, organization: user.organization }, now, csrHash);
+    const result = await store.redeemPasscode({
+      userId, passcodeHash: given, csrHash, now, replayWindowMs: policy.replayWindowMs, certificate: cert,
+      audit: [
+        ev("passcode.use", "success", { serial: cert.serial }),
+        ev("certificate.issue", "success", { serial: cert.serial, requestedSubject: csr.requestedSubject, notAfter: cert.notAfter.toISOString() }),
+      ],
+    });
+    if (result.outcome === "rejected") return reject("lost-race");
+    if (result.outcome === "replay") await store.audit([ev("enroll.replay", "success", { serial: result.certificate.serial })]);
+    return result.certificate;
+  }
+}

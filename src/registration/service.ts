@@ -1,0 +1,154 @@
+/**
+ * The registration desk: registers users (one passcode e-mail, one initial-password e-mail),
+ * reissues passcodes, and answers who is registered. Every step is audited.
+ */
+import type { Lang } from "../i18n/errors.js";
+import { ShomeiError } from "../i18n/errors.js";
+import type { MailContext } from "./mail_content.js";
+import { initialPasswordMail, passcodeMail } from "./mail_content.js";
+import { generatePasscode, passcodeHash } from "./passcode.js";
+import { generateInitialPassword, hashPassword } from "./password.js";
+import type { AuditEvent, MailTransport, PasscodeRecord, RegistrationStore, UserRecord, UserRole } from "./ports.js";
+
+const DAY = 86_400_000;
+
+export interface RegistrationPolicy {
+  /** Anchored regular expression source for user IDs; default `^a[0-9]{7}$`. */
+  readonly userIdPattern: string;
+  readonly passcodeLifetimeDays: number;
+  readonly initialPasswordLifetimeDays: number;
+  readonly defaultOrganization: string;
+  readonly mailFrom: string;
+}
+
+export interface NewUserInput {
+  readonly userId: string;
+  readonly email: string;
+  readonly name: string;
+  readonly organization?: string;
+  readonly lang?: Lang;
+  readonly role?: UserRole;
+}
+
+export interface RegistrationResult {
+  readonly user: UserRecord;
+  readonly passcodeExpiresAt: Date;
+  readonly passwordExpiresAt: Date;
+  /** Where each e-mail went (outbox file paths, or transport ids). */
+  readonly delivered: readonly string[];
+}
+
+export interface RegistrationDeps {
+  readonly store: RegistrationStore;
+  readonly mail: MailTransport;
+  readonly secret: Uint8Array;
+  readonly clock: () => Date;
+  readonly policy: RegistrationPolicy;
+  readonly mailContext: MailContext;
+}
+
+const EMAIL_RE = /^[^\s@<>()"',;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+
+function checkText(field: string, value: string, max: number, required: boolean): string {
+  const v = value.normalize("NFC").trim();
+  if (required && v === "") throw new ShomeiError("INPUT_REQUIRED", { what: field });
+  if (v.length > max) throw new ShomeiError("FIELD_INVALID", { field, reason: `> ${max}` });
+  if (CONTROL_RE.test(v)) throw new ShomeiError("FIELD_INVALID", { field, reason: "control character" });
+  return v;
+}
+
+export class RegistrationService {
+  private readonly userIdRe: RegExp;
+
+  constructor(private readonly d: RegistrationDeps) {
+    this.userIdRe = new RegExp(d.policy.userIdPattern);
+  }
+
+  /** Checks a user ID against the configured pattern. */
+  checkUserId(userId: string): string {
+    if (!this.userIdRe.test(userId)) throw new ShomeiError("USER_ID_INVALID", { userId, pattern: this.d.policy.userIdPattern });
+    return userId;
+  }
+
+  /** Validates every field before anything is written. */
+  validate(input: NewUserInput): Required<NewUserInput> {
+    const userId = this.checkUserId(input.userId.trim());
+    const email = input.email.trim();
+    if (email.length > 254 || !EMAIL_RE.test(email)) throw new ShomeiError("EMAIL_INVALID", { email });
+    return {
+      userId,
+      email,
+      name: checkText("name", input.name, 100, true),
+      organization: checkText("organization", input.organization ?? this.d.policy.defaultOrganization, 200, true),
+      lang: input.lang ?? "ja",
+      role: input.role ?? "user",
+    };
+  }
+
+  /** Registers a user and sends the passcode and initial-password e-mails. */
+  async addUser(input: NewUserInput, actor: string): Promise<RegistrationResult> {
+    const v = this.validate(input);
+    const now = this.d.clock();
+    const passcode = generatePasscode();
+    const password = generateInitialPassword();
+    const passcodeExpiresAt = new Date(now.getTime() + this.d.policy.passcodeLifetimeDays * DAY);
+    const passwordExpiresAt = new Date(now.getTime() + this.d.policy.initialPasswordLifetimeDays * DAY);
+    const user: UserRecord = {
+      ...v, status: "active", passwordHash: await hashPassword(password), passwordInitial: true,
+      passwordSetAt: now, passwordExpiresAt, createdAt: now,
+    };
+    const record = this.passcodeRecord(v.userId, passcode, now, passcodeExpiresAt);
+    await this.d.store.registerUser(user, record, [
+      { at: now, actor, event: "user.register", userId: v.userId, outcome: "success", detail: { email: v.email, role: v.role, lang: v.lang } },
+      { at: now, actor, event: "passcode.issue", userId: v.userId, outcome: "success", detail: { expiresAt: passcodeExpiresAt.toISOString() } },
+      { at: now, actor, event: "password.initial", userId: v.userId, outcome: "success", detail: { expiresAt: passwordExpiresAt.toISOString() } },
+    ]);
+    const delivered = [
+      await this.send(user, passcodeMail(this.d.mailContext, user, passcode, passcodeExpiresAt), "passcode", actor),
+      await this.send(user, initialPasswordMail(this.d.mailContext, user, password, passwordExpiresAt, this.d.policy.initialPasswordLifetimeDays), "initial-password", actor),
+    ];
+    return { user, passcodeExpiresAt, passwordExpiresAt, delivered };
+  }
+
+  /** Issues a new passcode (the old one stops working) and mails it. */
+  async reissuePasscode(userId: string, actor: string): Promise<{ expiresAt: Date; delivered: string }> {
+    const user = await this.d.store.getUser(userId);
+    if (!user) throw new ShomeiError("USER_NOT_FOUND", { userId });
+    const now = this.d.clock();
+    const passcode = generatePasscode();
+    const expiresAt = new Date(now.getTime() + this.d.policy.passcodeLifetimeDays * DAY);
+    await this.d.store.replacePasscode(this.passcodeRecord(userId, passcode, now, expiresAt), [
+      { at: now, actor, event: "passcode.reissue", userId, outcome: "success", detail: { expiresAt: expiresAt.toISOString() } },
+    ]);
+    const delivered = await this.send(user, passcodeMail(this.d.mailContext, user, passcode, expiresAt), "passcode", actor);
+    return { expiresAt, delivered };
+  }
+
+  getUser(userId: string): Promise<UserRecord | undefined> {
+    return this.d.store.getUser(userId);
+  }
+
+  private passcodeRecord(userId: string, passcode: string, now: Date, expiresAt: Date): PasscodeRecord {
+    return {
+      userId, hash: passcodeHash(this.d.secret, userId, passcode), issuedAt: now, expiresAt, failedAttempts: 0,
+      status: "active", usedAt: null, csrHash: null, certificateSerial: null,
+    };
+  }
+
+  private async send(user: UserRecord, m: { subject: string; text: string }, kind: string, actor: string): Promise<string> {
+    const at = this.d.clock();
+    const event = (outcome: AuditEvent["outcome"], detail: Record<string, string>): AuditEvent =>
+      ({ at, actor, event: "mail.send", userId: user.userId, outcome, detail: { kind, ...detail } });
+    try {
+      const where = await this.d.mail.send({ to: user.email, from: this.d.policy.mailFrom, subject: m.subject, text: m.text, date: at });
+      await this.d.store.audit([event("success", { to: user.email })]);
+      return where;
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      await this.d.store.audit([event("failure", { to: user.email, reason })]);
+      throw new ShomeiError("MAIL_FAILED", { reason }, { cause: e });
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/** The HTTPS service: one fastify instance, EST mounted at /.well-known/est. */
+import Fastify, { type FastifyInstance } from "fastify";
+import { csrAttrsFor } from "../est/csrattrs.js";
+import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
+import type { CaServices } from "./services.js";
+
+export interface AppOptions {
+  readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+}
+
+export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    https: { key: s.tls.key, cert: s.tls.cert, minVersion: "TLSv1.2" },
+    bodyLimit: EST_BODY_LIMIT,
+    logger: { level: o.logLevel ?? "warn" },
+    // EST clients send a slash-less base path; keep routes exact.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  await app.register(estPlugin, {
+    prefix: "/.well-known/est",
+    enrollment: s.enrollment,
+    caCertificates: [s.issuingDer, s.rootDer],
+    csrAttrs: csrAttrsFor(s.config.keyKind),
+    helpdesk: s.config.helpdesk,
+  });
+  app.get("/", (_req, reply) => {
+    void reply.type("text/plain; charset=utf-8").send(
+      `${s.config.serviceName} — ${s.config.organization}\n` +
+      `EST: /.well-known/est (RFC 7030)\n` +
+      `Root CA fingerprint (SHA-256): ${s.rootFingerprint}\n` +
+      `Helpdesk: ${s.config.helpdesk}\n`,
+    );
+  });
+  return app;
+}
+
+/** The URL users reach a listening address by (a wildcard address becomes the first host name). */
+export function publicBase(host: string, port: number, hostnames: readonly string[]): string {
+  const h = host === "0.0.0.0" || host === "::" ? (hostnames[0] ?? "localhost") : host;
+  return `https://${h.includes(":") ? `[${h}]` : h}:${port}`;
+}

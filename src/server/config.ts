@@ -1,0 +1,126 @@
+/**
+ * The operator's configuration file (DIR/shomei.json): written by `init`, read by every
+ * other command, checked field by field so a typo gets a clear CONFIG_INVALID.
+ */
+import { readFileSync } from "node:fs";
+import { ShomeiError } from "../i18n/errors.js";
+import { isKeyKind, type KeyKind } from "../pki/keys.js";
+import type { PublicationUrls } from "../pki/profiles.js";
+
+export interface ShomeiConfig {
+  readonly version: 1;
+  readonly organization: string;
+  /** Name of the online service, shown in e-mails. */
+  readonly serviceName: string;
+  readonly hostnames: readonly string[];
+  /** Base URL users are given (`shomei enroll --server`). */
+  readonly publicUrl: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  /** `sqlite:shomei.db` (relative to the data folder) or `postgres://…[?schema=NAME]`. */
+  readonly database: string;
+  readonly keyKind: KeyKind;
+  readonly userIdPattern: string;
+  readonly passcode: { readonly lifetimeDays: number; readonly maxAttempts: number; readonly replayWindowMinutes: number };
+  readonly initialPasswordLifetimeDays: number;
+  readonly clientValidityDays: number;
+  readonly renewWindowDays: number;
+  /** Shown on every error and in every e-mail. */
+  readonly helpdesk: string;
+  readonly timeZone: string;
+  readonly mail: { readonly from: string; readonly transport: "outbox" };
+  /** Published in certificates (AIA, CRL distribution point); empty until those services exist. */
+  readonly urls: PublicationUrls;
+}
+
+export const DEFAULTS = {
+  serviceName: "Shomei",
+  listen: { host: "127.0.0.1", port: 8443 },
+  database: "sqlite:shomei.db",
+  keyKind: "ec-p256",
+  userIdPattern: "^a[0-9]{7}$",
+  passcode: { lifetimeDays: 40, maxAttempts: 5, replayWindowMinutes: 10 },
+  initialPasswordLifetimeDays: 40,
+  clientValidityDays: 365,
+  renewWindowDays: 30,
+  timeZone: "Asia/Tokyo",
+} as const;
+
+type Json = Record<string, unknown>;
+
+function fail(file: string, reason: string): never {
+  throw new ShomeiError("CONFIG_INVALID", { file, reason });
+}
+
+function obj(v: unknown, file: string, field: string): Json {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(file, `${field}: object expected`);
+  return v as Json;
+}
+
+function text(o: Json, key: string, file: string, fallback?: string): string {
+  const v = o[key] ?? fallback;
+  if (typeof v !== "string" || v === "") fail(file, `${key}: text expected`);
+  return v;
+}
+
+function num(o: Json, key: string, file: string, min: number, max: number, fallback: number): number {
+  const v = o[key] ?? fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(file, `${key}: whole number ${min}–${max} expected`);
+  return v;
+}
+
+/** Checks a parsed JSON value and fills defaults. */
+export function checkConfig(raw: unknown, file: string): ShomeiConfig {
+  const o = obj(raw, file, "(top)");
+  if (o.version !== 1) fail(file, "version: 1 expected");
+  const listen = obj(o.listen ?? DEFAULTS.listen, file, "listen");
+  const passcode = obj(o.passcode ?? DEFAULTS.passcode, file, "passcode");
+  const mail = obj(o.mail, file, "mail");
+  const urls = obj(o.urls ?? {}, file, "urls");
+  const hostnames = o.hostnames;
+  if (!Array.isArray(hostnames) || hostnames.length === 0 || !hostnames.every((h) => typeof h === "string" && h !== "")) {
+    fail(file, "hostnames: list of names expected");
+  }
+  const keyKind = text(o, "keyKind", file, DEFAULTS.keyKind);
+  if (!isKeyKind(keyKind)) fail(file, `keyKind: one of ec-p256, ec-p384, rsa-2048, rsa-3072`);
+  const pattern = text(o, "userIdPattern", file, DEFAULTS.userIdPattern);
+  try {
+    new RegExp(pattern);
+  } catch {
+    fail(file, "userIdPattern: not a regular expression");
+  }
+  if (!pattern.startsWith("^") || !pattern.endsWith("$")) fail(file, "userIdPattern: must start with ^ and end with $");
+  const optUrl = (k: string): Record<string, string> => (typeof urls[k] === "string" && urls[k] !== "" ? { [k]: urls[k] } : {});
+  return {
+    version: 1,
+    organization: text(o, "organization", file),
+    serviceName: text(o, "serviceName", file, DEFAULTS.serviceName),
+    hostnames: hostnames as string[],
+    publicUrl: text(o, "publicUrl", file),
+    listen: { host: text(listen, "host", file, DEFAULTS.listen.host), port: num(listen, "port", file, 0, 65535, DEFAULTS.listen.port) },
+    database: text(o, "database", file, DEFAULTS.database),
+    keyKind,
+    userIdPattern: pattern,
+    passcode: {
+      lifetimeDays: num(passcode, "lifetimeDays", file, 1, 3650, DEFAULTS.passcode.lifetimeDays),
+      maxAttempts: num(passcode, "maxAttempts", file, 1, 100, DEFAULTS.passcode.maxAttempts),
+      replayWindowMinutes: num(passcode, "replayWindowMinutes", file, 0, 1440, DEFAULTS.passcode.replayWindowMinutes),
+    },
+    initialPasswordLifetimeDays: num(o, "initialPasswordLifetimeDays", file, 1, 3650, DEFAULTS.initialPasswordLifetimeDays),
+    clientValidityDays: num(o, "clientValidityDays", file, 1, 3650, DEFAULTS.clientValidityDays),
+    renewWindowDays: num(o, "renewWindowDays", file, 0, 3650, DEFAULTS.renewWindowDays),
+    helpdesk: text(o, "helpdesk", file),
+    timeZone: text(o, "timeZone", file, DEFAULTS.timeZone),
+    mail: { from: text(mail, "from", file), transport: "outbox" },
+    urls: { ...optUrl("caIssuersUrl"), ...optUrl("ocspUrl"), ...optUrl("crlUrl") },
+  };
+}
+
+export function loadConfig(file: string): ShomeiConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    fail(file, e instanceof Error ? e.message : String(e));
+  }
+  return checkConfig(raw, file);
+}

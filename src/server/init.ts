@@ -1,0 +1,102 @@
+/** `shomei-ca init`: a new data folder with config, database, root and issuing CA, and TLS certificate. */
+import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
+import { createHierarchy } from "../ca/hierarchy.js";
+import { ShomeiError } from "../i18n/errors.js";
+import { readCertificate } from "../pki/certificate.js";
+import { exportPrivateKeyPem, generateKeyPair, type KeyKind } from "../pki/keys.js";
+import { toPem } from "../pki/pem.js";
+import { openStore } from "../store/open.js";
+import { writeFileAtomic } from "../util/files.js";
+import { DEFAULTS, checkConfig, type ShomeiConfig } from "./config.js";
+import { DataDir } from "./data_dir.js";
+
+export interface InitOptions {
+  readonly dir: string;
+  readonly organization: string;
+  readonly hostnames: readonly string[];
+  readonly port?: number;
+  readonly database?: string;
+  readonly keyKind?: KeyKind;
+  readonly helpdesk?: string;
+  readonly clientValidityDays?: number;
+  readonly renewWindowDays?: number;
+  readonly now: Date;
+  /** Who ran init, for the audit log. */
+  readonly actor: string;
+}
+
+export interface InitResult {
+  readonly dir: DataDir;
+  readonly config: ShomeiConfig;
+  readonly rootFingerprint: string;
+  /** True when the key passphrase was written to secrets/ (no SHOMEI_CA_PASSPHRASE). */
+  readonly passphraseInFile: boolean;
+}
+
+const HOST_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export async function initCa(o: InitOptions): Promise<InitResult> {
+  const dir = new DataDir(o.dir);
+  if (dir.hasCa()) throw new ShomeiError("CA_EXISTS", { dir: dir.root });
+  const organization = o.organization.normalize("NFC").trim();
+  if (!organization || organization.length > 64) throw new ShomeiError("FIELD_INVALID", { field: "--org", reason: "1–64 characters" });
+  for (const h of o.hostnames) {
+    if (!HOST_RE.test(h) && isIP(h) === 0) throw new ShomeiError("FIELD_INVALID", { field: "--hostname", reason: h });
+  }
+  const port = o.port ?? DEFAULTS.listen.port;
+  const first = o.hostnames[0] ?? "localhost";
+  const config = checkConfig({
+    version: 1,
+    organization,
+    serviceName: DEFAULTS.serviceName,
+    hostnames: o.hostnames,
+    publicUrl: `https://${isIP(first) === 6 ? `[${first}]` : first}${port === 443 ? "" : `:${port}`}`,
+    listen: { host: DEFAULTS.listen.host, port },
+    database: o.database ?? DEFAULTS.database,
+    keyKind: o.keyKind ?? DEFAULTS.keyKind,
+    userIdPattern: DEFAULTS.userIdPattern,
+    passcode: DEFAULTS.passcode,
+    initialPasswordLifetimeDays: DEFAULTS.initialPasswordLifetimeDays,
+    clientValidityDays: o.clientValidityDays ?? DEFAULTS.clientValidityDays,
+    renewWindowDays: o.renewWindowDays ?? DEFAULTS.renewWindowDays,
+    helpdesk: o.helpdesk ?? `${organization} helpdesk`,
+    timeZone: DEFAULTS.timeZone,
+    mail: { from: `${DEFAULTS.serviceName} <noreply@${HOST_RE.test(first) ? first : "localhost"}>`, transport: "outbox" },
+    urls: {},
+  }, dir.config);
+
+  // Open (and migrate) the database first: a wrong --db fails before any key exists.
+  const store = await openStore(dir.databaseUrl(config.database));
+  try {
+    const kind = config.keyKind;
+    const [rootKey, issuingKey, tlsKey] = await Promise.all([generateKeyPair(kind), generateKeyPair(kind), generateKeyPair("ec-p256")]);
+    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: config.urls });
+
+    mkdirSync(dir.root, { recursive: true, mode: 0o700 });
+    const passphraseInFile = !process.env.SHOMEI_CA_PASSPHRASE;
+    if (passphraseInFile) writeFileAtomic(dir.passphraseFile, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
+    const pass = dir.passphrase();
+    writeFileAtomic(dir.hmacKey, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
+    writeFileAtomic(dir.rootKey, exportPrivateKeyPem(rootKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    writeFileAtomic(dir.issuingKey, exportPrivateKeyPem(issuingKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    writeFileAtomic(dir.tlsKey, exportPrivateKeyPem(tlsKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    writeFileAtomic(dir.rootCert, toPem(h.rootDer, "CERTIFICATE"));
+    writeFileAtomic(dir.issuingCert, toPem(h.issuingDer, "CERTIFICATE"));
+    writeFileAtomic(dir.tlsCert, toPem(h.tlsDer, "CERTIFICATE") + toPem(h.issuingDer, "CERTIFICATE"));
+    mkdirSync(dir.outbox, { recursive: true, mode: 0o700 });
+
+    const tls = readCertificate(h.tlsDer);
+    const root = readCertificate(h.rootDer);
+    await store.insertCertificate({
+      serial: tls.serialHex, userId: null, kind: "server", subject: tls.subject, notBefore: tls.notBefore, notAfter: tls.notAfter,
+      fingerprint: tls.fingerprint, der: h.tlsDer, status: "valid", csrHash: null, createdAt: o.now,
+    }, [{ at: o.now, actor: o.actor, event: "ca.init", userId: null, outcome: "success", detail: { organization, rootFingerprint: root.fingerprint, hostnames: o.hostnames.join(",") } }]);
+    // The config is written last: its presence means the CA is complete.
+    writeFileAtomic(dir.config, JSON.stringify(config, null, 2) + "\n", { mode: 0o600, exclusive: true });
+    return { dir, config, rootFingerprint: root.fingerprint, passphraseInFile };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * The store: Kysely implementations of the ports that ca/ and registration/ declare, over
+ * SQLite (embedded default) or PostgreSQL. The only place that knows SQL.
+ */
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { CertificateRecord } from "../ca/ports.js";
+import { ShomeiError, type Lang } from "../i18n/errors.js";
+import type {
+  AuditEvent, AuditQuery, AuditRecord, PasscodeRecord, RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
+} from "../registration/ports.js";
+import type { Dialect } from "./migrations.js";
+import type { AuditTable, CertificatesTable, Database, PasscodesTable, UsersTable } from "./schema.js";
+
+type Conn = Kysely<Database> | Transaction<Database>;
+
+const iso = (d: Date): string => d.toISOString();
+const isoOrNull = (d: Date | null): string | null => (d ? d.toISOString() : null);
+const date = (s: string): Date => new Date(s);
+const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
+
+function toUser(r: Selectable<UsersTable>): UserRecord {
+  return {
+    userId: r.user_id, email: r.email, name: r.name, organization: r.organization,
+    lang: (r.lang === "en" ? "en" : "ja") as Lang,
+    role: r.role === "operator" ? "operator" : "user",
+    status: r.status === "suspended" ? "suspended" : "active",
+    passwordHash: r.password_hash, passwordInitial: Number(r.password_initial) === 1,
+    passwordSetAt: dateOrNull(r.password_set_at), passwordExpiresAt: dateOrNull(r.password_expires_at),
+    createdAt: date(r.created_at),
+  };
+}
+
+function fromUser(u: UserRecord): UsersTable {
+  return {
+    user_id: u.userId, email: u.email, name: u.name, organization: u.organization, lang: u.lang, role: u.role,
+    status: u.status, password_hash: u.passwordHash, password_initial: u.passwordInitial ? 1 : 0,
+    password_set_at: isoOrNull(u.passwordSetAt), password_expires_at: isoOrNull(u.passwordExpiresAt),
+    created_at: iso(u.createdAt), updated_at: iso(u.createdAt),
+  };
+}
+
+function toPasscode(r: Selectable<PasscodesTable>): PasscodeRecord {
+  return {
+    userId: r.user_id, hash: r.hash, issuedAt: date(r.issued_at), expiresAt: date(r.expires_at),
+    failedAttempts: Number(r.failed_attempts),
+    status: r.status === "used" ? "used" : r.status === "void" ? "void" : "active",
+    usedAt: dateOrNull(r.used_at), csrHash: r.csr_hash, certificateSerial: r.certificate_serial,
+  };
+}
+
+function fromPasscode(p: PasscodeRecord): PasscodesTable {
+  return {
+    user_id: p.userId, hash: p.hash, issued_at: iso(p.issuedAt), expires_at: iso(p.expiresAt),
+    failed_attempts: p.failedAttempts, status: p.status, used_at: isoOrNull(p.usedAt), csr_hash: p.csrHash,
+    certificate_serial: p.certificateSerial,
+  };
+}
+
+function toCertificate(r: Selectable<CertificatesTable>): CertificateRecord {
+  return {
+    serial: r.serial, userId: r.user_id, kind: r.kind === "server" ? "server" : "client", subject: r.subject,
+    notBefore: date(r.not_before), notAfter: date(r.not_after), fingerprint: r.fingerprint, der: Buffer.from(r.der),
+    status: r.status === "revoked" ? "revoked" : "valid", csrHash: r.csr_hash, createdAt: date(r.created_at),
+  };
+}
+
+function fromCertificate(c: CertificateRecord): CertificatesTable {
+  return {
+    serial: c.serial, user_id: c.userId, kind: c.kind, subject: c.subject, not_before: iso(c.notBefore),
+    not_after: iso(c.notAfter), fingerprint: c.fingerprint, der: c.der, status: c.status, csr_hash: c.csrHash,
+    created_at: iso(c.createdAt), revoked_at: null, revocation_reason: null,
+  };
+}
+
+function toAudit(r: Selectable<AuditTable>): AuditRecord {
+  return {
+    id: Number(r.id), at: date(r.at), actor: r.actor, event: r.event, userId: r.user_id,
+    outcome: r.outcome === "failure" ? "failure" : "success",
+    detail: JSON.parse(r.detail) as AuditRecord["detail"],
+  };
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string } | null;
+  return err?.code === "23505" || err?.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || err?.code === "SQLITE_CONSTRAINT_UNIQUE";
+}
+
+export class KyselyStore implements RegistrationStore {
+  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect) {}
+
+  /**
+   * A write transaction. SQLite gets BEGIN IMMEDIATE so that a transaction that reads and then
+   * writes takes the write lock up front (no upgrade deadlock with another process).
+   */
+  async write<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
+    if (this.dialect === "postgres") return this.db.transaction().execute(fn);
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const r = await fn(conn);
+        await sql`commit`.execute(conn);
+        return r;
+      } catch (e) {
+        await sql`rollback`.execute(conn);
+        throw e;
+      }
+    });
+  }
+
+  private async insertAudit(conn: Conn, events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await conn.insertInto("audit_log").values(events.map((e) => ({
+      at: iso(e.at), actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail: JSON.stringify(e.detail ?? {}),
+    }))).execute();
+  }
+
+  async registerUser(user: UserRecord, passcode: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void> {
+    try {
+      await this.write(async (t) => {
+        await t.insertInto("users").values(fromUser(user)).execute();
+        await t.insertInto("passcodes").values(fromPasscode(passcode)).execute();
+        await this.insertAudit(t, audit);
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new ShomeiError("USER_EXISTS", { userId: user.userId }, { cause: e });
+      throw e;
+    }
+  }
+
+  async getUser(userId: string): Promise<UserRecord | undefined> {
+    const r = await this.db.selectFrom("users").selectAll().where("user_id", "=", userId).executeTakeFirst();
+    return r ? toUser(r) : undefined;
+  }
+
+  async listUsers(opts: { limit?: number; offset?: number } = {}): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom("users").selectAll().orderBy("user_id")
+      .limit(opts.limit ?? 1000).offset(opts.offset ?? 0).execute();
+    return rows.map(toUser);
+  }
+
+  async replacePasscode(p: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      const row = fromPasscode(p);
+      const { user_id: _id, ...rest } = row;
+      const upd = await t.updateTable("passcodes").set(rest).where("user_id", "=", p.userId).executeTakeFirst();
+      if (Number(upd.numUpdatedRows) === 0) await t.insertInto("passcodes").values(row).execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async setPassword(userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      const upd = await t.updateTable("users").set({
+        password_hash: hash, password_initial: initial ? 1 : 0, password_set_at: iso(setAt),
+        password_expires_at: isoOrNull(expiresAt), updated_at: iso(setAt),
+      }).where("user_id", "=", userId).executeTakeFirst();
+      if (Number(upd.numUpdatedRows) === 0) throw new ShomeiError("USER_NOT_FOUND", { userId });
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async getPasscode(userId: string): Promise<PasscodeRecord | undefined> {
+    const r = await this.db.selectFrom("passcodes").selectAll().where("user_id", "=", userId).executeTakeFirst();
+    return r ? toPasscode(r) : undefined;
+  }
+
+  async recordPasscodeFailure(userId: string, maxAttempts: number, audit: readonly AuditEvent[]): Promise<{ attempts: number; voided: boolean }> {
+    return this.write(async (t) => {
+      await t.updateTable("passcodes").set({
+        failed_attempts: sql`failed_attempts + 1`,
+        status: sql`case when failed_attempts + 1 >= ${maxAttempts} then 'void' else status end`,
+      }).where("user_id", "=", userId).where("status", "=", "active").execute();
+      const r = await t.selectFrom("passcodes").select(["failed_attempts", "status"]).where("user_id", "=", userId).executeTakeFirst();
+      await this.insertAudit(t, audit);
+      return { attempts: Number(r?.failed_attempts ?? 0), voided: r?.status === "void" };
+    });
+  }
+
+  async redeemPasscode(req: RedeemRequest): Promise<RedeemResult> {
+    return this.write(async (t): Promise<RedeemResult> => {
+      const now = iso(req.now);
+      const upd = await t.updateTable("passcodes")
+        .set({ status: "used", used_at: now, csr_hash: req.csrHash, certificate_serial: req.certificate.serial })
+        .where("user_id", "=", req.userId).where("status", "=", "active").where("hash", "=", req.passcodeHash)
+        .where("expires_at", ">", now)
+        .executeTakeFirst();
+      if (Number(upd.numUpdatedRows) === 1) {
+        await t.insertInto("certificates").values(fromCertificate(req.certificate)).execute();
+        await this.insertAudit(t, req.audit);
+        return { outcome: "issued", certificate: req.certificate };
+      }
+      const pc = await t.selectFrom("passcodes").selectAll().where("user_id", "=", req.userId).executeTakeFirst();
+      const within = pc?.used_at ? req.now.getTime() - Date.parse(pc.used_at) <= req.replayWindowMs : false;
+      if (pc && pc.status === "used" && pc.hash === req.passcodeHash && pc.csr_hash === req.csrHash && within && pc.certificate_serial) {
+        const cert = await t.selectFrom("certificates").selectAll().where("serial", "=", pc.certificate_serial).executeTakeFirst();
+        if (cert) return { outcome: "replay", certificate: toCertificate(cert) };
+      }
+      return { outcome: "rejected" };
+    });
+  }
+
+  async insertCertificate(cert: CertificateRecord, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await t.insertInto("certificates").values(fromCertificate(cert)).execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
+    const r = await this.db.selectFrom("certificates").selectAll().where("serial", "=", serial.toLowerCase()).executeTakeFirst();
+    return r ? toCertificate(r) : undefined;
+  }
+
+  async listCertificates(userId: string): Promise<CertificateRecord[]> {
+    const rows = await this.db.selectFrom("certificates").selectAll().where("user_id", "=", userId)
+      .orderBy("not_after", "desc").orderBy("serial").execute();
+    return rows.map(toCertificate);
+  }
+
+  async listExpiring(from: Date, to: Date): Promise<CertificateRecord[]> {
+    const rows = await this.db.selectFrom("certificates").selectAll()
+      .where("not_after", ">=", iso(from)).where("not_after", "<", iso(to)).where("status", "=", "valid")
+      .orderBy("not_after").execute();
+    return rows.map(toCertificate);
+  }
+
+  async audit(events: readonly AuditEvent[]): Promise<void> {
+    await this.write((t) => this.insertAudit(t, events));
+  }
+
+  async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    let query = this.db.selectFrom("audit_log").selectAll();
+    if (q.userId !== undefined) query = query.where("user_id", "=", q.userId);
+    if (q.event !== undefined) query = query.where("event", "=", q.event);
+    if (q.since !== undefined) query = query.where("at", ">=", iso(q.since));
+    if (q.until !== undefined) query = query.where("at", "<", iso(q.until));
+    const rows = await query.orderBy("id", "desc").limit(q.limit ?? 100).execute();
+    return rows.map(toAudit);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Opening the database named by a URL: `sqlite:PATH` (or a plain path) for the embedded
+ * default, `postgres://…` for production. `?schema=NAME` on a PostgreSQL URL keeps one
+ * instance's tables in its own schema, so several instances can share one server.
+ * Migrations run on open.
+ */
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
+import { ShomeiError } from "../i18n/errors.js";
+import { migrationProvider, type Dialect } from "./migrations.js";
+import { KyselyStore } from "./kysely_store.js";
+import type { Database } from "./schema.js";
+
+export interface DbTarget {
+  readonly dialect: Dialect;
+  /** File path (SQLite) or connection string without the schema parameter (PostgreSQL). */
+  readonly location: string;
+  readonly schema?: string;
+}
+
+export function parseDbUrl(url: string): DbTarget {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const u = new URL(url);
+    const schema = u.searchParams.get("schema") ?? undefined;
+    u.searchParams.delete("schema");
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new ShomeiError("FIELD_INVALID", { field: "schema", reason: schema });
+    }
+    return { dialect: "postgres", location: u.toString(), ...(schema ? { schema } : {}) };
+  }
+  return { dialect: "sqlite", location: url.replace(/^sqlite:(\/\/)?/, "") };
+}
+
+/** A URL safe to print: the password is hidden. */
+export function redactDbUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
+}
+
+function sqlite(path: string): Kysely<Database> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // The database holds password hashes: readable by its owner only (SQLite gives its
+  // -wal and -shm files the same mode).
+  if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
+  const database = new BetterSqlite3(path);
+  // WAL lets readers and one writer work at once (the CLI beside a running server);
+  // synchronous=FULL makes every commit durable; busy_timeout waits for another process's write.
+  database.pragma("journal_mode = WAL");
+  database.pragma("synchronous = FULL");
+  database.pragma("busy_timeout = 10000");
+  database.pragma("foreign_keys = ON");
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+}
+
+function postgres(t: DbTarget): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: t.location,
+    max: 10,
+    ...(t.schema ? { options: `-c search_path=${t.schema}` } : {}),
+  });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export async function openStore(url: string): Promise<KyselyStore> {
+  const target = parseDbUrl(url);
+  let db: Kysely<Database>;
+  try {
+    db = target.dialect === "sqlite" ? sqlite(target.location) : postgres(target);
+    if (target.schema) await db.schema.createSchema(target.schema).ifNotExists().execute();
+    const { error } = await new Migrator({ db, provider: migrationProvider(target.dialect) }).migrateToLatest();
+    if (error) throw error;
+  } catch (e) {
+    if (e instanceof ShomeiError) throw e;
+    throw new ShomeiError("DB_UNAVAILABLE", { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
+  }
+  return new KyselyStore(db, target.dialect);
+}

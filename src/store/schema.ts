@@ -1,0 +1,63 @@
+/** Table types for Kysely. Times are ISO 8601 UTC text (sortable, the same on SQLite and PostgreSQL). */
+import type { Generated } from "kysely";
+
+export interface UsersTable {
+  user_id: string;
+  email: string;
+  name: string;
+  organization: string;
+  lang: string;
+  role: string;
+  status: string;
+  password_hash: string | null;
+  password_initial: number;
+  password_set_at: string | null;
+  password_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PasscodesTable {
+  user_id: string;
+  hash: string;
+  issued_at: string;
+  expires_at: string;
+  failed_attempts: number;
+  status: string;
+  used_at: string | null;
+  csr_hash: string | null;
+  certificate_serial: string | null;
+}
+
+export interface CertificatesTable {
+  serial: string;
+  user_id: string | null;
+  kind: string;
+  subject: string;
+  not_before: string;
+  not_after: string;
+  fingerprint: string;
+  der: Buffer;
+  status: string;
+  csr_hash: string | null;
+  created_at: string;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  event: string;
+  user_id: string | null;
+  outcome: string;
+  detail: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  passcodes: PasscodesTable;
+  certificates: CertificatesTable;
+  audit_log: AuditTable;
+}

@@ -1,0 +1,146 @@
+/**
+ * A small EST server (RFC 7030 cacerts + simpleenroll) over real HTTPS on 127.0.0.1, for the
+ * client's tests. It behaves like Shomei's server where the client cares: one-time passcodes
+ * compared without case, hyphens or spaces; the same CSR with the same passcode gets the same
+ * certificate again; errors as application/problem+json with a catalog code.
+ */
+import { createHash, createPublicKey } from "node:crypto";
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseCsr } from "../../src/pki/csr.js";
+import { certsOnly } from "../../src/pki/pkcs7.js";
+import { DAY, issueClientCert, type TestCa } from "./client_pki.js";
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingMessage["headers"];
+  readonly body: Buffer;
+}
+
+/** What a test can make the server answer instead of the normal response. */
+export interface Override {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string | Buffer;
+}
+
+export interface TestEstServer {
+  readonly url: string;
+  readonly port: number;
+  readonly requests: RecordedRequest[];
+  /** user ID -> passcode (as mailed, e.g. ABCD-EFGH). */
+  readonly passcodes: Map<string, string>;
+  /** Certificates issued, by user ID. */
+  readonly issued: Map<string, Buffer[]>;
+  /** How many of the next successful enrollments to issue and then drop the connection without answering. */
+  dropAfterIssue: number;
+  /** Called for /simpleenroll after authentication; a returned value is sent instead of the certificate. */
+  override: ((csrDer: Buffer, issued: Buffer) => Override | undefined) | undefined;
+  /** Order of /cacerts: issuing first (default) or root first. */
+  rootFirst: boolean;
+  close(): Promise<void>;
+}
+
+function norm(passcode: string): string {
+  return passcode.replace(/[\s-]/g, "").toUpperCase();
+}
+
+function problem(res: ServerResponse, status: number, code: string, title: string): void {
+  res.writeHead(status, { "content-type": "application/problem+json" });
+  res.end(JSON.stringify({ type: "about:blank", title, status, detail: title, code, remedy: "" }));
+}
+
+function pkcs7(res: ServerResponse, certs: Buffer[]): void {
+  res.writeHead(200, { "content-type": "application/pkcs7-mime; smime-type=certs-only", "content-transfer-encoding": "base64" });
+  res.end(certsOnly(certs).toString("base64").replace(/.{64}/g, "$&\r\n") + "\r\n");
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Starts the server on 127.0.0.1, port chosen by the system. */
+export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {}): Promise<TestEstServer> {
+  const used = new Map<string, { csrHash: string; cert: Buffer }>();
+  const state = {
+    requests: [] as RecordedRequest[],
+    passcodes: new Map<string, string>(),
+    issued: new Map<string, Buffer[]>(),
+    dropAfterIssue: 0,
+    override: undefined as TestEstServer["override"],
+    rootFirst: false,
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    state.requests.push({ method: req.method ?? "", path, headers: req.headers, body });
+    if (req.method === "GET" && path === "/.well-known/est/cacerts") {
+      pkcs7(res, state.rootFirst ? [ca.rootDer, ca.issuingDer] : [ca.issuingDer, ca.rootDer]);
+      return;
+    }
+    if (req.method !== "POST" || path !== "/.well-known/est/simpleenroll") {
+      problem(res, 404, "NOT_FOUND_TEST", "not found");
+      return;
+    }
+    const auth = /^Basic (.+)$/.exec(req.headers.authorization ?? "");
+    if (!auth?.[1]) return problem(res, 401, "AUTH_REQUIRED", "no credentials");
+    const decoded = Buffer.from(auth[1], "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    const userId = decoded.slice(0, colon);
+    const passcode = decoded.slice(colon + 1);
+    const expected = state.passcodes.get(userId);
+    if (expected === undefined || norm(expected) !== norm(passcode)) return problem(res, 401, "PASSCODE_REJECTED", "rejected");
+    if (!(req.headers["content-type"] ?? "").startsWith("application/pkcs10")) return problem(res, 415, "UNSUPPORTED_MEDIA_TYPE", "type");
+    const csrDer = Buffer.from(body.toString("latin1").replace(/\s+/g, ""), "base64");
+    const csrHash = createHash("sha256").update(csrDer).digest("hex");
+    const prior = used.get(userId);
+    let cert: Buffer;
+    if (prior) {
+      if (prior.csrHash !== csrHash) return problem(res, 401, "PASSCODE_REJECTED", "used");
+      cert = prior.cert;
+    } else {
+      const csr = parseCsr(csrDer);
+      const now = Date.now();
+      cert = await issueClientCert(ca, {
+        publicKey: createPublicKey({ key: csr.spki, format: "der", type: "spki" }),
+        commonName: userId, notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + 365 * DAY),
+      });
+      used.set(userId, { csrHash, cert });
+      state.issued.set(userId, [...(state.issued.get(userId) ?? []), cert]);
+    }
+    if (state.dropAfterIssue > 0) {
+      state.dropAfterIssue--;
+      req.socket.destroy();
+      return;
+    }
+    const o = state.override?.(csrDer, cert);
+    if (o) {
+      res.writeHead(o.status, o.headers);
+      res.end(o.body);
+      return;
+    }
+    pkcs7(res, [cert]);
+  }
+
+  const server: Server = createServer({ key: ca.tlsKeyPem, cert: ca.tlsChainPem }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      res.writeHead(500, { "content-type": "text/plain" });
+      res.end(String(e));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(state, {
+    url: `https://${opts.host ?? "127.0.0.1"}:${port}`,
+    port,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  });
+}
