@@ -1,0 +1,131 @@
+/**
+ * A real Shomei CA for tests: `shomei-ca init` in a temporary folder, `shomei-ca serve` as a
+ * child process on a free port, and the outbox read back with Python's email package (a
+ * parser nobody here wrote, so the .eml files are checked as RFC 5322 while being read).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { run, shomeiCa, SHOMEI_CA } from "./run.js";
+
+export interface TestCa {
+  readonly dir: string;
+  readonly rootPem: string;
+  readonly issuingPem: string;
+  readonly rootFingerprint: string;
+  cleanup(): void;
+}
+
+export function tempDir(prefix = "shomei-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** `shomei-ca init` in a new temporary folder. */
+export async function initCa(extra: readonly string[] = []): Promise<TestCa> {
+  const base = tempDir();
+  const dir = join(base, "ca");
+  const r = await shomeiCa(["init", "--data", dir, "--org", "テスト株式会社", "--hostname", "localhost,127.0.0.1", "--helpdesk", "helpdesk@example.jp", ...extra]);
+  if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
+  const fp = /Root CA fingerprint \(SHA-256\): ([0-9A-F:]{95})/.exec(r.stdout)?.[1];
+  if (!fp) throw new Error(`no fingerprint line in: ${r.stdout}`);
+  return {
+    dir,
+    rootPem: join(dir, "ca", "root.pem"),
+    issuingPem: join(dir, "ca", "issuing.pem"),
+    rootFingerprint: fp,
+    cleanup: () => rmSync(base, { recursive: true, force: true }),
+  };
+}
+
+export interface Served {
+  readonly url: string;
+  readonly estUrl: string;
+  readonly process: ChildProcess;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+/** `shomei-ca serve --port 0`; resolves once it printed its EST line (it is then accepting). */
+export function serve(dir: string, extra: readonly string[] = []): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", dir, "--host", "127.0.0.1", "--port", "0", ...extra], {
+      env: { ...process.env, LANG: "en_US.UTF-8" }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`serve did not start: ${out}`)); }, 30_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString("utf8");
+      const m = /^EST: (https:\/\/\S+)\/\.well-known\/est$/m.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        const url = m[1];
+        resolve({
+          url, estUrl: `${url}/.well-known/est`, process: child, output: () => out,
+          stop: () => new Promise<void>((res) => {
+            if (child.exitCode !== null) return res();
+            child.once("exit", () => res());
+            child.kill("SIGTERM");
+          }),
+        });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (d: Buffer) => { out += d.toString("utf8"); });
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`serve exited ${code}: ${out}`)); });
+  });
+}
+
+export interface ParsedMail {
+  readonly file: string;
+  readonly to: string;
+  readonly from: string;
+  readonly subject: string;
+  readonly date: string;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+const PY_PARSE = `
+import email, email.policy, json, sys
+out = []
+for f in sys.argv[1:]:
+    with open(f, "rb") as fh:
+        m = email.message_from_binary_file(fh, policy=email.policy.default)
+    out.append({"file": f, "to": str(m["To"]), "from": str(m["From"]), "subject": str(m["Subject"]),
+                "date": str(m["Date"]), "contentType": m.get_content_type() + "; charset=" + str(m.get_content_charset()),
+                "body": m.get_content()})
+print(json.dumps(out))
+`;
+
+/** Every .eml in the outbox, parsed by Python's email package. */
+export async function readOutbox(dir: string): Promise<ParsedMail[]> {
+  const box = join(dir, "outbox");
+  const files = readdirSync(box).filter((f) => f.endsWith(".eml")).sort().map((f) => join(box, f));
+  if (files.length === 0) return [];
+  const r = await run("python3", ["-c", PY_PARSE, ...files]);
+  if (r.code !== 0) throw new Error(`python email parse failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ParsedMail[];
+}
+
+/** The passcode from the newest passcode mail to this address. */
+export async function passcodeFor(dir: string, email: string): Promise<string> {
+  const mails = (await readOutbox(dir)).filter((m) => m.to === email);
+  for (const m of mails.reverse()) {
+    const p = /^(?:パスコード|Passcode): ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})$/m.exec(m.body)?.[1];
+    if (p) return p;
+  }
+  throw new Error(`no passcode mail to ${email}`);
+}
+
+/** Registers a user through the CLI; returns the passcode from the mail. */
+export async function addUser(dir: string, userId: string, extra: readonly string[] = []): Promise<{ email: string; passcode: string }> {
+  const email = `${userId}@example.jp`;
+  const r = await shomeiCa(["user", "add", userId, "--email", email, "--name", `利用者 ${userId}`, "--data", dir, ...extra]);
+  if (r.code !== 0) throw new Error(`user add failed: ${r.stderr}`);
+  return { email, passcode: await passcodeFor(dir, email) };
+}
+
+export function readText(path: string): string {
+  return readFileSync(path, "utf8");
+}

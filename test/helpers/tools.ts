@@ -1,0 +1,71 @@
+/**
+ * External tools the tests use. On a developer's machine a missing tool skips the tests that
+ * need it (scripts/test.mjs prints one line saying what and how to install it); under CI=true
+ * a missing tool fails those tests instead.
+ */
+import { spawnSync } from "node:child_process";
+import type { TestContext } from "node:test";
+import pg from "pg";
+
+export interface Tool {
+  readonly name: string;
+  /** How to get it on Debian. */
+  readonly install: string;
+  available(): Promise<boolean>;
+}
+
+function onPath(cmd: string, args: string[] = ["--version"]): () => Promise<boolean> {
+  return () => Promise.resolve(spawnSync(cmd, args, { stdio: "ignore" }).status === 0);
+}
+
+/** PostgreSQL URL for tests: $SHOMEI_TEST_PG, else the local server's `test` database. */
+export const PG_URL = process.env.SHOMEI_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test";
+
+async function pgReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query("select 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export const TOOLS = {
+  openssl: { name: "openssl", install: "apt-get install -y openssl", available: onPath("openssl", ["version"]) },
+  curl: { name: "curl", install: "apt-get install -y curl", available: onPath("curl") },
+  python3: { name: "python3", install: "apt-get install -y python3", available: onPath("python3") },
+  postgres: {
+    name: "PostgreSQL",
+    install: `apt-get install -y postgresql, start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) and set SHOMEI_TEST_PG (now ${PG_URL.replace(/:[^:@/]*@/, ":***@")})`,
+    available: pgReachable,
+  },
+} as const satisfies Record<string, Tool>;
+
+export type ToolName = keyof typeof TOOLS;
+
+const cache = new Map<ToolName, Promise<boolean>>();
+
+export function has(tool: ToolName): Promise<boolean> {
+  let p = cache.get(tool);
+  if (!p) cache.set(tool, (p = TOOLS[tool].available()));
+  return p;
+}
+
+/**
+ * Call at the start of a test that needs tools: skips it when one is missing on a developer's
+ * machine, fails it under CI=true. Returns false when the test was skipped.
+ */
+export async function needs(t: TestContext, ...tools: ToolName[]): Promise<boolean> {
+  for (const tool of tools) {
+    if (await has(tool)) continue;
+    const msg = `needs ${TOOLS[tool].name} (${TOOLS[tool].install})`;
+    if (process.env.CI === "true") throw new Error(`CI: ${msg}`);
+    t.skip(msg);
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,203 @@
+/**
+ * The storage contract: one suite, run against SQLite (a real file) and PostgreSQL (the
+ * server on 127.0.0.1:5432, each run in a schema of its own). What the domain relies on.
+ */
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { openStore } from "../../src/store/open.js";
+import type { KyselyStore } from "../../src/store/kysely_store.js";
+import type { CertificateRecord } from "../../src/ca/ports.js";
+import type { PasscodeRecord, UserRecord } from "../../src/registration/ports.js";
+import { isShomeiError } from "../../src/i18n/errors.js";
+import { tempDir } from "../helpers/ca.js";
+import { has, needs, PG_URL } from "../helpers/tools.js";
+
+const T0 = new Date("2026-04-01T00:00:00.000Z");
+const MIN = 60_000;
+const DAY = 86_400_000;
+
+function user(id: string, over: Partial<UserRecord> = {}): UserRecord {
+  return {
+    userId: id, email: `${id}@example.jp`, name: `名前 ${id}`, organization: "テスト株式会社", lang: "ja", role: "user",
+    status: "active", passwordHash: "$argon2id$dummy", passwordInitial: true, passwordSetAt: T0,
+    passwordExpiresAt: new Date(T0.getTime() + 40 * DAY), createdAt: T0, ...over,
+  };
+}
+
+function passcode(id: string, hash = "aa".repeat(32), over: Partial<PasscodeRecord> = {}): PasscodeRecord {
+  return {
+    userId: id, hash, issuedAt: T0, expiresAt: new Date(T0.getTime() + 40 * DAY), failedAttempts: 0, status: "active",
+    usedAt: null, csrHash: null, certificateSerial: null, ...over,
+  };
+}
+
+function cert(id: string, over: Partial<CertificateRecord> = {}): CertificateRecord {
+  const serial = randomBytes(16).toString("hex");
+  return {
+    serial, userId: id, kind: "client", subject: `CN=${id}`, notBefore: T0, notAfter: new Date(T0.getTime() + 365 * DAY),
+    fingerprint: randomBytes(32).toString("hex"), der: randomBytes(300), status: "valid", csrHash: "c1".repeat(32),
+    createdAt: T0, ...over,
+  };
+}
+
+function contract(name: string, open: () => Promise<KyselyStore | undefined>, cleanup: () => Promise<void>): void {
+  describe(`storage contract: ${name}`, () => {
+    let s: KyselyStore | undefined;
+    before(async () => { s = await open(); });
+    after(async () => { await s?.close(); await cleanup(); });
+    const store = (): KyselyStore => {
+      if (!s) throw new Error("store not open");
+      return s;
+    };
+
+    test("a user with a passcode round-trips; a second registration of the ID is USER_EXISTS and changes nothing", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000001"), passcode("a0000001"), [
+        { at: T0, actor: "operator:test", event: "user.register", userId: "a0000001", outcome: "success", detail: { email: "x" } },
+      ]);
+      const u = await store().getUser("a0000001");
+      assert.equal(u?.name, "名前 a0000001");
+      assert.equal(u?.passwordInitial, true);
+      assert.equal(u?.passwordExpiresAt?.toISOString(), new Date(T0.getTime() + 40 * DAY).toISOString());
+      await assert.rejects(store().registerUser(user("a0000001", { name: "other" }), passcode("a0000001"), []),
+        (e) => isShomeiError(e) && e.code === "USER_EXISTS");
+      assert.equal((await store().getUser("a0000001"))?.name, "名前 a0000001");
+      assert.equal((await store().queryAudit({ userId: "a0000001" })).length, 1);
+      assert.equal(await store().getUser("a0000404"), undefined);
+    });
+
+    test("wrong passcode tries are counted and void the passcode at the limit", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000002"), passcode("a0000002"), []);
+      for (let i = 1; i <= 4; i++) {
+        const r = await store().recordPasscodeFailure("a0000002", 5, []);
+        assert.deepEqual(r, { attempts: i, voided: false });
+      }
+      assert.deepEqual(await store().recordPasscodeFailure("a0000002", 5, []), { attempts: 5, voided: true });
+      assert.equal((await store().getPasscode("a0000002"))?.status, "void");
+      // A void passcode cannot be redeemed.
+      const r = await store().redeemPasscode({ userId: "a0000002", passcodeHash: "aa".repeat(32), csrHash: "x", now: T0, replayWindowMs: 10 * MIN, certificate: cert("a0000002"), audit: [] });
+      assert.equal(r.outcome, "rejected");
+      // Reissue replaces it with a fresh one.
+      await store().replacePasscode(passcode("a0000002", "bb".repeat(32)), []);
+      const p = await store().getPasscode("a0000002");
+      assert.equal(p?.status, "active");
+      assert.equal(p?.failedAttempts, 0);
+    });
+
+    test("redeeming: issued once, the same CSR within the window replays, anything else is rejected", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000003"), passcode("a0000003"), []);
+      const c = cert("a0000003", { csrHash: "c1".repeat(32) });
+      const req = { userId: "a0000003", passcodeHash: "aa".repeat(32), csrHash: "c1".repeat(32), now: T0, replayWindowMs: 10 * MIN, audit: [] };
+      const first = await store().redeemPasscode({ ...req, certificate: c, audit: [{ at: T0, actor: "user:a0000003", event: "certificate.issue", userId: "a0000003", outcome: "success" }] });
+      assert.equal(first.outcome, "issued");
+      const again = await store().redeemPasscode({ ...req, now: new Date(T0.getTime() + 9 * MIN), certificate: cert("a0000003") });
+      assert.equal(again.outcome, "replay");
+      assert.equal(again.outcome === "replay" && again.certificate.serial, c.serial);
+      assert.deepEqual(again.outcome === "replay" && again.certificate.der, c.der);
+      const late = await store().redeemPasscode({ ...req, now: new Date(T0.getTime() + 11 * MIN), certificate: cert("a0000003") });
+      assert.equal(late.outcome, "rejected");
+      const otherCsr = await store().redeemPasscode({ ...req, csrHash: "c2".repeat(32), certificate: cert("a0000003") });
+      assert.equal(otherCsr.outcome, "rejected");
+      assert.equal((await store().listCertificates("a0000003")).length, 1);
+      assert.equal((await store().getCertificate(c.serial))?.fingerprint, c.fingerprint);
+      assert.equal((await store().queryAudit({ userId: "a0000003", event: "certificate.issue" })).length, 1);
+    });
+
+    test("an expired passcode is rejected", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000004"), passcode("a0000004", "aa".repeat(32), { expiresAt: new Date(T0.getTime() + DAY) }), []);
+      const r = await store().redeemPasscode({ userId: "a0000004", passcodeHash: "aa".repeat(32), csrHash: "x", now: new Date(T0.getTime() + DAY), replayWindowMs: 0, certificate: cert("a0000004"), audit: [] });
+      assert.equal(r.outcome, "rejected");
+      assert.equal((await store().listCertificates("a0000004")).length, 0);
+    });
+
+    test("50 concurrent redemptions of one passcode with different CSRs record exactly one certificate", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000005"), passcode("a0000005"), []);
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store().redeemPasscode({
+        userId: "a0000005", passcodeHash: "aa".repeat(32), csrHash: i.toString(16).padStart(64, "0"), now: T0, replayWindowMs: 10 * MIN,
+        certificate: cert("a0000005"), audit: [],
+      })));
+      assert.equal(results.filter((r) => r.outcome === "issued").length, 1);
+      assert.equal(results.filter((r) => r.outcome === "rejected").length, 49);
+      assert.equal((await store().listCertificates("a0000005")).length, 1);
+    });
+
+    test("10 concurrent redemptions with the same CSR all get the one certificate", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000006"), passcode("a0000006"), []);
+      const results = await Promise.all(Array.from({ length: 10 }, () => store().redeemPasscode({
+        userId: "a0000006", passcodeHash: "aa".repeat(32), csrHash: "c9".repeat(32), now: T0, replayWindowMs: 10 * MIN,
+        certificate: cert("a0000006", { csrHash: "c9".repeat(32) }), audit: [],
+      })));
+      const serials = new Set(results.map((r) => (r.outcome === "rejected" ? "rejected" : r.certificate.serial)));
+      assert.equal(serials.size, 1);
+      assert.ok(!serials.has("rejected"));
+      assert.equal(results.filter((r) => r.outcome === "issued").length, 1);
+    });
+
+    test("certificates expiring in a window are queryable (for reminders), revoked ones are not", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000007"), passcode("a0000007"), []);
+      const soon = cert("a0000007", { notAfter: new Date(T0.getTime() + 20 * DAY) });
+      const later = cert("a0000007", { notAfter: new Date(T0.getTime() + 200 * DAY) });
+      await store().insertCertificate(soon, []);
+      await store().insertCertificate(later, []);
+      const found = await store().listExpiring(T0, new Date(T0.getTime() + 30 * DAY));
+      assert.ok(found.some((c) => c.serial === soon.serial));
+      assert.ok(!found.some((c) => c.serial === later.serial));
+      const mine = await store().listCertificates("a0000007");
+      assert.deepEqual(mine.map((c) => c.serial), [later.serial, soon.serial]);
+    });
+
+    test("the audit log filters by user, event and time, newest first", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const at = (m: number): Date => new Date(T0.getTime() + m * MIN);
+      await store().audit([
+        { at: at(1), actor: "system", event: "x.one", userId: "a0000008", outcome: "success", detail: { n: 1 } },
+        { at: at(2), actor: "system", event: "x.two", userId: "a0000008", outcome: "failure", detail: { n: 2 } },
+        { at: at(3), actor: "system", event: "x.one", userId: "a0000009", outcome: "success" },
+      ]);
+      const byUser = await store().queryAudit({ userId: "a0000008" });
+      assert.deepEqual(byUser.map((e) => e.event), ["x.two", "x.one"]);
+      assert.equal(byUser[0]?.outcome, "failure");
+      assert.deepEqual(byUser[0]?.detail, { n: 2 });
+      assert.equal((await store().queryAudit({ event: "x.one" })).length, 2);
+      assert.equal((await store().queryAudit({ event: "x.one", since: at(2) })).length, 1);
+      assert.equal((await store().queryAudit({ event: "x.one", until: at(2) })).length, 1);
+    });
+
+    test("passwords can be replaced; an unknown user is USER_NOT_FOUND", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000010"), passcode("a0000010"), []);
+      await store().setPassword("a0000010", "$argon2id$new", false, at2(), null, []);
+      const u = await store().getUser("a0000010");
+      assert.equal(u?.passwordHash, "$argon2id$new");
+      assert.equal(u?.passwordInitial, false);
+      assert.equal(u?.passwordExpiresAt, null);
+      await assert.rejects(store().setPassword("a0404040", "h", false, T0, null, []), (e) => isShomeiError(e) && e.code === "USER_NOT_FOUND");
+      function at2(): Date { return new Date(T0.getTime() + DAY); }
+    });
+  });
+}
+
+const dir = tempDir("shomei-store-");
+contract("SQLite", () => openStore(`sqlite:${join(dir, "contract.db")}`), () => Promise.resolve());
+
+const schema = `shomei_test_${randomBytes(6).toString("hex")}`;
+contract(
+  "PostgreSQL",
+  async () => ((await has("postgres")) ? openStore(`${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`) : undefined),
+  async () => {
+    if (!(await has("postgres"))) return;
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`drop schema if exists ${schema} cascade`);
+    await c.end();
+  },
+);
