@@ -9,7 +9,6 @@ const CRLF = "\r\n";
 
 /** RFC 2047 encoded words of at most 75 characters, split on character boundaries. */
 export function encodeHeaderWords(text: string): string {
-  // eslint-disable-next-line no-control-regex
   if (/^[\x20-\x7e]*$/.test(text)) return text;
   const words: string[] = [];
   let chunk = "";

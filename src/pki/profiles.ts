@@ -3,6 +3,8 @@
  * pure data in, extensions out; the CA decides every value (nothing comes from a CSR).
  */
 import { createHash } from "node:crypto";
+// isIP only parses a string; no socket is opened.
+// eslint-disable-next-line no-restricted-imports
 import { isIP } from "node:net";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import {

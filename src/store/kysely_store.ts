@@ -4,7 +4,7 @@
  */
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { CertificateRecord } from "../ca/ports.js";
-import { ShomeiError, type Lang } from "../i18n/errors.js";
+import { ShomeiError } from "../i18n/errors.js";
 import type {
   AuditEvent, AuditQuery, AuditRecord, PasscodeRecord, RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
 } from "../registration/ports.js";
@@ -21,7 +21,7 @@ const dateOrNull = (s: string | null): Date | null => (s === null ? null : new D
 function toUser(r: Selectable<UsersTable>): UserRecord {
   return {
     userId: r.user_id, email: r.email, name: r.name, organization: r.organization,
-    lang: (r.lang === "en" ? "en" : "ja") as Lang,
+    lang: r.lang === "en" ? "en" : "ja",
     role: r.role === "operator" ? "operator" : "user",
     status: r.status === "suspended" ? "suspended" : "active",
     passwordHash: r.password_hash, passwordInitial: Number(r.password_initial) === 1,

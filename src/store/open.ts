@@ -70,7 +70,7 @@ export async function openStore(url: string): Promise<KyselyStore> {
     db = target.dialect === "sqlite" ? sqlite(target.location) : postgres(target);
     if (target.schema) await db.schema.createSchema(target.schema).ifNotExists().execute();
     const { error } = await new Migrator({ db, provider: migrationProvider(target.dialect) }).migrateToLatest();
-    if (error) throw error;
+    if (error) throw error instanceof Error ? error : new Error("migration failed", { cause: error });
   } catch (e) {
     if (e instanceof ShomeiError) throw e;
     throw new ShomeiError("DB_UNAVAILABLE", { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
