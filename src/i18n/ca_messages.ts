@@ -21,21 +21,21 @@ export const CA_MESSAGES = {
     en: () => "The service is running. Press Ctrl+C to stop it.",
   } satisfies Msg,
   nextAfterServe: {
-    ja: (dir: string, url: string, fp: string) =>
+    ja: (dir: string, url: string, fp: string, npx: string) =>
       [
         "利用者を登録するには（パスコードと初期パスワードのメールが outbox フォルダに書かれます）:",
-        `  shomei-ca user add a0000001 --email user@example.jp --name "山田 太郎" --data ${dir}`,
+        `  ${npx}shomei-ca user add a0000001 --email user@example.jp --name "山田 太郎" --data ${dir}`,
         "利用者が証明書を取得するには:",
-        `  shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
+        `  ${npx}shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
       ].join("\n"),
-    en: (dir: string, url: string, fp: string) =>
+    en: (dir: string, url: string, fp: string, npx: string) =>
       [
         "To register a user (the passcode and initial-password e-mails are written to the outbox folder):",
-        `  shomei-ca user add a0000001 --email user@example.com --name "Taro Yamada" --data ${dir}`,
+        `  ${npx}shomei-ca user add a0000001 --email user@example.com --name "Taro Yamada" --data ${dir}`,
         "For the user to obtain the certificate:",
-        `  shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
+        `  ${npx}shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
       ].join("\n"),
-  } satisfies Msg<[string, string, string]>,
+  } satisfies Msg<[string, string, string, string]>,
   stopped: { ja: () => "サービスを停止しました。", en: () => "The service has stopped." } satisfies Msg,
   userAdded: {
     ja: (id: string, passcodeExp: string, passwordExp: string) =>

@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { initCa, readOutbox, tempDir, type TestCa } from "../helpers/ca.js";
 import { needs, PG_URL } from "../helpers/tools.js";
-import { run, shomeiCa } from "../helpers/run.js";
+import { spawn } from "node:child_process";
+import { run, shomeiCa, SHOMEI_CA } from "../helpers/run.js";
 
 const PASSCODE_LINE = /^パスコード: ([ABCDEFGHJKMNPQRSTUVWXYZ23456789]{4}(?:-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{4}){3})$/m;
 
@@ -168,6 +169,34 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /\[CA_NOT_INITIALISED\]/);
     assert.match(r.stderr, /shomei-ca init --data/);
+  });
+
+  test("start creates a CA on first run, prints the endpoint and the next steps, and reuses it later", async () => {
+    const data = join(tempDir(), "start");
+    const once = async (): Promise<string> => {
+      const child = spawn(process.execPath, [SHOMEI_CA, "start", "--port", "0"], { env: { ...process.env, SHOMEI_DATA: data, LANG: "en_US.UTF-8" } });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
+      child.stderr.on("data", (d: Buffer) => { out += d.toString(); });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(out)), 30_000);
+        child.stdout.on("data", () => {
+          if (/shomei enroll --server/.test(out)) { clearTimeout(timer); resolve(); }
+        });
+      });
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      return out;
+    };
+    const first = await once();
+    assert.match(first, /No CA in .* creating one/);
+    assert.match(first, /^EST: https:\/\/127\.0\.0\.1:\d+\/\.well-known\/est$/m);
+    assert.match(first, /shomei-ca user add a0000001 --email/);
+    const fp = /Root CA fingerprint \(SHA-256\): (\S+)/.exec(first)?.[1];
+    assert.ok(fp);
+    const second = await once();
+    assert.doesNotMatch(second, /creating one/);
+    assert.ok(second.includes(`--root-fingerprint ${fp}`));
   });
 
   test("a CA on PostgreSQL: init with --db, then register users into it", async (t) => {

@@ -61,7 +61,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   out(`EST: ${base}/.well-known/est`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);
   out(M.serving[lang]());
-  out(M.nextAfterServe[lang](services.dir.root, base, services.rootFingerprint));
+  // Started through `npm start`, the commands are not on PATH yet: npx finds them.
+  out(M.nextAfterServe[lang](services.dir.root, base, services.rootFingerprint, process.env.npm_lifecycle_event ? "npx " : ""));
 
   await new Promise<void>((resolve) => {
     const stop = (): void => {
