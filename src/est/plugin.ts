@@ -9,6 +9,7 @@ import { certsOnly } from "../pki/pkcs7.js";
 import { decodeBase64Strict } from "../pki/pem.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import { sendError, toShomeiError } from "../http/errors.js";
+import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 
 export const EST_BODY_LIMIT = 64 * 1024;
 
@@ -18,6 +19,8 @@ export interface EstOptions {
   readonly caCertificates: readonly Buffer[];
   readonly csrAttrs: Buffer;
   readonly helpdesk: string;
+  /** Failed authentications allowed per client address per window (default 30 per 15 minutes). */
+  readonly failureLimit?: FailureLimit;
 }
 
 /** Base64 in lines of 64 characters, as EST clients (and `openssl base64 -d`) expect. */
@@ -44,7 +47,12 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
     done(null, body);
   });
 
-  app.setErrorHandler((err, req, reply) => sendError(req, reply, toShomeiError(err, EST_BODY_LIMIT), opts.helpdesk));
+  const limiter = new FailureLimiter(opts.failureLimit ?? { max: 30, windowMs: 15 * 60_000 });
+  app.setErrorHandler((err, req, reply) => {
+    const e = toShomeiError(err, EST_BODY_LIMIT);
+    if (e.code === "PASSCODE_REJECTED") limiter.fail(req.ip);
+    return sendError(req, reply, e, opts.helpdesk);
+  });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).type("text/plain; charset=utf-8").send(`Not found: ${req.url}\n`);
   });
@@ -61,6 +69,7 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
   });
 
   app.post("/simpleenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
+    if (limiter.blocked(req.ip)) throw new ShomeiError("TOO_MANY_ATTEMPTS", { minutes: limiter.minutesLeft(req.ip) });
     const { userId, passcode } = basicAuth(req);
     if (typeof req.body !== "string") {
       throw new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: req.headers["content-type"] ?? "-" });

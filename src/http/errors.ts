@@ -32,6 +32,7 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiErr
   const lang = langFromAcceptLanguage(req.headers["accept-language"]);
   if (e.code === "INTERNAL") req.log.error({ err: e.cause ?? e }, "internal error");
   if (e.status === 401) void reply.header("WWW-Authenticate", 'Basic realm="shomei", charset="UTF-8"');
+  if (e.status === 429) void reply.header("Retry-After", String(Number(e.params.minutes ?? 1) * 60));
   void reply.code(e.status);
   if (wantsProblemJson(req)) {
     return reply.type("application/problem+json").send({

@@ -104,6 +104,13 @@ export const ERRORS = {
     remedyJa: "HTTP Basic 認証でユーザID とパスコードを送ってください。",
     remedyEn: "Send the user ID and passcode with HTTP Basic authentication.",
   },
+  TOO_MANY_ATTEMPTS: {
+    status: 429, exit: 1,
+    ja: "失敗が続いたため、この接続元からの受付を一時的に止めています。",
+    en: "Too many failed attempts from this address: requests are paused for a while.",
+    remedyJa: "{minutes} 分ほど待ってから、メールのユーザID とパスコードを確かめてやり直してください。",
+    remedyEn: "Wait about {minutes} min., check the user ID and passcode from the e-mail, and try again.",
+  },
   USER_SUSPENDED: {
     status: 403, exit: 1,
     ja: "このユーザID は利用停止中です。",

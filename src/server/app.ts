@@ -2,10 +2,13 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { csrAttrsFor } from "../est/csrattrs.js";
 import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
+import type { FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
 
 export interface AppOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+  /** Overrides the configured per-address failure limit. */
+  readonly failureLimit?: FailureLimit;
 }
 
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
@@ -22,6 +25,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     caCertificates: [s.issuingDer, s.rootDer],
     csrAttrs: csrAttrsFor(s.config.keyKind),
     helpdesk: s.config.helpdesk,
+    failureLimit: o.failureLimit ?? { max: s.config.addressLimit.failures, windowMs: s.config.addressLimit.windowMinutes * 60_000 },
   });
   app.get("/", (_req, reply) => {
     void reply.type("text/plain; charset=utf-8").send(

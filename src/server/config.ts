@@ -21,6 +21,8 @@ export interface ShomeiConfig {
   readonly keyKind: KeyKind;
   readonly userIdPattern: string;
   readonly passcode: { readonly lifetimeDays: number; readonly maxAttempts: number; readonly replayWindowMinutes: number };
+  /** Failed enrollment logins allowed per client address per window, across all user IDs. */
+  readonly addressLimit: { readonly failures: number; readonly windowMinutes: number };
   readonly initialPasswordLifetimeDays: number;
   readonly clientValidityDays: number;
   readonly renewWindowDays: number;
@@ -39,6 +41,7 @@ export const DEFAULTS = {
   keyKind: "ec-p256",
   userIdPattern: "^a[0-9]{7}$",
   passcode: { lifetimeDays: 40, maxAttempts: 5, replayWindowMinutes: 10 },
+  addressLimit: { failures: 30, windowMinutes: 15 },
   initialPasswordLifetimeDays: 40,
   clientValidityDays: 365,
   renewWindowDays: 30,
@@ -74,6 +77,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   if (o.version !== 1) fail(file, "version: 1 expected");
   const listen = obj(o.listen ?? DEFAULTS.listen, file, "listen");
   const passcode = obj(o.passcode ?? DEFAULTS.passcode, file, "passcode");
+  const addressLimit = obj(o.addressLimit ?? DEFAULTS.addressLimit, file, "addressLimit");
   const mail = obj(o.mail, file, "mail");
   const urls = obj(o.urls ?? {}, file, "urls");
   const hostnames = o.hostnames;
@@ -104,6 +108,10 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
       lifetimeDays: num(passcode, "lifetimeDays", file, 1, 3650, DEFAULTS.passcode.lifetimeDays),
       maxAttempts: num(passcode, "maxAttempts", file, 1, 100, DEFAULTS.passcode.maxAttempts),
       replayWindowMinutes: num(passcode, "replayWindowMinutes", file, 0, 1440, DEFAULTS.passcode.replayWindowMinutes),
+    },
+    addressLimit: {
+      failures: num(addressLimit, "failures", file, 1, 1_000_000, DEFAULTS.addressLimit.failures),
+      windowMinutes: num(addressLimit, "windowMinutes", file, 1, 1440, DEFAULTS.addressLimit.windowMinutes),
     },
     initialPasswordLifetimeDays: num(o, "initialPasswordLifetimeDays", file, 1, 3650, DEFAULTS.initialPasswordLifetimeDays),
     clientValidityDays: num(o, "clientValidityDays", file, 1, 3650, DEFAULTS.clientValidityDays),

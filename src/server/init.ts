@@ -58,6 +58,7 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     keyKind: o.keyKind ?? DEFAULTS.keyKind,
     userIdPattern: DEFAULTS.userIdPattern,
     passcode: DEFAULTS.passcode,
+    addressLimit: DEFAULTS.addressLimit,
     initialPasswordLifetimeDays: DEFAULTS.initialPasswordLifetimeDays,
     clientValidityDays: o.clientValidityDays ?? DEFAULTS.clientValidityDays,
     renewWindowDays: o.renewWindowDays ?? DEFAULTS.renewWindowDays,

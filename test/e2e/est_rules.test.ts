@@ -226,6 +226,21 @@ describe("EST simpleenroll", { timeout: 180_000 }, () => {
     assert.match(en.body, /helpdesk@example\.jp/);
   });
 
+  test("one address that keeps failing is paused with 429 and Retry-After, across user IDs", async () => {
+    const limited = await startInProcess(ca.dir, testClock(), { max: 3, windowMs: 60_000 });
+    try {
+      const body = (await makeCsr()).base64;
+      for (let i = 0; i < 3; i++) assert.equal((await enroll(limited.estUrl, ca.rootPem, `a090000${i}`, "2222-3333-4444-5555", body)).status, 401);
+      const paused = await enroll(limited.estUrl, ca.rootPem, "a0900009", "2222-3333-4444-5555", body, { "accept-language": "en" });
+      assert.equal(paused.status, 429);
+      assert.match(paused.body, /^\[TOO_MANY_ATTEMPTS\]/);
+      assert.match(paused.body, /Wait about 1 min\./);
+      assert.equal(paused.headers["retry-after"], "60");
+    } finally {
+      await limited.stop();
+    }
+  });
+
   test("csrattrs tells clients to use ECDSA P-256 with SHA-256", async () => {
     const r = await estRequest(srv.estUrl, "csrattrs", ca.rootPem);
     assert.equal(r.status, 200);

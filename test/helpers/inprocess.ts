@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import { buildApp } from "../../src/server/app.js";
 import { openCa, type CaServices } from "../../src/server/services.js";
+import type { FailureLimit } from "../../src/http/failure_limiter.js";
 
 export interface Clock {
   now: Date;
@@ -25,9 +26,10 @@ export interface InProcess {
   stop(): Promise<void>;
 }
 
-export async function startInProcess(dir: string, clock: Clock): Promise<InProcess> {
+export async function startInProcess(dir: string, clock: Clock, failureLimit?: FailureLimit): Promise<InProcess> {
   const services = await openCa(dir, { clock: () => clock.now });
-  const app = await buildApp(services, { logLevel: "silent" });
+  // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
+  const app = await buildApp(services, { logLevel: "silent", failureLimit: failureLimit ?? { max: 1_000_000, windowMs: 60_000 } });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   return {
