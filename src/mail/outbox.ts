@@ -9,10 +9,10 @@ export class OutboxTransport implements MailTransport {
   constructor(private readonly dir: string) {}
 
   /** Writes the message (mode 0600: it may hold a password) and returns its path. */
-  send(message: MailMessage): Promise<string> {
+  async send(message: MailMessage): Promise<string> {
     const stamp = message.date.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
     const path = join(this.dir, `${stamp}-${randomBytes(4).toString("hex")}.eml`);
-    writeFileAtomic(path, formatMessage(message), { mode: 0o600, exclusive: true });
-    return Promise.resolve(path);
+    await writeFileAtomic(path, formatMessage(message), { mode: 0o600, exclusive: true });
+    return path;
   }
 }

@@ -77,15 +77,15 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
 
     mkdirSync(dir.root, { recursive: true, mode: 0o700 });
     const passphraseInFile = !process.env.SHOMEI_CA_PASSPHRASE;
-    if (passphraseInFile) writeFileAtomic(dir.passphraseFile, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
+    if (passphraseInFile) await writeFileAtomic(dir.passphraseFile, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
     const pass = dir.passphrase();
-    writeFileAtomic(dir.hmacKey, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
-    writeFileAtomic(dir.rootKey, exportPrivateKeyPem(rootKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    writeFileAtomic(dir.issuingKey, exportPrivateKeyPem(issuingKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    writeFileAtomic(dir.tlsKey, exportPrivateKeyPem(tlsKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    writeFileAtomic(dir.rootCert, toPem(h.rootDer, "CERTIFICATE"));
-    writeFileAtomic(dir.issuingCert, toPem(h.issuingDer, "CERTIFICATE"));
-    writeFileAtomic(dir.tlsCert, toPem(h.tlsDer, "CERTIFICATE") + toPem(h.issuingDer, "CERTIFICATE"));
+    await writeFileAtomic(dir.hmacKey, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.rootKey, exportPrivateKeyPem(rootKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.issuingKey, exportPrivateKeyPem(issuingKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.tlsKey, exportPrivateKeyPem(tlsKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.rootCert, toPem(h.rootDer, "CERTIFICATE"));
+    await writeFileAtomic(dir.issuingCert, toPem(h.issuingDer, "CERTIFICATE"));
+    await writeFileAtomic(dir.tlsCert, toPem(h.tlsDer, "CERTIFICATE") + toPem(h.issuingDer, "CERTIFICATE"));
     mkdirSync(dir.outbox, { recursive: true, mode: 0o700 });
 
     const tls = readCertificate(h.tlsDer);
@@ -95,7 +95,7 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
       fingerprint: tls.fingerprint, der: h.tlsDer, status: "valid", csrHash: null, createdAt: o.now,
     }, [{ at: o.now, actor: o.actor, event: "ca.init", userId: null, outcome: "success", detail: { organization, rootFingerprint: root.fingerprint, hostnames: o.hostnames.join(",") } }]);
     // The config is written last: its presence means the CA is complete.
-    writeFileAtomic(dir.config, JSON.stringify(config, null, 2) + "\n", { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.config, JSON.stringify(config, null, 2) + "\n", { mode: 0o600, exclusive: true });
     return { dir, config, rootFingerprint: root.fingerprint, passphraseInFile };
   } finally {
     await store.close();

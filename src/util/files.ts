@@ -1,39 +1,45 @@
 /** File writing that never leaves half a file behind, with the modes secrets need. */
-import { mkdirSync, writeFileSync, renameSync, linkSync, openSync, fsyncSync, closeSync, rmSync } from "node:fs";
+import { open, rename, link, unlink, mkdir } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, join, basename } from "node:path";
 
 export interface WriteOptions {
-  /** File mode; 0o600 for anything secret. */
+  /** File mode; 0o600 for anything secret (default 0o644). */
   readonly mode?: number;
-  /** Refuse to replace an existing file. */
+  /** Refuse to replace an existing file (EEXIST). */
   readonly exclusive?: boolean;
 }
 
-/** Writes to a temporary file beside the target, fsyncs it, then renames it into place. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteOptions = {}): void {
+/**
+ * Writes to a temporary file beside the target, flushes it, then renames it into place (or,
+ * with `exclusive`, links it: link() fails if the target exists and is just as atomic).
+ * Missing folders are created with mode 0700.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  const mode = opts.mode ?? 0o644;
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fh = await open(tmp, "wx", mode);
   try {
-    writeFileSync(tmp, data, { mode: opts.mode ?? 0o644, flag: "wx" });
-    const fd = openSync(tmp, "r");
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-    if (opts.exclusive) {
-      // link() fails if the target exists, unlike rename(), and is just as atomic.
-      linkSync(tmp, path);
-      rmSync(tmp, { force: true });
-    } else {
-      renameSync(tmp, path);
-    }
+    await fh.chmod(mode); // the umask may have taken bits away
+    await fh.writeFile(data);
+    await fh.sync();
   } catch (e) {
-    rmSync(tmp, { force: true });
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
     throw e;
   }
+  await fh.close();
   try {
-    const dfd = openSync(dir, "r");
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch {
-    // Some file systems do not allow fsync on a directory; the rename is still atomic.
+    if (opts.exclusive) {
+      await link(tmp, path);
+      await unlink(tmp);
+    } else {
+      await rename(tmp, path);
+    }
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
   }
 }

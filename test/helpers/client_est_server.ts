@@ -7,7 +7,7 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { parseCsr } from "../../src/pki/csr.js";
 import { certsOnly } from "../../src/pki/pkcs7.js";
 import { DAY, issueClientCert, type TestCa } from "./client_pki.js";
@@ -37,7 +37,7 @@ export interface TestEstServer {
   /** How many of the next successful enrollments to issue and then drop the connection without answering. */
   dropAfterIssue: number;
   /** Called for /simpleenroll after authentication; a returned value is sent instead of the certificate. */
-  override: ((csrDer: Buffer, issued: Buffer) => Override | undefined) | undefined;
+  override: ((csrDer: Buffer, issued: Buffer) => Override | undefined | Promise<Override | undefined>) | undefined;
   /** Order of /cacerts: issuing first (default) or root first. */
   rootFirst: boolean;
   close(): Promise<void>;
@@ -118,7 +118,7 @@ export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {
       req.socket.destroy();
       return;
     }
-    const o = state.override?.(csrDer, cert);
+    const o = await state.override?.(csrDer, cert);
     if (o) {
       res.writeHead(o.status, o.headers);
       res.end(o.body);
@@ -133,13 +133,18 @@ export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {
       res.end(String(e));
     });
   });
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return Object.assign(state, {
     url: `https://${opts.host ?? "127.0.0.1"}:${port}`,
     port,
     close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
+      for (const s of sockets) s.destroy(); // also those that never finished a TLS handshake
       server.close(() => resolve());
     }),
   });

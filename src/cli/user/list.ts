@@ -1,0 +1,60 @@
+/**
+ * `shomei list`: the certificates in the store, with status and the current one marked.
+ * Usage, examples and exit codes: usage.list in src/i18n/client_messages.ts.
+ */
+import { ShomeiError, type Lang } from "../../i18n/errors.js";
+import { isLang } from "../../i18n/lang.js";
+import { msg } from "../../i18n/client_messages.js";
+import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { describeCertificates, EXPIRING_DAYS, type CertificateRow } from "../../client/listing.js";
+import { flag, parse, str, type Options } from "../common.js";
+import { formatDateTime, table } from "./format.js";
+
+const OPTIONS = {
+  store: { type: "string" },
+  json: { type: "boolean" },
+  lang: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} satisfies Options;
+
+/** The JSON form of one row (dates in ISO 8601). */
+export function rowToJson(r: CertificateRow): Record<string, unknown> {
+  return {
+    userId: r.userId, serial: r.serial, subject: r.subject, issuer: r.issuer,
+    notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString(), daysLeft: r.daysLeft,
+    status: r.status, current: r.current, fingerprint: r.fingerprint, server: r.server ?? null,
+    certPath: r.certPath, keyPath: r.keyPath,
+  };
+}
+
+/** Runs `shomei list`; returns the exit code. */
+export async function listCommand(args: readonly string[], lang: Lang, now: Date = new Date()): Promise<number> {
+  const p = parse(args, OPTIONS);
+  if (flag(p, "help")) {
+    process.stdout.write(msg(lang, "usage.list", { expiringDays: EXPIRING_DAYS }));
+    return 0;
+  }
+  const extra = p.positionals[0];
+  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
+  const langArg = str(p, "lang");
+  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+
+  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
+  const rows = describeCertificates(await store.listCertificates(), now);
+  if (flag(p, "json")) {
+    process.stdout.write(JSON.stringify(rows.map(rowToJson), null, 2) + "\n");
+    return 0;
+  }
+  if (rows.length === 0) {
+    process.stdout.write(msg(lang, "list.empty", { store: store.location }) + "\n");
+    return 0;
+  }
+  const lines = table([
+    ["", msg(lang, "list.col.userId"), msg(lang, "list.col.serial"), msg(lang, "list.col.notAfter"), msg(lang, "list.col.daysLeft"), msg(lang, "list.col.status")],
+    ...rows.map((r) => [
+      r.current ? "*" : "", r.userId, r.serial, formatDateTime(r.notAfter), String(r.daysLeft), msg(lang, `list.status.${r.status}`),
+    ]),
+  ]);
+  process.stdout.write([msg(lang, "list.store", { store: store.location }), "", ...lines, "", msg(lang, "list.legend")].join("\n") + "\n");
+  return 0;
+}

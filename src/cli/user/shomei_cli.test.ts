@@ -1,0 +1,162 @@
+/** The `shomei` command as a user runs it: the built dist/src/cli/shomei.js in a child process. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readCertificate } from "../../pki/certificate.js";
+import { makeTestCa } from "../../../test/helpers/client_pki.js";
+import { startTestEstServer } from "../../../test/helpers/client_est_server.js";
+
+const CLI = fileURLToPath(new URL("../shomei.js", import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs shomei asynchronously (the test EST server lives in this process), stdin not a terminal. */
+function shomei(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d.toString("utf8"); });
+    child.stderr.on("data", (d: Buffer) => { stderr += d.toString("utf8"); });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "shomei-cli-"));
+}
+
+test("--help, help <command>, --version; Japanese by default, English with --lang en or an English locale", async () => {
+  const pkg = JSON.parse(await readFile(new URL("../../../../package.json", import.meta.url), "utf8")) as { version: string };
+  const help = await shomei(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /使い方: shomei <コマンド>/);
+  assert.match(help.stdout, /終了コード/);
+  const en = await shomei(["--lang", "en", "--help"]);
+  assert.match(en.stdout, /Usage: shomei <command>/);
+  assert.match((await shomei(["--help"], { env: { LANG: "en_US.UTF-8" } })).stdout, /Usage: shomei/);
+  const enroll = await shomei(["help", "enroll", "--lang", "en"]);
+  assert.equal(enroll.code, 0);
+  assert.match(enroll.stdout, /--passcode-stdin/);
+  assert.match(enroll.stdout, /Exit codes/);
+  assert.match((await shomei(["list", "--help"])).stdout, /shomei list --json/);
+  const version = await shomei(["--version"]);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout.trim(), `shomei ${pkg.version}`);
+});
+
+test("bad invocations exit 2 with the reason and the remedy", async () => {
+  const none = await shomei([]);
+  assert.equal(none.code, 2);
+  const unknown = await shomei(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /\[USAGE\].*frobnicate/);
+  assert.match(unknown.stderr, /対処: /);
+  assert.equal((await shomei(["help", "frobnicate"])).code, 2);
+  const noServer = await shomei(["enroll", "--user", "a0000001"]);
+  assert.equal(noServer.code, 2);
+  assert.match(noServer.stderr, /INPUT_REQUIRED.*--server/);
+  assert.equal((await shomei(["enroll", "--server", "http://ca.example.jp", "--user", "a0000001"])).code, 2);
+  assert.equal((await shomei(["enroll", "--server", "https://ca.example.jp", "--user", "../etc"])).code, 2);
+  assert.equal((await shomei(["enroll", "--server", "https://ca.example.jp", "--user", "a0000001", "--key", "dsa"])).code, 2);
+  assert.equal((await shomei(["enroll", "--server", "https://ca.example.jp", "--user", "a0000001", "--root-fingerprint", "AB:CD"])).code, 2);
+  assert.equal((await shomei(["list", "--bogus"])).code, 2);
+});
+
+test("list on an empty store says so and how to enroll; --json gives []", async () => {
+  const store = join(await tempDir(), "store");
+  const text = await shomei(["list", "--store", store]);
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, /証明書はありません/);
+  assert.match(text.stdout, /shomei enroll --server URL --user/);
+  const json = await shomei(["list", "--store", store, "--json"]);
+  assert.equal(json.code, 0);
+  assert.deepEqual(JSON.parse(json.stdout), []);
+});
+
+test("enroll with --passcode-stdin and --root-fingerprint, then list shows it as current", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH-JKMN");
+  const store = join(await tempDir(), "store");
+  const fp = readCertificate(ca.rootDer).fingerprint;
+
+  const r = await shomei(
+    ["enroll", "--server", `${server.url}/.well-known/est`, "--user", "a0000001", "--passcode-stdin", "--root-fingerprint", fp, "--store", store, "--lang", "en"],
+    { input: "abcd-efgh-jkmn\n" },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(fp));
+  assert.match(r.stdout, /Stored the certificate for user ID a0000001/);
+  assert.match(r.stdout, /Next: /);
+  const [serial] = await readdir(join(store, "certs", "a0000001"));
+  assert.ok(serial);
+  assert.ok(r.stdout.includes(join(store, "certs", "a0000001", serial, "key.pem")));
+  assert.match(server.requests.at(-1)?.headers["user-agent"] ?? "", /^shomei\/\d/);
+
+  const json = await shomei(["list", "--store", store, "--json"]);
+  const rows = JSON.parse(json.stdout) as { userId: string; serial: string; status: string; current: boolean; fingerprint: string; notAfter: string }[];
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]?.userId, "a0000001");
+  assert.equal(rows[0]?.serial, serial);
+  assert.equal(rows[0]?.status, "valid");
+  assert.equal(rows[0]?.current, true);
+  assert.ok(!Number.isNaN(Date.parse(rows[0]?.notAfter ?? "")));
+  const text = await shomei(["list", "--store", store]);
+  assert.match(text.stdout, new RegExp(`^\\*\\s+a0000001\\s+${serial}\\s.*有効$`, "m"));
+
+  // a second user at the same server: the root is already trusted, no fingerprint needed
+  server.passcodes.set("b0000002", "WXYZ-2345");
+  const second = await shomei(["enroll", "--server", server.url, "--user", "b0000002", "--passcode-stdin", "--store", store], { input: "WXYZ-2345" });
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /信頼済み/);
+});
+
+test("enroll with no terminal and no fingerprint stops (exit 1) after showing the fingerprint; a wrong fingerprint stores nothing", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH-JKMN");
+  const store = join(await tempDir(), "store");
+  const r = await shomei(["enroll", "--server", server.url, "--user", "a0000001", "--passcode-stdin", "--store", store], { input: "ABCD-EFGH-JKMN" });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ROOT_NOT_CONFIRMED/);
+  assert.ok(r.stderr.includes(readCertificate(ca.rootDer).fingerprint));
+
+  const other = await makeTestCa();
+  const m = await shomei(
+    ["enroll", "--server", server.url, "--user", "a0000001", "--passcode-stdin", "--root-fingerprint", readCertificate(other.rootDer).fingerprint, "--store", store],
+    { input: "ABCD-EFGH-JKMN" },
+  );
+  assert.equal(m.code, 1);
+  assert.match(m.stderr, /ROOT_FINGERPRINT_MISMATCH/);
+  await assert.rejects(readdir(store));
+  assert.equal(server.requests.filter((q) => q.path.endsWith("/simpleenroll")).length, 0);
+});
+
+test("a wrong passcode exits 1 with the catalog message and remedy", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH-JKMN");
+  const store = join(await tempDir(), "store");
+  const r = await shomei(
+    ["enroll", "--server", server.url, "--user", "a0000001", "--passcode-stdin", "--root-fingerprint", readCertificate(ca.rootDer).fingerprint, "--store", store],
+    { input: "NOPE" },
+  );
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[PASSCODE_REJECTED\]/);
+  assert.match(r.stderr, /対処: .*パスコード/);
+});

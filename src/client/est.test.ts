@@ -1,0 +1,214 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
+import { generateKeyPair, keyObjectSigner } from "../pki/keys.js";
+import { buildCsr } from "../pki/csr.js";
+import { readCertificate } from "../pki/certificate.js";
+import { ShomeiError, isShomeiError, type ErrorCode } from "../i18n/errors.js";
+import { EstClient, normaliseServerUrl, problemToError } from "./est.js";
+import { proxyFor } from "./proxy.js";
+import { makeTestCa } from "../../test/helpers/client_pki.js";
+import { startTestEstServer } from "../../test/helpers/client_est_server.js";
+import { startTestProxy } from "../../test/helpers/client_proxy.js";
+
+const NO_PROXY_ENV = { env: {} };
+
+function hasCode(code: ErrorCode): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(isShomeiError(e), String(e));
+    assert.equal(e.code, code, e.message);
+    return true;
+  };
+}
+
+async function csrFor(userId: string): Promise<Buffer> {
+  const key = await generateKeyPair("ec-p256");
+  return buildCsr({ publicKey: key.publicKey, signer: keyObjectSigner(key.privateKey), commonName: userId });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test("normaliseServerUrl accepts the base URL in the forms users paste, and only https", () => {
+  for (const input of ["https://ca.example.jp", "https://ca.example.jp/", "https://ca.example.jp/.well-known/est", " https://CA.example.jp/.well-known/est/ "]) {
+    assert.equal(normaliseServerUrl(input), "https://ca.example.jp");
+  }
+  assert.equal(normaliseServerUrl("https://127.0.0.1:8443/shomei/"), "https://127.0.0.1:8443/shomei");
+  for (const bad of ["http://ca.example.jp", "ca.example.jp", "https://u:p@ca.example.jp", "https://ca.example.jp/?x=1"]) {
+    assert.throws(() => normaliseServerUrl(bad), hasCode("FIELD_INVALID"), bad);
+  }
+});
+
+test("problemToError: a catalog code becomes that error; anything else is SERVER_BAD_RESPONSE", () => {
+  const json = (status: number, body: unknown, type = "application/problem+json") =>
+    ({ status, headers: { "content-type": type }, body: Buffer.from(JSON.stringify(body)) });
+  assert.equal(problemToError(json(401, { code: "PASSCODE_REJECTED", title: "x" })).code, "PASSCODE_REJECTED");
+  const withParams = problemToError(json(413, { code: "BODY_TOO_LARGE", params: { limit: 65536 } }));
+  assert.equal(withParams.text("en"), "The request body is too large (limit 65536 bytes).");
+  const unknown = problemToError(json(418, { code: "NO_SUCH_CODE", title: "teapot" }));
+  assert.equal(unknown.code, "SERVER_BAD_RESPONSE");
+  assert.match(unknown.text("en"), /HTTP 418: teapot/);
+  assert.equal(problemToError(json(500, { code: "toString" })).code, "SERVER_BAD_RESPONSE");
+  // parameters are read back from the server's own text of the same entry; the helpdesk is kept
+  const onServer = new ShomeiError("BODY_TOO_LARGE", { limit: 65536 });
+  const tooLarge = problemToError(json(413, {
+    code: "BODY_TOO_LARGE", title: onServer.text("ja"), detail: onServer.text("ja"), remedy: onServer.remedy("ja"), helpdesk: "0120-000-000",
+  }));
+  assert.equal(tooLarge.params.limit, "65536");
+  assert.equal(tooLarge.params.helpdesk, "0120-000-000");
+  assert.equal(tooLarge.text("en"), onServer.text("en"));
+  assert.equal(problemToError({ status: 502, headers: { "content-type": "text/html" }, body: Buffer.from("<html>") }).code, "SERVER_BAD_RESPONSE");
+});
+
+test("cacerts: fetched without verifying the server, no credentials sent; both certificates come back", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  for (const rootFirst of [false, true]) {
+    server.rootFirst = rootFirst;
+    const certs = await new EstClient(server.url, { ...NO_PROXY_ENV, userAgent: "shomei/test" }).caCerts();
+    assert.deepEqual(new Set(certs.map((c) => c.toString("hex"))), new Set([ca.rootDer, ca.issuingDer].map((c) => c.toString("hex"))));
+  }
+  const req = server.requests[0];
+  assert.ok(req);
+  assert.equal(req.method, "GET");
+  assert.equal(req.path, "/.well-known/est/cacerts");
+  assert.equal(req.headers.authorization, undefined);
+  assert.equal(req.headers["user-agent"], "shomei/test");
+});
+
+test("simpleenroll: Basic credentials, application/pkcs10 base64 body, certificate returned over verified TLS", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH");
+  const csr = await csrFor("a0000001");
+  const certs = await new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(csr, { userId: "a0000001", passcode: "abcd efgh" }, ca.rootDer);
+  assert.equal(certs.length, 1);
+  assert.equal(readCertificate(certs[0] as Buffer).commonName, "a0000001");
+  const req = server.requests.at(-1);
+  assert.ok(req);
+  assert.equal(req.headers["content-type"], "application/pkcs10");
+  assert.equal(req.headers.authorization, `Basic ${Buffer.from("a0000001:abcd efgh").toString("base64")}`);
+  const lines = req.body.toString("latin1").trim().split(/\r\n/);
+  assert.ok(lines.every((l) => l.length <= 64));
+  assert.deepEqual(Buffer.from(lines.join(""), "base64"), csr);
+});
+
+test("simpleenroll: the server's problem code comes through as our error", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH");
+  await assert.rejects(
+    new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "WRONG" }, ca.rootDer),
+    hasCode("PASSCODE_REJECTED"),
+  );
+});
+
+test("simpleenroll: an answer that is not PKCS#7 is SERVER_BAD_RESPONSE", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH");
+  const client = new EstClient(server.url, NO_PROXY_ENV);
+  const csr = await csrFor("a0000001");
+  const creds = { userId: "a0000001", passcode: "ABCD-EFGH" };
+  server.override = () => ({ status: 200, headers: { "content-type": "text/html" }, body: "<html>login</html>" });
+  await assert.rejects(client.simpleEnroll(csr, creds, ca.rootDer), hasCode("SERVER_BAD_RESPONSE"));
+  server.override = () => ({ status: 200, headers: { "content-type": "application/pkcs7-mime" }, body: "not base64 !!" });
+  await assert.rejects(client.simpleEnroll(csr, creds, ca.rootDer), hasCode("SERVER_BAD_RESPONSE"));
+  server.override = () => ({ status: 202, headers: { "content-type": "text/plain", "retry-after": "60" }, body: "" });
+  await assert.rejects(client.simpleEnroll(csr, creds, ca.rootDer), hasCode("SERVER_BAD_RESPONSE"));
+  server.override = () => ({ status: 200, headers: { "content-type": "application/pkcs7-mime" }, body: "MIIB" });
+  await assert.rejects(client.simpleEnroll(csr, creds, ca.rootDer), hasCode("SERVER_BAD_RESPONSE"));
+});
+
+test("simpleenroll refuses a server that does not chain to the confirmed root, before sending the passcode", async (t) => {
+  const [ca, other] = await Promise.all([makeTestCa(), makeTestCa()]);
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  server.passcodes.set("a0000001", "ABCD-EFGH");
+  await assert.rejects(
+    new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "ABCD-EFGH" }, other.rootDer),
+    hasCode("SERVER_TLS_UNTRUSTED"),
+  );
+  assert.equal(server.requests.length, 0);
+});
+
+test("simpleenroll refuses a certificate for another host name", async (t) => {
+  const ca = await makeTestCa({ hostnames: ["est.example.invalid"] });
+  const server = await startTestEstServer(ca);
+  t.after(() => server.close());
+  await assert.rejects(
+    new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "x" }, ca.rootDer),
+    hasCode("SERVER_TLS_UNTRUSTED"),
+  );
+  assert.equal(server.requests.length, 0);
+});
+
+test("a server that is not there is SERVER_UNREACHABLE", async () => {
+  const port = await freePort();
+  await assert.rejects(new EstClient(`https://127.0.0.1:${port}`, NO_PROXY_ENV).caCerts(), hasCode("SERVER_UNREACHABLE"));
+});
+
+test("proxyFor: HTTPS_PROXY / https_proxy, NO_PROXY, and only http:// proxies", () => {
+  const target = new URL("https://ca.example.jp:8443/x");
+  assert.equal(proxyFor(target, {}), undefined);
+  assert.equal(proxyFor(target, { HTTPS_PROXY: "http://proxy:8080" })?.host, "proxy:8080");
+  assert.equal(proxyFor(target, { https_proxy: "proxy.corp:3128" })?.href, "http://proxy.corp:3128/");
+  assert.equal(proxyFor(target, { HTTPS_PROXY: "http://proxy:8080", NO_PROXY: "localhost,.example.jp" }), undefined);
+  assert.equal(proxyFor(target, { HTTPS_PROXY: "http://proxy:8080", NO_PROXY: "ca.example.jp:8443" }), undefined);
+  assert.ok(proxyFor(target, { HTTPS_PROXY: "http://proxy:8080", NO_PROXY: "ca.example.jp:443" }));
+  assert.ok(proxyFor(target, { HTTPS_PROXY: "http://proxy:8080", NO_PROXY: "xample.jp" }));
+  assert.equal(proxyFor(target, { HTTPS_PROXY: "http://proxy:8080", no_proxy: "*" }), undefined);
+  assert.throws(() => proxyFor(target, { HTTPS_PROXY: "socks5://proxy:1080" }), hasCode("FIELD_INVALID"));
+});
+
+test("through an authenticating CONNECT proxy: credentials from the proxy URL, TLS end to end", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  const proxy = await startTestProxy({ user: "taro", password: "p@ss:word" });
+  t.after(async () => { await server.close(); await proxy.close(); });
+  server.passcodes.set("a0000001", "ABCD-EFGH");
+  const proxyUrl = new URL(proxy.url);
+  proxyUrl.username = "taro";
+  proxyUrl.password = encodeURIComponent("p@ss:word");
+  const client = new EstClient(server.url, { env: { HTTPS_PROXY: proxyUrl.href } });
+  await client.caCerts();
+  const certs = await client.simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "ABCD-EFGH" }, ca.rootDer);
+  assert.equal(certs.length, 1);
+  assert.equal(proxy.connects.length, 2);
+  assert.equal(proxy.connects[0]?.target, `127.0.0.1:${server.port}`);
+  assert.equal(proxy.connects[0]?.authorization, `Basic ${Buffer.from("taro:p@ss:word").toString("base64")}`);
+
+  // a wrong root is still refused through the tunnel
+  const other = await makeTestCa();
+  await assert.rejects(client.simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "x" }, other.rootDer), hasCode("SERVER_TLS_UNTRUSTED"));
+});
+
+test("a proxy that wants credentials says so (PROXY_AUTH_REQUIRED); NO_PROXY bypasses it", async (t) => {
+  const ca = await makeTestCa();
+  const server = await startTestEstServer(ca);
+  const proxy = await startTestProxy({ user: "taro", password: "secret" });
+  t.after(async () => { await server.close(); await proxy.close(); });
+  await assert.rejects(new EstClient(server.url, { env: { HTTPS_PROXY: proxy.url } }).caCerts(), hasCode("PROXY_AUTH_REQUIRED"));
+  const direct = await new EstClient(server.url, { env: { HTTPS_PROXY: proxy.url, NO_PROXY: "127.0.0.1" } }).caCerts();
+  assert.equal(direct.length, 2);
+  assert.equal(proxy.connects.length, 1);
+});
+
+test("a server that accepts the connection but never answers times out as SERVER_UNREACHABLE", async (t) => {
+  const silent = createServer((socket) => { socket.on("error", () => undefined); socket.resume(); }); // reads, never answers
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => { silent.close(() => r()); }));
+  const port = (silent.address() as AddressInfo).port;
+  const started = Date.now();
+  await assert.rejects(new EstClient(`https://127.0.0.1:${port}`, { env: {}, timeoutMs: 300 }).caCerts(), hasCode("SERVER_UNREACHABLE"));
+  assert.ok(Date.now() - started < 5000);
+});

@@ -1,0 +1,270 @@
+/**
+ * The certificate store as plain files in one folder (0700):
+ *
+ *   roots/<fingerprint-hex>.pem                       trusted root certificates
+ *   certs/<userId>/<serialhex>/cert.pem key.pem chain.pem   (key.pem 0600)
+ *   pending/<userId>/key.pem csr.der pending.json     an enrollment not finished yet
+ *   servers.json                                      server URL -> root; user ID -> server
+ *
+ * Files are written to a temporary name, flushed and renamed; a certificate (or a pending
+ * enrollment) is assembled in a temporary folder that is renamed into place, so a killed
+ * process never leaves half of one behind.
+ */
+import type { KeyObject } from "node:crypto";
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, chmod } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ShomeiError } from "../i18n/errors.js";
+import { readCertificate } from "../pki/certificate.js";
+import { fingerprint } from "../pki/fingerprint.js";
+import { exportPrivateKeyPem, importPrivateKeyPem, isKeyKind } from "../pki/keys.js";
+import { fromPem, fromPemAll, toPem } from "../pki/pem.js";
+import type { CertificateStore, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
+import { checkUserId } from "./user_id.js";
+import { writeFileAtomic } from "../util/files.js";
+
+const DIR_MODE = 0o700;
+const SECRET_MODE = 0o600;
+const PUBLIC_MODE = 0o644;
+
+/** `$SHOMEI_STORE`, else `$XDG_CONFIG_HOME/shomei`, else `~/.config/shomei`. */
+export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+  if (env.SHOMEI_STORE) return env.SHOMEI_STORE;
+  if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, "shomei");
+  return join(home, ".config", "shomei");
+}
+
+/** Writes a new file in a folder nobody else sees yet (the caller renames the folder). */
+async function writeNew(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const fh = await open(path, "wx", mode);
+  try {
+    await fh.chmod(mode);
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ENOENT";
+}
+
+async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/** Hex of the SHA-256 fingerprint, the root file's name. */
+function fingerprintHex(der: Uint8Array): string {
+  return fingerprint(der).replace(/:/g, "").toLowerCase();
+}
+
+function certsPem(ders: readonly Uint8Array[]): string {
+  return ders.map((d) => toPem(d, "CERTIFICATE")).join("");
+}
+
+interface ServersFile {
+  servers: Record<string, { root: string }>;
+  users: Record<string, { server: string }>;
+}
+
+interface PendingMeta {
+  server: string;
+  keyKind: string;
+  createdAt: string;
+}
+
+/** A CertificateStore in a folder of PEM files. */
+export class FileStore implements CertificateStore {
+  readonly location: string;
+
+  constructor(dir: string = defaultStoreDir()) {
+    this.location = dir;
+  }
+
+  private path(...parts: string[]): string {
+    return join(this.location, ...parts);
+  }
+
+  /** Runs a file operation, turning file system failures into STORE_UNREADABLE. */
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      if (e instanceof ShomeiError) throw e;
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason }, { cause: e });
+    }
+  }
+
+  /** Creates the folder and its parents inside the store, each 0700. */
+  private async ensureDir(...parts: string[]): Promise<string> {
+    let dir = this.location;
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    await chmod(dir, DIR_MODE);
+    for (const p of parts) {
+      dir = join(dir, p);
+      await mkdir(dir, { recursive: true, mode: DIR_MODE });
+      await chmod(dir, DIR_MODE);
+    }
+    return dir;
+  }
+
+  private async readServers(): Promise<ServersFile> {
+    const raw = await readIfExists(this.path("servers.json"));
+    if (raw === undefined) return { servers: {}, users: {} };
+    try {
+      const parsed = JSON.parse(raw.toString("utf8")) as Partial<ServersFile>;
+      return { servers: parsed.servers ?? {}, users: parsed.users ?? {} };
+    } catch (e) {
+      throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `servers.json: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+
+  private async updateServers(change: (s: ServersFile) => void): Promise<void> {
+    const s = await this.readServers();
+    change(s);
+    await this.ensureDir();
+    await writeFileAtomic(this.path("servers.json"), JSON.stringify(s, null, 2) + "\n", { mode: SECRET_MODE });
+  }
+
+  trustedRoot(server: string): Promise<Buffer | undefined> {
+    return this.guard(async () => {
+      const entry = (await this.readServers()).servers[server];
+      if (!entry || !/^[0-9a-f]{64}$/.test(entry.root)) return undefined;
+      const pem = await readIfExists(this.path("roots", `${entry.root}.pem`));
+      if (pem === undefined) return undefined;
+      const der = fromPem(pem.toString("utf8"), "CERTIFICATE");
+      return fingerprintHex(der) === entry.root ? der : undefined;
+    });
+  }
+
+  trustRoot(server: string, rootDer: Buffer): Promise<string> {
+    return this.guard(async () => {
+      const hex = fingerprintHex(rootDer);
+      const file = join(await this.ensureDir("roots"), `${hex}.pem`);
+      await writeFileAtomic(file, toPem(rootDer, "CERTIFICATE"), { mode: PUBLIC_MODE });
+      await this.updateServers((s) => { s.servers[server] = { root: hex }; });
+      return file;
+    });
+  }
+
+  loadPending(userId: string): Promise<PendingEnrollment | undefined> {
+    return this.guard(async () => {
+      checkUserId(userId);
+      const dir = this.path("pending", userId);
+      const [keyPem, csrDer, metaRaw] = await Promise.all(
+        ["key.pem", "csr.der", "pending.json"].map((f) => readIfExists(join(dir, f))),
+      );
+      if (!keyPem || !csrDer || !metaRaw) return undefined;
+      const meta = JSON.parse(metaRaw.toString("utf8")) as Partial<PendingMeta>;
+      const createdAt = new Date(meta.createdAt ?? "");
+      if (typeof meta.server !== "string" || typeof meta.keyKind !== "string" || !isKeyKind(meta.keyKind) || Number.isNaN(createdAt.getTime())) {
+        return undefined;
+      }
+      const privateKey: KeyObject = importPrivateKeyPem(keyPem.toString("utf8"));
+      return { userId, server: meta.server, keyKind: meta.keyKind, privateKey, csrDer, createdAt };
+    });
+  }
+
+  savePending(p: PendingEnrollment): Promise<void> {
+    return this.guard(async () => {
+      checkUserId(p.userId);
+      const parent = await this.ensureDir("pending");
+      const tmp = await mkdtemp(join(parent, ".tmp-"));
+      try {
+        await writeNew(join(tmp, "key.pem"), exportPrivateKeyPem(p.privateKey), SECRET_MODE);
+        await writeNew(join(tmp, "csr.der"), p.csrDer, SECRET_MODE);
+        const meta: PendingMeta = { server: p.server, keyKind: p.keyKind, createdAt: p.createdAt.toISOString() };
+        await writeNew(join(tmp, "pending.json"), JSON.stringify(meta, null, 2) + "\n", SECRET_MODE);
+        const final = join(parent, p.userId);
+        await rm(final, { recursive: true, force: true });
+        await rename(tmp, final);
+      } catch (e) {
+        await rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+    });
+  }
+
+  removePending(userId: string): Promise<void> {
+    return this.guard(async () => {
+      checkUserId(userId);
+      await rm(this.path("pending", userId), { recursive: true, force: true });
+    });
+  }
+
+  saveCertificate(c: NewCertificate): Promise<SavedLocation> {
+    return this.guard(async () => {
+      checkUserId(c.userId);
+      const info = readCertificate(c.certDer);
+      const userDir = await this.ensureDir("certs", c.userId);
+      const final = join(userDir, info.serialHex);
+      const location = { cert: join(final, "cert.pem"), key: join(final, "key.pem"), chain: join(final, "chain.pem") };
+      const existing = await readIfExists(location.cert);
+      if (existing !== undefined) {
+        // A retry that got the same certificate again: it is already stored.
+        if (fromPem(existing.toString("utf8"), "CERTIFICATE").equals(c.certDer)) {
+          await this.updateServers((s) => { s.users[c.userId] = { server: c.server }; });
+          return location;
+        }
+        throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `${final} already holds another certificate` });
+      }
+      const tmp = await mkdtemp(join(userDir, ".tmp-"));
+      try {
+        await writeNew(join(tmp, "key.pem"), exportPrivateKeyPem(c.privateKey), SECRET_MODE);
+        await writeNew(join(tmp, "chain.pem"), certsPem(c.chainDer), PUBLIC_MODE);
+        await writeNew(join(tmp, "cert.pem"), certsPem([c.certDer]), PUBLIC_MODE);
+        await rename(tmp, final);
+      } catch (e) {
+        await rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+      await this.updateServers((s) => { s.users[c.userId] = { server: c.server }; });
+      return location;
+    });
+  }
+
+  listCertificates(): Promise<StoredCertificate[]> {
+    return this.guard(async () => {
+      const users = (await this.readServers()).users;
+      const out: StoredCertificate[] = [];
+      for (const userId of await this.visibleEntries(this.path("certs"))) {
+        for (const serial of await this.visibleEntries(this.path("certs", userId))) {
+          const dir = this.path("certs", userId, serial);
+          const pem = await readIfExists(join(dir, "cert.pem"));
+          if (pem === undefined) continue;
+          let certDer: Buffer;
+          try {
+            certDer = fromPemAll(pem.toString("utf8"), "CERTIFICATE")[0] as Buffer;
+            readCertificate(certDer);
+          } catch {
+            continue; // not a certificate Shomei wrote; `shomei doctor` reports such files
+          }
+          const server = users[userId]?.server;
+          out.push({
+            userId, certDer, ...(server === undefined ? {} : { server }),
+            location: { cert: join(dir, "cert.pem"), key: join(dir, "key.pem"), chain: join(dir, "chain.pem") },
+          });
+        }
+      }
+      return out;
+    });
+  }
+
+  /** Folder names, without the temporary (dot) ones; none when the folder does not exist. */
+  private async visibleEntries(dir: string): Promise<string[]> {
+    try {
+      const entries = await readdir(dir, { withFileTypes: true });
+      return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The user's certificate store, as the issuance application needs it. The file store
+ * (file_store.ts) implements it; an NSS database (certutil/pk12util) will too.
+ */
+import type { KeyObject } from "node:crypto";
+import type { KeyKind } from "../pki/keys.js";
+
+/** A key and CSR made for an enrollment that has not finished yet (kept so a retry resends the same CSR). */
+export interface PendingEnrollment {
+  readonly userId: string;
+  /** The EST base URL the CSR was (or is about to be) sent to. */
+  readonly server: string;
+  readonly keyKind: KeyKind;
+  readonly privateKey: KeyObject;
+  readonly csrDer: Buffer;
+  readonly createdAt: Date;
+}
+
+/** What to store after a successful enrollment. */
+export interface NewCertificate {
+  readonly userId: string;
+  readonly server: string;
+  readonly certDer: Buffer;
+  /** Issuing CA(s) first, root last. */
+  readonly chainDer: readonly Buffer[];
+  readonly privateKey: KeyObject;
+}
+
+/** Where a certificate and its key were written (paths, or NSS nicknames). */
+export interface SavedLocation {
+  readonly cert: string;
+  readonly key: string;
+  readonly chain: string;
+}
+
+/** A certificate found in the store. */
+export interface StoredCertificate {
+  readonly userId: string;
+  readonly certDer: Buffer;
+  /** The server the user enrolled with, when known. */
+  readonly server?: string;
+  readonly location: SavedLocation;
+}
+
+export interface CertificateStore {
+  /** Where the store lives, for messages. */
+  readonly location: string;
+
+  /** The root certificate (DER) trusted for the given server, if any. */
+  trustedRoot(server: string): Promise<Buffer | undefined>;
+  /** Trusts the root for the server (replacing an earlier one); returns where it was written. */
+  trustRoot(server: string, rootDer: Buffer): Promise<string>;
+
+  /** The unfinished enrollment for the user ID, if any. */
+  loadPending(userId: string): Promise<PendingEnrollment | undefined>;
+  /** Saves the key and CSR before they are sent. */
+  savePending(pending: PendingEnrollment): Promise<void>;
+  /** Forgets the unfinished enrollment (no error when there is none). */
+  removePending(userId: string): Promise<void>;
+
+  /** Stores an issued certificate with its key and chain, all or nothing. */
+  saveCertificate(cert: NewCertificate): Promise<SavedLocation>;
+  /** Every certificate in the store, for every user ID. */
+  listCertificates(): Promise<StoredCertificate[]>;
+}
