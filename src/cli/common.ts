@@ -3,7 +3,6 @@
  * with their remedy, telling "you did something wrong" from "this is a bug", and prompts.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { createInterface } from "node:readline";
 import { ShomeiError, isShomeiError, REMEDY_LABEL, type Lang } from "../i18n/errors.js";
 import { isLang, langFromEnv } from "../i18n/lang.js";
 
@@ -91,15 +90,4 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Asks a question on the terminal. Returns undefined when there is no terminal to ask on. */
-export async function ask(question: string): Promise<string | undefined> {
-  if (!process.stdin.isTTY) return undefined;
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return await new Promise<string>((resolve) => rl.question(question, resolve));
-  } finally {
-    rl.close();
-  }
 }

@@ -3,6 +3,10 @@
  * client's tests. It behaves like Shomei's server where the client cares: one-time passcodes
  * compared without case, hyphens or spaces; the same CSR with the same passcode gets the same
  * certificate again; errors as application/problem+json with a catalog code.
+ *
+ * This is a stand-in, kept for what the real service cannot be made to do: answer with a
+ * certificate for another key, user or CA, an expired one, or garbage, and record exactly
+ * what the client sent. The real service is exercised by test/e2e/enroll.test.ts.
  */
 import { createHash, createPublicKey } from "node:crypto";
 import { createServer, type Server } from "node:https";

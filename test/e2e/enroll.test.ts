@@ -1,0 +1,154 @@
+/**
+ * STEP 2 end to end, as a user does it: the operator runs `shomei-ca init`, `serve` and
+ * `user add`; the passcode is read from the .eml in the outbox; `shomei enroll` obtains the
+ * certificate; openssl verifies what was stored against the root and issuing CA.
+ */
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { addUser, initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
+import { enroll as estEnroll } from "../helpers/est.js";
+import { needs } from "../helpers/tools.js";
+import { run, shomei } from "../helpers/run.js";
+import { readCertsOnly } from "../../src/pki/pkcs7.js";
+import { readCertificate } from "../../src/pki/certificate.js";
+
+describe("shomei enroll against the real service", { timeout: 180_000 }, () => {
+  let ca: TestCa;
+  let srv: Served;
+  before(async () => {
+    ca = await initCa();
+    srv = await serve(ca.dir);
+  });
+  after(async () => {
+    await srv.stop();
+    ca.cleanup();
+  });
+
+  test("init, serve, user add, passcode from the e-mail, shomei enroll; openssl verifies the stored certificate", async (t) => {
+    if (!(await needs(t, "openssl", "python3"))) return;
+    const { passcode } = await addUser(ca.dir, "a0000201");
+    const store = join(tempDir(), "store");
+    const r = await shomei(
+      ["enroll", "--server", srv.url, "--user", "a0000201", "--passcode-stdin", "--root-fingerprint", ca.rootFingerprint, "--store", store],
+      { input: `${passcode}\n`, env: { LANG: "ja_JP.UTF-8" } },
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.ok(r.stderr.includes(ca.rootFingerprint), "the root fingerprint is shown to the user");
+
+    const dir = join(store, "certs", "a0000201");
+    const [serial] = readdirSync(dir);
+    assert.ok(serial);
+    const cert = join(dir, serial, "cert.pem");
+    const key = join(dir, serial, "key.pem");
+    assert.equal(statSync(key).mode & 0o777, 0o600);
+
+    const v = await run("openssl", ["verify", "-CAfile", ca.rootPem, "-untrusted", ca.issuingPem, "-purpose", "sslclient", cert]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /OK/);
+    const subject = await run("openssl", ["x509", "-in", cert, "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb"]);
+    assert.match(subject.stdout, /CN=a0000201,O=テスト株式会社/);
+    const fromCert = await run("openssl", ["x509", "-in", cert, "-noout", "-pubkey"]);
+    const fromKey = await run("openssl", ["pkey", "-in", key, "-pubout"]);
+    assert.equal(fromCert.stdout, fromKey.stdout, "the stored key belongs to the certificate");
+
+    // The server recorded the same certificate; list shows it as current.
+    const listed = JSON.parse((await shomei(["list", "--store", store, "--json"])).stdout) as { userId: string; serial: string; current: boolean; status: string }[];
+    assert.deepEqual(listed.map((c) => [c.userId, c.serial, c.current, c.status]), [["a0000201", serial, true, "valid"]]);
+    const show = JSON.parse((await run(process.execPath, [join(import.meta.dirname, "../../src/cli/shomei-ca.js"), "user", "show", "a0000201", "--json", "--data", ca.dir])).stdout) as { certificates: { serial: string }[]; passcode: { status: string } };
+    assert.deepEqual(show.certificates.map((c) => c.serial), [serial]);
+    assert.equal(show.passcode.status, "used");
+
+    // The passcode worked once.
+    const again = await shomei(["enroll", "--server", srv.url, "--user", "a0000201", "--passcode-stdin", "--store", join(tempDir(), "s2"), "--root-fingerprint", ca.rootFingerprint, "--lang", "en"], { input: passcode });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /\[PASSCODE_REJECTED\]/);
+    assert.match(again.stderr, /What to do: .*new passcode/);
+  });
+
+  test("a wrong root fingerprint stops before the passcode is sent, and nothing is stored", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const { passcode } = await addUser(ca.dir, "a0000202");
+    const store = join(tempDir(), "store");
+    const wrong = ca.rootFingerprint.replace(/^../, ca.rootFingerprint.startsWith("00") ? "11" : "00");
+    const r = await shomei(["enroll", "--server", srv.url, "--user", "a0000202", "--passcode-stdin", "--root-fingerprint", wrong, "--store", store], { input: passcode });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[ROOT_FINGERPRINT_MISMATCH\]/);
+    assert.equal(existsSync(join(store, "certs")), false);
+    const show = await run(process.execPath, [join(import.meta.dirname, "../../src/cli/shomei-ca.js"), "user", "show", "a0000202", "--json", "--data", ca.dir]);
+    assert.equal((JSON.parse(show.stdout) as { passcode: { status: string; failedAttempts: number } }).passcode.failedAttempts, 0);
+  });
+
+  test("the answer was lost after issuance: running enroll again gets the same certificate, the passcode is not burnt", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const { passcode } = await addUser(ca.dir, "a0000203");
+    const store = join(tempDir(), "store");
+    const args = ["enroll", "--server", srv.url, "--user", "a0000203", "--passcode-stdin", "--root-fingerprint", ca.rootFingerprint, "--store", store];
+    // A first run with a mistyped passcode leaves its key and CSR pending in the store.
+    const typo = await shomei(args, { input: "2222-2222-2222-2222" });
+    assert.equal(typo.code, 1);
+    const csr = readFileSync(join(store, "pending", "a0000203", "csr.der"));
+    // That CSR reaches the server with the right passcode, but the answer never reaches the PC.
+    const lost = await estEnroll(srv.estUrl, ca.rootPem, "a0000203", passcode, csr.toString("base64"));
+    assert.equal(lost.status, 200);
+    const issued = readCertificate(readCertsOnly(Buffer.from(lost.body, "base64"))[0] as Buffer);
+    // The user simply runs enroll again.
+    const retry = await shomei(args, { input: passcode });
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.deepEqual(readdirSync(join(store, "certs", "a0000203")), [issued.serialHex]);
+    const stored = readFileSync(join(store, "certs", "a0000203", issued.serialHex, "cert.pem"), "utf8");
+    assert.ok(stored.includes(issued.der.toString("base64").slice(0, 64)));
+    assert.equal(existsSync(join(store, "pending", "a0000203")), false);
+  });
+
+  test("with no fingerprint and no terminal to ask, enroll stops and shows the fingerprint to compare", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const { passcode } = await addUser(ca.dir, "a0000204");
+    const store = join(tempDir(), "store");
+    const r = await shomei(["enroll", "--server", srv.url, "--user", "a0000204", "--passcode-stdin", "--store", store, "--lang", "en"], { input: passcode });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[ROOT_NOT_CONFIRMED\]/);
+    assert.ok(r.stderr.includes(ca.rootFingerprint), "the fingerprint to compare is shown");
+    assert.equal(existsSync(join(store, "certs")), false);
+  });
+
+  test("at a real terminal: the user answers y to the root, types the passcode unseen, and gets the certificate", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const { passcode } = await addUser(ca.dir, "a0000205");
+    const store = join(tempDir(), "store");
+    // Python's pty module gives shomei a real terminal; the script answers the prompts it sees.
+    const driver = `
+import os, pty, sys, select, time
+argv, passcode = sys.argv[1:-1], sys.argv[-1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+seen, answered, deadline = b"", set(), time.time() + 60
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    if b"[y/N]" in seen and "y" not in answered:
+        os.write(fd, b"y\\r"); answered.add("y")
+    if b"Passcode (" in seen and "p" not in answered:
+        os.write(fd, passcode.encode() + b"\\r"); answered.add("p")
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+    const r = await run("python3", ["-c", driver, process.execPath, join(import.meta.dirname, "../../src/cli/shomei.js"),
+      "enroll", "--server", srv.url, "--user", "a0000205", "--store", store, "--lang", "en", passcode]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(r.stdout.includes(ca.rootFingerprint), "fingerprint shown before the question");
+    assert.match(r.stdout, /Trust this root certificate\? \[y\/N\]/);
+    assert.ok(!r.stdout.includes(passcode), "the passcode is not echoed");
+    assert.equal(readdirSync(join(store, "certs", "a0000205")).length, 1);
+  });
+});
