@@ -5,7 +5,7 @@
  */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { addUser, initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
 import { enroll as estEnroll } from "../helpers/est.js";
