@@ -2,13 +2,12 @@
  * The issuing CA at work: turns a verified request and an identity decided by the server
  * into a signed client certificate. The CSR contributes its public key and nothing else.
  */
-import type { Name } from "@peculiar/asn1-x509";
-import { signCertificate, certificateSpki, certificateSubject, readCertificate } from "../pki/certificate.js";
+import { certificateSpki, certificateSubject, encode, readCertificate, signEncoded } from "../pki/certificate.js";
 import type { ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
-import type { Signer } from "../pki/keys.js";
+import type { KeyKind, Signer } from "../pki/keys.js";
 import { buildName } from "../pki/names.js";
-import { clientExtensions, keyIdentifier, type PublicationUrls } from "../pki/profiles.js";
+import { clientFixedExtensions, keyIdentifier, subjectKeyIdExtension, type PublicationUrls } from "../pki/profiles.js";
 import { randomSerial, serialHex, type RandomSource } from "../pki/serial.js";
 import type { CertificateRecord } from "./ports.js";
 import { BACKDATE_MS } from "./hierarchy.js";
@@ -30,14 +29,27 @@ export interface ClientIdentity {
 }
 
 export class Issuer {
-  private readonly issuerName: Name;
+  private readonly issuerName: Buffer;
   private readonly issuerKeyId: Buffer;
   private readonly issuerNotAfter: Date;
+  private readonly signatureAlgorithm: Buffer;
+  /** Encoded extensions every client certificate of a key kind shares, made once. */
+  private readonly fixed = new Map<KeyKind, Buffer[]>();
 
   constructor(private readonly opts: IssuerOptions) {
-    this.issuerName = certificateSubject(opts.issuingCertDer);
+    this.issuerName = encode(certificateSubject(opts.issuingCertDer));
     this.issuerKeyId = keyIdentifier(certificateSpki(opts.issuingCertDer));
     this.issuerNotAfter = readCertificate(opts.issuingCertDer).notAfter;
+    this.signatureAlgorithm = encode(opts.signer.algorithm);
+  }
+
+  private fixedExtensions(keyKind: KeyKind): Buffer[] {
+    let f = this.fixed.get(keyKind);
+    if (!f) {
+      f = clientFixedExtensions({ keyKind, issuerKeyId: this.issuerKeyId, urls: this.opts.urls }).map(encode);
+      this.fixed.set(keyKind, f);
+    }
+    return f;
   }
 
   /**
@@ -49,15 +61,15 @@ export class Issuer {
     const notBefore = new Date(now.getTime() - BACKDATE_MS);
     const wanted = now.getTime() + this.opts.clientValidityDays * DAY;
     const notAfter = new Date(Math.min(wanted, this.issuerNotAfter.getTime()));
-    const der = await signCertificate({
+    const der = await signEncoded({
       serial,
-      subject: buildName({ organization: who.organization, commonName: who.userId }),
+      subject: encode(buildName({ organization: who.organization, commonName: who.userId })),
       issuer: this.issuerName,
       notBefore,
       notAfter,
       spki: csr.spki,
-      extensions: clientExtensions({ spki: csr.spki, keyKind: csr.keyKind, issuerKeyId: this.issuerKeyId, urls: this.opts.urls }),
-    }, this.opts.signer);
+      extensions: [...this.fixedExtensions(csr.keyKind), encode(subjectKeyIdExtension(csr.spki))],
+    }, this.opts.signer, this.signatureAlgorithm);
     return {
       serial: serialHex(serial),
       userId: who.userId,

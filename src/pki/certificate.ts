@@ -3,7 +3,8 @@
  * The builder is the hot path of issuance: it encodes the TBSCertificate once and signs it.
  */
 import { AsnConvert } from "@peculiar/asn1-schema";
-import { Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from "@peculiar/asn1-x509";
+import { Certificate, type Extension, type Name } from "@peculiar/asn1-x509";
+import { assembleCertificate, assembleTbs, type TbsParts } from "./assemble.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type { Signer } from "./keys.js";
 import { nameToString, commonNameOf } from "./names.js";
@@ -21,22 +22,26 @@ export interface CertificateTemplate {
   readonly extensions: readonly Extension[];
 }
 
+/** DER of an asn1-schema object. */
+export function encode(value: unknown): Buffer {
+  return Buffer.from(AsnConvert.serialize(value));
+}
+
+/** The encoded parts of a certificate still to be signed. */
+export type EncodedTemplate = Omit<TbsParts, "signatureAlgorithm">;
+
+/** Signs already-encoded parts (the issuance hot path: fixed parts are encoded once). */
+export async function signEncoded(parts: EncodedTemplate, signer: Signer, signatureAlgorithm: Uint8Array = encode(signer.algorithm)): Promise<Buffer> {
+  const tbs = assembleTbs({ ...parts, signatureAlgorithm });
+  return assembleCertificate(tbs, signatureAlgorithm, await signer.sign(tbs));
+}
+
 /** Encodes the template, signs it with the issuer's signer and returns the certificate DER. */
 export async function signCertificate(t: CertificateTemplate, signer: Signer): Promise<Buffer> {
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: new Uint8Array(t.serial).buffer,
-    signature: signer.algorithm,
-    issuer: t.issuer,
-    validity: new Validity({ notBefore: t.notBefore, notAfter: t.notAfter }),
-    subject: t.subject,
-    subjectPublicKeyInfo: AsnConvert.parse(t.spki, SubjectPublicKeyInfo),
-    extensions: new Extensions([...t.extensions]),
-  });
-  const tbsDer = AsnConvert.serialize(tbs);
-  const signature = await signer.sign(new Uint8Array(tbsDer));
-  const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: signer.algorithm, signatureValue: new Uint8Array(signature).buffer });
-  return Buffer.from(AsnConvert.serialize(cert));
+  return signEncoded({
+    serial: t.serial, issuer: encode(t.issuer), notBefore: t.notBefore, notAfter: t.notAfter,
+    subject: encode(t.subject), spki: t.spki, extensions: t.extensions.map(encode),
+  }, signer);
 }
 
 /** What Shomei needs to know about a certificate, read from its DER. */

@@ -5,7 +5,7 @@
  */
 import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
-import { AsnConvert, AsnParser } from "@peculiar/asn1-schema";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
@@ -29,41 +29,57 @@ function malformed(cause?: unknown): ShomeiError {
 
 /**
  * Parses a DER CSR, checks the key is one Shomei accepts and that the request is signed by
- * that key (proof of possession). The signed bytes are taken as received, not re-encoded.
+ * that key (proof of possession). The signed bytes are taken as received, not re-encoded,
+ * and only the generic asn1js tree is built (the hot path of enrollment).
+ *
+ *   CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
+ *   CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo, attributes [0] }
  */
 export function parseCsr(der: Uint8Array): ParsedCsr {
   const bytes = Buffer.from(der);
   const ber = asn1js.fromBER(bytes);
-  if (ber.offset === -1 || ber.offset !== bytes.length || !(ber.result instanceof asn1js.Sequence)) throw malformed(ber.result.error);
-  const parts = ber.result.valueBlock.value;
-  const infoNode = parts[0];
-  if (parts.length !== 3 || !infoNode) throw malformed();
-  let csr: CertificationRequest;
-  try {
-    csr = AsnParser.fromASN(ber.result, CertificationRequest);
-  } catch (e) {
-    throw malformed(e);
-  }
-  const info = Buffer.from(infoNode.valueBeforeDecodeView);
-  const spki = Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo));
+  if (ber.offset === -1 || ber.offset !== bytes.length) throw malformed(ber.result.error);
+  const [info, algorithm, signature] = sequence(ber.result, 3) as [asn1js.AsnType, asn1js.AsnType, asn1js.AsnType];
+  const [version, subject, spkiNode] = sequence(info, 4);
+  const [algOid] = sequence(algorithm, 1, 2);
+  if (!(version instanceof asn1js.Integer) || version.valueBlock.valueDec !== 0) throw malformed();
+  if (!(algOid instanceof asn1js.ObjectIdentifier) || !(signature instanceof asn1js.BitString) || signature.valueBlock.unusedBits !== 0) throw malformed();
+  if (!(subject instanceof asn1js.Sequence) || !(spkiNode instanceof asn1js.Sequence)) throw malformed();
+
+  const spki = Buffer.from(spkiNode.valueBeforeDecodeView);
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: spki, format: "der", type: "spki" });
   } catch (e) {
-    throw new ShomeiError("KEY_UNSUPPORTED", { kind: csr.certificationRequestInfo.subjectPKInfo.algorithm.algorithm }, { cause: e });
+    throw new ShomeiError("KEY_UNSUPPORTED", { kind: "?" }, { cause: e });
   }
   const keyKind = keyKindOf(publicKey);
-  const alg = SIGNATURE_ALGORITHMS[csr.signatureAlgorithm.algorithm];
-  if (!alg) throw new ShomeiError("SIGNATURE_ALGORITHM_UNSUPPORTED", { oid: csr.signatureAlgorithm.algorithm });
+  const oid = algOid.valueBlock.toString();
+  const alg = SIGNATURE_ALGORITHMS[oid];
+  if (!alg) throw new ShomeiError("SIGNATURE_ALGORITHM_UNSUPPORTED", { oid });
   if (alg.key !== publicKey.asymmetricKeyType) throw new ShomeiError("CSR_SIGNATURE_INVALID");
   let ok = false;
   try {
-    ok = nodeVerify(alg.hash, info, { key: publicKey, dsaEncoding: "der" }, Buffer.from(csr.signature));
+    ok = nodeVerify(alg.hash, info.valueBeforeDecodeView, { key: publicKey, dsaEncoding: "der" }, signature.valueBlock.valueHexView);
   } catch {
     ok = false;
   }
   if (!ok) throw new ShomeiError("CSR_SIGNATURE_INVALID");
-  return { der: bytes, spki, publicKey, keyKind, requestedSubject: nameToString(csr.certificationRequestInfo.subject) };
+  let requestedSubject: string;
+  try {
+    requestedSubject = nameToString(AsnConvert.parse(subject.valueBeforeDecodeView, Name));
+  } catch (e) {
+    throw malformed(e);
+  }
+  return { der: bytes, spki, publicKey, keyKind, requestedSubject };
+}
+
+/** The elements of a SEQUENCE, which must number between min and max. */
+function sequence(node: asn1js.AsnType | undefined, min: number, max = min): asn1js.AsnType[] {
+  if (!(node instanceof asn1js.Sequence)) throw malformed();
+  const items = node.valueBlock.value;
+  if (items.length < min || items.length > max) throw malformed();
+  return items;
 }
 
 /** Builds and signs a CSR for the key behind the signer (used by the issuance application). */

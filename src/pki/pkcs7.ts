@@ -1,23 +1,12 @@
 /** PKCS#7 / CMS "certs-only" SignedData (RFC 7030 4.1.3 and 4.2.3): build and read. */
 import { AsnConvert } from "@peculiar/asn1-schema";
-import {
-  CertificateChoices, CertificateSet, ContentInfo, DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignedData,
-  SignerInfos, id_data, id_signedData,
-} from "@peculiar/asn1-cms";
-import { Certificate } from "@peculiar/asn1-x509";
+import { ContentInfo, SignedData, id_signedData } from "@peculiar/asn1-cms";
+import { assembleCertsOnly } from "./assemble.js";
 import { ShomeiError } from "../i18n/errors.js";
 
 /** A degenerate SignedData holding only the given certificates. */
 export function certsOnly(certs: readonly Uint8Array[]): Buffer {
-  const signed = new SignedData({
-    version: 1,
-    digestAlgorithms: new DigestAlgorithmIdentifiers(),
-    encapContentInfo: new EncapsulatedContentInfo({ eContentType: id_data }),
-    certificates: new CertificateSet(certs.map((der) => new CertificateChoices({ certificate: AsnConvert.parse(der, Certificate) }))),
-    signerInfos: new SignerInfos(),
-  });
-  const info = new ContentInfo({ contentType: id_signedData, content: AsnConvert.serialize(signed) });
-  return Buffer.from(AsnConvert.serialize(info));
+  return assembleCertsOnly(certs);
 }
 
 /** The certificates in a certs-only (or any) SignedData, in the order they appear. */

@@ -72,16 +72,29 @@ export function caExtensions(opts: { spki: Uint8Array; issuerKeyId?: Uint8Array;
   ];
 }
 
-/** A user's client certificate: digitalSignature (+keyEncipherment for RSA), EKU clientAuth. */
-export function clientExtensions(opts: { spki: Uint8Array; keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls }): Extension[] {
+/** The subjectKeyIdentifier extension for a key: the one client extension that differs per certificate. */
+export function subjectKeyIdExtension(spki: Uint8Array): Extension {
+  return ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyIdentifier(spki)));
+}
+
+/**
+ * What every client certificate of a key kind shares: basicConstraints, digitalSignature
+ * (+keyEncipherment for RSA), EKU clientAuth, the issuer's key ID, AIA and CRL URLs.
+ */
+export function clientFixedExtensions(opts: { keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls }): Extension[] {
   const flags = KeyUsageFlags.digitalSignature | (isRsa(opts.keyKind) ? KeyUsageFlags.keyEncipherment : 0);
   return [
     ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
     keyUsage(flags),
     ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_clientAuth])),
-    ...keyIds(opts.spki, opts.issuerKeyId),
+    ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(opts.issuerKeyId) })),
     ...publication(opts.urls),
   ];
+}
+
+/** A user's client certificate: the fixed extensions, then the subject's key ID. */
+export function clientExtensions(opts: { spki: Uint8Array; keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls }): Extension[] {
+  return [...clientFixedExtensions(opts), subjectKeyIdExtension(opts.spki)];
 }
 
 /** The service's TLS certificate: EKU serverAuth and the host names / IP addresses as SANs. */

@@ -85,8 +85,67 @@ function isUniqueViolation(e: unknown): boolean {
   return err?.code === "23505" || err?.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || err?.code === "SQLITE_CONSTRAINT_UNIQUE";
 }
 
+interface Queued {
+  readonly fn: (trx: Conn) => Promise<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** At most this many queued writes share one commit. */
+const GROUP_MAX = 64;
+
 export class KyselyStore implements RegistrationStore {
+  private readonly queue: Queued[] = [];
+  private flushing = false;
+
   constructor(readonly db: Kysely<Database>, readonly dialect: Dialect) {}
+
+  /**
+   * Group commit for SQLite: writes that arrive while a commit is under way share the next
+   * one (one fsync for many), each in a savepoint of its own so one failure rolls back only
+   * itself. Each caller's promise settles after the commit that made its write durable.
+   * PostgreSQL runs concurrent transactions itself and gets a plain transaction.
+   */
+  private grouped<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
+    if (this.dialect === "postgres") return this.write(fn);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, GROUP_MAX);
+      const outcomes: { ok: boolean; value: unknown }[] = [];
+      try {
+        await this.write(async (t) => {
+          for (const item of batch) {
+            await sql`savepoint grouped`.execute(t);
+            try {
+              outcomes.push({ ok: true, value: await item.fn(t) });
+            } catch (e) {
+              await sql`rollback to grouped`.execute(t);
+              outcomes.push({ ok: false, value: e });
+            }
+            await sql`release grouped`.execute(t);
+          }
+        });
+      } catch (e) {
+        for (const item of batch) item.reject(e);
+        continue;
+      }
+      batch.forEach((item, i) => {
+        const o = outcomes[i];
+        if (o?.ok) item.resolve(o.value);
+        else item.reject(o?.value);
+      });
+    }
+    this.flushing = false;
+  }
 
   /**
    * A write transaction. SQLite gets BEGIN IMMEDIATE so that a transaction that reads and then
@@ -177,7 +236,7 @@ export class KyselyStore implements RegistrationStore {
   }
 
   async redeemPasscode(req: RedeemRequest): Promise<RedeemResult> {
-    return this.write(async (t): Promise<RedeemResult> => {
+    return this.grouped(async (t): Promise<RedeemResult> => {
       const now = iso(req.now);
       const upd = await t.updateTable("passcodes")
         .set({ status: "used", used_at: now, csr_hash: req.csrHash, certificate_serial: req.certificate.serial })

@@ -141,6 +141,23 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.equal(results.filter((r) => r.outcome === "issued").length, 1);
     });
 
+    test("concurrent redemptions for different users: a failing one changes nothing and does not undo the others", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const ids = ["a0000011", "a0000012", "a0000013", "a0000014"];
+      for (const id of ids) await store().registerUser(user(id), passcode(id), []);
+      const taken = cert("a0000011");
+      await store().insertCertificate(taken, []);
+      const results = await Promise.allSettled(ids.map((id, i) => store().redeemPasscode({
+        userId: id, passcodeHash: "aa".repeat(32), csrHash: "c3".repeat(32), now: T0, replayWindowMs: 10 * MIN,
+        // The third request collides with an existing serial: its transaction part must fail alone.
+        certificate: i === 2 ? { ...cert(id), serial: taken.serial } : cert(id), audit: [],
+      })));
+      assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+      assert.equal((await store().getPasscode("a0000013"))?.status, "active", "the failed redemption left its passcode unused");
+      for (const id of ["a0000011", "a0000012", "a0000014"]) assert.equal((await store().getPasscode(id))?.status, "used");
+      assert.equal((await store().listCertificates("a0000013")).length, 0);
+    });
+
     test("certificates expiring in a window are queryable (for reminders), revoked ones are not", async (t) => {
       if (!s && !(await needs(t, "postgres"))) return;
       await store().registerUser(user("a0000007"), passcode("a0000007"), []);
