@@ -123,6 +123,10 @@ export class KyselyStore implements RegistrationStore {
       const outcomes: { ok: boolean; value: unknown }[] = [];
       try {
         await this.write(async (t) => {
+          if (batch.length === 1 && batch[0]) {
+            outcomes.push({ ok: true, value: await batch[0].fn(t) });
+            return;
+          }
           for (const item of batch) {
             await sql`savepoint grouped`.execute(t);
             try {

@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { ShomeiError } from "../i18n/errors.js";
@@ -51,7 +51,28 @@ function sqlite(path: string): Kysely<Database> {
   database.pragma("synchronous = FULL");
   database.pragma("busy_timeout = 10000");
   database.pragma("foreign_keys = ON");
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; the same few statements run for every
+ * enrollment, so keep them prepared (better-sqlite3 statements are reusable, and SQLite
+ * re-prepares one by itself if the schema changes under it).
+ */
+function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        if (cache.size >= 512) cache.clear();
+        stmt = db.prepare(sql);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
 }
 
 function postgres(t: DbTarget): Kysely<Database> {
