@@ -33,7 +33,10 @@ export function run(cmd: string, args: readonly string[], o: RunOptions = {}): P
       clearTimeout(timer);
       resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
     });
-    child.stdin.end(o.input ?? "");
+    // A program may exit without reading its input (an early error): that is its answer, not ours.
+    child.stdin.on("error", () => undefined);
+    if (o.input === undefined) child.stdin.end();
+    else child.stdin.end(o.input);
   });
 }
 
