@@ -171,6 +171,13 @@ export const ERRORS = {
     remedyJa: "既存の認証局を使う場合は shomei-ca serve --data {dir} を実行してください。新しく作る場合は別のフォルダを指定してください。",
     remedyEn: "To use it, run: shomei-ca serve --data {dir}. To create a new CA, give another folder.",
   },
+  CA_INCOMPLETE: {
+    status: 500, exit: 1,
+    ja: "フォルダ {dir} の認証局は作成途中で中断されています（設定ファイルがありません）。",
+    en: "The CA in {dir} is incomplete: creating it was interrupted (there is no configuration file).",
+    remedyJa: "このフォルダを別名に移すか削除してから、shomei-ca init をやり直してください。",
+    remedyEn: "Move this folder aside or delete it, then run shomei-ca init again.",
+  },
   CA_NOT_INITIALISED: {
     status: 500, exit: 1,
     ja: "フォルダ {dir} に認証局がありません。",

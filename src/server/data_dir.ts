@@ -41,7 +41,13 @@ export class DataDir {
     return existsSync(this.config) || existsSync(this.rootKey);
   }
 
+  /** A root key without a configuration: init was interrupted (the config is written last). */
+  isIncomplete(): boolean {
+    return !existsSync(this.config) && existsSync(this.rootKey);
+  }
+
   requireCa(): void {
+    if (this.isIncomplete()) throw new ShomeiError("CA_INCOMPLETE", { dir: this.root });
     if (!existsSync(this.config)) throw new ShomeiError("CA_NOT_INITIALISED", { dir: this.root });
   }
 

@@ -39,6 +39,7 @@ const HOST_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\
 
 export async function initCa(o: InitOptions): Promise<InitResult> {
   const dir = new DataDir(o.dir);
+  if (dir.isIncomplete()) throw new ShomeiError("CA_INCOMPLETE", { dir: dir.root });
   if (dir.hasCa()) throw new ShomeiError("CA_EXISTS", { dir: dir.root });
   const organization = o.organization.normalize("NFC").trim();
   if (!organization || organization.length > 64) throw new ShomeiError("FIELD_INVALID", { field: "--org", reason: "1–64 characters" });

@@ -1,7 +1,7 @@
 /** The operator's commands as an operator runs them: init, user add/list/show, passcode reissue. */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync, existsSync, readdirSync } from "node:fs";
+import { readFileSync, statSync, existsSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -49,6 +49,19 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
     assert.match(r.stderr, /\[CA_EXISTS\]/);
     assert.match(r.stderr, /What to do: /);
     assert.deepEqual(readFileSync(join(ca.dir, "private", "root.key.pem")), before);
+  });
+
+  test("an interrupted init (keys but no config) is named as such by init and serve, with what to do", async () => {
+    const dir = join(tempDir(), "half");
+    mkdirSync(join(dir, "private"), { recursive: true });
+    writeFileSync(join(dir, "private", "root.key.pem"), "partial");
+    for (const args of [["init", "--data", dir, "--org", "O", "--hostname", "localhost"], ["serve", "--data", dir, "--port", "0"], ["start", "--port", "0"]]) {
+      const r = await shomeiCa(args, { env: { SHOMEI_DATA: dir } });
+      assert.equal(r.code, 1, args[0]);
+      assert.match(r.stderr, /\[CA_INCOMPLETE\]/, args[0]);
+      assert.match(r.stderr, /Move this folder aside or delete it/);
+    }
+    assert.equal(readFileSync(join(dir, "private", "root.key.pem"), "utf8"), "partial");
   });
 
   test("init refuses a bad host name before creating anything", async () => {
