@@ -68,8 +68,11 @@ export function formatError(e: ShomeiError, lang: Lang, helpdesk?: string): stri
  * Runs a command's main function and turns its outcome into output and an exit code.
  * ShomeiErrors are the user's to fix; anything else is a bug and says so.
  */
-export async function runMain(main: (args: string[], lang: Lang) => Promise<number>, argv: string[] = process.argv.slice(2)): Promise<void> {
-  const lang = chooseLang(argv);
+export async function runMain(
+  main: (args: string[], lang: Lang) => Promise<number>,
+  argv: string[] = process.argv.slice(2),
+  lang: Lang = chooseLang(argv),
+): Promise<void> {
   try {
     process.exitCode = await main(argv, lang);
   } catch (e) {

@@ -3,7 +3,8 @@
 import type { Lang } from "../i18n/errors.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { VERSION } from "../version.js";
-import { runMain } from "./common.js";
+import { chooseLang, runMain } from "./common.js";
+import { langFromEnv } from "../i18n/lang.js";
 import * as init from "./ca/init.js";
 import * as serve from "./ca/serve.js";
 import * as user from "./ca/user.js";
@@ -57,4 +58,6 @@ async function main(argv: string[], lang: Lang): Promise<number> {
   }
 }
 
-await runMain(main);
+// In `user add`, --lang is the new user's language (their e-mails), not the operator's.
+const argv = process.argv.slice(2);
+await runMain(main, argv, argv[0] === "user" && argv[1] === "add" ? langFromEnv() : chooseLang(argv));

@@ -101,8 +101,9 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
 
   test("user add --lang en sends English e-mails with the same lines in English", async (t) => {
     if (!(await needs(t, "python3"))) return;
-    const r = await shomeiCa(["user", "add", "a0000002", "--email", "jane@example.com", "--name", "Jane Doe", "--lang", "en", "--data", ca.dir]);
+    const r = await shomeiCa(["user", "add", "a0000002", "--email", "jane@example.com", "--name", "Jane Doe", "--lang", "en", "--data", ca.dir], { env: { LANG: "ja_JP.UTF-8" } });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /利用者 a0000002 を登録しました/, "the operator still reads their own language");
     const mails = (await readOutbox(ca.dir)).filter((m) => m.to === "jane@example.com");
     assert.equal(mails.length, 2);
     assert.ok(mails.some((m) => /^Passcode: [A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/m.test(m.body)));
