@@ -1,7 +1,7 @@
 /** The operator's commands as an operator runs them: init, user add/list/show, passcode reissue. */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync, existsSync, readdirSync, mkdirSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, existsSync, readdirSync, mkdirSync, writeFileSync, cpSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -62,6 +62,21 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
       assert.match(r.stderr, /Move this folder aside or delete it/);
     }
     assert.equal(readFileSync(join(dir, "private", "root.key.pem"), "utf8"), "partial");
+  });
+
+  test("serve with the wrong key passphrase or a broken config says which, and what to do", async () => {
+    const locked = await shomeiCa(["serve", "--data", ca.dir, "--port", "0"], { env: { SHOMEI_CA_PASSPHRASE: "not the passphrase" } });
+    assert.equal(locked.code, 1);
+    assert.match(locked.stderr, /\[CA_KEY_LOCKED\]/);
+    assert.match(locked.stderr, /SHOMEI_CA_PASSPHRASE/);
+
+    const copy = join(tempDir(), "copy");
+    cpSync(ca.dir, copy, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(copy, "shomei.json"), "utf8")) as Record<string, unknown>;
+    writeFileSync(join(copy, "shomei.json"), JSON.stringify({ ...cfg, passcode: { lifetimeDays: "forty" } }));
+    const broken = await shomeiCa(["user", "list", "--data", copy]);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /\[CONFIG_INVALID\].*lifetimeDays/);
   });
 
   test("init refuses a bad host name before creating anything", async () => {
