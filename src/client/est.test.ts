@@ -1,4 +1,10 @@
-import { test } from "node:test";
+/**
+ * The EST client against the real Shomei service (one CA for the file, started in this
+ * process; see test/helpers/client_real_server.ts). The stand-in EST server
+ * (test/helpers/client_est_server.ts) is kept only where a test needs an answer the real
+ * service never gives; each such test says which.
+ */
+import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { generateKeyPair, keyObjectSigner } from "../pki/keys.js";
@@ -10,6 +16,8 @@ import { proxyFor } from "./proxy.js";
 import { makeTestCa } from "../../test/helpers/client_pki.js";
 import { startTestEstServer } from "../../test/helpers/client_est_server.js";
 import { startTestProxy } from "../../test/helpers/client_proxy.js";
+import { startRealEstServer, type RealEstServer } from "../../test/helpers/client_real_server.js";
+import { needs } from "../../test/helpers/tools.js";
 
 const NO_PROXY_ENV = { env: {} };
 
@@ -25,6 +33,11 @@ async function csrFor(userId: string): Promise<Buffer> {
   const key = await generateKeyPair("ec-p256");
   return buildCsr({ publicKey: key.publicKey, signer: keyObjectSigner(key.privateKey), commonName: userId });
 }
+
+let srv: RealEstServer;
+before(async () => { srv = await startRealEstServer(); });
+after(async () => { await srv?.stop(); });
+beforeEach(() => { srv.reset(); });
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -65,16 +78,11 @@ test("problemToError: a catalog code becomes that error; anything else is SERVER
   assert.equal(problemToError({ status: 502, headers: { "content-type": "text/html" }, body: Buffer.from("<html>") }).code, "SERVER_BAD_RESPONSE");
 });
 
-test("cacerts: fetched without verifying the server, no credentials sent; both certificates come back", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  for (const rootFirst of [false, true]) {
-    server.rootFirst = rootFirst;
-    const certs = await new EstClient(server.url, { ...NO_PROXY_ENV, userAgent: "shomei/test" }).caCerts();
-    assert.deepEqual(new Set(certs.map((c) => c.toString("hex"))), new Set([ca.rootDer, ca.issuingDer].map((c) => c.toString("hex"))));
-  }
-  const req = server.requests[0];
+test("cacerts: fetched without verifying the server, no credentials sent; both certificates come back", async () => {
+  const certs = await new EstClient(srv.url, { ...NO_PROXY_ENV, userAgent: "shomei/test" }).caCerts();
+  assert.deepEqual(new Set(certs.map((c) => c.toString("hex"))), new Set([srv.rootDer, srv.issuingDer].map((c) => c.toString("hex"))));
+  assert.equal(srv.requests.length, 1);
+  const req = srv.requests[0];
   assert.ok(req);
   assert.equal(req.method, "GET");
   assert.equal(req.path, "/.well-known/est/cacerts");
@@ -82,35 +90,50 @@ test("cacerts: fetched without verifying the server, no credentials sent; both c
   assert.equal(req.headers["user-agent"], "shomei/test");
 });
 
-test("simpleenroll: Basic credentials, application/pkcs10 base64 body, certificate returned over verified TLS", async (t) => {
+// Stand-in: Shomei's service always lists the issuing CA first; this one lists the root first.
+test("cacerts: both certificates come back whichever order the server lists them in", async (t) => {
   const ca = await makeTestCa();
   const server = await startTestEstServer(ca);
   t.after(() => server.close());
-  server.passcodes.set("a0000001", "ABCD-EFGH");
-  const csr = await csrFor("a0000001");
-  const certs = await new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(csr, { userId: "a0000001", passcode: "abcd efgh" }, ca.rootDer);
+  for (const rootFirst of [false, true]) {
+    server.rootFirst = rootFirst;
+    const certs = await new EstClient(server.url, NO_PROXY_ENV).caCerts();
+    assert.deepEqual(new Set(certs.map((c) => c.toString("hex"))), new Set([ca.rootDer, ca.issuingDer].map((c) => c.toString("hex"))));
+  }
+});
+
+test("simpleenroll: Basic credentials, application/pkcs10 base64 body, certificate returned over verified TLS", async (t) => {
+  if (!(await needs(t, "python3"))) return;
+  const user = "a0000201";
+  const passcode = await srv.addUser(user);
+  const typed = passcode.toLowerCase().replace(/-/g, " "); // as a user might type it
+  const csr = await csrFor(user);
+  const certs = await new EstClient(srv.url, NO_PROXY_ENV).simpleEnroll(csr, { userId: user, passcode: typed }, srv.rootDer);
   assert.equal(certs.length, 1);
-  assert.equal(readCertificate(certs[0] as Buffer).commonName, "a0000001");
-  const req = server.requests.at(-1);
+  assert.equal(readCertificate(certs[0] as Buffer).commonName, user);
+  assert.deepEqual(await srv.issued(user), certs);
+  const req = srv.requests.at(-1);
   assert.ok(req);
+  assert.equal(req.path, "/.well-known/est/simpleenroll");
   assert.equal(req.headers["content-type"], "application/pkcs10");
-  assert.equal(req.headers.authorization, `Basic ${Buffer.from("a0000001:abcd efgh").toString("base64")}`);
-  const lines = req.body.toString("latin1").trim().split(/\r\n/);
+  assert.equal(req.headers.authorization, `Basic ${Buffer.from(`${user}:${typed}`).toString("base64")}`);
+  const lines = req.body.trim().split(/\r\n/);
   assert.ok(lines.every((l) => l.length <= 64));
   assert.deepEqual(Buffer.from(lines.join(""), "base64"), csr);
 });
 
 test("simpleenroll: the server's problem code comes through as our error", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  server.passcodes.set("a0000001", "ABCD-EFGH");
+  if (!(await needs(t, "python3"))) return;
+  const user = "a0000202";
+  await srv.addUser(user);
   await assert.rejects(
-    new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "WRONG" }, ca.rootDer),
+    new EstClient(srv.url, NO_PROXY_ENV).simpleEnroll(await csrFor(user), { userId: user, passcode: "WRONG" }, srv.rootDer),
     hasCode("PASSCODE_REJECTED"),
   );
+  assert.deepEqual(await srv.passcode(user), { status: "active", failedAttempts: 1 });
 });
 
+// Stand-in: Shomei's service never answers with HTML, a body that is not base64 or not PKCS#7, or 202.
 test("simpleenroll: an answer that is not PKCS#7 is SERVER_BAD_RESPONSE", async (t) => {
   const ca = await makeTestCa();
   const server = await startTestEstServer(ca);
@@ -129,27 +152,27 @@ test("simpleenroll: an answer that is not PKCS#7 is SERVER_BAD_RESPONSE", async 
   await assert.rejects(client.simpleEnroll(csr, creds, ca.rootDer), hasCode("SERVER_BAD_RESPONSE"));
 });
 
-test("simpleenroll refuses a server that does not chain to the confirmed root, before sending the passcode", async (t) => {
-  const [ca, other] = await Promise.all([makeTestCa(), makeTestCa()]);
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  server.passcodes.set("a0000001", "ABCD-EFGH");
+test("simpleenroll refuses a server that does not chain to the confirmed root, before sending the passcode", async () => {
+  const other = await makeTestCa(); // only its root is used: the one the user (wrongly) confirmed
   await assert.rejects(
-    new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "ABCD-EFGH" }, other.rootDer),
+    new EstClient(srv.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000203"), { userId: "a0000203", passcode: "ABCD-EFGH" }, other.rootDer),
     hasCode("SERVER_TLS_UNTRUSTED"),
   );
-  assert.equal(server.requests.length, 0);
+  assert.equal(srv.requests.length, 0);
 });
 
-test("simpleenroll refuses a certificate for another host name", async (t) => {
-  const ca = await makeTestCa({ hostnames: ["est.example.invalid"] });
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  await assert.rejects(
-    new EstClient(server.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "x" }, ca.rootDer),
-    hasCode("SERVER_TLS_UNTRUSTED"),
-  );
-  assert.equal(server.requests.length, 0);
+test("simpleenroll refuses a certificate for another host name", async () => {
+  // A real CA set up for est.example.invalid only, reached as 127.0.0.1.
+  const elsewhere = await startRealEstServer({ initArgs: ["--hostname", "est.example.invalid"] });
+  try {
+    await assert.rejects(
+      new EstClient(elsewhere.url, NO_PROXY_ENV).simpleEnroll(await csrFor("a0000204"), { userId: "a0000204", passcode: "x" }, elsewhere.rootDer),
+      hasCode("SERVER_TLS_UNTRUSTED"),
+    );
+    assert.equal(elsewhere.requests.length, 0);
+  } finally {
+    await elsewhere.stop();
+  }
 });
 
 test("a server that is not there is SERVER_UNREACHABLE", async () => {
@@ -171,38 +194,39 @@ test("proxyFor: HTTPS_PROXY / https_proxy, NO_PROXY, and only http:// proxies", 
 });
 
 test("through an authenticating CONNECT proxy: credentials from the proxy URL, TLS end to end", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
+  if (!(await needs(t, "python3"))) return;
+  const user = "a0000205";
+  const passcode = await srv.addUser(user);
   const proxy = await startTestProxy({ user: "taro", password: "p@ss:word" });
-  t.after(async () => { await server.close(); await proxy.close(); });
-  server.passcodes.set("a0000001", "ABCD-EFGH");
+  t.after(() => proxy.close());
   const proxyUrl = new URL(proxy.url);
   proxyUrl.username = "taro";
   proxyUrl.password = encodeURIComponent("p@ss:word");
-  const client = new EstClient(server.url, { env: { HTTPS_PROXY: proxyUrl.href } });
+  const client = new EstClient(srv.url, { env: { HTTPS_PROXY: proxyUrl.href } });
   await client.caCerts();
-  const certs = await client.simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "ABCD-EFGH" }, ca.rootDer);
+  const certs = await client.simpleEnroll(await csrFor(user), { userId: user, passcode }, srv.rootDer);
   assert.equal(certs.length, 1);
+  assert.deepEqual(await srv.issued(user), certs);
   assert.equal(proxy.connects.length, 2);
-  assert.equal(proxy.connects[0]?.target, `127.0.0.1:${server.port}`);
+  assert.equal(proxy.connects[0]?.target, `127.0.0.1:${srv.port}`);
   assert.equal(proxy.connects[0]?.authorization, `Basic ${Buffer.from("taro:p@ss:word").toString("base64")}`);
 
   // a wrong root is still refused through the tunnel
   const other = await makeTestCa();
-  await assert.rejects(client.simpleEnroll(await csrFor("a0000001"), { userId: "a0000001", passcode: "x" }, other.rootDer), hasCode("SERVER_TLS_UNTRUSTED"));
+  await assert.rejects(client.simpleEnroll(await csrFor(user), { userId: user, passcode: "x" }, other.rootDer), hasCode("SERVER_TLS_UNTRUSTED"));
 });
 
 test("a proxy that wants credentials says so (PROXY_AUTH_REQUIRED); NO_PROXY bypasses it", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
   const proxy = await startTestProxy({ user: "taro", password: "secret" });
-  t.after(async () => { await server.close(); await proxy.close(); });
-  await assert.rejects(new EstClient(server.url, { env: { HTTPS_PROXY: proxy.url } }).caCerts(), hasCode("PROXY_AUTH_REQUIRED"));
-  const direct = await new EstClient(server.url, { env: { HTTPS_PROXY: proxy.url, NO_PROXY: "127.0.0.1" } }).caCerts();
+  t.after(() => proxy.close());
+  await assert.rejects(new EstClient(srv.url, { env: { HTTPS_PROXY: proxy.url } }).caCerts(), hasCode("PROXY_AUTH_REQUIRED"));
+  assert.equal(srv.requests.length, 0);
+  const direct = await new EstClient(srv.url, { env: { HTTPS_PROXY: proxy.url, NO_PROXY: "127.0.0.1" } }).caCerts();
   assert.equal(direct.length, 2);
   assert.equal(proxy.connects.length, 1);
 });
 
+// Not an EST server at all: a TCP listener that reads and never answers (no real server can be made to hang).
 test("a server that accepts the connection but never answers times out as SERVER_UNREACHABLE", async (t) => {
   const silent = createServer((socket) => { socket.on("error", () => undefined); socket.resume(); }); // reads, never answers
   await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));

@@ -1,27 +1,20 @@
 /**
- * A small EST server (RFC 7030 cacerts + simpleenroll) over real HTTPS on 127.0.0.1, for the
- * client's tests. It behaves like Shomei's server where the client cares: one-time passcodes
- * compared without case, hyphens or spaces; the same CSR with the same passcode gets the same
- * certificate again; errors as application/problem+json with a catalog code.
+ * A stand-in EST server (RFC 7030 cacerts + simpleenroll) over real HTTPS on 127.0.0.1, for
+ * the client's tests. It checks passcodes like Shomei's server (without case, hyphens or
+ * spaces) and answers errors as application/problem+json with a catalog code.
  *
- * This is a stand-in, kept for what the real service cannot be made to do: answer with a
- * certificate for another key, user or CA, an expired one, or garbage, and record exactly
- * what the client sent. The real service is exercised by test/e2e/enroll.test.ts.
+ * Use it only for what the real service cannot be made to do: answer with a certificate for
+ * another key, user or CA, an expired one, extra certificates, garbage or a non-PKCS#7 body,
+ * or list the root before the issuing CA. Everything else runs against the real service
+ * (test/helpers/client_real_server.ts), which also records what the client sent.
  */
-import { createHash, createPublicKey } from "node:crypto";
+import { createPublicKey } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { parseCsr } from "../../src/pki/csr.js";
 import { certsOnly } from "../../src/pki/pkcs7.js";
 import { DAY, issueClientCert, type TestCa } from "./client_pki.js";
-
-export interface RecordedRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingMessage["headers"];
-  readonly body: Buffer;
-}
 
 /** What a test can make the server answer instead of the normal response. */
 export interface Override {
@@ -32,14 +25,10 @@ export interface Override {
 
 export interface TestEstServer {
   readonly url: string;
-  readonly port: number;
-  readonly requests: RecordedRequest[];
   /** user ID -> passcode (as mailed, e.g. ABCD-EFGH). */
   readonly passcodes: Map<string, string>;
-  /** Certificates issued, by user ID. */
+  /** Certificates issued, by user ID (a new one for every accepted request). */
   readonly issued: Map<string, Buffer[]>;
-  /** How many of the next successful enrollments to issue and then drop the connection without answering. */
-  dropAfterIssue: number;
   /** Called for /simpleenroll after authentication; a returned value is sent instead of the certificate. */
   override: ((csrDer: Buffer, issued: Buffer) => Override | undefined | Promise<Override | undefined>) | undefined;
   /** Order of /cacerts: issuing first (default) or root first. */
@@ -68,13 +57,10 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 /** Starts the server on 127.0.0.1, port chosen by the system. */
-export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {}): Promise<TestEstServer> {
-  const used = new Map<string, { csrHash: string; cert: Buffer }>();
+export async function startTestEstServer(ca: TestCa): Promise<TestEstServer> {
   const state = {
-    requests: [] as RecordedRequest[],
     passcodes: new Map<string, string>(),
     issued: new Map<string, Buffer[]>(),
-    dropAfterIssue: 0,
     override: undefined as TestEstServer["override"],
     rootFirst: false,
   };
@@ -82,7 +68,6 @@ export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const path = (req.url ?? "").split("?")[0] ?? "";
-    state.requests.push({ method: req.method ?? "", path, headers: req.headers, body });
     if (req.method === "GET" && path === "/.well-known/est/cacerts") {
       pkcs7(res, state.rootFirst ? [ca.rootDer, ca.issuingDer] : [ca.issuingDer, ca.rootDer]);
       return;
@@ -101,27 +86,13 @@ export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {
     if (expected === undefined || norm(expected) !== norm(passcode)) return problem(res, 401, "PASSCODE_REJECTED", "rejected");
     if (!(req.headers["content-type"] ?? "").startsWith("application/pkcs10")) return problem(res, 415, "UNSUPPORTED_MEDIA_TYPE", "type");
     const csrDer = Buffer.from(body.toString("latin1").replace(/\s+/g, ""), "base64");
-    const csrHash = createHash("sha256").update(csrDer).digest("hex");
-    const prior = used.get(userId);
-    let cert: Buffer;
-    if (prior) {
-      if (prior.csrHash !== csrHash) return problem(res, 401, "PASSCODE_REJECTED", "used");
-      cert = prior.cert;
-    } else {
-      const csr = parseCsr(csrDer);
-      const now = Date.now();
-      cert = await issueClientCert(ca, {
-        publicKey: createPublicKey({ key: csr.spki, format: "der", type: "spki" }),
-        commonName: userId, notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + 365 * DAY),
-      });
-      used.set(userId, { csrHash, cert });
-      state.issued.set(userId, [...(state.issued.get(userId) ?? []), cert]);
-    }
-    if (state.dropAfterIssue > 0) {
-      state.dropAfterIssue--;
-      req.socket.destroy();
-      return;
-    }
+    const csr = parseCsr(csrDer);
+    const now = Date.now();
+    const cert = await issueClientCert(ca, {
+      publicKey: createPublicKey({ key: csr.spki, format: "der", type: "spki" }),
+      commonName: userId, notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + 365 * DAY),
+    });
+    state.issued.set(userId, [...(state.issued.get(userId) ?? []), cert]);
     const o = await state.override?.(csrDer, cert);
     if (o) {
       res.writeHead(o.status, o.headers);
@@ -145,8 +116,7 @@ export async function startTestEstServer(ca: TestCa, opts: { host?: string } = {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return Object.assign(state, {
-    url: `https://${opts.host ?? "127.0.0.1"}:${port}`,
-    port,
+    url: `https://127.0.0.1:${port}`,
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy(); // also those that never finished a TLS handshake
       server.close(() => resolve());

@@ -1,5 +1,9 @@
-/** The `shomei` command as a user runs it: the built dist/src/cli/shomei.js in a child process. */
-import { test } from "node:test";
+/**
+ * The `shomei` command as a user runs it: the built dist/src/cli/shomei.js in a child process,
+ * enrolling at the real Shomei service (one CA for the file, started in this process; see
+ * test/helpers/client_real_server.ts) with passcodes from the real registration e-mail.
+ */
+import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
@@ -8,7 +12,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readCertificate } from "../../pki/certificate.js";
 import { makeTestCa } from "../../../test/helpers/client_pki.js";
-import { startTestEstServer } from "../../../test/helpers/client_est_server.js";
+import { startRealEstServer, type RealEstServer } from "../../../test/helpers/client_real_server.js";
+import { needs } from "../../../test/helpers/tools.js";
 
 const CLI = fileURLToPath(new URL("../shomei.js", import.meta.url));
 
@@ -18,7 +23,7 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs shomei asynchronously (the test EST server lives in this process), stdin not a terminal. */
+/** Runs shomei asynchronously (the EST server lives in this process), stdin not a terminal. */
 function shomei(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
   return new Promise((resolve, reject) => {
@@ -32,6 +37,11 @@ function shomei(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv 
     child.stdin.end(opts.input ?? "");
   });
 }
+
+let srv: RealEstServer;
+before(async () => { srv = await startRealEstServer(); });
+after(async () => { await srv?.stop(); });
+beforeEach(() => { srv.reset(); });
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "shomei-cli-"));
@@ -86,74 +96,69 @@ test("list on an empty store says so and how to enroll; --json gives []", async 
 });
 
 test("enroll with --passcode-stdin and --root-fingerprint, then list shows it as current", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  server.passcodes.set("a0000001", "ABCD-EFGH-JKMN");
+  if (!(await needs(t, "python3"))) return;
+  const [passcode, second] = await Promise.all([srv.addUser("a0000301"), srv.addUser("a0000302")]);
   const store = join(await tempDir(), "store");
-  const fp = readCertificate(ca.rootDer).fingerprint;
+  const fp = srv.rootFingerprint;
 
   const r = await shomei(
-    ["enroll", "--server", `${server.url}/.well-known/est`, "--user", "a0000001", "--passcode-stdin", "--root-fingerprint", fp, "--store", store, "--lang", "en"],
-    { input: "abcd-efgh-jkmn\n" },
+    ["enroll", "--server", srv.estUrl, "--user", "a0000301", "--passcode-stdin", "--root-fingerprint", fp, "--store", store, "--lang", "en"],
+    { input: `${passcode.toLowerCase()}\n` },
   );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, new RegExp(fp));
-  assert.match(r.stdout, /Stored the certificate for user ID a0000001/);
+  assert.match(r.stdout, /Stored the certificate for user ID a0000301/);
   assert.match(r.stdout, /Next: /);
-  const [serial] = await readdir(join(store, "certs", "a0000001"));
+  const [serial] = await readdir(join(store, "certs", "a0000301"));
   assert.ok(serial);
-  assert.ok(r.stdout.includes(join(store, "certs", "a0000001", serial, "key.pem")));
-  assert.match(server.requests.at(-1)?.headers["user-agent"] ?? "", /^shomei\/\d/);
+  assert.ok(r.stdout.includes(join(store, "certs", "a0000301", serial, "key.pem")));
+  assert.match(srv.requests.at(-1)?.headers["user-agent"] ?? "", /^shomei\/\d/);
+  assert.deepEqual((await srv.issued("a0000301")).map((c) => readCertificate(c).serialHex), [serial]);
 
   const json = await shomei(["list", "--store", store, "--json"]);
   const rows = JSON.parse(json.stdout) as { userId: string; serial: string; status: string; current: boolean; fingerprint: string; notAfter: string }[];
   assert.equal(rows.length, 1);
-  assert.equal(rows[0]?.userId, "a0000001");
+  assert.equal(rows[0]?.userId, "a0000301");
   assert.equal(rows[0]?.serial, serial);
   assert.equal(rows[0]?.status, "valid");
   assert.equal(rows[0]?.current, true);
   assert.ok(!Number.isNaN(Date.parse(rows[0]?.notAfter ?? "")));
   const text = await shomei(["list", "--store", store]);
-  assert.match(text.stdout, new RegExp(`^\\*\\s+a0000001\\s+${serial}\\s.*有効$`, "m"));
+  assert.match(text.stdout, new RegExp(`^\\*\\s+a0000301\\s+${serial}\\s.*有効$`, "m"));
 
   // a second user at the same server: the root is already trusted, no fingerprint needed
-  server.passcodes.set("b0000002", "WXYZ-2345");
-  const second = await shomei(["enroll", "--server", server.url, "--user", "b0000002", "--passcode-stdin", "--store", store], { input: "WXYZ-2345" });
-  assert.equal(second.code, 0, second.stderr);
-  assert.match(second.stderr, /信頼済み/);
+  const next = await shomei(["enroll", "--server", srv.url, "--user", "a0000302", "--passcode-stdin", "--store", store], { input: second });
+  assert.equal(next.code, 0, next.stderr);
+  assert.match(next.stderr, /信頼済み/);
 });
 
 test("enroll with no terminal and no fingerprint stops (exit 1) after showing the fingerprint; a wrong fingerprint stores nothing", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  server.passcodes.set("a0000001", "ABCD-EFGH-JKMN");
+  if (!(await needs(t, "python3"))) return;
+  const passcode = await srv.addUser("a0000303");
   const store = join(await tempDir(), "store");
-  const r = await shomei(["enroll", "--server", server.url, "--user", "a0000001", "--passcode-stdin", "--store", store], { input: "ABCD-EFGH-JKMN" });
+  const r = await shomei(["enroll", "--server", srv.url, "--user", "a0000303", "--passcode-stdin", "--store", store], { input: passcode });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /ROOT_NOT_CONFIRMED/);
-  assert.ok(r.stderr.includes(readCertificate(ca.rootDer).fingerprint));
+  assert.ok(r.stderr.includes(srv.rootFingerprint));
 
-  const other = await makeTestCa();
+  const other = await makeTestCa(); // only its root's fingerprint is used
   const m = await shomei(
-    ["enroll", "--server", server.url, "--user", "a0000001", "--passcode-stdin", "--root-fingerprint", readCertificate(other.rootDer).fingerprint, "--store", store],
-    { input: "ABCD-EFGH-JKMN" },
+    ["enroll", "--server", srv.url, "--user", "a0000303", "--passcode-stdin", "--root-fingerprint", readCertificate(other.rootDer).fingerprint, "--store", store],
+    { input: passcode },
   );
   assert.equal(m.code, 1);
   assert.match(m.stderr, /ROOT_FINGERPRINT_MISMATCH/);
   await assert.rejects(readdir(store));
-  assert.equal(server.requests.filter((q) => q.path.endsWith("/simpleenroll")).length, 0);
+  assert.equal(srv.enrollRequests().length, 0);
+  assert.deepEqual(await srv.passcode("a0000303"), { status: "active", failedAttempts: 0 });
 });
 
 test("a wrong passcode exits 1 with the catalog message and remedy", async (t) => {
-  const ca = await makeTestCa();
-  const server = await startTestEstServer(ca);
-  t.after(() => server.close());
-  server.passcodes.set("a0000001", "ABCD-EFGH-JKMN");
+  if (!(await needs(t, "python3"))) return;
+  await srv.addUser("a0000304");
   const store = join(await tempDir(), "store");
   const r = await shomei(
-    ["enroll", "--server", server.url, "--user", "a0000001", "--passcode-stdin", "--root-fingerprint", readCertificate(ca.rootDer).fingerprint, "--store", store],
+    ["enroll", "--server", srv.url, "--user", "a0000304", "--passcode-stdin", "--root-fingerprint", srv.rootFingerprint, "--store", store],
     { input: "NOPE" },
   );
   assert.equal(r.code, 1);
