@@ -49,7 +49,7 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
 
   const limiter = new FailureLimiter(opts.failureLimit ?? { max: 30, windowMs: 15 * 60_000 });
   app.setErrorHandler((err, req, reply) => {
-    const e = toShomeiError(err, EST_BODY_LIMIT);
+    const e = toShomeiError(err, EST_BODY_LIMIT, req.headers["content-type"]);
     if (e.code === "PASSCODE_REJECTED") limiter.fail(req.ip);
     return sendError(req, reply, e, opts.helpdesk);
   });

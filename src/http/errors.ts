@@ -8,7 +8,7 @@ import { ShomeiError, isShomeiError, REMEDY_LABEL } from "../i18n/errors.js";
 import { langFromAcceptLanguage } from "../i18n/lang.js";
 
 /** Maps fastify's own errors (body too large, bad media type) onto catalog codes. */
-export function toShomeiError(e: unknown, bodyLimit: number): ShomeiError {
+export function toShomeiError(e: unknown, bodyLimit: number, contentType = "-"): ShomeiError {
   if (isShomeiError(e)) return e;
   const fe = e as Partial<FastifyError> | undefined;
   switch (fe?.code) {
@@ -16,7 +16,7 @@ export function toShomeiError(e: unknown, bodyLimit: number): ShomeiError {
       return new ShomeiError("BODY_TOO_LARGE", { limit: bodyLimit });
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: "?" });
+      return new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: contentType });
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return new ShomeiError("BAD_BASE64");
     default:

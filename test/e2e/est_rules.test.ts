@@ -206,7 +206,7 @@ describe("EST simpleenroll", { timeout: 180_000 }, () => {
 
     test("a body of the wrong media type", async (t) => {
       if (!(await needs(t, "python3"))) return;
-      await expectError("{}", 415, "UNSUPPORTED_MEDIA_TYPE", { "content-type": "application/json" });
+      await expectError("{}", 415, "UNSUPPORTED_MEDIA_TYPE", { "content-type": "application/json", "accept-language": "en" });
     });
   });
 
