@@ -92,7 +92,7 @@ function analysis(r: Report): string {
     out.push(
       `- **In-process, one at a time: ${int(enroll1.result.usPerOp)} µs per simpleEnroll (${int(enroll1.result.perSecond)}/s); ` +
       `the process used ${int(cpuUs(enroll1))} µs CPU per issuance (all threads, GC helpers included)` +
-      `${wait > 50 ? `, so ≈ ${int(wait)} µs went waiting for fsync` : ", so it is CPU-bound, not disk-bound"}.** Timed inside ` +
+      `${wait > 50 ? `, so ≈ ${int(wait)} µs went waiting (for fsync, or for the CPU while other work ran: see "other CPU")` : ", so it is CPU-bound, not disk-bound"}.** Timed inside ` +
       `the parse + issue + redeem pipeline (${int(t)} µs each): CSR check ${int(split.csrUs)} µs (${pct(split.csrUs / t)}), ` +
       `signing ${int(split.signUs)} µs (${pct(split.signUs / t)}), durable record ${int(split.dbUs)} µs (${pct(split.dbUs / t)}); ` +
       `simpleEnroll's two reads, HMAC and audit add ${extra > 0 ? `≈ ${int(extra)}` : "≈ 0"} µs. ${int(TARGET_ISSUANCE)}/s means ` +
@@ -173,6 +173,21 @@ function analysis(r: Report): string {
   return out.join("\n");
 }
 
+/** A warning when other work took a noticeable share of the CPU during a timed phase. */
+function noiseWarning(r: Report): string[] {
+  const shares = [
+    ...[...r.issuance.pipeline, ...r.issuance.simpleEnroll, ...r.issuance.dbOnly].map((p) => others(p.result, p.result.cpuSeconds)),
+    ...r.est.phases.map((p) => others(p.result, p.serverCpuSeconds + p.clientCpuSeconds)),
+  ];
+  const worst = Math.max(0, ...shares.filter(Number.isFinite));
+  if (worst < 0.25) return [];
+  return [
+    `> **Other work used up to ${pct(worst)} of a core during the timed phases** (column "other CPU"): on this ${r.machine.nproc}-core`,
+    "> machine that skews these numbers. Rerun on a quiet machine before comparing.",
+    "",
+  ];
+}
+
 export function renderReport(r: Report): string {
   const m = r.machine;
   const c = r.config;
@@ -215,6 +230,7 @@ export function renderReport(r: Report): string {
       ["run time", `${dec(r.totalSeconds, 0)} s in all (in-process setup ${dec(is.setupSeconds, 0)} s for ${int(is.users)} users)`],
     ]),
     "",
+    ...noiseWarning(r),
     "## Targets",
     "",
     table(["target", "best measured", ""], [
@@ -237,7 +253,7 @@ export function renderReport(r: Report): string {
     "",
     "Pre-registered users (store.registerUser, no argon2id), one pre-made P-256 CSR each, the real SQLite store.",
     "\"µs each\" is wall time divided by count (with several in flight, the inverse of the rate); \"CPU µs\" is this process's",
-    "user + system CPU per issuance. \"Other processes' CPU\" (of one core, from /proc/stat) is everything else the machine ran meanwhile (other processes, kernel threads such as the ext4 journal).",
+    "user + system CPU per issuance. \"Other CPU\" (of one core, from /proc/stat) is everything else the machine ran meanwhile (other processes, kernel threads such as the ext4 journal).",
     "",
     table(["what", "in flight", "count", "per second", "µs each", "CPU µs each", "p50 ms", "p99 ms", "other CPU"], inprocRows),
     "",
