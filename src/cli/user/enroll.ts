@@ -14,7 +14,7 @@ import { checkUserId } from "../../client/user_id.js";
 import { isYes } from "../../client/root_trust.js";
 import { flag, parse, readStdin, required, str, type Options } from "../common.js";
 import { askLine } from "./terminal.js";
-import { formatDateTime } from "./format.js";
+import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
 
 const OPTIONS = {
@@ -50,10 +50,10 @@ function terminalPrompts(lang: Lang, passcodeFromStdin: boolean): EnrollPrompts 
       switch (e.kind) {
         case "fetching-root": note(msg(lang, "enroll.fetchingRoot", { server: e.server })); break;
         case "root-offered":
-          note(msg(lang, "enroll.rootOffered", { subject: e.root.subject, notAfter: formatDateTime(e.root.notAfter), fingerprint: e.root.fingerprint }));
+          note(msg(lang, "enroll.rootOffered", { subject: e.root.subject, notAfter: formatLocalDateTime(e.root.notAfter), fingerprint: e.root.fingerprint }));
           break;
         case "root-trusted": note(msg(lang, `enroll.rootTrusted.${e.because}`)); break;
-        case "resuming": note(msg(lang, "enroll.resuming", { time: formatDateTime(e.createdAt) })); break;
+        case "resuming": note(msg(lang, "enroll.resuming", { time: formatLocalDateTime(e.createdAt) })); break;
         case "generating-key": note(msg(lang, "enroll.generatingKey", { keyKind: e.keyKind })); break;
         case "sending": note(msg(lang, "enroll.sending")); break;
       }
@@ -88,7 +88,7 @@ export async function enrollCommand(args: readonly string[], lang: Lang): Promis
   );
   if (r.rootSaved !== undefined) process.stdout.write(msg(lang, "enroll.rootSaved", { root: r.rootSaved }) + "\n");
   process.stdout.write(msg(lang, "enroll.done", {
-    userId: r.userId, serial: r.certificate.serialHex, notAfter: formatDateTime(r.certificate.notAfter),
+    userId: r.userId, serial: r.certificate.serialHex, notAfter: formatLocalDateTime(r.certificate.notAfter),
     cert: r.saved.cert, key: r.saved.key, chain: r.saved.chain,
   }) + "\n");
   process.stdout.write(msg(lang, "enroll.next") + "\n");

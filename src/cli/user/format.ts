@@ -5,7 +5,7 @@ function pad2(n: number): string {
 }
 
 /** Local date and time as `YYYY-MM-DD HH:MM`, the way users read an expiry. */
-export function formatDateTime(d: Date): string {
+export function formatLocalDateTime(d: Date): string {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 

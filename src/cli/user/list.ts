@@ -8,7 +8,7 @@ import { msg } from "../../i18n/client_messages.js";
 import { FileStore, defaultStoreDir } from "../../client/file_store.js";
 import { describeCertificates, EXPIRING_DAYS, type CertificateRow } from "../../client/listing.js";
 import { flag, parse, str, type Options } from "../common.js";
-import { formatDateTime, table } from "./format.js";
+import { formatLocalDateTime, table } from "./format.js";
 
 const OPTIONS = {
   store: { type: "string" },
@@ -52,7 +52,7 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
   const lines = table([
     ["", msg(lang, "list.col.userId"), msg(lang, "list.col.serial"), msg(lang, "list.col.notAfter"), msg(lang, "list.col.daysLeft"), msg(lang, "list.col.status")],
     ...rows.map((r) => [
-      r.current ? "*" : "", r.userId, r.serial, formatDateTime(r.notAfter), String(r.daysLeft), msg(lang, `list.status.${r.status}`),
+      r.current ? "*" : "", r.userId, r.serial, formatLocalDateTime(r.notAfter), String(r.daysLeft), msg(lang, `list.status.${r.status}`),
     ]),
   ]);
   process.stdout.write([msg(lang, "list.store", { store: store.location }), "", ...lines, "", msg(lang, "list.legend")].join("\n") + "\n");
