@@ -227,7 +227,7 @@ describe("EST simpleenroll", { timeout: 180_000 }, () => {
   });
 
   test("one address that keeps failing is paused with 429 and Retry-After, across user IDs", async () => {
-    const limited = await startInProcess(ca.dir, testClock(), { max: 3, windowMs: 60_000 });
+    const limited = await startInProcess(ca.dir, testClock(), { failureLimit: { max: 3, windowMs: 60_000 } });
     try {
       const body = (await makeCsr()).base64;
       for (let i = 0; i < 3; i++) assert.equal((await enroll(limited.estUrl, ca.rootPem, `a090000${i}`, "2222-3333-4444-5555", body)).status, 401);

@@ -12,11 +12,9 @@
  *   is cut before the answer leaves. This is a fault injected on purpose (a lost answer); the
  *   service cannot be made to produce it otherwise.
  */
-import type { AddressInfo } from "node:net";
 import type { IncomingHttpHeaders } from "node:http";
 import type { FastifyRequest } from "fastify";
-import { buildApp } from "../../src/server/app.js";
-import { openCa } from "../../src/server/services.js";
+import { realClock, startInProcess } from "./inprocess.js";
 import { addUser, initCa, type TestCa } from "./ca.js";
 
 export interface RecordedRequest {
@@ -62,33 +60,33 @@ export interface RealEstServer {
 export async function startRealEstServer(opts: { initArgs?: readonly string[] } = {}): Promise<RealEstServer> {
   const ca = await initCa(opts.initArgs ?? []);
   try {
-    const services = await openCa(ca.dir);
-    // The tests send wrong passcodes from 127.0.0.1 on purpose; the per-address limit is tested on its own.
-    const app = await buildApp(services, { logLevel: "silent", failureLimit: { max: 1_000_000, windowMs: 60_000 } });
     const requests: RecordedRequest[] = [];
     const recorded = new WeakMap<FastifyRequest, RecordedRequest>();
     const state = { dropAfterIssue: 0 };
-    app.addHook("onRequest", async (req) => {
-      const r: RecordedRequest = { method: req.method, path: req.url.split("?")[0] ?? "", headers: { ...req.headers }, body: "" };
-      requests.push(r);
-      recorded.set(req, r);
-      return Promise.resolve();
+    const srv = await startInProcess(ca.dir, realClock(), {
+      configure: (app) => {
+        app.addHook("onRequest", async (req) => {
+          const r: RecordedRequest = { method: req.method, path: req.url.split("?")[0] ?? "", headers: { ...req.headers }, body: "" };
+          requests.push(r);
+          recorded.set(req, r);
+          return Promise.resolve();
+        });
+        app.addHook("preHandler", async (req) => {
+          const r = recorded.get(req);
+          if (r && typeof req.body === "string") r.body = req.body;
+          return Promise.resolve();
+        });
+        app.addHook("onSend", async (req, reply, payload) => {
+          if (req.url.endsWith("/simpleenroll") && reply.statusCode === 200 && state.dropAfterIssue > 0) {
+            state.dropAfterIssue--;
+            req.raw.socket.destroy(); // issued and stored; the answer never reaches the client
+          }
+          return Promise.resolve(payload);
+        });
+      },
     });
-    app.addHook("preHandler", async (req) => {
-      const r = recorded.get(req);
-      if (r && typeof req.body === "string") r.body = req.body;
-      return Promise.resolve();
-    });
-    app.addHook("onSend", async (req, reply, payload) => {
-      if (req.url.endsWith("/simpleenroll") && reply.statusCode === 200 && state.dropAfterIssue > 0) {
-        state.dropAfterIssue--;
-        req.raw.socket.destroy(); // issued and stored; the answer never reaches the client
-      }
-      return Promise.resolve(payload);
-    });
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    const port = (app.server.address() as AddressInfo).port;
-    const url = `https://127.0.0.1:${port}`;
+    const { services, url } = srv;
+    const port = Number(new URL(url).port);
     return Object.assign(state, {
       ca, url, port, requests,
       estUrl: `${url}/.well-known/est`,
@@ -107,8 +105,7 @@ export async function startRealEstServer(opts: { initArgs?: readonly string[] } 
       },
       enrollRequests: () => requests.filter((q) => q.path.endsWith("/simpleenroll")),
       stop: async () => {
-        await app.close();
-        await services.close();
+        await srv.stop();
         ca.cleanup();
       },
     });

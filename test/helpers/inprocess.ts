@@ -3,6 +3,7 @@
  * passcodes, 10-minute replay window) without sleeping. Real TLS on loopback, real SQLite.
  */
 import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/server/app.js";
 import { openCa, type CaServices } from "../../src/server/services.js";
 import type { FailureLimit } from "../../src/http/failure_limiter.js";
@@ -20,21 +21,40 @@ export function testClock(start = new Date()): Clock {
   return c;
 }
 
+/** The wall clock, for tests that do not move time. */
+export function realClock(): Clock {
+  return { get now() { return new Date(); }, advance() { throw new Error("the real clock cannot be moved"); } };
+}
+
 export interface InProcess {
   readonly services: CaServices;
+  /** Base URL, https://127.0.0.1:PORT. */
+  readonly url: string;
   readonly estUrl: string;
   stop(): Promise<void>;
 }
 
-export async function startInProcess(dir: string, clock: Clock, failureLimit?: FailureLimit): Promise<InProcess> {
+export interface InProcessOptions {
+  readonly failureLimit?: FailureLimit;
+  /** Test hooks added to the app before it listens (they must say what they inject). */
+  readonly configure?: (app: FastifyInstance) => void;
+}
+
+export async function startInProcess(dir: string, clock: Clock, o: InProcessOptions = {}): Promise<InProcess> {
   const services = await openCa(dir, { clock: () => clock.now });
-  // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
-  const app = await buildApp(services, { logLevel: "silent", failureLimit: failureLimit ?? { max: 1_000_000, windowMs: 60_000 } });
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  const port = (app.server.address() as AddressInfo).port;
-  return {
-    services,
-    estUrl: `https://127.0.0.1:${port}/.well-known/est`,
-    stop: async () => { await app.close(); await services.close(); },
-  };
+  try {
+    // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
+    const app = await buildApp(services, { logLevel: "silent", failureLimit: o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 } });
+    o.configure?.(app);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    return {
+      services, url,
+      estUrl: `${url}/.well-known/est`,
+      stop: async () => { await app.close(); await services.close(); },
+    };
+  } catch (e) {
+    await services.close();
+    throw e;
+  }
 }
