@@ -79,6 +79,7 @@ export async function registerUsers(store: KyselyStore, secret: Uint8Array, orga
       role: "user", status: "active",
       passwordHash: "$argon2id$bench-dummy", // never checked: enrollment uses the passcode only
       passwordInitial: true, passwordSetAt: now, passwordExpiresAt: new Date(now.getTime() + 40 * DAY), createdAt: now,
+      failedLogins: 0, lockedAt: null, lastLoginAt: null,
     };
     const passcode: PasscodeRecord = {
       userId: u.userId, hash: passcodeHash(secret, u.userId, u.passcode), issuedAt: now,

@@ -18,6 +18,9 @@ export interface CertificateRecord {
   /** SHA-256 (hex) of the CSR it was issued for: recognises a retry of the same request. */
   readonly csrHash: string | null;
   readonly createdAt: Date;
+  readonly revokedAt?: Date | null;
+  /** RFC 5280 CRLReason name (keyCompromise, superseded, …) once revoked. */
+  readonly revocationReason?: string | null;
 }
 
 export interface CertificateRepository {

@@ -20,6 +20,11 @@ export interface UserRecord {
   readonly passwordSetAt: Date | null;
   readonly passwordExpiresAt: Date | null;
   readonly createdAt: Date;
+  /** Wrong passwords in a row since the last successful login or unlock. */
+  readonly failedLogins: number;
+  /** Set when failed logins reached the limit; null when not locked. */
+  readonly lockedAt: Date | null;
+  readonly lastLoginAt: Date | null;
 }
 
 export type PasscodeStatus = "active" | "used" | "void";
@@ -85,7 +90,10 @@ export interface RegistrationStore extends CertificateRepository {
   listUsers(opts?: { limit?: number; offset?: number }): Promise<UserRecord[]>;
   /** Replaces the user's passcode (voiding any earlier one) and records the audit events. */
   replacePasscode(passcode: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void>;
-  /** Sets a new password (hash, initial flag and expiry). */
+  /**
+   * Sets a new password (hash, initial flag and expiry). A new initial password (an operator's
+   * reset) also clears a login lock and ends the user's sessions.
+   */
   setPassword(userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[]): Promise<void>;
   getPasscode(userId: string): Promise<PasscodeRecord | undefined>;
   /** Counts a wrong passcode; voids it at `maxAttempts`. Returns the new count and whether it is now void. */

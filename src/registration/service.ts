@@ -97,7 +97,7 @@ export class RegistrationService {
     const passwordExpiresAt = new Date(now.getTime() + this.d.policy.initialPasswordLifetimeDays * DAY);
     const user: UserRecord = {
       ...v, status: "active", passwordHash: await hashPassword(password), passwordInitial: true,
-      passwordSetAt: now, passwordExpiresAt, createdAt: now,
+      passwordSetAt: now, passwordExpiresAt, createdAt: now, failedLogins: 0, lockedAt: null, lastLoginAt: null,
     };
     const record = this.passcodeRecord(v.userId, passcode, now, passcodeExpiresAt);
     await this.d.store.registerUser(user, record, [
@@ -124,6 +124,20 @@ export class RegistrationService {
     ]);
     const delivered = await this.send(user, passcodeMail(this.d.mailContext, user, passcode, expiresAt), "passcode", actor);
     return { expiresAt, delivered };
+  }
+
+  /** Sets a new initial password (the old one stops working, a lock lifts) and mails it. */
+  async resetPassword(userId: string, actor: string): Promise<{ expiresAt: Date; delivered: string }> {
+    const user = await this.d.store.getUser(userId);
+    if (!user) throw new ShomeiError("USER_NOT_FOUND", { userId });
+    const now = this.d.clock();
+    const password = generateInitialPassword();
+    const expiresAt = new Date(now.getTime() + this.d.policy.initialPasswordLifetimeDays * DAY);
+    await this.d.store.setPassword(userId, await hashPassword(password), true, now, expiresAt, [
+      { at: now, actor, event: "password.reset", userId, outcome: "success", detail: { expiresAt: expiresAt.toISOString() } },
+    ]);
+    const mail = initialPasswordMail(this.d.mailContext, user, password, expiresAt, this.d.policy.initialPasswordLifetimeDays);
+    return { expiresAt, delivered: await this.send(user, mail, "initial-password", actor) };
   }
 
   getUser(userId: string): Promise<UserRecord | undefined> {

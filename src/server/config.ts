@@ -32,6 +32,23 @@ export interface ShomeiConfig {
   readonly mail: { readonly from: string; readonly transport: "outbox" };
   /** Published in certificates (AIA, CRL distribution point); empty until those services exist. */
   readonly urls: PublicationUrls;
+  readonly portal: PortalConfig;
+}
+
+/** The online system (portal): its own port, because it asks every browser for a certificate. */
+export interface PortalConfig {
+  /** Listening port; the host is listen.host. */
+  readonly port: number;
+  /** Wrong passwords in a row that lock an account. */
+  readonly maxFailedLogins: number;
+  /** Minutes after which a lock lifts by itself; 0 = only an operator unlocks. */
+  readonly autoUnlockMinutes: number;
+  readonly idleMinutes: number;
+  readonly passwordMinLength: number;
+  /** A new password may not be the current one or one of the earlier ones: this many in all. */
+  readonly passwordHistory: number;
+  /** The user's page warns when the certificate in use expires within this many days. */
+  readonly expiryNoticeDays: number;
 }
 
 export const DEFAULTS = {
@@ -46,6 +63,10 @@ export const DEFAULTS = {
   clientValidityDays: 365,
   renewWindowDays: 30,
   timeZone: "Asia/Tokyo",
+  portal: {
+    port: 8444, maxFailedLogins: 5, autoUnlockMinutes: 0, idleMinutes: 30, passwordMinLength: 12, passwordHistory: 3,
+    expiryNoticeDays: 30,
+  },
 } as const;
 
 type Json = Record<string, unknown>;
@@ -80,6 +101,8 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   const addressLimit = obj(o.addressLimit ?? DEFAULTS.addressLimit, file, "addressLimit");
   const mail = obj(o.mail, file, "mail");
   const urls = obj(o.urls ?? {}, file, "urls");
+  const portal = obj(o.portal ?? DEFAULTS.portal, file, "portal");
+  const P = DEFAULTS.portal;
   const hostnames = o.hostnames;
   if (!Array.isArray(hostnames) || hostnames.length === 0 || !hostnames.every((h) => typeof h === "string" && h !== "")) {
     fail(file, "hostnames: list of names expected");
@@ -120,6 +143,15 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
     timeZone: text(o, "timeZone", file, DEFAULTS.timeZone),
     mail: { from: text(mail, "from", file), transport: "outbox" },
     urls: { ...optUrl("caIssuersUrl"), ...optUrl("ocspUrl"), ...optUrl("crlUrl") },
+    portal: {
+      port: num(portal, "port", file, 0, 65535, P.port),
+      maxFailedLogins: num(portal, "maxFailedLogins", file, 1, 100, P.maxFailedLogins),
+      autoUnlockMinutes: num(portal, "autoUnlockMinutes", file, 0, 525_600, P.autoUnlockMinutes),
+      idleMinutes: num(portal, "idleMinutes", file, 1, 1440, P.idleMinutes),
+      passwordMinLength: num(portal, "passwordMinLength", file, 8, 128, P.passwordMinLength),
+      passwordHistory: num(portal, "passwordHistory", file, 1, 24, P.passwordHistory),
+      expiryNoticeDays: num(portal, "expiryNoticeDays", file, 0, 365, P.expiryNoticeDays),
+    },
   };
 }
 

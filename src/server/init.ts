@@ -17,6 +17,7 @@ export interface InitOptions {
   readonly organization: string;
   readonly hostnames: readonly string[];
   readonly port?: number;
+  readonly portalPort?: number;
   readonly database?: string;
   readonly keyKind?: KeyKind;
   readonly helpdesk?: string;
@@ -67,6 +68,7 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     timeZone: DEFAULTS.timeZone,
     mail: { from: `${DEFAULTS.serviceName} <noreply@${HOST_RE.test(first) ? first : "localhost"}>`, transport: "outbox" },
     urls: {},
+    portal: { ...DEFAULTS.portal, port: o.portalPort ?? (port === 0 ? 0 : DEFAULTS.portal.port) },
   }, dir.config);
 
   // Open (and migrate) the database first: a wrong --db fails before any key exists.

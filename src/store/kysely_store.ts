@@ -8,8 +8,11 @@ import { ShomeiError } from "../i18n/errors.js";
 import type {
   AuditEvent, AuditQuery, AuditRecord, PasscodeRecord, RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
 } from "../registration/ports.js";
+import type { PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
+import type { UserStatus } from "../registration/ports.js";
 import type { Dialect } from "./migrations.js";
-import type { AuditTable, CertificatesTable, Database, PasscodesTable, UsersTable } from "./schema.js";
+import type { AuditTable, CertificatesTable, Database, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
+import type { Insertable, Updateable } from "kysely";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -26,16 +29,18 @@ function toUser(r: Selectable<UsersTable>): UserRecord {
     status: r.status === "suspended" ? "suspended" : "active",
     passwordHash: r.password_hash, passwordInitial: Number(r.password_initial) === 1,
     passwordSetAt: dateOrNull(r.password_set_at), passwordExpiresAt: dateOrNull(r.password_expires_at),
-    createdAt: date(r.created_at),
+    createdAt: date(r.created_at), failedLogins: Number(r.failed_logins), lockedAt: dateOrNull(r.locked_at),
+    lastLoginAt: dateOrNull(r.last_login_at),
   };
 }
 
-function fromUser(u: UserRecord): UsersTable {
+function fromUser(u: UserRecord): Insertable<UsersTable> {
   return {
     user_id: u.userId, email: u.email, name: u.name, organization: u.organization, lang: u.lang, role: u.role,
     status: u.status, password_hash: u.passwordHash, password_initial: u.passwordInitial ? 1 : 0,
     password_set_at: isoOrNull(u.passwordSetAt), password_expires_at: isoOrNull(u.passwordExpiresAt),
-    created_at: iso(u.createdAt), updated_at: iso(u.createdAt),
+    created_at: iso(u.createdAt), updated_at: iso(u.createdAt), failed_logins: u.failedLogins,
+    locked_at: isoOrNull(u.lockedAt), last_login_at: isoOrNull(u.lastLoginAt),
   };
 }
 
@@ -61,6 +66,7 @@ function toCertificate(r: Selectable<CertificatesTable>): CertificateRecord {
     serial: r.serial, userId: r.user_id, kind: r.kind === "server" ? "server" : "client", subject: r.subject,
     notBefore: date(r.not_before), notAfter: date(r.not_after), fingerprint: r.fingerprint, der: Buffer.from(r.der),
     status: r.status === "revoked" ? "revoked" : "valid", csrHash: r.csr_hash, createdAt: date(r.created_at),
+    revokedAt: dateOrNull(r.revoked_at), revocationReason: r.revocation_reason,
   };
 }
 
@@ -94,7 +100,14 @@ interface Queued {
 /** At most this many queued writes share one commit. */
 const GROUP_MAX = 64;
 
-export class KyselyStore implements RegistrationStore {
+function toSession(r: Selectable<SessionsTable>): SessionRecord {
+  return {
+    idHash: r.id_hash, userId: r.user_id, certFingerprint: r.cert_fingerprint,
+    stage: r.stage === "full" ? "full" : "change-password", createdAt: date(r.created_at), lastSeenAt: date(r.last_seen_at),
+  };
+}
+
+export class KyselyStore implements RegistrationStore, PortalStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
 
@@ -213,11 +226,13 @@ export class KyselyStore implements RegistrationStore {
 
   async setPassword(userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[]): Promise<void> {
     await this.write(async (t) => {
-      const upd = await t.updateTable("users").set({
+      await this.updateUserIn(t, userId, {
         password_hash: hash, password_initial: initial ? 1 : 0, password_set_at: iso(setAt),
         password_expires_at: isoOrNull(expiresAt), updated_at: iso(setAt),
-      }).where("user_id", "=", userId).executeTakeFirst();
-      if (Number(upd.numUpdatedRows) === 0) throw new ShomeiError("USER_NOT_FOUND", { userId });
+        // A new initial password (operator reset) also lifts a lock and ends open sessions.
+        ...(initial ? { failed_logins: 0, locked_at: null } : {}),
+      });
+      if (initial) await t.deleteFrom("sessions").where("user_id", "=", userId).execute();
       await this.insertAudit(t, audit);
     });
   }
@@ -299,6 +314,138 @@ export class KyselyStore implements RegistrationStore {
     if (q.until !== undefined) query = query.where("at", "<", iso(q.until));
     const rows = await query.orderBy("id", "desc").limit(q.limit ?? 100).execute();
     return rows.map(toAudit);
+  }
+
+  // ---- portal ------------------------------------------------------------------------------
+
+  async getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
+    const r = await this.db.selectFrom("certificates").selectAll().where("fingerprint", "=", fingerprint).executeTakeFirst();
+    return r ? toCertificate(r) : undefined;
+  }
+
+  async recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }> {
+    return this.write(async (t) => {
+      const at = iso(now);
+      await t.updateTable("users").set({
+        failed_logins: sql`failed_logins + 1`,
+        locked_at: sql`case when locked_at is null and failed_logins + 1 >= ${max} then ${at} else locked_at end`,
+        updated_at: at,
+      }).where("user_id", "=", userId).execute();
+      const r = await t.selectFrom("users").select(["failed_logins", "locked_at"]).where("user_id", "=", userId).executeTakeFirst();
+      const locked = r?.locked_at === at;
+      await this.insertAudit(t, locked
+        ? [...audit, { at: now, actor: "system", event: "login.lock", userId, outcome: "success", detail: { failures: Number(r?.failed_logins ?? 0) } }]
+        : audit);
+      return { failures: Number(r?.failed_logins ?? 0), locked };
+    });
+  }
+
+  async recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void> {
+    await this.updateUser(userId, { failed_logins: 0, last_login_at: iso(now), updated_at: iso(now) }, audit);
+  }
+
+  async unlock(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void> {
+    await this.updateUser(userId, { failed_logins: 0, locked_at: null, updated_at: iso(now) }, audit);
+  }
+
+  async setStatus(userId: string, status: UserStatus, now: Date, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await this.updateUserIn(t, userId, { status, updated_at: iso(now) });
+      if (status === "suspended") await t.deleteFrom("sessions").where("user_id", "=", userId).execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async changePassword(userId: string, hash: string, now: Date, keep: number, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      const old = await t.selectFrom("users").select("password_hash").where("user_id", "=", userId).executeTakeFirst();
+      if (!old) throw new ShomeiError("USER_NOT_FOUND", { userId });
+      if (old.password_hash) await t.insertInto("password_history").values({ user_id: userId, hash: old.password_hash, set_at: iso(now) }).execute();
+      const kept = await t.selectFrom("password_history").select("set_at").where("user_id", "=", userId)
+        .orderBy("set_at", "desc").limit(1).offset(Math.max(keep - 1, 0)).executeTakeFirst();
+      if (kept) await t.deleteFrom("password_history").where("user_id", "=", userId).where("set_at", "<", kept.set_at).execute();
+      await this.updateUserIn(t, userId, {
+        password_hash: hash, password_initial: 0, password_set_at: iso(now), password_expires_at: null, updated_at: iso(now),
+      });
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async passwordHistory(userId: string, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom("password_history").select("hash").where("user_id", "=", userId)
+      .orderBy("set_at", "desc").limit(limit).execute();
+    return rows.map((r) => r.hash);
+  }
+
+  async revokeCertificate(serial: string, reason: RevocationReason, now: Date, audit: readonly AuditEvent[]): Promise<CertificateRecord> {
+    return this.write(async (t) => {
+      const s = serial.toLowerCase();
+      const upd = await t.updateTable("certificates").set({ status: "revoked", revoked_at: iso(now), revocation_reason: reason })
+        .where("serial", "=", s).where("status", "=", "valid").executeTakeFirst();
+      const r = await t.selectFrom("certificates").selectAll().where("serial", "=", s).executeTakeFirst();
+      if (Number(upd.numUpdatedRows) !== 1 || !r) {
+        throw new ShomeiError("REVOKE_NOT_POSSIBLE", { serial: s, reason: r ? "already revoked" : "unknown serial" });
+      }
+      await this.insertAudit(t, audit);
+      return toCertificate(r);
+    });
+  }
+
+  async createSession(s: SessionRecord, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await t.insertInto("sessions").values({
+        id_hash: s.idHash, user_id: s.userId, cert_fingerprint: s.certFingerprint, stage: s.stage,
+        created_at: iso(s.createdAt), last_seen_at: iso(s.lastSeenAt),
+      }).execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    const r = await this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash).executeTakeFirst();
+    return r ? toSession(r) : undefined;
+  }
+
+  async touchSession(idHash: string, now: Date): Promise<void> {
+    await this.db.updateTable("sessions").set({ last_seen_at: iso(now) }).where("id_hash", "=", idHash).execute();
+  }
+
+  async deleteSession(idHash: string, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await t.deleteFrom("sessions").where("id_hash", "=", idHash).execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async deleteUserSessions(userId: string): Promise<void> {
+    await this.db.deleteFrom("sessions").where("user_id", "=", userId).execute();
+  }
+
+  async searchUsers(q: { text?: string; limit?: number; offset?: number }): Promise<UserRecord[]> {
+    let query = this.db.selectFrom("users").selectAll();
+    const text = q.text?.trim();
+    if (text) {
+      const like = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query = query.where((eb) => eb.or([
+        eb("user_id", "like", sql<string>`${like} escape '\\'`),
+        eb("name", "like", sql<string>`${like} escape '\\'`),
+        eb("email", "like", sql<string>`${like} escape '\\'`),
+      ]));
+    }
+    const rows = await query.orderBy("user_id").limit(q.limit ?? 100).offset(q.offset ?? 0).execute();
+    return rows.map(toUser);
+  }
+
+  private async updateUser(userId: string, set: Updateable<UsersTable>, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await this.updateUserIn(t, userId, set);
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  private async updateUserIn(t: Conn, userId: string, set: Updateable<UsersTable>): Promise<void> {
+    const upd = await t.updateTable("users").set(set).where("user_id", "=", userId).executeTakeFirst();
+    if (Number(upd.numUpdatedRows) === 0) throw new ShomeiError("USER_NOT_FOUND", { userId });
   }
 
   async close(): Promise<void> {

@@ -67,6 +67,31 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("audit_event_at").on("audit_log").columns(["event", "at"]).execute();
       },
     },
+    "0002_portal": {
+      async up(db: Kysely<unknown>) {
+        // Login lockout and the last login, on the user.
+        await db.schema.alterTable("users").addColumn("failed_logins", "integer", (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable("users").addColumn("locked_at", "text").execute();
+        await db.schema.alterTable("users").addColumn("last_login_at", "text").execute();
+        // Earlier password hashes, for "not one of the last N".
+        await db.schema.createTable("password_history")
+          .addColumn("user_id", "text", (c) => c.notNull().references("users.user_id").onDelete("cascade"))
+          .addColumn("hash", "text", (c) => c.notNull())
+          .addColumn("set_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("password_history_user").on("password_history").columns(["user_id", "set_at"]).execute();
+        // Server-side sessions: the id is stored only as a SHA-256 hash; bound to a certificate.
+        await db.schema.createTable("sessions")
+          .addColumn("id_hash", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) => c.notNull().references("users.user_id").onDelete("cascade"))
+          .addColumn("cert_fingerprint", "text", (c) => c.notNull())
+          .addColumn("stage", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("last_seen_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("sessions_user").on("sessions").column("user_id").execute();
+      },
+    },
   };
 }
 

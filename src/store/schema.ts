@@ -15,6 +15,24 @@ export interface UsersTable {
   password_expires_at: string | null;
   created_at: string;
   updated_at: string;
+  failed_logins: Generated<number>;
+  locked_at: string | null;
+  last_login_at: string | null;
+}
+
+export interface PasswordHistoryTable {
+  user_id: string;
+  hash: string;
+  set_at: string;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  cert_fingerprint: string;
+  stage: string;
+  created_at: string;
+  last_seen_at: string;
 }
 
 export interface PasscodesTable {
@@ -60,4 +78,6 @@ export interface Database {
   passcodes: PasscodesTable;
   certificates: CertificatesTable;
   audit_log: AuditTable;
+  password_history: PasswordHistoryTable;
+  sessions: SessionsTable;
 }

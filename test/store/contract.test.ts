@@ -23,7 +23,8 @@ function user(id: string, over: Partial<UserRecord> = {}): UserRecord {
   return {
     userId: id, email: `${id}@example.jp`, name: `名前 ${id}`, organization: "テスト株式会社", lang: "ja", role: "user",
     status: "active", passwordHash: "$argon2id$dummy", passwordInitial: true, passwordSetAt: T0,
-    passwordExpiresAt: new Date(T0.getTime() + 40 * DAY), createdAt: T0, ...over,
+    passwordExpiresAt: new Date(T0.getTime() + 40 * DAY), createdAt: T0, failedLogins: 0, lockedAt: null,
+    lastLoginAt: null, ...over,
   };
 }
 

@@ -1,0 +1,58 @@
+/** What the portal (login, sessions, operator actions) needs from storage. store/ implements it. */
+import type { CertificateRecord } from "../ca/ports.js";
+import type { AuditEvent, AuditQuery, AuditRecord, RegistrationStore, UserRecord, UserStatus } from "../registration/ports.js";
+
+/** Where a session is: right after login with the initial password only a password change is allowed. */
+export type SessionStage = "change-password" | "full";
+
+export interface SessionRecord {
+  /** SHA-256 (hex) of the cookie's value: the value itself is never stored. */
+  readonly idHash: string;
+  readonly userId: string;
+  /** The certificate the session was opened with: any other certificate makes it useless. */
+  readonly certFingerprint: string;
+  readonly stage: SessionStage;
+  readonly createdAt: Date;
+  readonly lastSeenAt: Date;
+}
+
+/** RFC 5280 CRLReason values an operator may choose (removeFromCRL and certificateHold are not offered). */
+export const REVOCATION_REASONS = [
+  "unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn",
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+export function isRevocationReason(v: unknown): v is RevocationReason {
+  return typeof v === "string" && (REVOCATION_REASONS as readonly string[]).includes(v);
+}
+
+export interface PortalStore extends RegistrationStore {
+  getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
+  /**
+   * Counts a wrong password; at `max` the account is locked. Returns the count and whether
+   * this failure locked it. Audit events are written in the same transaction.
+   */
+  recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }>;
+  /** Clears the failure count and records the login time. */
+  recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void>;
+  /** Clears the lock and the failure count. */
+  unlock(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void>;
+  setStatus(userId: string, status: UserStatus, now: Date, audit: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Replaces the password with one the user chose: the old hash goes to the history (keeping
+   * `keep` entries), the initial flag and expiry are cleared.
+   */
+  changePassword(userId: string, hash: string, now: Date, keep: number, audit: readonly AuditEvent[]): Promise<void>;
+  /** Earlier password hashes, newest first. */
+  passwordHistory(userId: string, limit: number): Promise<string[]>;
+  /** Marks a certificate revoked; REVOKE_NOT_POSSIBLE when unknown or already revoked. */
+  revokeCertificate(serial: string, reason: RevocationReason, now: Date, audit: readonly AuditEvent[]): Promise<CertificateRecord>;
+  createSession(s: SessionRecord, audit: readonly AuditEvent[]): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  touchSession(idHash: string, now: Date): Promise<void>;
+  deleteSession(idHash: string, audit: readonly AuditEvent[]): Promise<void>;
+  /** Ends every session of a user (suspension, password reset). */
+  deleteUserSessions(userId: string): Promise<void>;
+  searchUsers(q: { text?: string; limit?: number; offset?: number }): Promise<UserRecord[]>;
+  queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
+}
