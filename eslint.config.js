@@ -40,10 +40,10 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/ca/**/*.ts", "src/registration/**/*.ts"],
+    files: ["src/ca/**/*.ts", "src/registration/**/*.ts", "src/portal/**/*.ts"],
     rules: {
       "no-restricted-imports": restrict([
-        { group: ["kysely", "better-sqlite3", "pg", "fastify", "node:fs", "node:fs/*", "../store/*", "../est/*", "../server/*", "../client/*", "../cli/*"], message: "the domain declares ports; store/ and the HTTP layers implement and call them" },
+        { group: ["kysely", "better-sqlite3", "pg", "fastify", "node:fs", "node:fs/*", "../store/*", "../est/*", "../server/*", "../client/*", "../cli/*", "../web/*"], message: "the domain declares ports; store/ and the HTTP layers implement and call them" },
       ]),
     },
   },

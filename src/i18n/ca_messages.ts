@@ -55,6 +55,16 @@ export const CA_MESSAGES = {
     ja: () => "登録済みの利用者はいません。shomei-ca user add で登録してください。",
     en: () => "No users are registered yet. Register one with: shomei-ca user add",
   } satisfies Msg,
+  operatorCreated: {
+    ja: (id: string, files: readonly string[]) => [`最初の運用担当者 ${id} を登録しました。パスコードと初期パスワードのメール:`, ...files.map((f) => `  ${f}`)].join("\n"),
+    en: (id: string, files: readonly string[]) => [`Registered the first operator, ${id}. The passcode and initial-password e-mails:`, ...files.map((f) => `  ${f}`)].join("\n"),
+  } satisfies Msg<[string, readonly string[]]>,
+  operatorNext: {
+    ja: (url: string, id: string, fp: string, npx: string) =>
+      `運用担当者の証明書は利用者と同じ手順で取得します（サービス起動後）:\n  ${npx}shomei enroll --server ${url} --user ${id} --root-fingerprint ${fp}\nその後、ブラウザでポータルを開き、初期パスワードでログインすると運用コンソールが使えます。`,
+    en: (url: string, id: string, fp: string, npx: string) =>
+      `The operator gets a certificate the same way a user does (once the service runs):\n  ${npx}shomei enroll --server ${url} --user ${id} --root-fingerprint ${fp}\nThen open the portal in the browser and log in with the initial password to use the operator console.`,
+  } satisfies Msg<[string, string, string, string]>,
   createdNew: {
     ja: (dir: string) => `データフォルダ ${dir} に認証局がないため、新しく作成します。`,
     en: (dir: string) => `No CA in ${dir} yet: creating one.`,

@@ -9,3 +9,21 @@ export function formatDateTime(d: Date, lang: Lang, timeZone: string): string {
   const f = new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false, timeZoneName: "short" });
   return f.format(d);
 }
+
+/**
+ * Reads `YYYY-MM-DDTHH:mm` (an HTML datetime-local value) as a time in `timeZone`; undefined
+ * when empty or not in that form.
+ */
+export function parseLocalDateTime(s: string, timeZone: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(s.trim());
+  if (!m) return undefined;
+  const [y, mo, d, h, mi] = m.slice(1).map(Number) as [number, number, number, number, number];
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi);
+  if (Number.isNaN(asUtc)) return undefined;
+  // The zone's offset at that moment, read back through Intl (no time-zone library needed).
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" })
+    .formatToParts(new Date(asUtc));
+  const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value);
+  const shown = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"));
+  return new Date(asUtc - (shown - asUtc));
+}

@@ -4,6 +4,8 @@ import { csrAttrsFor } from "../est/csrattrs.js";
 import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
 import type { FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
+import { toPem } from "../pki/pem.js";
+import { buildPortal } from "../web/portal.js";
 
 export interface AppOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
@@ -36,6 +38,19 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     );
   });
   return app;
+}
+
+/** The online system on its own listener (it asks every browser for a client certificate). */
+export function buildPortalApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
+  return buildPortal({
+    portal: s.portal,
+    tls: s.tls,
+    clientCas: [toPem(s.issuingDer, "CERTIFICATE"), toPem(s.rootDer, "CERTIFICATE")],
+    serviceName: s.config.serviceName,
+    helpdesk: s.config.helpdesk,
+    timeZone: s.config.timeZone,
+    ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+  });
 }
 
 /** The URL users reach a listening address by (a wildcard address becomes the first host name). */

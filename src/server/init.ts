@@ -11,6 +11,9 @@ import { openStore } from "../store/open.js";
 import { writeFileAtomic } from "../util/files.js";
 import { DEFAULTS, checkConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
+import type { Lang } from "../i18n/errors.js";
+import type { RegistrationResult } from "../registration/service.js";
+import { openDesk } from "./services.js";
 
 export interface InitOptions {
   readonly dir: string;
@@ -102,5 +105,27 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     return { dir, config, rootFingerprint: root.fingerprint, passphraseInFile };
   } finally {
     await store.close();
+  }
+}
+
+export interface FirstOperator {
+  readonly userId: string;
+  readonly email: string;
+  readonly name: string;
+  readonly lang: Lang;
+}
+
+export const DEFAULT_OPERATOR = { userId: "a0000000", email: "operator@example.invalid" } as const;
+
+/**
+ * Registers the first operator of a new CA exactly as a user is registered (passcode and
+ * initial-password e-mails); the operator then enrolls with `shomei enroll` like anyone else.
+ */
+export async function registerFirstOperator(dir: string, op: FirstOperator, actor: string): Promise<RegistrationResult> {
+  const desk = await openDesk(dir);
+  try {
+    return await desk.registration.addUser({ ...op, role: "operator" }, actor);
+  } finally {
+    await desk.close();
   }
 }

@@ -4,6 +4,7 @@ import { Issuer } from "../ca/issuer.js";
 import { readCertificate } from "../pki/certificate.js";
 import { keyObjectSigner } from "../pki/keys.js";
 import { OutboxTransport } from "../mail/outbox.js";
+import { PortalService } from "../portal/service.js";
 import { EnrollmentService } from "../registration/enrollment.js";
 import { RegistrationService } from "../registration/service.js";
 import { openStore } from "../store/open.js";
@@ -24,6 +25,7 @@ export interface DeskServices {
 
 export interface CaServices extends DeskServices {
   readonly enrollment: EnrollmentService;
+  readonly portal: PortalService;
   readonly issuer: Issuer;
   /** PEM of the TLS private key (decrypted in memory only) and the certificate chain. */
   readonly tls: { readonly key: string; readonly cert: string };
@@ -81,8 +83,16 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       clock: o.clock ?? ((): Date => new Date()),
       policy: { maxAttempts: config.passcode.maxAttempts, replayWindowMs: config.passcode.replayWindowMinutes * 60_000 },
     });
+    const portal = new PortalService({
+      store: desk.store,
+      registration: desk.registration,
+      issuingDer: desk.issuingDer,
+      secret: dir.hmacSecret(),
+      clock: o.clock ?? ((): Date => new Date()),
+      policy: config.portal,
+    });
     const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
-    return { ...desk, issuer, enrollment, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") } };
+    return { ...desk, issuer, enrollment, portal, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") } };
   } catch (e) {
     await desk.close();
     throw e;

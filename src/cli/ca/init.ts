@@ -3,7 +3,7 @@ import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
 import { isKeyKind } from "../../pki/keys.js";
-import { initCa, type InitResult } from "../../server/init.js";
+import { DEFAULT_OPERATOR, initCa, registerFirstOperator, type InitResult } from "../../server/init.js";
 import { flag, int, parse, required, str } from "../common.js";
 import { COMMON_OPTIONS, dataDir, operatorActor, out } from "./shared.js";
 
@@ -23,6 +23,12 @@ export const USAGE: Record<Lang, string> = {
   --helpdesk TEXT               問い合わせ先（メールとエラー表示に使います）
   --client-validity-days N      クライアント証明書の有効日数（既定: 365）
   --renew-window-days N         有効期限の何日前から更新できるか（既定: 30）
+  --portal-port N               オンラインシステム（ポータル）のポート（既定: 8444）
+  --operator ID                 最初の運用担当者のユーザID（既定: a0000000）
+  --operator-email ADDR         運用担当者のメールアドレス（パスコードと初期パスワードが届きます）
+  --operator-name NAME          運用担当者の氏名（既定: 運用担当者）
+
+運用担当者も利用者と同じく shomei enroll で証明書を取得し、ポータルにログインして運用コンソールを使います。
 
 例: shomei-ca init --data /srv/shomei --org "例株式会社" --hostname ca.example.jp
 終了コード: 0 成功、1 対処が必要、2 指定の誤り、3 内部エラー`,
@@ -41,6 +47,12 @@ Options:
   --helpdesk TEXT               helpdesk contact (shown in e-mails and errors)
   --client-validity-days N      client certificate validity in days (default: 365)
   --renew-window-days N         renewal opens this many days before expiry (default: 30)
+  --portal-port N               port of the online system (portal) (default: 8444)
+  --operator ID                 user ID of the first operator (default: a0000000)
+  --operator-email ADDR         the operator's e-mail (the passcode and initial password go there)
+  --operator-name NAME          the operator's name (default: Operator)
+
+The operator gets a certificate with shomei enroll like any user, then logs in to the portal's console.
 
 Example: shomei-ca init --data /srv/shomei --org "Example Corp" --hostname ca.example.com
 Exit codes: 0 done, 1 you must act, 2 wrong usage, 3 internal error`,
@@ -55,6 +67,10 @@ const OPTIONS = {
   helpdesk: { type: "string" },
   "client-validity-days": { type: "string" },
   "renew-window-days": { type: "string" },
+  "portal-port": { type: "string" },
+  operator: { type: "string" },
+  "operator-email": { type: "string" },
+  "operator-name": { type: "string" },
 } as const;
 
 /** Runs init from parsed arguments and prints the result; shared with `start`. */
@@ -71,6 +87,7 @@ export async function initFromArgs(args: readonly string[], lang: Lang, defaults
   const helpdesk = str(p, "helpdesk");
   const r = await initCa({
     dir: dataDir(p), organization: org ?? "", hostnames, port: int(p, "port", 8443), keyKind: key,
+    ...(str(p, "portal-port") ? { portalPort: int(p, "portal-port", 8444) } : {}),
     clientValidityDays: int(p, "client-validity-days", 365), renewWindowDays: int(p, "renew-window-days", 30),
     ...(db ? { database: db } : {}), ...(helpdesk ? { helpdesk } : {}),
     now: new Date(), actor: operatorActor(),
@@ -78,6 +95,14 @@ export async function initFromArgs(args: readonly string[], lang: Lang, defaults
   out(M.initDone[lang](r.dir.root));
   out(`Root CA fingerprint (SHA-256): ${r.rootFingerprint}`);
   if (r.passphraseInFile) out(M.passphraseInFile[lang](r.dir.passphraseFile));
+  const op = await registerFirstOperator(r.dir.root, {
+    userId: str(p, "operator") ?? DEFAULT_OPERATOR.userId,
+    email: str(p, "operator-email") ?? DEFAULT_OPERATOR.email,
+    name: str(p, "operator-name") ?? (lang === "ja" ? "運用担当者" : "Operator"),
+    lang,
+  }, operatorActor());
+  out(M.operatorCreated[lang](op.user.userId, op.delivered));
+  out(M.operatorNext[lang](r.config.publicUrl, op.user.userId, r.rootFingerprint, process.env.npm_lifecycle_event ? "npx " : ""));
   return r;
 }
 

@@ -3,14 +3,14 @@ import { hostname as osHostname } from "node:os";
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
-import { buildApp, publicBase } from "../../server/app.js";
+import { buildApp, buildPortalApp, publicBase } from "../../server/app.js";
 import { DataDir } from "../../server/data_dir.js";
 import { openCa } from "../../server/services.js";
 import { flag, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
 
-const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, verbose: { type: "boolean" } } as const;
+const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, verbose: { type: "boolean" } } as const;
 const START_OPTIONS = { ...SERVE_OPTIONS, org: { type: "string" }, hostname: { type: "string" } } as const;
 
 export const USAGE: Record<Lang, string> = {
@@ -19,6 +19,8 @@ export const USAGE: Record<Lang, string> = {
 HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら各エンドポイントを 1 行ずつ表示します。
   --host ADDR   待ち受けるアドレス（既定: 設定ファイル、通常 127.0.0.1。外部に公開するには 0.0.0.0）
   --port N      待ち受けるポート（既定: 設定ファイル、通常 8443。0 で空いているポート）
+  --portal-port N  オンラインシステム（ポータル）のポート（既定: 設定ファイル、通常 8444。--port 0 のときは 0）
+ポータルはブラウザにクライアント証明書を求めるため、EST とは別のポートで待ち受けます。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
   en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--db URL] [--verbose]
@@ -26,6 +28,8 @@ HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら�
 Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, prints each endpoint on a line.
   --host ADDR   address to listen on (default from the config, normally 127.0.0.1; 0.0.0.0 for all)
   --port N      port (default from the config, normally 8443; 0 picks a free port)
+  --portal-port N  port of the online system (portal) (default from the config, normally 8444; 0 with --port 0)
+The portal asks browsers for a client certificate, so it listens on a port of its own, apart from EST.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 Exit codes: 0 stopped normally, 1 you must act, 3 internal error`,
 };
@@ -45,20 +49,30 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const p = parse(args, options, false);
   const services = await openCa(dataDir(p), openOptions(p));
   const { config } = services;
-  const app = await buildApp(services, { logLevel: flag(p, "verbose") ? "info" : "warn" });
+  const logLevel = flag(p, "verbose") ? "info" : "warn";
+  const app = await buildApp(services, { logLevel });
+  const portalApp = await buildPortalApp(services, { logLevel });
   const host = str(p, "host") ?? config.listen.host;
   const port = int(p, "port", config.listen.port);
-  try {
-    await app.listen({ host, port });
-  } catch (e) {
-    await services.close();
-    if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port });
-    throw e;
-  }
-  const address = app.server.address();
-  const actualPort = typeof address === "object" && address ? address.port : port;
-  const base = publicBase(host, actualPort, config.hostnames);
+  // --port 0 (any free port) takes any free port for the portal too, unless told otherwise.
+  const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
+  const listen = async (a: typeof app, at: number): Promise<number> => {
+    try {
+      await a.listen({ host, port: at });
+    } catch (e) {
+      await app.close();
+      await portalApp.close();
+      await services.close();
+      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at });
+      throw e;
+    }
+    const address = a.server.address();
+    return typeof address === "object" && address ? address.port : at;
+  };
+  const base = publicBase(host, await listen(app, port), config.hostnames);
+  const portalBase = publicBase(host, await listen(portalApp, portalPort), config.hostnames);
   out(`EST: ${base}/.well-known/est`);
+  out(`Portal: ${portalBase}/`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);
   out(M.serving[lang]());
   // Started through `npm start`, the commands are not on PATH yet: npx finds them.
@@ -74,6 +88,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     process.on("SIGTERM", stop);
   });
   await app.close();
+  await portalApp.close();
   await services.close();
   out(M.stopped[lang]());
   return 0;

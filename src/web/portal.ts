@@ -1,0 +1,417 @@
+/**
+ * The online system (portal) over HTTPS: its own listener, because it asks every browser for a
+ * client certificate during the TLS handshake, and the EST/public port must not. TLS accepts
+ * any certificate (rejectUnauthorized: false) so that a missing, foreign, expired or revoked
+ * one gets a page that says what to do instead of a bare TLS error; PortalService decides.
+ */
+import type { TLSSocket } from "node:tls";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import formbody from "@fastify/formbody";
+import multipart from "@fastify/multipart";
+import type { Lang } from "../i18n/errors.js";
+import { ShomeiError, isShomeiError } from "../i18n/errors.js";
+import { parseLocalDateTime } from "../i18n/format.js";
+import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
+import { P } from "../i18n/portal_messages.js";
+import type { SessionRecord } from "../portal/ports.js";
+import type { Identity, PortalService } from "../portal/service.js";
+import { toShomeiError } from "../http/errors.js";
+import { apiPlugin } from "./api.js";
+import {
+  auditPage, bulkPage, consolePage, errorPage, loginPage, mePage, passwordPage, STYLE, userDetailPage, type PageContext,
+} from "./pages.js";
+
+export const SESSION_COOKIE = "__Host-shomei_session";
+const LANG_COOKIE = "shomei_lang";
+const FORM_LIMIT = 64 * 1024;
+export const CSV_LIMIT = 2 * 1024 * 1024;
+
+export interface PortalOptions {
+  readonly portal: PortalService;
+  readonly tls: { readonly key: string; readonly cert: string };
+  /** CA certificates (PEM) named in the certificate request: browsers offer only matching certificates. */
+  readonly clientCas: readonly string[];
+  readonly serviceName: string;
+  readonly helpdesk: string;
+  readonly timeZone: string;
+  readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    lang: Lang;
+    identity: Identity | undefined;
+    identityError: ShomeiError | undefined;
+  }
+}
+
+/** The DER of the certificate the client presented on this connection, if any. */
+export function peerCertificate(req: FastifyRequest): Buffer | undefined {
+  const socket = req.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== "function") return undefined;
+  const c = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
+  return c?.raw && c.raw.length > 0 ? c.raw : undefined;
+}
+
+function cookies(req: FastifyRequest): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0) m.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return m;
+}
+
+function setSessionCookie(reply: FastifyReply, token: string): void {
+  void reply.header("Set-Cookie", `${SESSION_COOKIE}=${token}; Path=/; Secure; HttpOnly; SameSite=Strict`);
+}
+
+function clearSessionCookie(reply: FastifyReply): void {
+  void reply.header("Set-Cookie", `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0`);
+}
+
+type Form = Record<string, string | undefined>;
+
+function form(req: FastifyRequest): Form {
+  const b = req.body;
+  if (typeof b !== "object" || b === null) return {};
+  const out: Form = {};
+  for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = typeof v === "string" ? v : Array.isArray(v) && typeof v[0] === "string" ? v[0] : undefined;
+  return out;
+}
+
+function query(req: FastifyRequest): Form {
+  return (req.query ?? {}) as Form;
+}
+
+export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
+  const portal = o.portal;
+  const app = Fastify({
+    https: {
+      key: o.tls.key, cert: o.tls.cert, minVersion: "TLSv1.2",
+      requestCert: true, rejectUnauthorized: false, ca: [...o.clientCas],
+    },
+    bodyLimit: FORM_LIMIT,
+    logger: { level: o.logLevel ?? "warn" },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  await app.register(formbody, { bodyLimit: FORM_LIMIT });
+  await app.register(multipart, { limits: { fileSize: CSV_LIMIT, files: 1, fields: 10, fieldSize: 1024 } });
+  app.decorateRequest("lang", "ja");
+  app.decorateRequest("identity", undefined);
+  app.decorateRequest("identityError", undefined);
+
+  const ctx = (req: FastifyRequest, extra: Partial<PageContext> = {}): PageContext => ({
+    lang: req.lang, serviceName: o.serviceName, helpdesk: o.helpdesk, timeZone: o.timeZone,
+    path: req.url.replace(/([?&])lang=[^&]*&?/, "$1").replace(/[?&]$/, ""), ...extra,
+  });
+  const page = (reply: FastifyReply, status: number, body: string): FastifyReply =>
+    reply.code(status).type("text/html; charset=utf-8").send(body);
+  const fail = (req: FastifyRequest, reply: FastifyReply, e: ShomeiError, extra: Partial<PageContext> = {}): FastifyReply =>
+    page(reply, e.status, errorPage(ctx(req, extra), e));
+
+  app.addHook("onRequest", async (req, reply) => {
+    void reply.headers({
+      "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      "X-Content-Type-Options": "nosniff",
+      "Referrer-Policy": "no-referrer",
+      "Cache-Control": "no-store",
+      "Strict-Transport-Security": "max-age=31536000",
+      "X-Frame-Options": "DENY",
+    });
+    const q = query(req).lang;
+    const c = cookies(req).get(LANG_COOKIE);
+    req.lang = isLang(q) ? q : isLang(c) ? c : langFromAcceptLanguage(req.headers["accept-language"]);
+    if (isLang(q) && q !== c) void reply.header("Set-Cookie", `${LANG_COOKIE}=${q}; Path=/; Secure; SameSite=Strict; Max-Age=31536000`);
+    if (req.url.startsWith("/static/")) return;
+    try {
+      req.identity = await portal.identify(peerCertificate(req));
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      req.identityError = e;
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toShomeiError(err, FORM_LIMIT, req.headers["content-type"]);
+    if (e.code === "INTERNAL") req.log.error({ err }, "internal error");
+    if (req.url.startsWith("/api/")) {
+      return reply.code(e.status).type("application/problem+json").send({
+        type: `urn:shomei:error:${e.code}`, title: e.text(req.lang), status: e.status, code: e.code,
+        detail: e.text(req.lang), remedy: e.remedy(req.lang), helpdesk: o.helpdesk,
+      });
+    }
+    return fail(req, reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ShomeiError("NOT_FOUND", { path: req.url.split("?")[0]?.slice(0, 100) ?? "/" });
+    if (req.url.startsWith("/api/")) return reply.code(404).type("application/problem+json").send({ code: e.code, title: e.text(req.lang), status: 404 });
+    return fail(req, reply, e);
+  });
+
+  app.get("/static/style.css", (_req, reply) => reply.type("text/css; charset=utf-8").header("Cache-Control", "public, max-age=3600").send(STYLE));
+
+  /** The certificate must be acceptable for every page; otherwise the page says why. */
+  const identity = (req: FastifyRequest): Identity => {
+    if (req.identity) return req.identity;
+    throw req.identityError ?? new ShomeiError("CERT_REQUIRED");
+  };
+
+  /** The session the cookie names, checked against the certificate; undefined when none. */
+  const sessionOf = async (req: FastifyRequest, reply: FastifyReply, id: Identity): Promise<{ session?: SessionRecord; error?: ShomeiError }> => {
+    const token = cookies(req).get(SESSION_COOKIE);
+    if (!token) return {};
+    try {
+      return { session: await portal.resume(token, id) };
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      clearSessionCookie(reply);
+      return { error: e };
+    }
+  };
+
+  const showLogin = (req: FastifyRequest, reply: FastifyReply, id: Identity, status: number, error?: ShomeiError, notice?: string): FastifyReply =>
+    page(reply, status, loginPage(ctx(req, { csrf: portal.csrfToken({ identity: id }) }), id.user.userId, id.cert.serial, error, notice));
+
+  /** A full session (password changed) for this certificate, or a redirect/login page. */
+  const requireSession = async (req: FastifyRequest, reply: FastifyReply, stage: "full" | "any"): Promise<{ id: Identity; session: SessionRecord } | undefined> => {
+    const id = identity(req);
+    const { session, error } = await sessionOf(req, reply, id);
+    if (!session) {
+      void showLogin(req, reply, id, 401, error ?? new ShomeiError("SESSION_ENDED"));
+      return undefined;
+    }
+    if (stage === "full" && session.stage !== "full") {
+      void reply.redirect("/password", 303);
+      return undefined;
+    }
+    return { id, session };
+  };
+
+  const userCtx = async (req: FastifyRequest, s: { id: Identity; session: SessionRecord }): Promise<PageContext> => {
+    const fresh = (await portal.getUser(s.id.user.userId)) ?? s.id.user;
+    return ctx(req, { user: fresh, csrf: portal.csrfToken({ session: s.session }) });
+  };
+
+  app.get("/", async (req, reply) => {
+    const id = identity(req);
+    const { session, error } = await sessionOf(req, reply, id);
+    if (session) return reply.redirect(session.stage === "full" ? "/me" : "/password", 303);
+    return showLogin(req, reply, id, 200, error && error.code !== "SESSION_ENDED" ? error : undefined,
+      query(req).done === "logout" ? P.loggedOut[req.lang] : undefined);
+  });
+  app.get("/login", (_req, reply) => reply.redirect("/", 303));
+
+  app.post("/login", async (req, reply) => {
+    const id = identity(req);
+    const f = form(req);
+    try {
+      portal.checkCsrf({ identity: id }, f.csrf);
+    } catch (e) {
+      return showLogin(req, reply, id, 403, e as ShomeiError);
+    }
+    try {
+      const r = await portal.login(id, f.userId ?? "", f.password ?? "", "web", true);
+      // A new session id at every login: whatever cookie came before is replaced (no fixation).
+      if (r.session) setSessionCookie(reply, r.session.token);
+      return reply.redirect(r.passwordChangeDue ? "/password" : "/me", 303);
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      return showLogin(req, reply, id, e.status, e);
+    }
+  });
+
+  app.get("/password", async (req, reply) => {
+    const s = await requireSession(req, reply, "any");
+    if (!s) return reply;
+    return page(reply, 200, passwordPage(await userCtx(req, s), s.session.stage !== "full", portal.policy.passwordMinLength));
+  });
+
+  app.post("/password", async (req, reply) => {
+    const s = await requireSession(req, reply, "any");
+    if (!s) return reply;
+    const f = form(req);
+    const c = await userCtx(req, s);
+    try {
+      portal.checkCsrf({ session: s.session }, f.csrf);
+      const next = await portal.changePassword(s.id, s.session, f.current ?? "", f.next ?? "", f.confirm ?? "");
+      setSessionCookie(reply, next.token);
+      return reply.redirect("/me?done=password", 303);
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      if (e.code === "ACCOUNT_LOCKED") {
+        clearSessionCookie(reply);
+        return fail(req, reply, e);
+      }
+      return page(reply, e.status, passwordPage(c, s.session.stage !== "full", portal.policy.passwordMinLength, e));
+    }
+  });
+
+  app.get("/me", async (req, reply) => {
+    const s = await requireSession(req, reply, "full");
+    if (!s) return reply;
+    const c = await userCtx(req, s);
+    const m = await portal.overview(s.id);
+    return page(reply, 200, mePage(c, {
+      ...m, current: s.id.cert, now: portal.now(),
+      ...(query(req).done === "password" ? { notice: P.changed[req.lang] } : {}),
+    }));
+  });
+
+  app.post("/logout", async (req, reply) => {
+    const id = identity(req);
+    const { session } = await sessionOf(req, reply, id);
+    if (session) {
+      try {
+        portal.checkCsrf({ session }, form(req).csrf);
+      } catch (e) {
+        return fail(req, reply, e as ShomeiError, { user: id.user, csrf: portal.csrfToken({ session }) });
+      }
+      await portal.logout(session);
+    }
+    clearSessionCookie(reply);
+    return reply.redirect("/?done=logout", 303);
+  });
+
+  // ---- operator console -------------------------------------------------------------------
+
+  const requireOperator = async (req: FastifyRequest, reply: FastifyReply): Promise<{ id: Identity; session: SessionRecord; c: PageContext } | undefined> => {
+    const s = await requireSession(req, reply, "full");
+    if (!s) return undefined;
+    const c = await userCtx(req, s);
+    if (c.user?.role !== "operator") {
+      void fail(req, reply, new ShomeiError("OPERATOR_ONLY"), c);
+      return undefined;
+    }
+    return { ...s, c };
+  };
+  const doneText = (req: FastifyRequest): string | undefined => {
+    const d = query(req).done;
+    return d && Object.hasOwn(P.done, d) ? P.done[d as keyof typeof P.done][req.lang] : undefined;
+  };
+
+  app.get("/console", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    const q = (query(req).q ?? "").slice(0, 100);
+    return page(reply, 200, consolePage(s.c, await portal.searchUsers(q), q, undefined, doneText(req)));
+  });
+
+  app.post("/console/users", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    const f = form(req);
+    try {
+      portal.checkCsrf({ session: s.session }, f.csrf);
+      const lang = f.lang === "en" ? "en" : "ja";
+      const r = await portal.registerUser(s.c.user ?? s.id.user, {
+        userId: f.userId ?? "", email: f.email ?? "", name: f.name ?? "", lang,
+        ...(f.organization?.trim() ? { organization: f.organization } : {}),
+      });
+      return reply.redirect(`/console/users/${encodeURIComponent(r.user.userId)}?done=registered`, 303);
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      return page(reply, e.status, consolePage(s.c, await portal.searchUsers(undefined), "", e));
+    }
+  });
+
+  const userPage = async (req: FastifyRequest, reply: FastifyReply, s: { c: PageContext }, userId: string, status = 200, error?: ShomeiError): Promise<FastifyReply> => {
+    const u = await portal.getUser(userId);
+    if (!u) return fail(req, reply, new ShomeiError("USER_NOT_FOUND", { userId: userId.slice(0, 64) }), s.c);
+    return page(reply, status, userDetailPage(s.c, u, await portal.listCertificates(userId), portal.now(), error, doneText(req)));
+  };
+
+  app.get<{ Params: { id: string } }>("/console/users/:id", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    return userPage(req, reply, s, req.params.id);
+  });
+
+  const ACTIONS = ["passcode", "password-reset", "unlock", "suspend", "resume"] as const;
+  app.post<{ Params: { id: string; action: string } }>("/console/users/:id/:action", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    const { id: userId, action } = req.params;
+    if (!(ACTIONS as readonly string[]).includes(action)) return fail(req, reply, new ShomeiError("NOT_FOUND", { path: action.slice(0, 40) }), s.c);
+    const operator = s.c.user ?? s.id.user;
+    try {
+      portal.checkCsrf({ session: s.session }, form(req).csrf);
+      if (!(await portal.getUser(userId))) throw new ShomeiError("USER_NOT_FOUND", { userId: userId.slice(0, 64) });
+      let done: keyof typeof P.done;
+      switch (action) {
+        case "passcode": await portal.reissuePasscode(operator, userId); done = "passcode"; break;
+        case "password-reset": await portal.resetPassword(operator, userId); done = "password"; break;
+        case "unlock": await portal.unlock(operator, userId); done = "unlock"; break;
+        case "suspend": await portal.setSuspended(operator, userId, true); done = "suspend"; break;
+        default: await portal.setSuspended(operator, userId, false); done = "resume"; break;
+      }
+      return reply.redirect(`/console/users/${encodeURIComponent(userId)}?done=${done}`, 303);
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      return userPage(req, reply, s, userId, e.status, e);
+    }
+  });
+
+  app.post<{ Params: { serial: string } }>("/console/certificates/:serial/revoke", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    const f = form(req);
+    try {
+      portal.checkCsrf({ session: s.session }, f.csrf);
+      const cert = await portal.revoke(s.c.user ?? s.id.user, req.params.serial, f.reason ?? "");
+      return reply.redirect(cert.userId ? `/console/users/${encodeURIComponent(cert.userId)}?done=revoke` : "/console?done=revoke", 303);
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      return fail(req, reply, e, s.c);
+    }
+  });
+
+  app.get("/console/bulk", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    return page(reply, 200, bulkPage(s.c));
+  });
+
+  app.post("/console/bulk", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    const fields: Form = {};
+    let file: Buffer | undefined;
+    try {
+      if (!req.isMultipart()) throw new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: req.headers["content-type"] ?? "-" });
+      for await (const part of req.parts()) {
+        if (part.type === "file") {
+          file = await part.toBuffer();
+          if (part.file.truncated) throw new ShomeiError("BODY_TOO_LARGE", { limit: CSV_LIMIT });
+        } else if (typeof part.value === "string") {
+          fields[part.fieldname] = part.value;
+        }
+      }
+      portal.checkCsrf({ session: s.session }, fields.csrf);
+      if (!file || file.length === 0) throw new ShomeiError("INPUT_REQUIRED", { what: P.csvFile[req.lang] });
+      const result = await portal.bulkRegister(s.c.user ?? s.id.user, file, fields.dryRun === "1");
+      return page(reply, 200, bulkPage(s.c, result));
+    } catch (e) {
+      const err = isShomeiError(e) ? e : toShomeiError(e, CSV_LIMIT, req.headers["content-type"]);
+      if (err.code === "INTERNAL") throw e;
+      return page(reply, err.status, bulkPage(s.c, undefined, err));
+    }
+  });
+
+  app.get("/console/audit", async (req, reply) => {
+    const s = await requireOperator(req, reply);
+    if (!s) return reply;
+    const q = query(req);
+    const f = { user: (q.user ?? "").slice(0, 64), event: (q.event ?? "").slice(0, 64), since: q.since ?? "", until: q.until ?? "" };
+    const since = parseLocalDateTime(f.since, o.timeZone);
+    const until = parseLocalDateTime(f.until, o.timeZone);
+    const records = await portal.queryAudit({
+      ...(f.user ? { userId: f.user } : {}), ...(f.event ? { event: f.event } : {}),
+      ...(since ? { since } : {}), ...(until ? { until } : {}), limit: 500,
+    });
+    return page(reply, 200, auditPage(s.c, { ...f, since: since ? f.since : "", until: until ? f.until : "" }, records));
+  });
+
+  await app.register(apiPlugin, { prefix: "/api/v1", portal });
+  return app;
+}
