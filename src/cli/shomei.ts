@@ -9,13 +9,15 @@ import { EXPIRING_DAYS } from "../client/listing.js";
 import { runMain } from "./common.js";
 import { enrollCommand } from "./user/enroll.js";
 import { listCommand } from "./user/list.js";
+import { loginCheckCommand } from "./user/login_check.js";
 import { shomeiVersion } from "./user/version.js";
 
 type Command = (args: readonly string[], lang: Lang) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, { run: Command; usage: "usage.enroll" | "usage.list" }>> = {
+const COMMANDS: Readonly<Record<string, { run: Command; usage: "usage.enroll" | "usage.list" | "usage.loginCheck" }>> = {
   enroll: { run: enrollCommand, usage: "usage.enroll" },
   list: { run: listCommand, usage: "usage.list" },
+  "login-check": { run: loginCheckCommand, usage: "usage.loginCheck" },
 };
 
 function usageOf(lang: Lang, name: string | undefined): string {

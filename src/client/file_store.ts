@@ -230,6 +230,14 @@ export class FileStore implements CertificateStore {
     });
   }
 
+  loadPrivateKey(c: StoredCertificate): Promise<KeyObject> {
+    return this.guard(async () => {
+      const pem = await readIfExists(c.location.key);
+      if (pem === undefined) throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `${c.location.key}: missing` });
+      return importPrivateKeyPem(pem.toString("utf8"));
+    });
+  }
+
   listCertificates(): Promise<StoredCertificate[]> {
     return this.guard(async () => {
       const users = (await this.readServers()).users;

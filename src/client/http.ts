@@ -19,6 +19,8 @@ export interface HttpRequest {
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: Buffer;
   readonly trust: ServerTrust;
+  /** A client certificate (PEM) and its key (PEM) to present, for mutual TLS. */
+  readonly clientCert?: { readonly cert: string; readonly key: string };
 }
 
 export interface HttpResponse {
@@ -59,7 +61,7 @@ export async function httpsRequest(req: HttpRequest, opts: HttpOptions = {}): Pr
   const port = Number(url.port || 443);
   const tls: ConnectionOptions = trust.kind === "unverified"
     ? { rejectUnauthorized: false, checkServerIdentity: () => undefined }
-    : { rejectUnauthorized: true, ca: trust.rootPem };
+    : { rejectUnauthorized: true, ca: trust.rootPem, ...(req.clientCert ? { cert: req.clientCert.cert, key: req.clientCert.key } : {}) };
 
   const proxy = proxyFor(url, opts.env);
   let createConnection: RequestOptions["createConnection"];

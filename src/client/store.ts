@@ -62,4 +62,6 @@ export interface CertificateStore {
   saveCertificate(cert: NewCertificate): Promise<SavedLocation>;
   /** Every certificate in the store, for every user ID. */
   listCertificates(): Promise<StoredCertificate[]>;
+  /** The private key of a stored certificate (for logging in with it). */
+  loadPrivateKey(c: StoredCertificate): Promise<KeyObject>;
 }

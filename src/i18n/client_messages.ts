@@ -13,6 +13,7 @@ const ja = {
 コマンド:
   enroll   メールで届いたユーザID とパスコードでクライアント証明書を取得する
   list     保存されている証明書を一覧表示する
+  login-check  保存されている証明書とパスワードでポータルにログインできるか確かめる
   help     コマンドの使い方を表示する（例: shomei help enroll）
 
 共通オプション:
@@ -85,6 +86,32 @@ NO_PROXY で指定します。
   2  コマンドの指定誤り
   3  内部エラー
 `,
+  "usage.loginCheck": `使い方: shomei login-check --server URL [--user ユーザID] [--store DIR] [--password-stdin] [--lang ja|en]
+
+保存されている証明書とパスワードで、オンラインシステム（ポータル）に実際にログインできるかを確かめます。
+パスワードは表示されない入力欄で尋ねます（--password-stdin なら標準入力の 1 行目）。
+確認のためのログインなので、パスワードの変更はしません。間違ったパスワードはロックの回数に数えられます。
+
+オプション:
+  --server URL       ポータルのアドレス（例: https://ca.example.jp:8444、shomei-ca serve の "Portal:" の行）
+  --user ID          ユーザID（ストアに複数のユーザID があるときに指定）
+  --password-stdin   パスワードを標準入力から読む
+  --store DIR        証明書ストアの場所
+
+例:
+  shomei login-check --server https://ca.example.jp:8444
+
+終了コード:
+  0  ログインできる（初期パスワードのままなら、その旨と変更期限を表示）
+  1  ログインできない（理由と対処を表示）
+  2  コマンドの指定誤り
+  3  内部エラー
+`,
+  "login.using": "ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}）で {server} に接続します。",
+  "login.passwordPrompt": "パスワード（入力した文字は表示されません）: ",
+  "login.ok": "ログインできます（ユーザID {userId}）。",
+  "login.changeDue": "ただし初期パスワードのままです。ブラウザで最初にログインしたとき、新しいパスワードへの変更を求められます（初期パスワードの期限: {expires}）。",
+  "login.noChangeDue": "パスワードの変更は必要ありません。",
   "enroll.fetchingRoot": "{server} からルート証明書を取得しています…",
   "enroll.rootOffered": `サーバーのルート証明書:
   名前:     {subject}
@@ -129,6 +156,7 @@ Usage: shomei <command> [options]
 Commands:
   enroll   obtain a client certificate with the user ID and passcode from the e-mail
   list     list the certificates in the store
+  login-check  check that the stored certificate and your password log in to the portal
   help     show how to use a command (e.g. shomei help enroll)
 
 Common options:
@@ -200,6 +228,32 @@ Exit codes:
   2  the command was not used correctly
   3  internal error
 `,
+  "usage.loginCheck": `Usage: shomei login-check --server URL [--user ID] [--store DIR] [--password-stdin] [--lang ja|en]
+
+Checks that you can really log in to the online system (portal) with the stored certificate and your password.
+The password is asked without echo (or read from the first line of stdin with --password-stdin).
+It only checks: the password is not changed. A wrong password counts toward the lock like any login.
+
+Options:
+  --server URL       the portal's address (e.g. https://ca.example.com:8444; the "Portal:" line of shomei-ca serve)
+  --user ID          the user ID (when the store holds more than one)
+  --password-stdin   read the password from standard input
+  --store DIR        where the certificate store is
+
+Example:
+  shomei login-check --server https://ca.example.com:8444
+
+Exit codes:
+  0  login works (when the password is still the initial one, says so and when it expires)
+  1  login does not work (the reason and what to do are shown)
+  2  wrong usage
+  3  internal error
+`,
+  "login.using": "Connecting to {server} with the certificate of user ID {userId} (serial {serial}, expires {notAfter}).",
+  "login.passwordPrompt": "Password (what you type is not shown): ",
+  "login.ok": "Login works (user ID {userId}).",
+  "login.changeDue": "But the password is still the initial one: the first login in the browser will ask you to choose a new one (the initial password expires {expires}).",
+  "login.noChangeDue": "No password change is due.",
   "enroll.fetchingRoot": "Fetching the root certificate from {server} …",
   "enroll.rootOffered": `The server's root certificate:
   Name:      {subject}

@@ -497,6 +497,13 @@ export const ERRORS = {
   },
 
   // ---- issuance application: login check -------------------------------------------------
+  ROOT_UNKNOWN_FOR_SERVER: {
+    status: 400, exit: 1,
+    ja: "証明書ストア {store} には、{server} を確かめるためのルート証明書がありません。",
+    en: "The certificate store {store} holds no root certificate to check {server} with.",
+    remedyJa: "shomei enroll で証明書を取得したときのストアを --store で指定してください。",
+    remedyEn: "Give the store you enrolled with in --store.",
+  },
   NO_CERTIFICATE_IN_STORE: {
     status: 400, exit: 1,
     ja: "証明書ストア {store} にユーザ {userId} の有効な証明書がありません。",

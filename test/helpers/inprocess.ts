@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/server/app.js";
+import { buildApp, buildPortalApp } from "../../src/server/app.js";
 import { openCa, type CaServices } from "../../src/server/services.js";
 import type { FailureLimit } from "../../src/http/failure_limiter.js";
 
@@ -31,6 +31,8 @@ export interface InProcess {
   /** Base URL, https://127.0.0.1:PORT. */
   readonly url: string;
   readonly estUrl: string;
+  /** The portal (online system), https://127.0.0.1:PORT, without a trailing slash. */
+  readonly portalUrl: string;
   stop(): Promise<void>;
 }
 
@@ -47,11 +49,14 @@ export async function startInProcess(dir: string, clock: Clock, o: InProcessOpti
     const app = await buildApp(services, { logLevel: "silent", failureLimit: o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 } });
     o.configure?.(app);
     await app.listen({ host: "127.0.0.1", port: 0 });
+    const portal = await buildPortalApp(services, { logLevel: "silent" });
+    await portal.listen({ host: "127.0.0.1", port: 0 });
     const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     return {
       services, url,
       estUrl: `${url}/.well-known/est`,
-      stop: async () => { await app.close(); await services.close(); },
+      portalUrl: `https://127.0.0.1:${(portal.server.address() as AddressInfo).port}`,
+      stop: async () => { await app.close(); await portal.close(); await services.close(); },
     };
   } catch (e) {
     await services.close();

@@ -1,0 +1,104 @@
+/**
+ * `shomei login-check`: logs in to the portal with the stored certificate and the user's
+ * password, exactly as the browser would (same TLS client certificate, same password rules,
+ * same lockout), and says in plain words whether it works. Usage: usage.loginCheck.
+ */
+import { ShomeiError, type Lang } from "../../i18n/errors.js";
+import { isLang } from "../../i18n/lang.js";
+import { msg } from "../../i18n/client_messages.js";
+import { toPem } from "../../pki/pem.js";
+import { describeCertificates } from "../../client/listing.js";
+import { httpsRequest } from "../../client/http.js";
+import { normaliseServerUrl, problemToError } from "../../client/est.js";
+import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { checkUserId } from "../../client/user_id.js";
+import { flag, parse, readStdin, required, str, type Options } from "../common.js";
+import { askLine } from "./terminal.js";
+import { formatLocalDateTime } from "./format.js";
+import { shomeiVersion } from "./version.js";
+
+const OPTIONS = {
+  server: { type: "string" },
+  user: { type: "string" },
+  "password-stdin": { type: "boolean" },
+  store: { type: "string" },
+  lang: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} satisfies Options;
+
+interface LoginAnswer {
+  readonly outcome: string;
+  readonly userId: string;
+  readonly passwordChangeDue: boolean;
+  readonly passwordExpiresAt: string | null;
+}
+
+function isLoginAnswer(v: unknown): v is LoginAnswer {
+  const o = v as Partial<LoginAnswer> | null;
+  return typeof o === "object" && o !== null && o.outcome === "ok" && typeof o.userId === "string" && typeof o.passwordChangeDue === "boolean";
+}
+
+export async function loginCheckCommand(args: readonly string[], lang: Lang): Promise<number> {
+  const p = parse(args, OPTIONS);
+  if (flag(p, "help")) {
+    process.stdout.write(msg(lang, "usage.loginCheck"));
+    return 0;
+  }
+  const extra = p.positionals[0];
+  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
+  const langArg = str(p, "lang");
+  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  const server = normaliseServerUrl(required(p, "server"));
+  const wanted = str(p, "user");
+  if (wanted !== undefined) checkUserId(wanted);
+
+  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
+  const stored = await store.listCertificates();
+  const rows = describeCertificates(stored, new Date()).filter((r) => r.current && (wanted === undefined || r.userId === wanted));
+  const users = [...new Set(rows.map((r) => r.userId))];
+  if (users.length > 1) throw new ShomeiError("USAGE", { reason: `--user ${users.join(" | ")}` });
+  const row = rows[0];
+  if (!row) throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: wanted ?? "-" });
+  const cert = stored.find((c) => c.location.cert === row.certPath);
+  if (!cert) throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: row.userId });
+
+  // The portal is checked against the root the user confirmed: for this address, or else the
+  // one confirmed when this certificate was obtained (the portal usually has its own port).
+  const root = (await store.trustedRoot(server)) ?? (cert.server !== undefined ? await store.trustedRoot(cert.server) : undefined);
+  if (!root) throw new ShomeiError("ROOT_UNKNOWN_FOR_SERVER", { store: store.location, server });
+  const key = await store.loadPrivateKey(cert);
+
+  process.stderr.write(msg(lang, "login.using", { userId: row.userId, serial: row.serial, notAfter: formatLocalDateTime(row.notAfter), server }) + "\n");
+  const password = flag(p, "password-stdin")
+    ? (await readStdin()).split(/\r?\n/)[0] ?? ""
+    : await askLine(msg(lang, "login.passwordPrompt"), { secret: true });
+  if (!password) throw new ShomeiError("INPUT_REQUIRED", { what: lang === "ja" ? "パスワード" : "password" });
+
+  const res = await httpsRequest({
+    url: new URL("/api/v1/login", server),
+    method: "POST",
+    headers: {
+      "content-type": "application/json", accept: "application/json, application/problem+json",
+      "accept-language": lang, "user-agent": `shomei/${shomeiVersion()}`,
+    },
+    body: Buffer.from(JSON.stringify({ userId: row.userId, password })),
+    trust: { kind: "root", rootPem: toPem(root, "CERTIFICATE") },
+    clientCert: { cert: toPem(cert.certDer, "CERTIFICATE"), key: key.export({ format: "pem", type: "pkcs8" }) as string },
+  });
+  if (res.status !== 200) throw problemToError(res);
+  let answer: unknown;
+  try {
+    answer = JSON.parse(res.body.toString("utf8"));
+  } catch {
+    answer = undefined;
+  }
+  if (!isLoginAnswer(answer)) throw new ShomeiError("SERVER_BAD_RESPONSE", { reason: "unexpected answer to the login" });
+  process.stdout.write(msg(lang, "login.ok", { userId: answer.userId }) + "\n");
+  if (answer.passwordChangeDue) {
+    const expires = answer.passwordExpiresAt ? formatLocalDateTime(new Date(answer.passwordExpiresAt)) : "-";
+    process.stdout.write(msg(lang, "login.changeDue", { expires }) + "\n");
+  } else {
+    process.stdout.write(msg(lang, "login.noChangeDue") + "\n");
+  }
+  return 0;
+}

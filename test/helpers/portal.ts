@@ -1,0 +1,169 @@
+/**
+ * The portal for tests: a real CA made by `shomei-ca init`, the service in-process (real TLS on
+ * loopback, real SQLite, a movable clock), users registered and enrolled the way the product
+ * does it (passcode and initial password read back from the .eml files), and an HTTPS client
+ * that presents a client certificate and keeps cookies.
+ */
+import { request } from "node:https";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { toPem } from "../../src/pki/pem.js";
+import { exportPrivateKeyPem } from "../../src/pki/keys.js";
+import { initCa, readOutbox, type TestCa } from "./ca.js";
+import { makeCsr } from "./est.js";
+import { startInProcess, testClock, type Clock, type InProcess } from "./inprocess.js";
+
+export interface PortalUser {
+  readonly userId: string;
+  readonly email: string;
+  /** The initial password from the e-mail. */
+  readonly password: string;
+  readonly serial: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+export interface PortalEnv {
+  readonly ca: TestCa;
+  readonly server: InProcess;
+  readonly clock: Clock;
+  readonly url: string;
+  readonly rootPem: string;
+  /** Registers (unless already registered, like the first operator) and enrolls a user. */
+  enroll(userId: string, o?: { role?: "user" | "operator"; name?: string; register?: boolean }): Promise<PortalUser>;
+  /** Passcode and initial password from the newest mails to this address. */
+  secretsFor(email: string): Promise<{ passcode?: string; password?: string }>;
+  stop(): Promise<void>;
+}
+
+export const OPERATOR_ID = "a0000000";
+export const OPERATOR_EMAIL = "operator@example.jp";
+
+export async function startPortalEnv(o: { clock?: Clock } = {}): Promise<PortalEnv> {
+  const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎"]);
+  const clock = o.clock ?? testClock();
+  const server = await startInProcess(ca.dir, clock);
+  const rootPem = readFileSync(ca.rootPem, "utf8");
+  const secretsFor = async (email: string): Promise<{ passcode?: string; password?: string }> => {
+    const out: { passcode?: string; password?: string } = {};
+    for (const m of (await readOutbox(ca.dir)).filter((x) => x.to.includes(email))) {
+      const pc = /^(?:パスコード|Passcode): (\S+)$/m.exec(m.body)?.[1];
+      const pw = /^(?:初期パスワード|Initial password): (\S+)$/m.exec(m.body)?.[1];
+      if (pc) out.passcode = pc;
+      if (pw) out.password = pw;
+    }
+    return out;
+  };
+  return {
+    ca, server, clock, url: server.portalUrl, rootPem, secretsFor,
+    async enroll(userId, opts = {}) {
+      const email = userId === OPERATOR_ID ? OPERATOR_EMAIL : `${userId}@example.jp`;
+      if (opts.register !== false && userId !== OPERATOR_ID) {
+        await server.services.registration.addUser({ userId, email, name: opts.name ?? `利用者 ${userId}`, role: opts.role ?? "user" }, "operator:test");
+      }
+      const s = await secretsFor(email);
+      if (!s.passcode || !s.password) throw new Error(`no mails for ${email}`);
+      const csr = await makeCsr(userId);
+      const cert = await server.services.enrollment.simpleEnroll({ userId, passcode: s.passcode, csrDer: csr.der });
+      const certPem = toPem(cert.der, "CERTIFICATE");
+      const keyPem = exportPrivateKeyPem(csr.key.privateKey);
+      const certPath = join(ca.dir, `${userId}-${cert.serial}.cert.pem`);
+      const keyPath = join(ca.dir, `${userId}-${cert.serial}.key.pem`);
+      writeFileSync(certPath, certPem);
+      writeFileSync(keyPath, keyPem, { mode: 0o600 });
+      return { userId, email, password: s.password, serial: cert.serial, certPem, keyPem, certPath, keyPath };
+    },
+    async stop() {
+      await server.stop();
+      ca.cleanup();
+    },
+  };
+}
+
+export interface Response {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+  readonly setCookies: readonly string[];
+}
+
+/** An HTTPS client with (optionally) a client certificate and a cookie jar, like a browser tab. */
+export class Browserish {
+  readonly jar = new Map<string, string>();
+
+  constructor(readonly base: string, readonly rootPem: string, public identity?: { certPem: string; keyPem: string }) {}
+
+  request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
+    const h: Record<string, string> = { "accept-language": "en", ...headers };
+    const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    if (cookie) h.cookie = cookie;
+    return new Promise((resolve, reject) => {
+      const req = request(new URL(path, this.base), {
+        method, headers: h, ca: this.rootPem, agent: false,
+        ...(this.identity ? { cert: this.identity.certPem, key: this.identity.keyPem } : {}),
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const setCookies = res.headers["set-cookie"] ?? [];
+          for (const c of setCookies) {
+            const [pair, ...attrs] = c.split(";");
+            const i = pair?.indexOf("=") ?? -1;
+            if (!pair || i < 0) continue;
+            const name = pair.slice(0, i).trim();
+            const value = pair.slice(i + 1).trim();
+            if (attrs.some((a) => /max-age=0/i.test(a.trim())) || value === "") this.jar.delete(name);
+            else this.jar.set(name, value);
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), setCookies });
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  get(path: string): Promise<Response> {
+    return this.request("GET", path);
+  }
+
+  postForm(path: string, fields: Record<string, string>): Promise<Response> {
+    return this.request("POST", path, new URLSearchParams(fields).toString(), { "content-type": "application/x-www-form-urlencoded" });
+  }
+
+  postJson(path: string, value: unknown): Promise<Response> {
+    return this.request("POST", path, JSON.stringify(value), { "content-type": "application/json", accept: "application/json" });
+  }
+
+  /** The CSRF token of the (first) form on a page. */
+  static csrf(page: Response): string {
+    const t = /name="csrf" value="([^"]*)"/.exec(page.body)?.[1];
+    if (!t) throw new Error(`no CSRF field in: ${page.body.slice(0, 500)}`);
+    return t;
+  }
+
+  /** The error code shown on a page (ERROR code: X), if any. */
+  static errorCode(page: Response): string | undefined {
+    return /(?:Error code|エラーコード): ([A-Z_]+)/.exec(page.body)?.[1];
+  }
+
+  /** GET / then POST /login with the page's token. */
+  async login(userId: string, password: string): Promise<Response> {
+    const page = await this.get("/");
+    return this.postForm("/login", { csrf: Browserish.csrf(page), userId, password });
+  }
+
+  /** Logs in with the initial password and changes it; returns the new password. */
+  async loginAndChange(userId: string, initial: string, next = "Kawasemi-Sakura-2026!"): Promise<string> {
+    const r = await this.login(userId, initial);
+    if (r.status !== 303) throw new Error(`login failed: ${r.status} ${Browserish.errorCode(r)}`);
+    const form = await this.get("/password");
+    const c = await this.postForm("/password", { csrf: Browserish.csrf(form), current: initial, next, confirm: next });
+    if (c.status !== 303) throw new Error(`password change failed: ${c.status} ${Browserish.errorCode(c)}`);
+    return next;
+  }
+}
+
