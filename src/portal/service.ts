@@ -370,7 +370,7 @@ export class PortalService {
     if (!/^[0-9a-f]{1,64}$/.test(s)) throw new ShomeiError("REVOKE_NOT_POSSIBLE", { serial: serial.slice(0, 80), reason: "not a hexadecimal serial number" });
     const now = this.d.clock();
     const cert = await this.d.store.getCertificate(s);
-    return this.d.store.revokeCertificate(s, reason as RevocationReason, now, [
+    return this.d.store.revokeCertificate(s, reason, now, [
       { at: now, actor: PortalService.actor(operator), event: "certificate.revoke", userId: cert?.userId ?? null, outcome: "success", detail: { serial: s, reason } },
     ]);
   }

@@ -18,6 +18,12 @@ export interface ApiOptions {
 
 const CSV_LIMIT = 2 * 1024 * 1024;
 
+/** A whole number from a query parameter, kept within [min, max]; `fallback` when absent or not a number. */
+function intParam(v: string | undefined, fallback: number, min: number, max: number): number {
+  const n = v === undefined || v.trim() === "" ? NaN : Number(v);
+  return Number.isInteger(n) ? Math.min(Math.max(n, min), max) : fallback;
+}
+
 export function userJson(u: UserRecord): Record<string, unknown> {
   return {
     userId: u.userId, email: u.email, name: u.name, organization: u.organization, lang: u.lang, role: u.role,
@@ -104,8 +110,8 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
   app.get("/users", async (req, reply) => {
     operator(req);
     const q = (req.query ?? {}) as Record<string, string | undefined>;
-    const limit = Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
-    const offset = Math.max(Number(q.offset ?? 0) || 0, 0);
+    const limit = intParam(q.limit, 100, 1, 1000);
+    const offset = intParam(q.offset, 0, 0, Number.MAX_SAFE_INTEGER);
     const users = await portal.searchUsers(q.q?.slice(0, 100), limit, offset);
     return send(reply, 200, { users: users.map(userJson) });
   });
@@ -136,39 +142,39 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
     return u;
   };
 
-  app.get<{ Params: { id: string } }>("/users/:id", async (req, reply) => {
+  app.get<{ Params: { userId: string } }>("/users/:userId", async (req, reply) => {
     operator(req);
-    const u = await target(req.params.id);
+    const u = await target(req.params.userId);
     return send(reply, 200, { user: userJson(u), certificates: (await portal.listCertificates(u.userId)).map(certificateJson) });
   });
 
-  app.get<{ Params: { id: string } }>("/users/:id/certificates", async (req, reply) => {
+  app.get<{ Params: { userId: string } }>("/users/:userId/certificates", async (req, reply) => {
     operator(req);
-    const u = await target(req.params.id);
+    const u = await target(req.params.userId);
     return send(reply, 200, { certificates: (await portal.listCertificates(u.userId)).map(certificateJson) });
   });
 
-  app.post<{ Params: { id: string } }>("/users/:id/passcode", async (req, reply) => {
+  app.post<{ Params: { userId: string } }>("/users/:userId/passcode", async (req, reply) => {
     const op = operator(req);
-    await target(req.params.id);
-    const r = await portal.reissuePasscode(op, req.params.id);
-    return send(reply, 200, { userId: req.params.id, passcodeExpiresAt: r.expiresAt.toISOString() });
+    const u = await target(req.params.userId);
+    const r = await portal.reissuePasscode(op, u.userId);
+    return send(reply, 200, { userId: u.userId, passcodeExpiresAt: r.expiresAt.toISOString() });
   });
 
-  app.post<{ Params: { id: string } }>("/users/:id/password-reset", async (req, reply) => {
+  app.post<{ Params: { userId: string } }>("/users/:userId/password-reset", async (req, reply) => {
     const op = operator(req);
-    await target(req.params.id);
-    const r = await portal.resetPassword(op, req.params.id);
-    return send(reply, 200, { userId: req.params.id, passwordExpiresAt: r.expiresAt.toISOString() });
+    const u = await target(req.params.userId);
+    const r = await portal.resetPassword(op, u.userId);
+    return send(reply, 200, { userId: u.userId, passwordExpiresAt: r.expiresAt.toISOString() });
   });
 
   for (const action of ["unlock", "suspend", "resume"] as const) {
-    app.post<{ Params: { id: string } }>(`/users/:id/${action}`, async (req, reply) => {
+    app.post<{ Params: { userId: string } }>(`/users/:userId/${action}`, async (req, reply) => {
       const op = operator(req);
-      await target(req.params.id);
-      if (action === "unlock") await portal.unlock(op, req.params.id);
-      else await portal.setSuspended(op, req.params.id, action === "suspend");
-      return send(reply, 200, { user: userJson(await target(req.params.id)) });
+      await target(req.params.userId);
+      if (action === "unlock") await portal.unlock(op, req.params.userId);
+      else await portal.setSuspended(op, req.params.userId, action === "suspend");
+      return send(reply, 200, { user: userJson(await target(req.params.userId)) });
     });
   }
 
@@ -186,7 +192,7 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
     const records = await portal.queryAudit({
       ...(q.user ? { userId: q.user } : {}), ...(q.event ? { event: q.event } : {}),
       ...(since ? { since } : {}), ...(until ? { until } : {}),
-      limit: Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000),
+      limit: intParam(q.limit, 100, 1, 1000),
     });
     return send(reply, 200, { events: records.map((r) => ({ ...r, at: r.at.toISOString() })) });
   });

@@ -20,7 +20,7 @@ function render(v: Interpolation): string {
   if (v === null || v === undefined || v === false) return "";
   if (v instanceof Html) return v.value;
   if (Array.isArray(v)) return (v as readonly Interpolation[]).map(render).join("");
-  return escapeHtml(String(v as string | number | boolean));
+  return escapeHtml(String(v));
 }
 
 export function html(strings: TemplateStringsArray, ...values: Interpolation[]): Html {

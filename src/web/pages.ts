@@ -1,7 +1,7 @@
 /** The portal's pages. Text comes from the catalogs; every value is escaped by `html`. */
 import type { CertificateRecord } from "../ca/ports.js";
-import type { Lang } from "../i18n/errors.js";
-import { REMEDY_LABEL, ShomeiError } from "../i18n/errors.js";
+import type { Lang , ShomeiError } from "../i18n/errors.js";
+import { REMEDY_LABEL } from "../i18n/errors.js";
 import { formatDateTime } from "../i18n/format.js";
 import { P } from "../i18n/portal_messages.js";
 import type { BulkResult } from "../portal/service.js";

@@ -132,21 +132,20 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     }
   });
 
+  const problem = (req: FastifyRequest, reply: FastifyReply, e: ShomeiError): FastifyReply =>
+    reply.code(e.status).type("application/problem+json").send({
+      type: `urn:shomei:error:${e.code}`, title: e.text(req.lang), status: e.status, code: e.code,
+      detail: e.text(req.lang), remedy: e.remedy(req.lang), helpdesk: o.helpdesk,
+    });
   app.setErrorHandler((err, req, reply) => {
-    const e = toShomeiError(err, FORM_LIMIT, req.headers["content-type"]);
+    const limit = req.url.startsWith("/api/v1/users/bulk") ? CSV_LIMIT : FORM_LIMIT;
+    const e = toShomeiError(err, limit, req.headers["content-type"]);
     if (e.code === "INTERNAL") req.log.error({ err }, "internal error");
-    if (req.url.startsWith("/api/")) {
-      return reply.code(e.status).type("application/problem+json").send({
-        type: `urn:shomei:error:${e.code}`, title: e.text(req.lang), status: e.status, code: e.code,
-        detail: e.text(req.lang), remedy: e.remedy(req.lang), helpdesk: o.helpdesk,
-      });
-    }
-    return fail(req, reply, e);
+    return req.url.startsWith("/api/") ? problem(req, reply, e) : fail(req, reply, e);
   });
   app.setNotFoundHandler((req, reply) => {
     const e = new ShomeiError("NOT_FOUND", { path: req.url.split("?")[0]?.slice(0, 100) ?? "/" });
-    if (req.url.startsWith("/api/")) return reply.code(404).type("application/problem+json").send({ code: e.code, title: e.text(req.lang), status: 404 });
-    return fail(req, reply, e);
+    return req.url.startsWith("/api/") ? problem(req, reply, e) : fail(req, reply, e);
   });
 
   app.get("/static/style.css", (_req, reply) => reply.type("text/css; charset=utf-8").header("Cache-Control", "public, max-age=3600").send(STYLE));

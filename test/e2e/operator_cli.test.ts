@@ -210,7 +210,7 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(out)), 30_000);
         child.stdout.on("data", () => {
-          if (/shomei enroll --server/.test(out)) { clearTimeout(timer); resolve(); }
+          if (/shomei-ca user add/.test(out)) { clearTimeout(timer); resolve(); }
         });
       });
       child.kill("SIGTERM");
@@ -220,6 +220,8 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
     const first = await once();
     assert.match(first, /No CA in .* creating one/);
     assert.match(first, /^EST: https:\/\/127\.0\.0\.1:\d+\/\.well-known\/est$/m);
+    assert.match(first, /^Portal: https:\/\/127\.0\.0\.1:\d+\/$/m);
+    assert.match(first, /Registered the first operator, a0000000/);
     assert.match(first, /shomei-ca user add a0000001 --email/);
     const fp = /Root CA fingerprint \(SHA-256\): (\S+)/.exec(first)?.[1];
     assert.ok(fp);
@@ -244,11 +246,13 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
-    const rows = await c.query<{ user_id: string }>(`select user_id from ${schema}.users`);
-    const audit = await c.query<{ event: string }>(`select event from ${schema}.audit_log order by id`);
+    const rows = await c.query<{ user_id: string; role: string }>(`select user_id, role from ${schema}.users order by user_id`);
+    const audit = await c.query<{ event: string; user_id: string | null }>(`select event, user_id from ${schema}.audit_log order by id`);
     await c.end();
-    assert.deepEqual(rows.rows.map((x) => x.user_id), ["a0000001"]);
+    // init registered the first operator (a0000000); then the user.
+    assert.deepEqual(rows.rows.map((x) => [x.user_id, x.role]), [["a0000000", "operator"], ["a0000001", "user"]]);
     assert.deepEqual(audit.rows.map((x) => x.event).slice(0, 4), ["ca.init", "user.register", "passcode.issue", "password.initial"]);
-    assert.equal(readdirSync(join(pgCa.dir, "outbox")).length, 2);
+    assert.deepEqual(audit.rows.filter((x) => x.user_id === "a0000001").map((x) => x.event).slice(0, 3), ["user.register", "passcode.issue", "password.initial"]);
+    assert.equal(readdirSync(join(pgCa.dir, "outbox")).length, 4, "two mails for the operator, two for the user");
   });
 });
