@@ -11,7 +11,7 @@ import { parseUserCsv, type CsvRowError } from "../registration/csv.js";
 import { hashPassword, verifyPassword } from "../registration/password.js";
 import type { AuditEvent, AuditQuery, AuditRecord, UserRecord } from "../registration/ports.js";
 import type { NewUserInput, RegistrationResult, RegistrationService } from "../registration/service.js";
-import type { PortalStore, RevocationReason, SessionRecord, SessionStage } from "./ports.js";
+import type { PortalStore, SessionRecord, SessionStage } from "./ports.js";
 import { isRevocationReason, REVOCATION_REASONS } from "./ports.js";
 
 const MIN = 60_000;

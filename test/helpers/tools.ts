@@ -38,6 +38,7 @@ export const TOOLS = {
   openssl: { name: "openssl", install: "apt-get install -y openssl", available: onPath("openssl", ["version"]) },
   curl: { name: "curl", install: "apt-get install -y curl", available: onPath("curl") },
   python3: { name: "python3", install: "apt-get install -y python3", available: onPath("python3") },
+  chromium: { name: "Chromium", install: "apt-get install -y chromium", available: onPath("/usr/bin/chromium") },
   postgres: {
     name: "PostgreSQL",
     install: `apt-get install -y postgresql, start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) and set SHOMEI_TEST_PG (now ${PG_URL.replace(/:[^:@/]*@/, ":***@")})`,
