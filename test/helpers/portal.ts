@@ -146,7 +146,7 @@ export class Browserish {
   }
 
   /** The error code shown on a page (ERROR code: X), if any. */
-  static errorCode(page: Response): string | undefined {
+  static errorCode(page: { readonly body: string }): string | undefined {
     return /(?:Error code|エラーコード): ([A-Z_]+)/.exec(page.body)?.[1];
   }
 
