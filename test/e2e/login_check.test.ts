@@ -1,0 +1,99 @@
+/**
+ * `shomei login-check` as a user runs it: `shomei enroll` fills a certificate store, then the
+ * login check connects to the portal with that certificate and the password from stdin.
+ * Covers: works, password change due, wrong password (counts toward the lock), revoked.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { shomei } from "../helpers/run.js";
+import { tempDir } from "../helpers/ca.js";
+import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv } from "../helpers/portal.js";
+import { realClock } from "../helpers/inprocess.js";
+
+let env: PortalEnv;
+
+before(async () => {
+  // The CLI runs on the wall clock, so the service does too.
+  env = await startPortalEnv({ clock: realClock() });
+});
+
+after(async () => {
+  await env?.stop();
+});
+
+/** Registers a user and enrolls with the real `shomei enroll` into a new store; returns the store and initial password. */
+async function enrolled(userId: string): Promise<{ store: string; password: string; email: string }> {
+  const email = `${userId}@example.jp`;
+  await env.server.services.registration.addUser({ userId, email, name: `利用者 ${userId}` }, "operator:test");
+  const s = await env.secretsFor(email);
+  assert.ok(s.passcode && s.password);
+  const store = join(tempDir(), "store");
+  const r = await shomei(["enroll", "--server", env.server.url, "--user", userId, "--root-fingerprint", env.ca.rootFingerprint, "--passcode-stdin", "--store", store],
+    { input: `${s.passcode}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  return { store, password: s.password, email };
+}
+
+const check = (store: string, password: string, extra: readonly string[] = []): ReturnType<typeof shomei> =>
+  shomei(["login-check", "--server", env.url, "--store", store, "--password-stdin", ...extra], { input: `${password}\n` });
+
+test("with the initial password: login works, and it says a password change is due (exit 0)", async () => {
+  const u = await enrolled("a0000501");
+  const r = await check(u.store, u.password);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Login works \(user ID a0000501\)\./);
+  assert.match(r.stdout, /still the initial one/);
+  assert.match(r.stderr, /with the certificate of user ID a0000501/);
+  // A check is a login (audited) but does not change the password or open a session.
+  const user = await env.server.services.store.getUser("a0000501");
+  assert.equal(user?.passwordInitial, true);
+  assert.ok(user?.lastLoginAt);
+  const ja = await check(u.store, u.password, ["--lang", "ja"]);
+  assert.match(ja.stdout, /ログインできます（ユーザID a0000501）。/);
+});
+
+test("after the password was changed in the browser: works, no change due", async () => {
+  const u = await enrolled("a0000502");
+  // Change the password the way the browser does, with the certificate from the store.
+  const dir = join(u.store, "certs", "a0000502");
+  const serial = readdirSync(dir)[0] ?? "";
+  const tab = new Browserish(env.url, env.rootPem, {
+    certPem: readFileSync(join(dir, serial, "cert.pem"), "utf8"), keyPem: readFileSync(join(dir, serial, "key.pem"), "utf8"),
+  });
+  const next = await tab.loginAndChange("a0000502", u.password);
+  const r = await check(u.store, next);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /No password change is due\./);
+});
+
+test("a wrong password: LOGIN_FAILED with the remaining tries, exit 1; it counts toward the lock", async () => {
+  const u = await enrolled("a0000503");
+  const r = await check(u.store, "not-my-password");
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[LOGIN_FAILED\]/);
+  assert.match(r.stderr, /4 more failures/);
+  assert.match(r.stderr, /Helpdesk: helpdesk@example\.jp/);
+  assert.equal((await env.server.services.store.getUser("a0000503"))?.failedLogins, 1);
+});
+
+test("a revoked certificate: CERT_REVOKED and what to do, exit 1", async () => {
+  const u = await enrolled("a0000504");
+  const certs = await env.server.services.store.listCertificates("a0000504");
+  const operator = await env.server.services.store.getUser(OPERATOR_ID);
+  assert.ok(operator && certs[0]);
+  await env.server.services.portal.revoke(operator, certs[0].serial, "keyCompromise");
+  const r = await check(u.store, u.password);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[CERT_REVOKED\]/);
+  assert.match(r.stderr, /new passcode/);
+});
+
+test("no certificate in the store, or a store that does not know the server's root", async () => {
+  const empty = join(tempDir(), "empty");
+  const r = await check(empty, "whatever");
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[NO_CERTIFICATE_IN_STORE\]/);
+  assert.match(r.stderr, /shomei enroll/);
+});
