@@ -35,6 +35,10 @@ export const P = {
   newPassword: t("新しいパスワード", "New password"),
   confirmPassword: t("新しいパスワード（確認）", "New password (again)"),
   changeButton: t("変更する", "Change password"),
+  passwordRules: {
+    ja: (min: number): string => `${min} 文字以上。ユーザID を含まないこと。最近使ったパスワードは使えません。`,
+    en: (min: number): string => `At least ${min} characters, not containing your user ID, not one you used recently.`,
+  },
   changed: t("パスワードを変更しました。", "Your password has been changed."),
 
   meTitle: t("マイページ", "My page"),

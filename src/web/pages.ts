@@ -99,7 +99,7 @@ ${error ? errorBox(L, error) : ""}
 <input type="hidden" name="csrf" value="${c.csrf ?? ""}">
 ${field("current", P.currentPassword[L], html`<input id="current" name="current" type="password" autocomplete="current-password" required maxlength="256">`)}
 ${field("next", P.newPassword[L], html`<input id="next" name="next" type="password" autocomplete="new-password" required minlength="${minLength}" maxlength="256" aria-describedby="rules">`)}
-<p id="rules"><small>${L === "ja" ? `${minLength} 文字以上。ユーザID を含まないこと。最近使ったパスワードは使えません。` : `At least ${minLength} characters, not containing your user ID, not one you used recently.`}</small></p>
+<p id="rules"><small>${P.passwordRules[L](minLength)}</small></p>
 ${field("confirm", P.confirmPassword[L], html`<input id="confirm" name="confirm" type="password" autocomplete="new-password" required maxlength="256">`)}
 <button type="submit">${P.changeButton[L]}</button>
 </form>`);

@@ -201,6 +201,75 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       await assert.rejects(store().setPassword("a0404040", "h", false, T0, null, []), (e) => isShomeiError(e) && e.code === "USER_NOT_FOUND");
       function at2(): Date { return new Date(T0.getTime() + DAY); }
     });
+
+    test("portal: failed logins count and lock once at the limit; success and unlock clear them", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000020"), passcode("a0000020"), []);
+      const ev = { at: T0, actor: "user:a0000020", event: "login", userId: "a0000020", outcome: "failure" as const };
+      for (let i = 1; i <= 2; i++) assert.deepEqual(await store().recordLoginFailure("a0000020", 3, new Date(T0.getTime() + i * MIN), [ev]), { failures: i, locked: false });
+      assert.deepEqual(await store().recordLoginFailure("a0000020", 3, new Date(T0.getTime() + 3 * MIN), [ev]), { failures: 3, locked: true });
+      assert.deepEqual(await store().recordLoginFailure("a0000020", 3, new Date(T0.getTime() + 4 * MIN), [ev]), { failures: 4, locked: false }, "locked once");
+      assert.equal((await store().getUser("a0000020"))?.lockedAt?.toISOString(), new Date(T0.getTime() + 3 * MIN).toISOString());
+      assert.equal((await store().queryAudit({ userId: "a0000020", event: "login.lock" })).length, 1);
+      await store().unlock("a0000020", T0, []);
+      const u = await store().getUser("a0000020");
+      assert.equal(u?.lockedAt, null);
+      assert.equal(u?.failedLogins, 0);
+      await store().recordLoginFailure("a0000020", 3, T0, [ev]);
+      await store().recordLoginSuccess("a0000020", T0, []);
+      assert.equal((await store().getUser("a0000020"))?.failedLogins, 0);
+      assert.equal((await store().getUser("a0000020"))?.lastLoginAt?.toISOString(), T0.toISOString());
+    });
+
+    test("portal: password changes keep the last hashes only; a reset (initial) lifts the lock and ends sessions", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000021", { passwordHash: "h0" }), passcode("a0000021"), []);
+      for (let i = 1; i <= 4; i++) await store().changePassword("a0000021", `h${i}`, new Date(T0.getTime() + i * DAY), 2, []);
+      assert.deepEqual(await store().passwordHistory("a0000021", 10), ["h3", "h2"]);
+      const u = await store().getUser("a0000021");
+      assert.equal(u?.passwordHash, "h4");
+      assert.equal(u?.passwordInitial, false);
+      await store().createSession({ idHash: "s1", userId: "a0000021", certFingerprint: "f", stage: "full", createdAt: T0, lastSeenAt: T0 }, []);
+      await store().recordLoginFailure("a0000021", 1, T0, []);
+      await store().setPassword("a0000021", "h5", true, T0, new Date(T0.getTime() + 40 * DAY), []);
+      const r = await store().getUser("a0000021");
+      assert.equal(r?.lockedAt, null);
+      assert.equal(r?.passwordInitial, true);
+      assert.equal(await store().getSession("s1"), undefined);
+    });
+
+    test("portal: sessions round-trip, are touched and deleted; suspension ends them", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000022"), passcode("a0000022"), []);
+      const rec = { idHash: "s2", userId: "a0000022", certFingerprint: "AB:CD", stage: "change-password" as const, createdAt: T0, lastSeenAt: T0 };
+      await store().createSession(rec, []);
+      assert.deepEqual(await store().getSession("s2"), rec);
+      await store().touchSession("s2", new Date(T0.getTime() + MIN));
+      assert.equal((await store().getSession("s2"))?.lastSeenAt.toISOString(), new Date(T0.getTime() + MIN).toISOString());
+      await store().deleteSession("s2", []);
+      assert.equal(await store().getSession("s2"), undefined);
+      await store().createSession({ ...rec, idHash: "s3" }, []);
+      await store().setStatus("a0000022", "suspended", T0, []);
+      assert.equal(await store().getSession("s3"), undefined);
+      assert.equal((await store().getUser("a0000022"))?.status, "suspended");
+    });
+
+    test("portal: revocation once, by serial in any case; fingerprint lookup; user search escapes LIKE", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000023", { name: "100%_太郎" }), passcode("a0000023"), []);
+      const c = cert("a0000023");
+      await store().insertCertificate(c, []);
+      assert.equal((await store().getCertificateByFingerprint(c.fingerprint))?.serial, c.serial);
+      const r = await store().revokeCertificate(c.serial.toUpperCase(), "keyCompromise", T0, []);
+      assert.equal(r.status, "revoked");
+      assert.equal(r.revocationReason, "keyCompromise");
+      assert.equal(r.revokedAt?.toISOString(), T0.toISOString());
+      await assert.rejects(store().revokeCertificate(c.serial, "superseded", T0, []), (e) => isShomeiError(e) && e.code === "REVOKE_NOT_POSSIBLE");
+      await assert.rejects(store().revokeCertificate("ff", "superseded", T0, []), (e) => isShomeiError(e) && e.code === "REVOKE_NOT_POSSIBLE");
+      assert.deepEqual((await store().searchUsers({ text: "0%_太" })).map((u) => u.userId), ["a0000023"]);
+      assert.deepEqual((await store().searchUsers({ text: "%" })).map((u) => u.userId), ["a0000023"], "% is a character, not a wildcard");
+      assert.ok((await store().searchUsers({ text: "a00000" })).length >= 4);
+    });
   });
 }
 
