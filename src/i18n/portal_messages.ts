@@ -11,7 +11,6 @@ export const P = {
   skip: t("本文へ移動", "Skip to content"),
   switchLang: t("English", "日本語"),
   helpdesk: t("お問い合わせ先", "Helpdesk"),
-  whatToDo: t("対処方法", "What to do"),
   errorCode: t("エラーコード", "Error code"),
   errorTitle: t("ご利用いただけません", "This page cannot be used"),
   tryAgain: t("トップページへ", "Back to the top page"),

@@ -25,17 +25,17 @@ export const STYLE = `
 :root{color-scheme:light;font-family:system-ui,"Hiragino Sans","Noto Sans CJK JP",sans-serif;line-height:1.6;color:#1a1a1a;background:#fff}
 body{margin:0}a{color:#0b57a4}header,main,footer{max-width:60rem;margin:0 auto;padding:0 1rem}
 header{display:flex;gap:1rem;align-items:center;justify-content:space-between;border-bottom:1px solid #ccc}
-header p{margin:.75rem 0;font-weight:bold}nav ul{display:flex;gap:1rem;list-style:none;margin:0;padding:0}
+header p{margin:.75rem 0;font-weight:bold}nav ul{display:flex;gap:1rem;align-items:center;list-style:none;margin:0;padding:0}
 .skip{position:absolute;left:-10000px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}
 label{display:block;font-weight:bold;margin-top:.75rem}input,select{font:inherit;padding:.4rem;border:1px solid #555;border-radius:4px;max-width:100%}
 input[type=text],input[type=password],input[type=email],input[type=search]{width:22rem}
 button{font:inherit;margin-top:1rem;padding:.45rem 1.2rem;border-radius:4px;border:1px solid #0b57a4;background:#0b57a4;color:#fff;cursor:pointer}
-button.secondary{background:#fff;color:#0b57a4}button.flat{margin:0}label.plain{display:inline;font-weight:normal}.inline{display:inline-block;margin-right:.5rem}
+button.secondary{background:#fff;color:#0b57a4}form:not(.inline)>button{display:block}.inline button{margin-top:.25rem}td.nowrap{white-space:nowrap}button.flat{margin:0}label.plain{display:inline;font-weight:normal}.inline{display:inline-block;margin-right:.5rem}
 .alert{border-left:6px solid #b00020;background:#fdecee;padding:.5rem 1rem;margin:1rem 0}.notice{border-left:6px solid #8a5a00;background:#fff6e0;padding:.5rem 1rem;margin:1rem 0}
 .ok{border-left:6px solid #1b6e20;background:#e8f5e9;padding:.5rem 1rem;margin:1rem 0}
 table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #bbb;padding:.35rem .5rem;text-align:left;vertical-align:top}th{background:#eef2f6}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:bold}dd{margin:0}
-footer{margin-top:2rem;border-top:1px solid #ccc;padding-top:.5rem;font-size:.95rem}code{font-size:.95em;word-break:break-all}
+footer{margin-top:2rem;border-top:1px solid #ccc;padding-top:.5rem;font-size:.95rem}code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.9rem;word-break:break-all}
 `;
 
 function switchHref(c: PageContext): string {
@@ -116,7 +116,7 @@ function certTable(c: PageContext, certs: readonly CertificateRecord[], now: Dat
   if (certs.length === 0) return html`<p>${P.noEntries[L]}</p>`;
   const when = (d: Date): string => formatDateTime(d, L, c.timeZone);
   return html`<table><caption class="skip">${P.certificates[L]}</caption><thead><tr><th scope="col">${P.serial[L]}</th><th scope="col">${P.validFrom[L]}</th><th scope="col">${P.validTo[L]}</th><th scope="col">${P.status[L]}</th>${revokeCsrf !== undefined ? html`<th scope="col">${P.actions[L]}</th>` : ""}</tr></thead><tbody>
-${certs.map((x) => html`<tr><td><code>${x.serial}</code>${x.serial === currentSerial ? html` <strong>(${P.inUse[L]})</strong>` : ""}</td><td>${when(x.notBefore)}</td><td>${when(x.notAfter)}</td><td>${certStatus(L, x, now)}${x.revocationReason ? ` (${x.revocationReason})` : ""}</td>
+${certs.map((x) => html`<tr><td><code>${x.serial}</code>${x.serial === currentSerial ? html` <strong>(${P.inUse[L]})</strong>` : ""}</td><td>${when(x.notBefore)}</td><td>${when(x.notAfter)}</td><td class="nowrap">${certStatus(L, x, now)}${x.revocationReason ? ` (${x.revocationReason})` : ""}</td>
 ${revokeCsrf !== undefined ? html`<td>${x.status === "valid" ? html`<form method="post" action="/console/certificates/${x.serial}/revoke"><input type="hidden" name="csrf" value="${revokeCsrf}"><label for="reason-${x.serial}">${P.reason[L]}</label><select id="reason-${x.serial}" name="reason">${REVOCATION_REASONS.map((r) => html`<option value="${r}">${P.reasons[r][L]}</option>`)}</select> <button type="submit" class="secondary">${P.revoke[L]}</button></form>` : ""}</td>` : ""}</tr>`)}
 </tbody></table>`;
 }
