@@ -364,8 +364,15 @@ export const ERRORS = {
     status: 403, exit: 1,
     ja: "パスワードを続けて間違えたため、このユーザID はロックされています。",
     en: "This user ID is locked after too many wrong passwords.",
-    remedyJa: "運用担当者（ヘルプデスク）にロックの解除を依頼してください。{unlockHint}",
-    remedyEn: "Ask the operator (helpdesk) to unlock it. {unlockHint}",
+    remedyJa: "運用担当者（ヘルプデスク）にロックの解除を依頼してください。",
+    remedyEn: "Ask the operator (helpdesk) to unlock it.",
+  },
+  ACCOUNT_LOCKED_TEMPORARILY: {
+    status: 403, exit: 1,
+    ja: "パスワードを続けて間違えたため、このユーザID は一時的にロックされています。",
+    en: "This user ID is locked for a while after too many wrong passwords.",
+    remedyJa: "ロックから {minutes} 分経つと自動で解除されます。急ぐ場合は運用担当者（ヘルプデスク）に解除を依頼してください。",
+    remedyEn: "The lock lifts by itself {minutes} minutes after it was set; if it is urgent, ask the operator (helpdesk) to unlock it.",
   },
   INITIAL_PASSWORD_EXPIRED: {
     status: 403, exit: 1,

@@ -169,10 +169,8 @@ export class PortalService {
   }
 
   private lockedError(): ShomeiError {
-    const auto = this.d.policy.autoUnlockMinutes;
-    return new ShomeiError("ACCOUNT_LOCKED", {
-      unlockHint: auto > 0 ? `(${auto} min.)` : "",
-    });
+    const minutes = this.d.policy.autoUnlockMinutes;
+    return minutes > 0 ? new ShomeiError("ACCOUNT_LOCKED_TEMPORARILY", { minutes }) : new ShomeiError("ACCOUNT_LOCKED");
   }
 
   /** Counts a wrong password; returns the error to throw (LOCKED when this one locked the account). */

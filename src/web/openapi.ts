@@ -125,7 +125,7 @@ export function openApiDocument(): Record<string, unknown> {
             401: problem("The password is wrong.", ["LOGIN_FAILED"]),
             403: problem(
               "The certificate is not acceptable, the user ID is not the certificate's, the account is locked, or the initial password expired.",
-              [...CERT_CODES, "LOGIN_USER_MISMATCH", "ACCOUNT_LOCKED", "INITIAL_PASSWORD_EXPIRED"],
+              [...CERT_CODES, "LOGIN_USER_MISMATCH", "ACCOUNT_LOCKED", "ACCOUNT_LOCKED_TEMPORARILY", "INITIAL_PASSWORD_EXPIRED"],
             ),
             413: tooLarge("64 KiB"),
             415: unsupported,

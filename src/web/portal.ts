@@ -238,7 +238,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
       return reply.redirect("/me?done=password", 303);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
-      if (e.code === "ACCOUNT_LOCKED") {
+      if (e.code === "ACCOUNT_LOCKED" || e.code === "ACCOUNT_LOCKED_TEMPORARILY") {
         clearSessionCookie(reply);
         return fail(req, reply, e);
       }

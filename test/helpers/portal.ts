@@ -41,8 +41,15 @@ export interface PortalEnv {
 export const OPERATOR_ID = "a0000000";
 export const OPERATOR_EMAIL = "operator@example.jp";
 
-export async function startPortalEnv(o: { clock?: Clock } = {}): Promise<PortalEnv> {
+export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number> } = {}): Promise<PortalEnv> {
   const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎"]);
+  if (o.portalConfig) {
+    // The operator's config file, edited as an operator would (settings are read at start).
+    const file = join(ca.dir, "shomei.json");
+    const config = JSON.parse(readFileSync(file, "utf8")) as { portal: Record<string, number> };
+    config.portal = { ...config.portal, ...o.portalConfig };
+    writeFileSync(file, JSON.stringify(config, null, 2));
+  }
   const clock = o.clock ?? testClock();
   const server = await startInProcess(ca.dir, clock);
   const rootPem = readFileSync(ca.rootPem, "utf8");
