@@ -328,7 +328,9 @@ export class PortalService {
         await this.d.registration.addUser(input, PortalService.actor(operator));
         rows.push({ line: r.line, userId: r.userId, outcome: "registered" });
       } catch (e) {
-        rows.push(rejected(r.line, r.userId, e));
+        // The user is registered even when a mail could not be sent: say so, not "rejected".
+        if (e instanceof ShomeiError && e.code === "MAIL_FAILED") rows.push({ ...rejected(r.line, r.userId, e), outcome: "registered" });
+        else rows.push(rejected(r.line, r.userId, e));
       }
     }
     rows.sort((a, b) => a.line - b.line);
