@@ -18,6 +18,9 @@ function onPath(cmd: string, args: string[] = ["--version"]): () => Promise<bool
   return () => Promise.resolve(spawnSync(cmd, args, { stdio: "ignore" }).status === 0);
 }
 
+/** Debian's own Python, whose site packages hold python3-cryptography (a pyenv python3 on PATH may not). */
+export const PY_DEBIAN = "/usr/bin/python3";
+
 /** PostgreSQL URL for tests: $SHOMEI_TEST_PG, else the local server's `test` database. */
 export const PG_URL = process.env.SHOMEI_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -39,6 +42,12 @@ export const TOOLS = {
   curl: { name: "curl", install: "apt-get install -y curl", available: onPath("curl") },
   python3: { name: "python3", install: "apt-get install -y python3", available: onPath("python3") },
   chromium: { name: "Chromium", install: "apt-get install -y chromium", available: onPath("/usr/bin/chromium") },
+  nss: { name: "NSS tools (certutil, pk12util)", install: "apt-get install -y libnss3-tools", available: onPath("sh", ["-c", "command -v certutil && command -v pk12util"]) },
+  pyCryptography: {
+    name: "Python cryptography (Debian's python3-cryptography)",
+    install: "apt-get install -y python3-cryptography",
+    available: onPath(PY_DEBIAN, ["-c", "import cryptography"]),
+  },
   postgres: {
     name: "PostgreSQL",
     install: `apt-get install -y postgresql, start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) and set SHOMEI_TEST_PG (now ${PG_URL.replace(/:[^:@/]*@/, ":***@")})`,
