@@ -4,20 +4,26 @@
  * (src/cli/user/*.ts). Exit codes: 0 ok, 1 the user must act, 2 bad invocation, 3 bug.
  */
 import { ShomeiError, type Lang } from "../i18n/errors.js";
-import { msg } from "../i18n/client_messages.js";
+import { msg, type ClientMessageKey } from "../i18n/client_messages.js";
 import { EXPIRING_DAYS } from "../client/listing.js";
 import { runMain } from "./common.js";
 import { enrollCommand } from "./user/enroll.js";
 import { listCommand } from "./user/list.js";
 import { loginCheckCommand } from "./user/login_check.js";
+import { pruneCommand } from "./user/prune.js";
+import { rootCommand } from "./user/root.js";
+import { renewCommand } from "./user/renew.js";
 import { shomeiVersion } from "./user/version.js";
 
 type Command = (args: readonly string[], lang: Lang) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, { run: Command; usage: "usage.enroll" | "usage.list" | "usage.loginCheck" }>> = {
+const COMMANDS: Readonly<Record<string, { run: Command; usage: ClientMessageKey }>> = {
   enroll: { run: enrollCommand, usage: "usage.enroll" },
   list: { run: listCommand, usage: "usage.list" },
   "login-check": { run: loginCheckCommand, usage: "usage.loginCheck" },
+  prune: { run: pruneCommand, usage: "usage.prune" },
+  root: { run: rootCommand, usage: "usage.root" },
+  renew: { run: renewCommand, usage: "usage.renew" },
 };
 
 function usageOf(lang: Lang, name: string | undefined): string {

@@ -87,7 +87,7 @@ export async function verifyIssued(
 }
 
 /** A pending enrollment still worth resending, or undefined (a stale or foreign one is removed). */
-async function usablePending(store: CertificateStore, userId: string, server: string, now: Date): Promise<PendingEnrollment | undefined> {
+export async function usablePending(store: CertificateStore, userId: string, server: string, now: Date): Promise<PendingEnrollment | undefined> {
   const p = await store.loadPending(userId);
   if (!p) return undefined;
   const age = now.getTime() - p.createdAt.getTime();

@@ -184,4 +184,46 @@ export class EstClient {
     }, this.opts);
     return certsFromPkcs7(res);
   }
+
+  /**
+   * POST /simplereenroll with a CSR for a new key, authenticated in the TLS handshake by the
+   * current certificate (PEM) and its key (PEM), over TLS that must chain to `rootDer`.
+   */
+  async simpleReenroll(csrDer: Uint8Array, current: { cert: string; key: string }, rootDer: Uint8Array): Promise<Buffer[]> {
+    const res = await httpsRequest({
+      url: this.url("simplereenroll"), method: "POST", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
+      clientCert: current,
+      headers: {
+        ...this.commonHeaders(),
+        "content-type": "application/pkcs10",
+        "content-transfer-encoding": "base64",
+        accept: "application/pkcs7-mime, application/problem+json",
+      },
+      body: Buffer.from(base64Lines(csrDer), "latin1"),
+    }, this.opts);
+    return certsFromPkcs7(res);
+  }
+
+  /**
+   * The service's description (/.well-known/shomei.json beside the EST base): where the portal
+   * and renewal are. Undefined when the server does not publish one (then renewal is tried at
+   * the EST base itself).
+   */
+  async describe(rootDer: Uint8Array): Promise<{ portalUrl?: string; reenrollUrl?: string; helpdesk?: string } | undefined> {
+    const res = await httpsRequest({
+      url: new URL("/.well-known/shomei.json", this.server), method: "GET", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
+      headers: { ...this.commonHeaders(), accept: "application/json" },
+    }, this.opts);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw problemToError(res);
+    let v: unknown;
+    try {
+      v = JSON.parse(res.body.toString("utf8"));
+    } catch {
+      throw bad("/.well-known/shomei.json is not JSON");
+    }
+    const o = typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
+    const text = (k: string): Record<string, string> => (typeof o[k] === "string" && o[k] !== "" ? { [k]: o[k] } : {});
+    return { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk") };
+  }
 }

@@ -6,20 +6,23 @@
  *   pending/<userId>/key.pem csr.der pending.json     an enrollment not finished yet
  *   servers.json                                      server URL -> root; user ID -> server
  *
+ * A certificate is removed by renaming its folder to certs/<userId>/.removing-… (one
+ * rename, so it disappears whole) and then deleting that; leftovers are swept next time.
+ *
  * Files are written to a temporary name, flushed and renamed; a certificate (or a pending
  * enrollment) is assembled in a temporary folder that is renamed into place, so a killed
  * process never leaves half of one behind.
  */
-import type { KeyObject } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, chmod } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ShomeiError } from "../i18n/errors.js";
 import { readCertificate } from "../pki/certificate.js";
-import { fingerprint } from "../pki/fingerprint.js";
+import { fingerprint, normaliseFingerprint } from "../pki/fingerprint.js";
 import { exportPrivateKeyPem, importPrivateKeyPem, isKeyKind } from "../pki/keys.js";
 import { fromPem, fromPemAll, toPem } from "../pki/pem.js";
-import type { CertificateStore, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
+import type { CertificateStore, KnownServer, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
 import { checkUserId } from "./user_id.js";
 import { writeFileAtomic } from "../util/files.js";
 
@@ -227,6 +230,67 @@ export class FileStore implements CertificateStore {
       }
       await this.updateServers((s) => { s.users[c.userId] = { server: c.server }; });
       return location;
+    });
+  }
+
+  removeCertificate(c: StoredCertificate): Promise<void> {
+    return this.guard(async () => {
+      checkUserId(c.userId);
+      const serial = readCertificate(c.certDer).serialHex;
+      const userDir = this.path("certs", c.userId);
+      const dir = join(userDir, serial);
+      if (c.location.cert !== join(dir, "cert.pem")) {
+        throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `${c.location.cert} is not where this store keeps that certificate` });
+      }
+      await this.sweepRemoved(userDir);
+      const pem = await readIfExists(c.location.cert);
+      if (pem === undefined && (await this.visibleEntries(userDir)).includes(serial)) {
+        throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `${dir} holds no cert.pem` });
+      }
+      if (pem === undefined) return; // already removed
+      if (!fromPemAll(pem.toString("utf8"), "CERTIFICATE")[0]?.equals(c.certDer)) {
+        throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `${dir} now holds another certificate` });
+      }
+      const doomed = join(userDir, `.removing-${serial}-${randomBytes(6).toString("hex")}`);
+      await rename(dir, doomed);
+      await rm(doomed, { recursive: true, force: true });
+    });
+  }
+
+  /** Deletes what an interrupted removal left (folders already renamed away). */
+  private async sweepRemoved(userDir: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(userDir);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    for (const n of names) if (n.startsWith(".removing-")) await rm(join(userDir, n), { recursive: true, force: true });
+  }
+
+  knownServers(): Promise<KnownServer[]> {
+    return this.guard(async () => {
+      const s = await this.readServers();
+      const names = new Set<string>(Object.keys(s.servers));
+      for (const u of Object.values(s.users)) if (typeof u.server === "string") names.add(u.server);
+      return [...names].sort().map((server) => {
+        const hex = s.servers[server]?.root;
+        return typeof hex === "string" && /^[0-9a-f]{64}$/.test(hex) ? { server, rootFingerprint: normaliseFingerprint(hex) } : { server };
+      });
+    });
+  }
+
+  untrustRoot(server: string): Promise<boolean> {
+    return this.guard(async () => {
+      const before = await this.readServers();
+      if (!Object.hasOwn(before.servers, server)) return false;
+      const hex = before.servers[server]?.root;
+      await this.updateServers((s) => { s.servers = Object.fromEntries(Object.entries(s.servers).filter(([k]) => k !== server)); });
+      // The root file goes too unless another server still trusts the same root.
+      const stillUsed = Object.values((await this.readServers()).servers).some((e) => e.root === hex);
+      if (!stillUsed && typeof hex === "string" && /^[0-9a-f]{64}$/.test(hex)) await rm(this.path("roots", `${hex}.pem`), { force: true });
+      return true;
     });
   }
 

@@ -64,4 +64,21 @@ export interface CertificateStore {
   listCertificates(): Promise<StoredCertificate[]>;
   /** The private key of a stored certificate (for logging in with it). */
   loadPrivateKey(c: StoredCertificate): Promise<KeyObject>;
+  /**
+   * Removes a stored certificate with its key and chain, all or nothing (a crash never
+   * leaves a key without its certificate or the reverse). No error when it is already gone.
+   */
+  removeCertificate(c: StoredCertificate): Promise<void>;
+
+  /** Every server the store knows (a root recorded for it, or a user ID enrolled with it). */
+  knownServers(): Promise<KnownServer[]>;
+  /** Stops trusting the root for the server; false when none was recorded for it. */
+  untrustRoot(server: string): Promise<boolean>;
+}
+
+/** A server the store knows, and the fingerprint of the root recorded for it (if any). */
+export interface KnownServer {
+  readonly server: string;
+  /** SHA-256 fingerprint (AB:CD:…) recorded for the server's root; its file may be missing or altered. */
+  readonly rootFingerprint?: string;
 }

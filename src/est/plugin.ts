@@ -1,13 +1,17 @@
 /**
- * RFC 7030 (EST) under /.well-known/est: cacerts, simpleenroll, csrattrs. Bodies are base64
+ * RFC 7030 (EST) under /.well-known/est: cacerts, simpleenroll, csrattrs, and simplereenroll
+ * where the listener asks for client certificates. Bodies are base64
  * with `Content-Transfer-Encoding: base64`, as the RFC says. This layer only reads, checks
  * and renders; who may enroll is the EnrollmentService's decision.
  */
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { ShomeiError } from "../i18n/errors.js";
 import { certsOnly } from "../pki/pkcs7.js";
 import { decodeBase64Strict } from "../pki/pem.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
+import type { RenewalService } from "../registration/renewal.js";
+import type { CertificateRecord } from "../ca/ports.js";
+import type { UserRecord } from "../registration/ports.js";
 import { sendError, toShomeiError } from "../http/errors.js";
 import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 
@@ -21,6 +25,14 @@ export interface EstOptions {
   readonly helpdesk: string;
   /** Failed authentications allowed per client address per window (default 30 per 15 minutes). */
   readonly failureLimit?: FailureLimit;
+  /**
+   * simplereenroll, where the listener asks for client certificates (the portal's): `identify`
+   * returns the presented certificate and its user, or throws why it is not acceptable.
+   */
+  readonly reenroll?: {
+    readonly renewal: RenewalService;
+    identify(req: FastifyRequest): Promise<{ cert: CertificateRecord; user: UserRecord }>;
+  };
 }
 
 /** Base64 in lines of 64 characters, as EST clients (and `openssl base64 -d`) expect. */
@@ -68,19 +80,32 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
     void reply.header("Content-Transfer-Encoding", "base64").type("application/csrattrs").send(csrattrs);
   });
 
-  app.post("/simpleenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
-    if (limiter.blocked(req.ip)) throw new ShomeiError("TOO_MANY_ATTEMPTS", { minutes: limiter.minutesLeft(req.ip) });
-    const { userId, passcode } = basicAuth(req);
+  const csrOf = (req: FastifyRequest): Buffer => {
     if (typeof req.body !== "string") {
       throw new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: req.headers["content-type"] ?? "-" });
     }
-    const csrDer = decodeBase64Strict(req.body);
-    const cert = await opts.enrollment.simpleEnroll({ userId, passcode, csrDer, remote: req.ip });
-    return reply
-      .header("Content-Transfer-Encoding", "base64")
-      .type("application/pkcs7-mime; smime-type=certs-only")
-      .send(base64Lines(certsOnly([cert.der])));
+    return decodeBase64Strict(req.body);
+  };
+  const certsReply = (reply: FastifyReply, cert: CertificateRecord): FastifyReply => reply
+    .header("Content-Transfer-Encoding", "base64")
+    .type("application/pkcs7-mime; smime-type=certs-only")
+    .send(base64Lines(certsOnly([cert.der])));
+
+  app.post("/simpleenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
+    if (limiter.blocked(req.ip)) throw new ShomeiError("TOO_MANY_ATTEMPTS", { minutes: limiter.minutesLeft(req.ip) });
+    const { userId, passcode } = basicAuth(req);
+    const cert = await opts.enrollment.simpleEnroll({ userId, passcode, csrDer: csrOf(req), remote: req.ip });
+    return certsReply(reply, cert);
   });
+
+  const reenroll = opts.reenroll;
+  if (reenroll) {
+    app.post("/simplereenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
+      const { cert, user } = await reenroll.identify(req);
+      const issued = await reenroll.renewal.simpleReenroll({ current: cert, user, csrDer: csrOf(req), remote: req.ip });
+      return certsReply(reply, issued);
+    });
+  }
 
   return Promise.resolve();
 };

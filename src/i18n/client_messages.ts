@@ -13,7 +13,10 @@ const ja = {
 コマンド:
   enroll   メールで届いたユーザID とパスコードでクライアント証明書を取得する
   list     保存されている証明書を一覧表示する
+  prune    古い証明書（置き換え済み・期限切れ）を削除する。現在使う証明書は残す
+  root     ルート証明書の状態を確認する・インストールする・信頼を取り消す
   login-check  保存されている証明書とパスワードでポータルにログインできるか確かめる
+  renew    有効期限が近づいた証明書を、今の証明書を使って更新する
   help     コマンドの使い方を表示する（例: shomei help enroll）
 
 共通オプション:
@@ -65,19 +68,26 @@ NO_PROXY で指定します。
   2  コマンドの指定誤り
   3  内部エラー
 `,
-  "usage.list": `使い方: shomei list [--store DIR] [--json] [--lang ja|en]
+  "usage.list": `使い方: shomei list [--user ユーザID] [--store DIR] [--json] [--lang ja|en]
 
 証明書ストアにある証明書を、ユーザID ごとに有効期限の遅い順で表示します。
-状態は「有効」「期限間近」（残り {expiringDays} 日以内）「期限切れ」のいずれかです。
 「*」の付いた証明書が、そのユーザID で現在使う証明書（有効期限が最も遅い有効な証明書）です。
+状態:
+  有効          現在使う証明書
+  期限間近      現在使う証明書で、有効期限まで {expiringDays} 日以内（shomei renew で更新してください）
+  置き換え済み  まだ有効期限内だが、同じユーザID のより新しい証明書がある（shomei prune で削除できる）
+  期限切れ      有効期限を過ぎた（ログインには使えない）
 
 オプション:
-  --json         JSON で出力する（証明書ごとに userId, serial, notAfter, status, current, fingerprint など）
+  --user ID      このユーザID の証明書だけを表示する
+  --json         JSON で出力する（証明書ごとに userId, serial, notBefore, notAfter, daysLeft, status,
+                 current, fingerprint, issuer, server, certPath, keyPath, chainPath）
   --store DIR    証明書ストアの場所
   --lang ja|en   表示言語
 
 例:
   shomei list
+  shomei list --user a0000001
   shomei list --json
 
 終了コード:
@@ -112,6 +122,33 @@ NO_PROXY で指定します。
   "login.ok": "ログインできます（ユーザID {userId}）。",
   "login.changeDue": "ただし初期パスワードのままです。ブラウザで最初にログインしたとき、新しいパスワードへの変更を求められます（初期パスワードの期限: {expires}）。",
   "login.noChangeDue": "パスワードの変更は必要ありません。",
+  "usage.renew": `使い方: shomei renew [--server URL] [--user ユーザID] [--key 種類] [--store DIR] [--lang ja|en]
+
+有効期限が近づいた証明書を、今の証明書を使って更新します（パスコードは不要です）。
+新しい鍵ペアをこの PC で作り、新しい証明書を保存します。古い証明書は残るので、
+新しい証明書でログインできることを確かめてから shomei prune で削除してください。
+更新は有効期限の一定日数前（通常 30 日前。運用者の設定）から受け付けます。期限切れや失効した証明書は更新できません
+（その場合は運用担当者にパスコードの再発行を依頼し、shomei enroll で取得し直します）。
+
+オプション:
+  --server URL   証明書を取得したサーバー（既定: 証明書を取得したときのサーバー）
+  --user ID      ユーザID（ストアに複数のユーザID があるときに指定）
+  --key KIND     新しい鍵の種類（既定: 今の鍵と同じ。ec-p256, ec-p384, rsa-2048, rsa-3072）
+  --store DIR    証明書ストアの場所
+
+例:
+  shomei renew
+
+終了コード:
+  0  更新した証明書を保存した
+  1  対処が必要（まだ更新期間前、期限切れ、失効、接続できない など）
+  2  コマンドの指定誤り
+  3  内部エラー
+`,
+  "renew.current": "ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}）を更新します。",
+  "renew.sending": "{url} に更新を申請しています…",
+  "renew.done": "新しい証明書（シリアル {serial}、有効期限 {notAfter}）を保存しました: 証明書 {cert}、秘密鍵 {key}",
+  "renew.next": "ブラウザを再起動して新しい証明書でログインできることを確かめたら、古い証明書（シリアル {previous}）を shomei prune で削除できます。",
   "enroll.fetchingRoot": "{server} からルート証明書を取得しています…",
   "enroll.rootOffered": `サーバーのルート証明書:
   名前:     {subject}
@@ -142,6 +179,113 @@ NO_PROXY で指定します。
   "list.status.expiring": "期限間近",
   "list.status.expired": "期限切れ",
   "list.legend": "* = そのユーザID で現在使う証明書（有効期限が最も遅い有効な証明書）",
+  "list.status.superseded": "置き換え済み",
+  "list.status.revoked": "失効",
+  "list.emptyUser": "証明書ストア {store} にユーザID {userId} の証明書はありません。",
+  "list.pruneHint": "古い証明書（置き換え済み・期限切れ）が {count} 件あります。shomei prune で削除できます（現在使う証明書は残ります）。",
+  "usage.prune": `使い方: shomei prune [--user ユーザID] [--store DIR] [--yes] [--lang ja|en]
+
+同じユーザID の古い証明書を、秘密鍵・チェーンとともに証明書ストアから削除します。
+削除するのは、より新しい有効な証明書がある「置き換え済み」の証明書と、「期限切れ」の証明書です。
+現在使う証明書（shomei list で「*」の付いたもの）は削除しません。
+有効な証明書が 1 つもないユーザID の証明書は、期限切れでも削除しません。
+削除する証明書と理由を表示してから「削除しますか? [y/N]」と確認します。
+
+オプション:
+  --user ID      このユーザID の証明書だけを対象にする
+  --yes          確認せずに削除する（端末のないスクリプトから実行するときに必要）
+  --store DIR    証明書ストアの場所
+  --lang ja|en   表示言語
+
+例:
+  shomei prune
+  shomei prune --user a0000001 --yes
+
+終了コード:
+  0  削除した（削除するものがなかった場合も含む）
+  1  「y」と答えなかった（何も削除していない）、または証明書ストアを読み書きできない
+  2  コマンドの指定誤り（端末がなく --yes もない場合を含む）
+  3  内部エラー
+`,
+  "prune.nothing": "削除する証明書はありません。",
+  "prune.header": "次の証明書を削除します（秘密鍵とチェーンも削除します）:",
+  "prune.item": "  {userId}  シリアル {serial}  有効期限 {notAfter}  理由: {reason}",
+  "prune.reason.superseded": "より新しい有効な証明書があるため（置き換え済み）",
+  "prune.reason.expired": "有効期限が切れているため",
+  "prune.reason.revoked": "失効しているため",
+  "prune.keep": "残す証明書（現在使う証明書）: {userId}  シリアル {serial}  有効期限 {notAfter}",
+  "prune.keptNoValid": "ユーザID {userId} の証明書 {count} 件は残します: 有効な証明書が 1 つもないため、期限切れの証明書も削除しません。新しい証明書は shomei enroll で取得してください。",
+  "prune.confirm": "{count} 件の証明書を削除しますか? [y/N] ",
+  "prune.action": "証明書の削除",
+  "prune.removed": "削除しました: {userId}  シリアル {serial}",
+  "prune.done": "{count} 件の証明書を削除しました。",
+  "usage.root": `使い方: shomei root status [--server URL] [--store DIR] [--lang ja|en]
+        shomei root install --server URL [--root-fingerprint FP] [--file PEM] [--store DIR] [--lang ja|en]
+        shomei root remove [--server URL] [--yes] [--store DIR] [--lang ja|en]
+
+サーバー（認証局）のルート証明書を、この証明書ストアで信頼するかどうかを管理します。
+ルート証明書は、接続先が本物のサーバーかどうかを確かめるために使います（enroll、login-check、更新）。
+
+  status   サーバーごとに、ルート証明書を信頼しているかと、その名前・有効期間・SHA-256 フィンガープリントを表示する
+           （--server を省略すると、証明書ストアが知っているすべてのサーバー）
+  install  ルート証明書をインストールして信頼する。サーバーから取得する（既定）か、--file のファイルを読む。
+           信頼する前に名前と SHA-256 フィンガープリントを表示します。運用担当者から案内されたものと
+           1 文字ずつ一致することを確認してから「y」と答えてください。--root-fingerprint を指定すると、
+           一致したときは確認を省略し、一致しなければ何も信頼せずに中止します。
+           --yes ではこの確認を省略できません。
+  remove   サーバーのルート証明書の信頼を取り消す（確認を求める。--yes で省略）。証明書と秘密鍵は残ります。
+           取り消した後は、login-check や更新の前にもう一度 install が必要です。
+
+オプション:
+  --server URL            サーバーの URL（例: https://ca.example.jp）
+  --root-fingerprint FP   (install) 案内された SHA-256 フィンガープリント（AB:CD:… の形式）
+  --file PEM              (install) ルート証明書のファイル（PEM または DER）。サーバーには接続しない
+  --yes                   (remove) 確認せずに取り消す
+  --store DIR             証明書ストアの場所
+  --lang ja|en            表示言語
+
+例:
+  shomei root status
+  shomei root install --server https://ca.example.jp --root-fingerprint 'AB:CD:…:EF'
+  shomei root install --server https://ca.example.jp --file root.pem
+  shomei root remove --server https://ca.example.jp
+
+終了コード:
+  0  status: 指定したサーバー（省略時はすべてのサーバー）のルート証明書を信頼している
+     install: 信頼した（信頼済みだった場合も含む）。remove: 取り消した（信頼していなかった場合も含む）
+  1  status: 信頼していないサーバーがある。install: フィンガープリントの不一致、確認されなかった、
+     取得できない など。remove: 「y」と答えなかった
+  2  コマンドの指定誤り（remove で端末がなく --yes もない場合を含む）
+  3  内部エラー
+`,
+  "root.status.trusted": "{server}: ルート証明書を信頼しています",
+  "root.status.expired": "{server}: 信頼しているルート証明書が有効期間外です（このサーバーの確認に使えません）",
+  "root.status.damaged": "{server}: ルート証明書の記録はありますが、ファイルがないか変更されているため信頼していません（記録されたフィンガープリント: {fingerprint}）",
+  "root.status.none": "{server}: ルート証明書を信頼していません",
+  "root.details": `  名前:     {subject}
+  発行者:   {issuer}
+  有効期間: {notBefore} 〜 {notAfter}
+  SHA-256 フィンガープリント:
+    {fingerprint}`,
+  "root.installHint": "  インストールするには: shomei root install --server {server}",
+  "root.noServers": "証明書ストア {store} には、サーバーの記録がありません。\nルート証明書をインストールするには: shomei root install --server URL",
+  "root.reading": "{file} からルート証明書を読み込んでいます…",
+  "root.offered": "{server} 用のルート証明書:",
+  "root.securityWarning": `セキュリティ警告: 認証局（ルート証明書）を信頼しようとしています。信頼すると、この認証局が
+発行した証明書を持つサーバーを {server} として信用します。上の名前（発行者）と SHA-256 フィンガープリントが、
+運用担当者から案内されたものと 1 文字ずつ一致することを確認してください。一致しない場合は「n」と答え、
+ヘルプデスクに連絡してください。`,
+  "root.fingerprintMatched": "ルート証明書のフィンガープリントが指定された値と一致しました。",
+  "root.installed": "{server} 用のルート証明書として信頼しました: {path}",
+  "root.replaced": "以前信頼していたルート証明書（フィンガープリント {previous}）と置き換えました。",
+  "root.alreadyTrusted": "このルート証明書は {server} 用に信頼済みです。変更はありません。",
+  "root.removeWhat": "{server} 用のルート証明書の信頼を取り消します:",
+  "root.removeWarning": "取り消すと、shomei login-check や証明書の更新で {server} を確認できなくなります。その前に shomei root install でもう一度インストールしてください。保存されている証明書と秘密鍵はそのまま残ります。",
+  "root.removePrompt": "信頼を取り消しますか? [y/N] ",
+  "root.removeAction": "ルート証明書の信頼の取り消し",
+  "root.removed": "{server} 用のルート証明書の信頼を取り消しました。",
+  "root.notTrusted": "{server} 用に信頼しているルート証明書はありません。変更はありません。",
+  "root.noneTrusted": "証明書ストア {store} で信頼しているルート証明書はありません。変更はありません。",
   "cli.unknownCommand": "「{command}」というコマンドはありません",
   "cli.unexpectedArgument": "余分な引数「{arg}」があります",
 } as const;
@@ -156,7 +300,10 @@ Usage: shomei <command> [options]
 Commands:
   enroll   obtain a client certificate with the user ID and passcode from the e-mail
   list     list the certificates in the store
+  prune    remove old (superseded and expired) certificates; the current one stays
+  root     check, install or remove the trusted root certificate
   login-check  check that the stored certificate and your password log in to the portal
+  renew    renew a certificate close to expiry, using the current certificate
   help     show how to use a command (e.g. shomei help enroll)
 
 Common options:
@@ -207,19 +354,26 @@ Exit codes:
   2  the command was not used correctly
   3  internal error
 `,
-  "usage.list": `Usage: shomei list [--store DIR] [--json] [--lang ja|en]
+  "usage.list": `Usage: shomei list [--user ID] [--store DIR] [--json] [--lang ja|en]
 
 Lists the certificates in the store, per user ID, latest expiry first.
-The status is "valid", "expiring" (within {expiringDays} days) or "expired".
 "*" marks the certificate to use now for each user ID (the valid one that expires last).
+Status:
+  valid       the current certificate
+  expiring    the current certificate, within {expiringDays} days of its expiry (renew it with shomei renew)
+  superseded  not expired yet, but a newer certificate for the same user ID exists (shomei prune removes it)
+  expired     past its expiry (it cannot be used to log in)
 
 Options:
-  --json         print JSON (one object per certificate: userId, serial, notAfter, status, current, fingerprint, ...)
+  --user ID      list only this user ID's certificates
+  --json         print JSON (one object per certificate: userId, serial, notBefore, notAfter, daysLeft, status,
+                 current, fingerprint, issuer, server, certPath, keyPath, chainPath)
   --store DIR    where the certificate store is
   --lang ja|en   language
 
 Examples:
   shomei list
+  shomei list --user a0000001
   shomei list --json
 
 Exit codes:
@@ -254,6 +408,33 @@ Exit codes:
   "login.ok": "Login works (user ID {userId}).",
   "login.changeDue": "But the password is still the initial one: the first login in the browser will ask you to choose a new one (the initial password expires {expires}).",
   "login.noChangeDue": "No password change is due.",
+  "usage.renew": `Usage: shomei renew [--server URL] [--user ID] [--key KIND] [--store DIR] [--lang ja|en]
+
+Renews a certificate that is close to expiry, authenticated by the current certificate (no passcode).
+A new key pair is made on this PC and the new certificate is stored. The old certificate stays:
+once the new one logs in, remove the old one with shomei prune.
+Renewal opens some days before expiry (usually 30; the operator's setting). An expired or revoked
+certificate cannot be renewed (ask the operator for a new passcode and run shomei enroll).
+
+Options:
+  --server URL   the server (default: the one the certificate came from)
+  --user ID      the user ID (when the store holds more than one)
+  --key KIND     type of the new key (default: as the current one; ec-p256, ec-p384, rsa-2048, rsa-3072)
+  --store DIR    where the certificate store is
+
+Example:
+  shomei renew
+
+Exit codes:
+  0  the renewed certificate is stored
+  1  you must act (renewal not open yet, expired, revoked, server unreachable, …)
+  2  wrong usage
+  3  internal error
+`,
+  "renew.current": "Renewing the certificate of user ID {userId} (serial {serial}, expires {notAfter}).",
+  "renew.sending": "Requesting the renewal from {url} …",
+  "renew.done": "Stored the new certificate (serial {serial}, expires {notAfter}): certificate {cert}, private key {key}",
+  "renew.next": "Restart the browser and check that the new certificate logs in; then the old one (serial {previous}) can be removed with shomei prune.",
   "enroll.fetchingRoot": "Fetching the root certificate from {server} …",
   "enroll.rootOffered": `The server's root certificate:
   Name:      {subject}
@@ -284,6 +465,112 @@ Exit codes:
   "list.status.expiring": "expiring",
   "list.status.expired": "expired",
   "list.legend": "* = the certificate to use now for the user ID (the valid one that expires last)",
+  "list.status.superseded": "superseded",
+  "list.status.revoked": "revoked",
+  "list.emptyUser": "There are no certificates for user ID {userId} in the store {store}.",
+  "list.pruneHint": "Old (superseded or expired) certificates: {count}. shomei prune removes them (the current one stays).",
+  "usage.prune": `Usage: shomei prune [--user ID] [--store DIR] [--yes] [--lang ja|en]
+
+Removes old certificates of the same user ID from the store, with their private keys and chains:
+"superseded" ones (a newer valid certificate exists) and "expired" ones.
+The current certificate (marked "*" by shomei list) is never removed.
+A user ID with no valid certificate at all keeps its certificates, expired or not.
+It shows what it will remove and why, then asks "Remove …? [y/N]".
+
+Options:
+  --user ID      only this user ID's certificates
+  --yes          remove without asking (needed when run from a script without a terminal)
+  --store DIR    where the certificate store is
+  --lang ja|en   language
+
+Examples:
+  shomei prune
+  shomei prune --user a0000001 --yes
+
+Exit codes:
+  0  removed (also when there was nothing to remove)
+  1  the answer was not "y" (nothing was removed), or the store cannot be read or written
+  2  the command was not used correctly (also: no terminal to ask and no --yes)
+  3  internal error
+`,
+  "prune.nothing": "There is nothing to remove.",
+  "prune.header": "These certificates will be removed (with their private keys and chains):",
+  "prune.item": "  {userId}  serial {serial}  expires {notAfter}  because: {reason}",
+  "prune.reason.superseded": "a newer valid certificate exists (superseded)",
+  "prune.reason.expired": "it has expired",
+  "prune.reason.revoked": "it has been revoked",
+  "prune.keep": "Kept (the current certificate): {userId}  serial {serial}  expires {notAfter}",
+  "prune.keptNoValid": "Kept the {count} certificate(s) of user ID {userId}: it has no valid certificate, so expired ones are not removed either. Get a new one with shomei enroll.",
+  "prune.confirm": "Remove {count} certificate(s)? [y/N] ",
+  "prune.action": "removing certificates",
+  "prune.removed": "Removed: {userId}  serial {serial}",
+  "prune.done": "Removed {count} certificate(s).",
+  "usage.root": `Usage: shomei root status [--server URL] [--store DIR] [--lang ja|en]
+       shomei root install --server URL [--root-fingerprint FP] [--file PEM] [--store DIR] [--lang ja|en]
+       shomei root remove [--server URL] [--yes] [--store DIR] [--lang ja|en]
+
+Manages which root certificate this store trusts for each server (certificate authority).
+The root is what proves the server is the real one (enroll, login-check, renewal).
+
+  status   for each server, whether a root is trusted, with its name, validity and SHA-256 fingerprint
+           (without --server: every server the store knows)
+  install  install and trust a root: fetched from the server (default) or read from --file.
+           Its name and SHA-256 fingerprint are shown first: answer "y" only after checking, character by
+           character, that they match what the operator gave you. With --root-fingerprint no question is
+           asked when it matches, and nothing is trusted when it does not. --yes does not skip this check.
+  remove   remove the trust in the server's root (asks first; --yes does not ask). Certificates and keys
+           stay; login-check and renewal need the root installed again afterwards.
+
+Options:
+  --server URL            the server's URL, e.g. https://ca.example.com
+  --root-fingerprint FP   (install) the SHA-256 fingerprint you were given (AB:CD:…)
+  --file PEM              (install) the root certificate file (PEM or DER); the server is not contacted
+  --yes                   (remove) do not ask
+  --store DIR             where the certificate store is
+  --lang ja|en            language
+
+Examples:
+  shomei root status
+  shomei root install --server https://ca.example.com --root-fingerprint 'AB:CD:…:EF'
+  shomei root install --server https://ca.example.com --file root.pem
+  shomei root remove --server https://ca.example.com
+
+Exit codes:
+  0  status: a root is trusted for the server given (without --server: for every server)
+     install: trusted (also when it already was). remove: removed (also when none was trusted)
+  1  status: some server has no trusted root. install: fingerprint mismatch, not confirmed, server
+     unreachable, ... remove: the answer was not "y"
+  2  the command was not used correctly (also: remove with no terminal to ask and no --yes)
+  3  internal error
+`,
+  "root.status.trusted": "{server}: a root certificate is trusted",
+  "root.status.expired": "{server}: the trusted root certificate is outside its validity period (it cannot check this server)",
+  "root.status.damaged": "{server}: a root is recorded, but its file is missing or was changed, so it is not trusted (recorded fingerprint: {fingerprint})",
+  "root.status.none": "{server}: no root certificate is trusted",
+  "root.details": `  Name:      {subject}
+  Issuer:    {issuer}
+  Valid:     {notBefore} to {notAfter}
+  SHA-256 fingerprint:
+    {fingerprint}`,
+  "root.installHint": "  To install it: shomei root install --server {server}",
+  "root.noServers": "The store {store} knows no server.\nTo install a root certificate: shomei root install --server URL",
+  "root.reading": "Reading the root certificate from {file} …",
+  "root.offered": "The root certificate for {server}:",
+  "root.securityWarning": `Security warning: you are about to trust a certificate authority (root certificate). Once trusted, any
+server with a certificate from this authority is believed to be {server}. Check that the name (issuer) and
+SHA-256 fingerprint above match, character by character, what the operator gave you. If they do not,
+answer "n" and contact the helpdesk.`,
+  "root.fingerprintMatched": "The root certificate's fingerprint matches the one given.",
+  "root.installed": "The root certificate is now trusted for {server}: {path}",
+  "root.replaced": "It replaces the root certificate trusted before (fingerprint {previous}).",
+  "root.alreadyTrusted": "This root certificate is already trusted for {server}. Nothing was changed.",
+  "root.removeWhat": "Removing the trust in the root certificate for {server}:",
+  "root.removeWarning": "Afterwards shomei login-check and renewal cannot check {server} until the root is installed again with shomei root install. The stored certificates and private keys stay.",
+  "root.removePrompt": "Remove the trust? [y/N] ",
+  "root.removeAction": "removing the trust in the root certificate",
+  "root.removed": "The root certificate for {server} is no longer trusted.",
+  "root.notTrusted": "No root certificate is trusted for {server}. Nothing was changed.",
+  "root.noneTrusted": "The store {store} trusts no root certificate. Nothing was changed.",
   "cli.unknownCommand": "there is no command \"{command}\"",
   "cli.unexpectedArgument": "unexpected argument \"{arg}\"",
 };

@@ -238,8 +238,8 @@ export const ERRORS = {
   },
   ROOT_FINGERPRINT_MISMATCH: {
     status: 400, exit: 1,
-    ja: "サーバーのルート証明書のフィンガープリントが指定された値と一致しません。登録を中止しました。",
-    en: "The server's root certificate fingerprint does not match the one given. Enrollment stopped.",
+    ja: "ルート証明書のフィンガープリントが指定された値と一致しません。何も信頼・保存していません。",
+    en: "The root certificate's fingerprint does not match the one given. Nothing was trusted or stored.",
     remedyJa: "メールに記載のフィンガープリントと比べてください。一致しない場合は接続先が正しくない可能性があります。ヘルプデスクに連絡してください。",
     remedyEn: "Compare with the fingerprint in the e-mail. If they differ you may be talking to the wrong server; contact the helpdesk.",
   },
@@ -343,6 +343,22 @@ export const ERRORS = {
     en: "The certificate presented has been revoked ({revokedAt}).",
     remedyJa: "この証明書は使えません。運用担当者（ヘルプデスク）にパスコードの再発行を依頼し、shomei enroll で新しい証明書を取得してください。",
     remedyEn: "This certificate can no longer be used. Ask the operator (helpdesk) for a new passcode and get a new certificate with shomei enroll.",
+  },
+
+  // ---- renewal ---------------------------------------------------------------------------
+  RENEW_TOO_EARLY: {
+    status: 403, exit: 1,
+    ja: "まだ更新できません。更新は {opensAt} から受け付けます（現在の証明書の有効期限: {notAfter}）。",
+    en: "It is too early to renew: renewal opens on {opensAt} (the current certificate is valid until {notAfter}).",
+    remedyJa: "更新できる期間になってから、もう一度 shomei renew を実行してください。今の証明書はそのまま使えます。",
+    remedyEn: "Run shomei renew again once renewal is open. The current certificate keeps working until then.",
+  },
+  RENEW_SAME_KEY: {
+    status: 400, exit: 1,
+    ja: "更新の申請が、今の証明書と同じ鍵で作られています。更新には新しい鍵が必要です。",
+    en: "The renewal request uses the same key as the current certificate; renewal needs a new key.",
+    remedyJa: "shomei renew を使ってください（新しい鍵をこの PC で作ります）。",
+    remedyEn: "Use shomei renew (it makes a new key on this PC).",
   },
 
   // ---- portal: login and passwords ------------------------------------------------------
@@ -517,6 +533,59 @@ export const ERRORS = {
     en: "The certificate store {store} holds no valid certificate for {userId}.",
     remedyJa: "shomei enroll で証明書を取得してください（shomei list で中身を確認できます）。",
     remedyEn: "Get a certificate with shomei enroll (shomei list shows what the store holds).",
+  },
+
+  // ---- PKCS#12 ---------------------------------------------------------------------------
+  PKCS12_PASSWORD_WRONG: {
+    status: 400, exit: 1,
+    ja: "証明書ファイル（.p12 / .pfx）のパスワードが正しくありません。",
+    en: "The password for the certificate file (.p12 / .pfx) is wrong.",
+    remedyJa: "ファイルを書き出したときに決めたパスワードを入力してください。大文字・小文字、全角・半角も区別されます。パスワードが正しいのに失敗する場合は、ファイルが壊れている可能性があります。元のファイルをもう一度コピーしてください。",
+    remedyEn: "Type the password that was chosen when the file was exported; upper and lower case (and full-width and half-width characters) count. If the password is surely right, the file may be damaged: copy the original again.",
+  },
+  PKCS12_MALFORMED: {
+    status: 400, exit: 1,
+    ja: "指定されたファイルは証明書ファイル（.p12 / .pfx）ではないか、壊れています（{reason}）。",
+    en: "The file given is not a certificate file (.p12 / .pfx), or it is damaged ({reason}).",
+    remedyJa: "ファイルの種類を確認してください。メールやUSBメモリでコピーした場合は、元のファイルをもう一度コピーしてください。",
+    remedyEn: "Check that it is the right file. If it was copied by e-mail or on a USB stick, copy the original again.",
+  },
+  PKCS12_UNSUPPORTED: {
+    status: 400, exit: 1,
+    ja: "この証明書ファイル（.p12 / .pfx）は、対応していない方式（{algorithm}）で保護されています。",
+    en: "This certificate file (.p12 / .pfx) is protected in a way that is not supported ({algorithm}).",
+    remedyJa: "書き出したパソコンで、暗号化方式に「AES256-SHA256」（古い機器では「TripleDES-SHA1」）を選んで書き出し直してください。分からない場合はヘルプデスクに連絡してください。",
+    remedyEn: "Export it again on the computer it came from, choosing \"AES256-SHA256\" encryption (\"TripleDES-SHA1\" on older systems). If unsure, contact the helpdesk.",
+  },
+
+  // ---- certificate store (list, prune, root) ----
+  CONFIRMATION_REQUIRED: {
+    status: 400, exit: 2,
+    ja: "確認のための端末がないため、{action}を行いませんでした。何も変更していません。",
+    en: "There is no terminal to ask before {action}, so nothing was changed.",
+    remedyJa: "まず端末で実行して内容を確認するか、内容を確認したうえで --yes を付けて実行してください。",
+    remedyEn: "Run it on a terminal to see what it will do, or add --yes once you have checked.",
+  },
+  CANCELLED: {
+    status: 400, exit: 1,
+    ja: "「y」と答えなかったため、何も変更していません。",
+    en: "Nothing was changed: the answer was not \"y\".",
+    remedyJa: "内容を確認し、実行する場合はもう一度実行して「y」と答えてください。",
+    remedyEn: "Check what it will do, then run it again and answer \"y\" to go ahead.",
+  },
+  ROOT_INSTALL_NOT_CONFIRMED: {
+    status: 400, exit: 1,
+    ja: "ルート証明書が確認されなかったため、信頼しませんでした。何も保存していません。",
+    en: "The root certificate was not confirmed, so it was not trusted. Nothing was stored.",
+    remedyJa: "表示されたフィンガープリントが運用担当者から案内されたものと 1 文字ずつ一致することを確かめてから端末で「y」と答えるか、--root-fingerprint で指定してください（--yes ではこの確認を省略できません）。",
+    remedyEn: "Check that the fingerprint shown matches, character by character, the one the operator gave you and answer \"y\" on a terminal, or give it with --root-fingerprint (--yes does not skip this check).",
+  },
+  ROOT_FILE_INVALID: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} からルート証明書を読み取れません: {reason}",
+    en: "No root certificate can be read from {file}: {reason}",
+    remedyJa: "運用担当者が案内したルート証明書のファイル（PEM または DER 形式で、自己署名の CA 証明書を 1 つ含むもの）を指定してください。",
+    remedyEn: "Give the root certificate file the operator published (PEM or DER, holding one self-signed CA certificate).",
   },
 
   // ---- catch-all -------------------------------------------------------------------------

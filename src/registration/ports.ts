@@ -104,6 +104,8 @@ export interface RegistrationStore extends CertificateRepository {
    * certificate. Two concurrent redemptions yield exactly one certificate.
    */
   redeemPasscode(req: RedeemRequest): Promise<RedeemResult>;
+  /** The user's certificate issued for exactly this CSR (SHA-256 hex), if any: recognises a retried renewal. */
+  findCertificateByCsr(userId: string, csrHash: string): Promise<CertificateRecord | undefined>;
   /** Records a certificate issued outside enrollment (the service's TLS certificate, operators). */
   insertCertificate(cert: CertificateRecord, audit: readonly AuditEvent[]): Promise<void>;
   audit(events: readonly AuditEvent[]): Promise<void>;

@@ -11,6 +11,19 @@ export interface AppOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
   /** Overrides the configured per-address failure limit. */
   readonly failureLimit?: FailureLimit;
+  /** The portal's public base URL once it listens (published in /.well-known/shomei.json). */
+  readonly portalUrl?: () => string | undefined;
+}
+
+/** Where clients find the service's parts: /.well-known/shomei.json on the EST port. */
+export interface ServiceDescription {
+  readonly service: string;
+  readonly organization: string;
+  readonly portalUrl: string | null;
+  /** EST base for simplereenroll (needs the client certificate, so it is on the portal's listener). */
+  readonly reenrollUrl: string | null;
+  readonly rootFingerprint: string;
+  readonly helpdesk: string;
 }
 
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
@@ -29,6 +42,15 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     helpdesk: s.config.helpdesk,
     failureLimit: o.failureLimit ?? { max: s.config.addressLimit.failures, windowMs: s.config.addressLimit.windowMinutes * 60_000 },
   });
+  app.get("/.well-known/shomei.json", (_req, reply) => {
+    const portal = o.portalUrl?.()?.replace(/\/$/, "") ?? null;
+    const d: ServiceDescription = {
+      service: s.config.serviceName, organization: s.config.organization,
+      portalUrl: portal ? `${portal}/` : null, reenrollUrl: portal ? `${portal}/.well-known/est` : null,
+      rootFingerprint: s.rootFingerprint, helpdesk: s.config.helpdesk,
+    };
+    void reply.type("application/json; charset=utf-8").send(d);
+  });
   app.get("/", (_req, reply) => {
     void reply.type("text/plain; charset=utf-8").send(
       `${s.config.serviceName} — ${s.config.organization}\n` +
@@ -46,6 +68,11 @@ export function buildPortalApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     portal: s.portal,
     tls: s.tls,
     clientCas: [toPem(s.issuingDer, "CERTIFICATE"), toPem(s.rootDer, "CERTIFICATE")],
+    est: {
+      enrollment: s.enrollment, renewal: s.renewal, caCertificates: [s.issuingDer, s.rootDer],
+      csrAttrs: csrAttrsFor(s.config.keyKind), helpdesk: s.config.helpdesk,
+      failureLimit: o.failureLimit ?? { max: s.config.addressLimit.failures, windowMs: s.config.addressLimit.windowMinutes * 60_000 },
+    },
     serviceName: s.config.serviceName,
     helpdesk: s.config.helpdesk,
     timeZone: s.config.timeZone,

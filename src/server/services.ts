@@ -5,6 +5,7 @@ import { readCertificate } from "../pki/certificate.js";
 import { keyObjectSigner } from "../pki/keys.js";
 import { OutboxTransport } from "../mail/outbox.js";
 import { PortalService } from "../portal/service.js";
+import { RenewalService } from "../registration/renewal.js";
 import { EnrollmentService } from "../registration/enrollment.js";
 import { RegistrationService } from "../registration/service.js";
 import { openStore } from "../store/open.js";
@@ -25,6 +26,7 @@ export interface DeskServices {
 
 export interface CaServices extends DeskServices {
   readonly enrollment: EnrollmentService;
+  readonly renewal: RenewalService;
   readonly portal: PortalService;
   readonly issuer: Issuer;
   /** PEM of the TLS private key (decrypted in memory only) and the certificate chain. */
@@ -91,8 +93,11 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       clock: o.clock ?? ((): Date => new Date()),
       policy: config.portal,
     });
+    const renewal = new RenewalService({
+      store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays,
+    });
     const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
-    return { ...desk, issuer, enrollment, portal, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") } };
+    return { ...desk, issuer, enrollment, renewal, portal, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") } };
   } catch (e) {
     await desk.close();
     throw e;

@@ -284,6 +284,12 @@ export class KyselyStore implements RegistrationStore, PortalStore {
     });
   }
 
+  async findCertificateByCsr(userId: string, csrHash: string): Promise<CertificateRecord | undefined> {
+    const r = await this.db.selectFrom("certificates").selectAll().where("user_id", "=", userId).where("csr_hash", "=", csrHash)
+      .orderBy("created_at", "desc").executeTakeFirst();
+    return r ? toCertificate(r) : undefined;
+  }
+
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
     const r = await this.db.selectFrom("certificates").selectAll().where("serial", "=", serial.toLowerCase()).executeTakeFirst();
     return r ? toCertificate(r) : undefined;

@@ -17,6 +17,10 @@ import type { SessionRecord } from "../portal/ports.js";
 import type { Identity, PortalService } from "../portal/service.js";
 import { toShomeiError } from "../http/errors.js";
 import { apiPlugin } from "./api.js";
+import { estPlugin } from "../est/plugin.js";
+import type { FailureLimit } from "../http/failure_limiter.js";
+import type { EnrollmentService } from "../registration/enrollment.js";
+import type { RenewalService } from "../registration/renewal.js";
 import {
   auditPage, bulkPage, consolePage, errorPage, loginPage, mePage, passwordPage, STYLE, userDetailPage, type PageContext,
 } from "./pages.js";
@@ -35,6 +39,15 @@ export interface PortalOptions {
   readonly helpdesk: string;
   readonly timeZone: string;
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+  /** EST on this listener too, for simplereenroll (renewal authenticated by the current certificate). */
+  readonly est?: {
+    readonly enrollment: EnrollmentService;
+    readonly renewal: RenewalService;
+    readonly caCertificates: readonly Buffer[];
+    readonly csrAttrs: Buffer;
+    readonly helpdesk: string;
+    readonly failureLimit: FailureLimit;
+  };
 }
 
 declare module "fastify" {
@@ -412,5 +425,12 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
   });
 
   await app.register(apiPlugin, { prefix: "/api/v1", portal });
+  if (o.est) {
+    const { renewal, ...est } = o.est;
+    await app.register(estPlugin, {
+      prefix: "/.well-known/est", ...est,
+      reenroll: { renewal, identify: (req) => Promise.resolve(identity(req)) },
+    });
+  }
   return app;
 }

@@ -46,11 +46,14 @@ export async function startInProcess(dir: string, clock: Clock, o: InProcessOpti
   const services = await openCa(dir, { clock: () => clock.now });
   try {
     // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
-    const app = await buildApp(services, { logLevel: "silent", failureLimit: o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 } });
+    const published: { portal?: string } = {};
+    const failureLimit = o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 };
+    const app = await buildApp(services, { logLevel: "silent", failureLimit, portalUrl: () => published.portal });
     o.configure?.(app);
     await app.listen({ host: "127.0.0.1", port: 0 });
-    const portal = await buildPortalApp(services, { logLevel: "silent" });
+    const portal = await buildPortalApp(services, { logLevel: "silent", failureLimit });
     await portal.listen({ host: "127.0.0.1", port: 0 });
+    published.portal = `https://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
     const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     return {
       services, url,

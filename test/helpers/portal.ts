@@ -41,8 +41,8 @@ export interface PortalEnv {
 export const OPERATOR_ID = "a0000000";
 export const OPERATOR_EMAIL = "operator@example.jp";
 
-export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number> } = {}): Promise<PortalEnv> {
-  const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎"]);
+export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number>; initArgs?: readonly string[] } = {}): Promise<PortalEnv> {
+  const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎", ...(o.initArgs ?? [])]);
   if (o.portalConfig) {
     // The operator's config file, edited as an operator would (settings are read at start).
     const file = join(ca.dir, "shomei.json");

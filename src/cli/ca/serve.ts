@@ -50,7 +50,9 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const services = await openCa(dataDir(p), openOptions(p));
   const { config } = services;
   const logLevel = flag(p, "verbose") ? "info" : "warn";
-  const app = await buildApp(services, { logLevel });
+  // Known once the portal listens; published by the EST listener in /.well-known/shomei.json.
+  const published: { portal?: string } = {};
+  const app = await buildApp(services, { logLevel, portalUrl: () => published.portal });
   const portalApp = await buildPortalApp(services, { logLevel });
   const host = str(p, "host") ?? config.listen.host;
   const port = int(p, "port", config.listen.port);
@@ -71,6 +73,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   };
   const base = publicBase(host, await listen(app, port), config.hostnames);
   const portalBase = publicBase(host, await listen(portalApp, portalPort), config.hostnames);
+  published.portal = portalBase;
   out(`EST: ${base}/.well-known/est`);
   out(`Portal: ${portalBase}/`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);

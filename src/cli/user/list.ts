@@ -1,5 +1,6 @@
 /**
- * `shomei list`: the certificates in the store, with status and the current one marked.
+ * `shomei list`: the certificates in the store, with status (valid, expiring, superseded,
+ * expired) and the current one marked.
  * Usage, examples and exit codes: usage.list in src/i18n/client_messages.ts.
  */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
@@ -7,10 +8,13 @@ import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { FileStore, defaultStoreDir } from "../../client/file_store.js";
 import { describeCertificates, EXPIRING_DAYS, type CertificateRow } from "../../client/listing.js";
+import { planPrune } from "../../client/prune.js";
+import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
 import { formatLocalDateTime, table } from "./format.js";
 
 const OPTIONS = {
+  user: { type: "string" },
   store: { type: "string" },
   json: { type: "boolean" },
   lang: { type: "string" },
@@ -23,7 +27,7 @@ export function rowToJson(r: CertificateRow): Record<string, unknown> {
     userId: r.userId, serial: r.serial, subject: r.subject, issuer: r.issuer,
     notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString(), daysLeft: r.daysLeft,
     status: r.status, current: r.current, fingerprint: r.fingerprint, server: r.server ?? null,
-    certPath: r.certPath, keyPath: r.keyPath,
+    certPath: r.certPath, keyPath: r.keyPath, chainPath: r.chainPath,
   };
 }
 
@@ -39,14 +43,18 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
   const langArg = str(p, "lang");
   if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
 
+  const userId = str(p, "user");
+  if (userId !== undefined) checkUserId(userId);
+
   const store = new FileStore(str(p, "store") ?? defaultStoreDir());
-  const rows = describeCertificates(await store.listCertificates(), now);
+  const rows = describeCertificates(await store.listCertificates(), now).filter((r) => userId === undefined || r.userId === userId);
   if (flag(p, "json")) {
     process.stdout.write(JSON.stringify(rows.map(rowToJson), null, 2) + "\n");
     return 0;
   }
   if (rows.length === 0) {
-    process.stdout.write(msg(lang, "list.empty", { store: store.location }) + "\n");
+    const text = userId === undefined ? msg(lang, "list.empty", { store: store.location }) : msg(lang, "list.emptyUser", { store: store.location, userId });
+    process.stdout.write(text + "\n");
     return 0;
   }
   const lines = table([
@@ -55,6 +63,8 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
       r.current ? "*" : "", r.userId, r.serial, formatLocalDateTime(r.notAfter), String(r.daysLeft), msg(lang, `list.status.${r.status}`),
     ]),
   ]);
-  process.stdout.write([msg(lang, "list.store", { store: store.location }), "", ...lines, "", msg(lang, "list.legend")].join("\n") + "\n");
+  const old = planPrune(rows).remove.length;
+  const hint = old > 0 ? [msg(lang, "list.pruneHint", { count: old })] : [];
+  process.stdout.write([msg(lang, "list.store", { store: store.location }), "", ...lines, "", msg(lang, "list.legend"), ...hint].join("\n") + "\n");
   return 0;
 }

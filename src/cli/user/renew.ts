@@ -1,0 +1,62 @@
+/** `shomei renew`: renew the current certificate with a new key. Usage: usage.renew. */
+import { ShomeiError, type Lang } from "../../i18n/errors.js";
+import { isLang } from "../../i18n/lang.js";
+import { msg } from "../../i18n/client_messages.js";
+import { isKeyKind } from "../../pki/keys.js";
+import { EstClient, normaliseServerUrl } from "../../client/est.js";
+import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { renew, type RenewEvent } from "../../client/renew.js";
+import { checkUserId } from "../../client/user_id.js";
+import { flag, parse, str, type Options } from "../common.js";
+import { formatLocalDateTime } from "./format.js";
+import { shomeiVersion } from "./version.js";
+
+const OPTIONS = {
+  server: { type: "string" },
+  user: { type: "string" },
+  key: { type: "string" },
+  store: { type: "string" },
+  lang: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} satisfies Options;
+
+export async function renewCommand(args: readonly string[], lang: Lang): Promise<number> {
+  const p = parse(args, OPTIONS);
+  if (flag(p, "help")) {
+    process.stdout.write(msg(lang, "usage.renew"));
+    return 0;
+  }
+  const extra = p.positionals[0];
+  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
+  const langArg = str(p, "lang");
+  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  const serverArg = str(p, "server");
+  const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
+  const userId = str(p, "user");
+  if (userId !== undefined) checkUserId(userId);
+  const keyKind = str(p, "key");
+  if (keyKind !== undefined && !isKeyKind(keyKind)) throw new ShomeiError("FIELD_INVALID", { field: "--key", reason: `${keyKind} (ec-p256, ec-p384, rsa-2048, rsa-3072)` });
+
+  const note = (text: string): void => void process.stderr.write(text + "\n");
+  const progress = (e: RenewEvent): void => {
+    switch (e.kind) {
+      case "current": note(msg(lang, "renew.current", { userId: e.userId, serial: e.serial, notAfter: formatLocalDateTime(e.notAfter) })); break;
+      case "resuming": note(msg(lang, "enroll.resuming", { time: formatLocalDateTime(e.createdAt) })); break;
+      case "generating-key": note(msg(lang, "enroll.generatingKey", { keyKind: e.keyKind })); break;
+      case "sending": note(msg(lang, "renew.sending", { url: e.url })); break;
+    }
+  };
+  const r = await renew(
+    { ...(userId ? { userId } : {}), ...(server ? { server } : {}), ...(keyKind && isKeyKind(keyKind) ? { keyKind } : {}) },
+    {
+      store: new FileStore(str(p, "store") ?? defaultStoreDir()),
+      est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang }),
+      progress,
+    },
+  );
+  process.stdout.write(msg(lang, "renew.done", {
+    serial: r.certificate.serialHex, notAfter: formatLocalDateTime(r.certificate.notAfter), cert: r.saved.cert, key: r.saved.key,
+  }) + "\n");
+  process.stdout.write(msg(lang, "renew.next", { previous: r.previousSerial }) + "\n");
+  return 0;
+}

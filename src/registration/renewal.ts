@@ -1,0 +1,71 @@
+/**
+ * Renewal (RFC 7030 simplereenroll), the server's side: the holder of a current, valid
+ * certificate gets a new one for the same user ID, always for a new key (rekey), from a
+ * configurable window before expiry. Expired or revoked certificates never renew (the portal's
+ * certificate check refuses them first, with the remedy: a new passcode).
+ */
+import type { CertificateRecord } from "../ca/ports.js";
+import type { Issuer } from "../ca/issuer.js";
+import { ShomeiError } from "../i18n/errors.js";
+import { certificateSpki } from "../pki/certificate.js";
+import { parseCsr } from "../pki/csr.js";
+import { sha256 } from "../pki/fingerprint.js";
+import type { AuditEvent, RegistrationStore, UserRecord } from "./ports.js";
+
+const DAY = 86_400_000;
+
+export interface RenewalDeps {
+  readonly store: RegistrationStore;
+  readonly issuer: Issuer;
+  readonly clock: () => Date;
+  /** Renewal opens this many days before the current certificate expires. */
+  readonly renewWindowDays: number;
+}
+
+export interface RenewRequest {
+  /** The certificate presented in the TLS handshake, already checked (ours, valid, not revoked). */
+  readonly current: CertificateRecord;
+  readonly user: UserRecord;
+  readonly csrDer: Uint8Array;
+  readonly remote?: string;
+}
+
+export class RenewalService {
+  constructor(private readonly d: RenewalDeps) {}
+
+  /** When renewal opens for a certificate. */
+  opensAt(cert: CertificateRecord): Date {
+    return new Date(cert.notAfter.getTime() - this.d.renewWindowDays * DAY);
+  }
+
+  async simpleReenroll(req: RenewRequest): Promise<CertificateRecord> {
+    const { store } = this.d;
+    const now = this.d.clock();
+    const userId = req.user.userId;
+    const csrHash = sha256(req.csrDer).toString("hex");
+    const ev = (event: string, outcome: AuditEvent["outcome"], detail: Record<string, string | number>): AuditEvent =>
+      ({ at: now, actor: `user:${userId}`, event, userId, outcome, detail: { previous: req.current.serial, ...detail, ...(req.remote ? { remote: req.remote } : {}) } });
+
+    const csr = parseCsr(req.csrDer);
+    // A retry of the same request (a dropped connection) gets the certificate already made.
+    const earlier = await store.findCertificateByCsr(userId, csrHash);
+    if (earlier && earlier.status === "valid") {
+      await store.audit([ev("renew.replay", "success", { serial: earlier.serial })]);
+      return earlier;
+    }
+    if (Buffer.from(csr.spki).equals(certificateSpki(req.current.der))) {
+      await store.audit([ev("certificate.renew", "failure", { reason: "same-key" })]);
+      throw new ShomeiError("RENEW_SAME_KEY");
+    }
+    const opens = this.opensAt(req.current);
+    if (now < opens) {
+      await store.audit([ev("certificate.renew", "failure", { reason: "too-early" })]);
+      throw new ShomeiError("RENEW_TOO_EARLY", { opensAt: opens.toISOString(), notAfter: req.current.notAfter.toISOString() });
+    }
+    const cert = await this.d.issuer.issueClient(csr, { userId, organization: req.user.organization }, now, csrHash);
+    await store.insertCertificate(cert, [
+      ev("certificate.renew", "success", { serial: cert.serial, notAfter: cert.notAfter.toISOString(), requestedSubject: csr.requestedSubject }),
+    ]);
+    return cert;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Renewal end to end: `shomei enroll`, then `shomei renew` authenticated by the current
+ * certificate, against the real service in-process. "Near expiry" comes from a short-lived
+ * profile (`init --client-validity-days 10 --renew-window-days 30`: renewable at once), not
+ * from sleeping; a second CA on the defaults (365/30) shows the window closed.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { readCertificate } from "../../src/pki/certificate.js";
+import { fromPem } from "../../src/pki/pem.js";
+import { run, shomei } from "../helpers/run.js";
+import { tempDir } from "../helpers/ca.js";
+import { makeCsr } from "../helpers/est.js";
+import { OPERATOR_ID, startPortalEnv, type PortalEnv } from "../helpers/portal.js";
+import { realClock, testClock } from "../helpers/inprocess.js";
+import { needs } from "../helpers/tools.js";
+
+const DAY = 86_400_000;
+
+async function enrolled(env: PortalEnv, userId: string): Promise<string> {
+  const email = `${userId}@example.jp`;
+  await env.server.services.registration.addUser({ userId, email, name: `利用者 ${userId}` }, "operator:test");
+  const s = await env.secretsFor(email);
+  const store = join(tempDir(), "store");
+  const r = await shomei(["enroll", "--server", env.server.url, "--user", userId, "--root-fingerprint", env.ca.rootFingerprint, "--passcode-stdin", "--store", store],
+    { input: `${s.passcode ?? ""}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  return store;
+}
+
+/** Serials in the store for a user, and each one's key file. */
+function stored(store: string, userId: string): { serial: string; cert: string; key: string }[] {
+  const dir = join(store, "certs", userId);
+  return readdirSync(dir).map((serial) => ({ serial, cert: join(dir, serial, "cert.pem"), key: join(dir, serial, "key.pem") }));
+}
+
+describe("renewal within the window (short-lived profile)", () => {
+  let env: PortalEnv;
+  const clock = testClock();
+  before(async () => {
+    env = await startPortalEnv({ clock, initArgs: ["--client-validity-days", "10", "--renew-window-days", "30"] });
+  });
+  after(async () => { await env?.stop(); });
+
+  test("shomei renew: a new key, the same identity, both certificates in the store, audited", async (t) => {
+    clock.now = new Date();
+    const store = await enrolled(env, "a0000701");
+    const [old] = stored(store, "a0000701");
+    assert.ok(old);
+    // A minute later on the service's clock, so the two certificates' whole-second dates differ.
+    clock.now = new Date(Date.now() + 60_000);
+    const r = await shomei(["renew", "--store", store]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Renewing the certificate of user ID a0000701/);
+    assert.match(r.stdout, /Stored the new certificate \(serial ([0-9a-f]+)/);
+    assert.match(r.stdout, new RegExp(`the old one \\(serial ${old.serial}\\) can be removed with shomei prune`));
+    const both = stored(store, "a0000701");
+    assert.equal(both.length, 2);
+    const renewed = both.find((c) => c.serial !== old.serial);
+    assert.ok(renewed);
+    assert.notEqual(readFileSync(renewed.key, "utf8"), readFileSync(old.key, "utf8"), "a new key pair");
+    const info = readCertificate(fromPem(readFileSync(renewed.cert, "utf8"), "CERTIFICATE"));
+    assert.equal(info.commonName, "a0000701");
+    assert.match(info.subject, /O=テスト株式会社/);
+    const audit = await env.server.services.store.queryAudit({ userId: "a0000701", event: "certificate.renew" });
+    assert.equal(audit[0]?.outcome, "success");
+    assert.equal(audit[0]?.detail?.previous, old.serial);
+    const list = await shomei(["list", "--json", "--store", store]);
+    const rows = JSON.parse(list.stdout) as { serial: string; current: boolean }[];
+    assert.deepEqual(rows.filter((x) => x.current).map((x) => x.serial), [renewed.serial], "the renewed one is current");
+    if (await needs(t, "openssl")) {
+      const v = await run("openssl", ["verify", "-CAfile", env.ca.rootPem, "-untrusted", env.ca.issuingPem, renewed.cert]);
+      assert.equal(v.code, 0, v.stderr);
+    }
+  });
+
+  test("the same request twice gets the same certificate; a request for the current key is refused", async () => {
+    clock.now = new Date();
+    const u = await env.enroll("a0000702");
+    const certs = await env.server.services.store.listCertificates("a0000702");
+    const user = await env.server.services.store.getUser("a0000702");
+    assert.ok(certs[0] && user);
+    const csr = await makeCsr("a0000702");
+    const one = await env.server.services.renewal.simpleReenroll({ current: certs[0], user, csrDer: csr.der });
+    const two = await env.server.services.renewal.simpleReenroll({ current: certs[0], user, csrDer: csr.der });
+    assert.equal(two.serial, one.serial);
+    assert.equal((await env.server.services.store.listCertificates("a0000702")).length, 2);
+    // A CSR signed with the key of the certificate presented: not a renewal.
+    const { buildCsr } = await import("../../src/pki/csr.js");
+    const { importPrivateKeyPem, keyObjectSigner } = await import("../../src/pki/keys.js");
+    const { createPublicKey } = await import("node:crypto");
+    const key = importPrivateKeyPem(u.keyPem);
+    const same = await buildCsr({ publicKey: createPublicKey(key), signer: keyObjectSigner(key), commonName: "a0000702" });
+    await assert.rejects(env.server.services.renewal.simpleReenroll({ current: certs[0], user, csrDer: same }), /same key/);
+  });
+
+  test("a revoked certificate does not renew: CERT_REVOKED with the remedy, nothing stored", async () => {
+    clock.now = new Date();
+    const store = await enrolled(env, "a0000703");
+    const [c] = stored(store, "a0000703");
+    const op = await env.server.services.store.getUser(OPERATOR_ID);
+    assert.ok(c && op);
+    await env.server.services.portal.revoke(op, c.serial, "keyCompromise");
+    const r = await shomei(["renew", "--store", store]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[CERT_REVOKED\]/);
+    assert.match(r.stderr, /new passcode/);
+    assert.equal(stored(store, "a0000703").length, 1);
+  });
+
+  test("an expired certificate does not renew (the service's clock says so): CERT_EXPIRED", async () => {
+    clock.now = new Date();
+    const store = await enrolled(env, "a0000704");
+    clock.now = new Date(Date.now() + 11 * DAY);
+    const r = await shomei(["renew", "--store", store]);
+    clock.now = new Date();
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[CERT_EXPIRED\]/);
+    assert.match(r.stderr, /new passcode/);
+    assert.equal(stored(store, "a0000704").length, 1);
+  });
+
+  test("nothing to renew: an empty store (an expired-only store: src/client/renew.test.ts)", async () => {
+    const empty = join(tempDir(), "empty");
+    const r = await shomei(["renew", "--store", empty]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[NO_CERTIFICATE_IN_STORE\]/);
+  });
+});
+
+describe("renewal outside the window (defaults: 365 days, window 30)", () => {
+  let env: PortalEnv;
+  before(async () => { env = await startPortalEnv({ clock: realClock() }); });
+  after(async () => { await env?.stop(); });
+
+  test("too early: RENEW_TOO_EARLY says when it opens; the current certificate stays the only one", async () => {
+    const store = await enrolled(env, "a0000711");
+    const r = await shomei(["renew", "--store", store, "--lang", "en"]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /\[RENEW_TOO_EARLY\]/);
+    assert.match(r.stderr, /renewal opens on \d{4}-/);
+    assert.equal(stored(store, "a0000711").length, 1);
+    assert.equal((await env.server.services.store.listCertificates("a0000711")).length, 1);
+  });
+});
