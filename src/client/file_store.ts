@@ -294,6 +294,13 @@ export class FileStore implements CertificateStore {
     });
   }
 
+  loadChain(c: StoredCertificate): Promise<Buffer[]> {
+    return this.guard(async () => {
+      const pem = await readIfExists(c.location.chain);
+      return pem === undefined ? [] : fromPemAll(pem.toString("utf8"), "CERTIFICATE");
+    });
+  }
+
   loadPrivateKey(c: StoredCertificate): Promise<KeyObject> {
     return this.guard(async () => {
       const pem = await readIfExists(c.location.key);

@@ -64,6 +64,8 @@ export interface CertificateStore {
   listCertificates(): Promise<StoredCertificate[]>;
   /** The private key of a stored certificate (for logging in with it). */
   loadPrivateKey(c: StoredCertificate): Promise<KeyObject>;
+  /** The CA certificates (DER) stored with a certificate: issuing CA first, root last (may be empty). */
+  loadChain(c: StoredCertificate): Promise<Buffer[]>;
   /**
    * Removes a stored certificate with its key and chain, all or nothing (a crash never
    * leaves a key without its certificate or the reverse). No error when it is already gone.
