@@ -13,6 +13,7 @@ import { loginCheckCommand } from "./user/login_check.js";
 import { pruneCommand } from "./user/prune.js";
 import { rootCommand } from "./user/root.js";
 import { renewCommand } from "./user/renew.js";
+import { exportCommand, importCommand } from "./user/backup.js";
 import { shomeiVersion } from "./user/version.js";
 
 type Command = (args: readonly string[], lang: Lang) => Promise<number>;
@@ -24,6 +25,8 @@ const COMMANDS: Readonly<Record<string, { run: Command; usage: ClientMessageKey 
   prune: { run: pruneCommand, usage: "usage.prune" },
   root: { run: rootCommand, usage: "usage.root" },
   renew: { run: renewCommand, usage: "usage.renew" },
+  export: { run: exportCommand, usage: "usage.export" },
+  import: { run: importCommand, usage: "usage.import" },
 };
 
 function usageOf(lang: Lang, name: string | undefined): string {

@@ -14,7 +14,7 @@ import { generateKeyPair, keyKindOf, keyObjectSigner, type KeyKind } from "../pk
 import { toPem } from "../pki/pem.js";
 import { usablePending, verifyIssued } from "./enroll.js";
 import type { EstClient } from "./est.js";
-import { describeCertificates } from "./listing.js";
+import { currentCertificate } from "./current.js";
 import { splitCaCerts } from "./root_trust.js";
 import type { CertificateStore, SavedLocation } from "./store.js";
 
@@ -50,20 +50,7 @@ export interface RenewResult {
 export async function renew(req: RenewRequest, deps: RenewDeps): Promise<RenewResult> {
   const { store } = deps;
   const now = deps.now ?? ((): Date => new Date());
-  const stored = await store.listCertificates();
-  const rows = describeCertificates(stored, now()).filter((r) => req.userId === undefined || r.userId === req.userId);
-  const current = rows.filter((r) => r.current);
-  const users = [...new Set(current.map((r) => r.userId))];
-  if (users.length > 1) throw new ShomeiError("USAGE", { reason: `--user ${users.join(" | ")}` });
-  const row = current[0];
-  if (!row) {
-    // Only expired ones (or none): renewal is closed; a new passcode is the way.
-    const newest = rows.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime())[0];
-    if (newest) throw new ShomeiError("CERT_EXPIRED", { notAfter: newest.notAfter.toISOString() });
-    throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: req.userId ?? "-" });
-  }
-  const cert = stored.find((c) => c.location.cert === row.certPath);
-  if (!cert) throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: row.userId });
+  const { row, cert } = await currentCertificate(store, req.userId, now());
   deps.progress({ kind: "current", userId: row.userId, serial: row.serial, notAfter: row.notAfter });
 
   const server = req.server ?? cert.server;

@@ -15,6 +15,8 @@ const ja = {
   list     保存されている証明書を一覧表示する
   prune    古い証明書（置き換え済み・期限切れ）を削除する。現在使う証明書は残す
   root     ルート証明書の状態を確認する・インストールする・信頼を取り消す
+  export   証明書と秘密鍵をパスワード付きファイル（.p12）にバックアップする
+  import   バックアップ（.p12 / .pfx）から証明書と秘密鍵を読み込む
   login-check  保存されている証明書とパスワードでポータルにログインできるか確かめる
   renew    有効期限が近づいた証明書を、今の証明書を使って更新する
   help     コマンドの使い方を表示する（例: shomei help enroll）
@@ -149,6 +151,60 @@ NO_PROXY で指定します。
   "renew.sending": "{url} に更新を申請しています…",
   "renew.done": "新しい証明書（シリアル {serial}、有効期限 {notAfter}）を保存しました: 証明書 {cert}、秘密鍵 {key}",
   "renew.next": "ブラウザを再起動して新しい証明書でログインできることを確かめたら、古い証明書（シリアル {previous}）を shomei prune で削除できます。",
+  "usage.export": `使い方: shomei export --out ファイル [--user ユーザID] [--profile modern|compatible] [--password-stdin] [--force] [--store DIR] [--lang ja|en]
+
+今使っている証明書を、秘密鍵と認証局の証明書と一緒に、パスワード付きのファイル（PKCS#12: .p12 / .pfx）に書き出します。
+別の PC、USB メモリ、クラウドなどに保管し、shomei import や Windows・macOS・Firefox で読み込めます。
+パスワードは 2 回尋ねます（--password-stdin なら標準入力の 1 行目）。このパスワードを忘れるとバックアップは開けません。
+
+オプション:
+  --out FILE           書き出すファイル（既にあれば上書きしません）
+  --profile modern     既定。AES-256 で暗号化（Windows 10 1709 以降、macOS 13 以降、OpenSSL 3、Firefox）
+  --profile compatible 古い環境向け（Windows Server 2016 以前、macOS 12 以前は AES のファイルを読めません）
+  --force              既存のファイルを置き換える
+  --user ID            ユーザID（ストアに複数あるとき）
+
+例:
+  shomei export --out ~/a0000001.p12
+  shomei export --out a0000001-old-windows.pfx --profile compatible
+
+Windows では .p12 / .pfx ファイルをダブルクリックすると「証明書のインポート ウィザード」が開きます（現在のユーザー）。
+macOS では「キーチェーンアクセス」にドラッグします。
+
+終了コード: 0 書き出した、1 対処が必要、2 指定の誤り、3 内部エラー
+`,
+  "usage.import": `使い方: shomei import ファイル [--server URL] [--password-stdin] [--root-fingerprint FP | --yes] [--store DIR] [--lang ja|en]
+
+バックアップ（PKCS#12: .p12 / .pfx、OpenSSL・NSS・Windows で作ったものも）から証明書と秘密鍵を読み込みます。
+ファイルの中のルート証明書をまだ信頼していない場合は、発行者の名前と SHA-256 フィンガープリントを表示し、
+信頼してよいかを尋ねます。運用担当者から案内されたフィンガープリントと一致することを確認してください。
+
+オプション:
+  --server URL       証明書を取得したサーバー（更新に使います。ストアが知っていれば不要）
+  --password-stdin   ファイルのパスワードを標準入力から読む
+  --root-fingerprint FP  案内されたルート証明書のフィンガープリント（一致すれば信頼する）
+  --yes              ルート証明書の確認に「はい」と答える（内容を確認済みのときだけ）
+
+例:
+  shomei import ~/a0000001.p12 --server https://ca.example.jp:8443
+
+終了コード: 0 読み込んだ（既にあった場合も）、1 対処が必要、2 指定の誤り、3 内部エラー
+`,
+  "export.passwordPrompt": "バックアップのパスワード（入力した文字は表示されません）: ",
+  "export.passwordAgain": "もう一度入力してください: ",
+  "export.warning": "注意: このパスワードを忘れると、バックアップは誰にも（運用担当者にも）開けません。パスワードはファイルとは別の安全な場所に控えてください。",
+  "export.done": "ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}）と秘密鍵、認証局の証明書 {chain} 枚を {file} に書き出しました（{profile}）。",
+  "import.passwordPrompt": "ファイルのパスワード（入力した文字は表示されません）: ",
+  "import.found": "ファイルの中身: ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}、発行者 {issuer}）と秘密鍵。",
+  "import.rootOffered": `ファイルに入っている認証局（ルート証明書）:
+  名前（発行者）: {subject}
+  SHA-256 フィンガープリント:
+    {fingerprint}`,
+  "import.otherCa": "警告: この証明書は、このストアが信頼している認証局とは別の認証局が発行したものです。これまでのサービスのオンラインシステムでは、この証明書ではログインできません。",
+  "import.trustPrompt": "このルート証明書を信頼して、証明書を読み込みますか? [y/N] ",
+  "import.rootSaved": "ルート証明書を {server} 用に信頼しました: {path}",
+  "import.already": "この証明書は既にストアにあります。新しく保存したものはありません。",
+  "import.done": "読み込みました: 証明書 {cert}、秘密鍵 {key}。ブラウザを再起動すると使えます。",
   "enroll.fetchingRoot": "{server} からルート証明書を取得しています…",
   "enroll.rootOffered": `サーバーのルート証明書:
   名前:     {subject}
@@ -302,6 +358,8 @@ Commands:
   list     list the certificates in the store
   prune    remove old (superseded and expired) certificates; the current one stays
   root     check, install or remove the trusted root certificate
+  export   back up the certificate and key to a password-protected file (.p12)
+  import   read a certificate and key from a backup (.p12 / .pfx)
   login-check  check that the stored certificate and your password log in to the portal
   renew    renew a certificate close to expiry, using the current certificate
   help     show how to use a command (e.g. shomei help enroll)
@@ -435,6 +493,61 @@ Exit codes:
   "renew.sending": "Requesting the renewal from {url} …",
   "renew.done": "Stored the new certificate (serial {serial}, expires {notAfter}): certificate {cert}, private key {key}",
   "renew.next": "Restart the browser and check that the new certificate logs in; then the old one (serial {previous}) can be removed with shomei prune.",
+  "usage.export": `Usage: shomei export --out FILE [--user ID] [--profile modern|compatible] [--password-stdin] [--force] [--store DIR] [--lang ja|en]
+
+Writes the certificate in use, with its private key and the CA certificates, to a password-protected file
+(PKCS#12: .p12 / .pfx). Keep it anywhere (another PC, a USB stick, the cloud) and read it back with
+shomei import, or in Windows, macOS or Firefox. The password is asked twice (or read from the first line of
+stdin with --password-stdin). Without this password nobody can open the backup.
+
+Options:
+  --out FILE           the file to write (an existing file is never overwritten)
+  --profile modern     default: AES-256 (Windows 10 1709 and later, macOS 13 and later, OpenSSL 3, Firefox)
+  --profile compatible for older systems (Windows Server 2016 and older, macOS 12 and older cannot read AES files)
+  --force              replace an existing file
+  --user ID            the user ID (when the store holds more than one)
+
+Examples:
+  shomei export --out ~/a0000001.p12
+  shomei export --out a0000001-old-windows.pfx --profile compatible
+
+On Windows, double-click the .p12 / .pfx file: the Certificate Import Wizard opens (choose Current User).
+On macOS, drag it into Keychain Access.
+
+Exit codes: 0 written, 1 you must act, 2 wrong usage, 3 internal error
+`,
+  "usage.import": `Usage: shomei import FILE [--server URL] [--password-stdin] [--root-fingerprint FP | --yes] [--store DIR] [--lang ja|en]
+
+Reads a certificate and its private key from a backup (PKCS#12: .p12 / .pfx, also from OpenSSL, NSS or Windows).
+When the root certificate in the file is not trusted yet, its issuer name and SHA-256 fingerprint are shown and
+you are asked whether to trust it: check that they match what the operator gave you.
+
+Options:
+  --server URL       the server the certificate came from (used for renewal; not needed when the store knows it)
+  --password-stdin   read the file's password from standard input
+  --root-fingerprint FP  the root fingerprint the operator gave you (trusted when it matches)
+  --yes              answer "yes" to trusting the root (only when you have checked it)
+
+Example:
+  shomei import ~/a0000001.p12 --server https://ca.example.com:8443
+
+Exit codes: 0 imported (or already there), 1 you must act, 2 wrong usage, 3 internal error
+`,
+  "export.passwordPrompt": "Backup password (what you type is not shown): ",
+  "export.passwordAgain": "Type it again: ",
+  "export.warning": "Note: if this password is lost, nobody (not the operator either) can open the backup. Keep it somewhere safe, apart from the file.",
+  "export.done": "Wrote the certificate of user ID {userId} (serial {serial}, expires {notAfter}), its private key and {chain} CA certificate(s) to {file} ({profile}).",
+  "import.passwordPrompt": "The file's password (what you type is not shown): ",
+  "import.found": "In the file: the certificate of user ID {userId} (serial {serial}, expires {notAfter}, issuer {issuer}) and its private key.",
+  "import.rootOffered": `Certificate authority (root certificate) in the file:
+  Name (issuer): {subject}
+  SHA-256 fingerprint:
+    {fingerprint}`,
+  "import.otherCa": "Warning: this certificate comes from another certificate authority than the one this store trusts. The online system of that service will not accept it for login.",
+  "import.trustPrompt": "Trust this root certificate and import the certificate? [y/N] ",
+  "import.rootSaved": "The root certificate is now trusted for {server}: {path}",
+  "import.already": "This certificate is already in the store. Nothing new was stored.",
+  "import.done": "Imported: certificate {cert}, private key {key}. Restart the browser to use it.",
   "enroll.fetchingRoot": "Fetching the root certificate from {server} …",
   "enroll.rootOffered": `The server's root certificate:
   Name:      {subject}

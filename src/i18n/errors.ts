@@ -588,6 +588,78 @@ export const ERRORS = {
     remedyEn: "Give the root certificate file the operator published (PEM or DER, holding one self-signed CA certificate).",
   },
 
+  // ---- backup (export / import) ------------------------------------------------------------
+  BACKUP_PASSWORD_WEAK: {
+    status: 400, exit: 1,
+    ja: "バックアップ用のパスワードが弱すぎます（{reason}）。",
+    en: "The backup password is too weak ({reason}).",
+    remedyJa: "{min} 文字以上で、英大文字・小文字・数字・記号を混ぜたパスワードにしてください。このパスワードを忘れるとバックアップは開けません。",
+    remedyEn: "Use at least {min} characters mixing capitals, small letters, digits or symbols. Without this password nobody can open the backup.",
+  },
+  BACKUP_FILE_EXISTS: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} は既にあります。上書きしませんでした。",
+    en: "The file {file} already exists; it was not overwritten.",
+    remedyJa: "別のファイル名を --out で指定してください。置き換えてよい場合だけ --force を付けてください。",
+    remedyEn: "Give another name with --out, or add --force only if it may be replaced.",
+  },
+  BACKUP_WRITE_FAILED: {
+    status: 500, exit: 1,
+    ja: "バックアップファイル {file} を書けませんでした: {reason}",
+    en: "The backup file {file} could not be written: {reason}",
+    remedyJa: "保存先のフォルダがあるか、書き込めるか、空き容量があるかを確認してください。",
+    remedyEn: "Check that the folder exists, is writable and has free space.",
+  },
+  BACKUP_READ_FAILED: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} を読めませんでした: {reason}",
+    en: "The file {file} could not be read: {reason}",
+    remedyJa: "ファイルの場所と名前を確認してください。",
+    remedyEn: "Check the file's location and name.",
+  },
+  PKCS12_NO_KEY: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} に秘密鍵が入っていません（証明書だけのファイルです）。",
+    en: "The file {file} holds no private key (certificates only).",
+    remedyJa: "エクスポートするときに「秘密鍵をエクスポートする」を選んだファイル（.p12 / .pfx）を指定してください。",
+    remedyEn: "Use a file exported together with its private key (.p12 / .pfx).",
+  },
+  PKCS12_NO_CERTIFICATE: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} に証明書が入っていません。",
+    en: "The file {file} holds no certificate.",
+    remedyJa: "証明書と秘密鍵を一緒にエクスポートしたファイルを指定してください。",
+    remedyEn: "Use a file exported with both the certificate and its private key.",
+  },
+  PKCS12_KEY_MISMATCH: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} の秘密鍵に対応する利用者の証明書がありません。",
+    en: "The file {file} holds no user certificate for its private key.",
+    remedyJa: "ファイルが壊れているか、別の証明書のファイルです。元のバックアップを使ってください。何も保存していません。",
+    remedyEn: "The file is damaged or belongs to another certificate; use the original backup. Nothing was stored.",
+  },
+  PKCS12_CHAIN_BROKEN: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} の証明書は、一緒に入っている認証局の証明書で検証できません（{reason}）。",
+    en: "The certificate in {file} does not verify against the CA certificates in the same file ({reason}).",
+    remedyJa: "ファイルが壊れているか、改ざんされています。元のバックアップを使うか、ヘルプデスクに連絡してください。何も保存していません。",
+    remedyEn: "The file is damaged or altered: use the original backup or contact the helpdesk. Nothing was stored.",
+  },
+  IMPORT_NOT_CONFIRMED: {
+    status: 400, exit: 1,
+    ja: "ファイルのルート証明書を信頼することが確認されなかったため、読み込みを中止しました。何も保存していません。",
+    en: "Trusting the root certificate in the file was not confirmed, so the import stopped. Nothing was stored.",
+    remedyJa: "表示されたフィンガープリントが運用担当者から案内されたものと一致することを確かめてから、端末で「y」と答えるか、--root-fingerprint で指定してください（確認済みなら --yes でも進めます）。",
+    remedyEn: "Check that the fingerprint shown matches the one the operator gave you, then answer \"y\" on a terminal or give it with --root-fingerprint (--yes also proceeds once you have checked).",
+  },
+  IMPORT_SERVER_REQUIRED: {
+    status: 400, exit: 2,
+    ja: "この証明書をどのサーバーで更新するかが分かりません（バックアップには入っていません）。",
+    en: "Which server this certificate renews with is not known (a backup does not say).",
+    remedyJa: "--server に証明書を取得したサーバーのアドレス（パスコードのメールに記載）を指定してください。",
+    remedyEn: "Give the server you obtained it from (in the passcode e-mail) with --server.",
+  },
+
   // ---- catch-all -------------------------------------------------------------------------
   INTERNAL: {
     status: 500, exit: 3,

@@ -1,0 +1,104 @@
+/** `shomei export` and `shomei import`: PKCS#12 backups. Usage: usage.export, usage.import. */
+import { ShomeiError, type Lang } from "../../i18n/errors.js";
+import { isLang } from "../../i18n/lang.js";
+import { msg } from "../../i18n/client_messages.js";
+import { applyImport, exportBackup, planImport } from "../../client/backup.js";
+import { normaliseServerUrl } from "../../client/est.js";
+import { openCertificateStore } from "../../client/open_store.js";
+import { isYes } from "../../client/root_trust.js";
+import { normaliseFingerprint } from "../../pki/fingerprint.js";
+import { checkUserId } from "../../client/user_id.js";
+import { flag, parse, readStdin, required, str, type Options, type Parsed } from "../common.js";
+import { askLine } from "./terminal.js";
+import { formatLocalDateTime } from "./format.js";
+
+const COMMON = {
+  store: { type: "string" },
+  lang: { type: "string" },
+  "password-stdin": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} satisfies Options;
+const EXPORT_OPTIONS = { ...COMMON, out: { type: "string" }, user: { type: "string" }, profile: { type: "string" }, force: { type: "boolean" } } satisfies Options;
+const IMPORT_OPTIONS = { ...COMMON, server: { type: "string" }, yes: { type: "boolean" }, "root-fingerprint": { type: "string" } } satisfies Options;
+
+const note = (text: string): void => void process.stderr.write(text + "\n");
+
+function checkLang(p: Parsed): void {
+  const langArg = str(p, "lang");
+  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+}
+
+/** The first line of stdin (a password may contain spaces, so only the line ending is removed). */
+async function firstLine(): Promise<string> {
+  return (await readStdin()).split(/\r?\n/)[0] ?? "";
+}
+
+export async function exportCommand(args: readonly string[], lang: Lang): Promise<number> {
+  const p = parse(args, EXPORT_OPTIONS, false);
+  if (flag(p, "help")) return (process.stdout.write(msg(lang, "usage.export")), 0);
+  checkLang(p);
+  const out = required(p, "out");
+  const profile = str(p, "profile") ?? "modern";
+  if (profile !== "modern" && profile !== "compatible") throw new ShomeiError("FIELD_INVALID", { field: "--profile", reason: `${profile} (modern, compatible)` });
+  const userId = str(p, "user");
+  if (userId !== undefined) checkUserId(userId);
+  const store = openCertificateStore(str(p, "store"));
+  note(msg(lang, "export.warning"));
+  let password: string;
+  if (flag(p, "password-stdin")) {
+    password = await firstLine();
+  } else {
+    const first = await askLine(msg(lang, "export.passwordPrompt"), { secret: true });
+    if (first === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });
+    const again = await askLine(msg(lang, "export.passwordAgain"), { secret: true });
+    if (again !== first) throw new ShomeiError("PASSWORD_CONFIRM_MISMATCH");
+    password = first;
+  }
+  const r = await exportBackup(store, { out, password, profile, force: flag(p, "force"), ...(userId ? { userId } : {}) });
+  process.stdout.write(msg(lang, "export.done", {
+    userId: r.userId, serial: r.serial, notAfter: formatLocalDateTime(r.notAfter), chain: r.chainLength, file: r.file,
+    profile: profile === "modern" ? "AES-256 / SHA-256" : "3DES / SHA-1",
+  }) + "\n");
+  return 0;
+}
+
+export async function importCommand(args: readonly string[], lang: Lang): Promise<number> {
+  const p = parse(args, IMPORT_OPTIONS, true);
+  if (flag(p, "help")) return (process.stdout.write(msg(lang, "usage.import")), 0);
+  checkLang(p);
+  const file = p.positionals[0];
+  if (file === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "FILE" });
+  if (p.positionals[1] !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: p.positionals[1] }) });
+  const serverArg = str(p, "server");
+  const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
+  const store = openCertificateStore(str(p, "store"));
+  const password = flag(p, "password-stdin") ? await firstLine() : await askLine(msg(lang, "import.passwordPrompt"), { secret: true });
+  if (password === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });
+
+  const plan = await planImport(store, file, password);
+  note(msg(lang, "import.found", {
+    userId: plan.userId, serial: plan.certificate.serialHex, notAfter: formatLocalDateTime(plan.certificate.notAfter), issuer: plan.certificate.issuer,
+  }));
+  let trust = false;
+  if (plan.root && plan.rootNeedsTrust) {
+    note(msg(lang, "import.rootOffered", { subject: plan.root.subject, fingerprint: plan.root.fingerprint }));
+    if (plan.otherRoots.length > 0) note(msg(lang, "import.otherCa"));
+    note(msg(lang, "root.securityWarning", { server: server ?? plan.knownServer ?? "-" }));
+    const given = str(p, "root-fingerprint");
+    if (given !== undefined) {
+      if (normaliseFingerprint(given) !== plan.root.fingerprint) throw new ShomeiError("ROOT_FINGERPRINT_MISMATCH");
+      trust = true;
+    } else if (flag(p, "yes")) {
+      trust = true;
+    } else if (process.stdin.isTTY) {
+      trust = isYes(await askLine(msg(lang, "import.trustPrompt")));
+    }
+    if (!trust) throw new ShomeiError("IMPORT_NOT_CONFIRMED");
+  } else if (plan.otherRoots.length > 0) {
+    note(msg(lang, "import.otherCa"));
+  }
+  const r = await applyImport(store, plan, server, trust);
+  if (r.rootSaved) process.stdout.write(msg(lang, "import.rootSaved", { server: server ?? plan.knownServer ?? "-", path: r.rootSaved }) + "\n");
+  process.stdout.write((r.saved ? msg(lang, "import.done", { cert: r.saved.cert, key: r.saved.key }) : msg(lang, "import.already")) + "\n");
+  return 0;
+}

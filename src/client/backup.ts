@@ -1,0 +1,154 @@
+/**
+ * Backing up and restoring a certificate with its key (STEP 4 and "After 1" of the user's
+ * guide): export to a password-protected PKCS#12 file that OpenSSL, NSS, Windows and macOS
+ * import, and import such a file from any common tool. Before a CA certificate from a file is
+ * trusted, the user sees its name and SHA-256 fingerprint and decides — the same warning the
+ * user's guide shows.
+ */
+import type { KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { ShomeiError } from "../i18n/errors.js";
+import { readCertificate, type CertificateInfo } from "../pki/certificate.js";
+import { verifyChain } from "../pki/chain.js";
+import { keyMatchesCertificate } from "../pki/key_match.js";
+import { decodePkcs12, encodePkcs12, type Pkcs12Profile } from "../pki/pkcs12.js";
+import { writeFileAtomic } from "../util/files.js";
+import { currentCertificate } from "./current.js";
+import type { CertificateStore, SavedLocation } from "./store.js";
+import { checkUserId } from "./user_id.js";
+
+/** Backup passwords: long enough to resist guessing offline, since the file may travel anywhere. */
+export const BACKUP_PASSWORD_MIN = 12;
+
+/** Says what is weak about a backup password, or undefined when it is acceptable. */
+export function backupPasswordProblem(password: string, userId: string): string | undefined {
+  const chars = [...password];
+  if (chars.length < BACKUP_PASSWORD_MIN) return `shorter than ${BACKUP_PASSWORD_MIN} characters`;
+  if (new Set(chars).size < 5) return "too few different characters";
+  if (password.toLowerCase().includes(userId.toLowerCase())) return "contains the user ID";
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
+  if (classes < 2 && chars.length < 16) return "only one kind of character (add digits, capitals or symbols, or make it 16 characters or longer)";
+  return undefined;
+}
+
+export interface ExportRequest {
+  readonly out: string;
+  readonly password: string;
+  readonly profile: Pkcs12Profile;
+  readonly userId?: string;
+  /** Replace an existing file. */
+  readonly force?: boolean;
+}
+
+export interface ExportResult {
+  readonly file: string;
+  readonly userId: string;
+  readonly serial: string;
+  readonly notAfter: Date;
+  readonly chainLength: number;
+}
+
+export async function exportBackup(store: CertificateStore, req: ExportRequest, now: Date = new Date()): Promise<ExportResult> {
+  const { row, cert } = await currentCertificate(store, req.userId, now);
+  const problem = backupPasswordProblem(req.password, row.userId);
+  if (problem) throw new ShomeiError("BACKUP_PASSWORD_WEAK", { reason: problem, min: BACKUP_PASSWORD_MIN });
+  const [privateKey, chain] = await Promise.all([store.loadPrivateKey(cert), store.loadChain(cert)]);
+  if (!keyMatchesCertificate(privateKey, cert.certDer)) throw new ShomeiError("STORE_UNREADABLE", { store: store.location, reason: "the key does not match the certificate" });
+  const der = encodePkcs12({
+    privateKey, certificate: cert.certDer, chain, password: req.password, profile: req.profile, friendlyName: row.userId,
+  });
+  try {
+    // 0600, and never over an existing file unless asked: a backup must not overwrite another.
+    await writeFileAtomic(req.out, der, { mode: 0o600, exclusive: req.force !== true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new ShomeiError("BACKUP_FILE_EXISTS", { file: req.out });
+    throw new ShomeiError("BACKUP_WRITE_FAILED", { file: req.out, reason: (e as Error).message }, { cause: e });
+  }
+  return { file: req.out, userId: row.userId, serial: row.serial, notAfter: row.notAfter, chainLength: chain.length };
+}
+
+/** What an import will do, for the user to see before anything is written. */
+export interface ImportPlan {
+  readonly userId: string;
+  readonly certificate: CertificateInfo;
+  readonly privateKey: KeyObject;
+  /** CA certificates from the file, issuing first, root (when present) last. */
+  readonly chain: readonly CertificateInfo[];
+  readonly root?: CertificateInfo;
+  /** The file's root is not yet trusted by this store: ask before trusting it. */
+  readonly rootNeedsTrust: boolean;
+  /** Roots this store already trusts that are NOT the file's: the portal of that service will not accept this certificate. */
+  readonly otherRoots: readonly string[];
+  /** The certificate is already in the store. */
+  readonly alreadyStored: boolean;
+  /** The server this store already trusts the file's root for (renewals go there), if any. */
+  readonly knownServer?: string;
+  readonly algorithms: readonly string[];
+}
+
+/** Reads and checks a PKCS#12 file; writes nothing. */
+export async function planImport(store: CertificateStore, file: string, password: string, now: Date = new Date()): Promise<ImportPlan> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw new ShomeiError("BACKUP_READ_FAILED", { file, reason: (e as Error).message }, { cause: e });
+  }
+  const p12 = decodePkcs12(bytes, password);
+  if (!p12.privateKey) throw new ShomeiError("PKCS12_NO_KEY", { file });
+  if (p12.certificates.length === 0) throw new ShomeiError("PKCS12_NO_CERTIFICATE", { file });
+  const key = p12.privateKey;
+  const leafBag = p12.certificates.find((c) => keyMatchesCertificate(key, c.der));
+  if (!leafBag) throw new ShomeiError("PKCS12_KEY_MISMATCH", { file });
+  const certificate = readCertificate(leafBag.der);
+  if (certificate.isCa) throw new ShomeiError("PKCS12_KEY_MISMATCH", { file });
+  const userId = checkUserId(certificate.commonName ?? "");
+  const cas = p12.certificates.filter((c) => c !== leafBag).map((c) => readCertificate(c.der));
+  const root = cas.find((c) => c.selfSigned);
+  const intermediates = cas.filter((c) => !c.selfSigned);
+  if (root) {
+    const chained = await verifyChain(certificate.der, intermediates.map((c) => c.der), root.der, now);
+    if (!chained.ok && chained.problem !== "expired" && chained.problem !== "not-yet-valid") {
+      throw new ShomeiError("PKCS12_CHAIN_BROKEN", { file, reason: chained.problem ?? "?" });
+    }
+  }
+  const known = await store.knownServers();
+  const trusted = new Set(known.map((k) => k.rootFingerprint).filter((f): f is string => f !== undefined));
+  const rootNeedsTrust = root !== undefined && !trusted.has(root.fingerprint);
+  const otherRoots = [...trusted].filter((f) => f !== root?.fingerprint);
+  const alreadyStored = (await store.listCertificates()).some((c) => c.certDer.equals(certificate.der));
+  const knownServer = known.find((k) => root !== undefined && k.rootFingerprint === root.fingerprint)?.server
+    ?? (known.length === 1 ? known[0]?.server : undefined);
+  return {
+    ...(knownServer === undefined ? {} : { knownServer }),
+    userId, certificate, privateKey: key, chain: [...intermediates, ...(root ? [root] : [])],
+    ...(root ? { root } : {}), rootNeedsTrust, otherRoots: root && trusted.size > 0 && !trusted.has(root.fingerprint) ? otherRoots : [],
+    alreadyStored, algorithms: p12.algorithms,
+  };
+}
+
+export interface ImportResult {
+  readonly saved?: SavedLocation;
+  readonly rootSaved?: string;
+}
+
+/**
+ * Writes what the plan found: the root (when the user agreed) for `server`, then the
+ * certificate with its key and chain. `server` is where renewals go (the backup does not say).
+ */
+export async function applyImport(store: CertificateStore, plan: ImportPlan, serverArg: string | undefined, trustRoot: boolean): Promise<ImportResult> {
+  // The backup does not say where the certificate came from: the user says (--server), or the
+  // store knows the server whose root this is.
+  const server = serverArg ?? plan.knownServer;
+  if (server === undefined) throw new ShomeiError("IMPORT_SERVER_REQUIRED");
+  let rootSaved: string | undefined;
+  if (plan.root && plan.rootNeedsTrust) {
+    if (!trustRoot) throw new ShomeiError("IMPORT_NOT_CONFIRMED");
+    rootSaved = await store.trustRoot(server, plan.root.der);
+  }
+  if (plan.alreadyStored) return rootSaved === undefined ? {} : { rootSaved };
+  const saved = await store.saveCertificate({
+    userId: plan.userId, server, certDer: plan.certificate.der, chainDer: plan.chain.map((c) => c.der), privateKey: plan.privateKey,
+  });
+  return { saved, ...(rootSaved === undefined ? {} : { rootSaved }) };
+}
