@@ -70,6 +70,9 @@ describe("renewal within the window (short-lived profile)", () => {
     const list = await shomei(["list", "--json", "--store", store]);
     const rows = JSON.parse(list.stdout) as { serial: string; current: boolean }[];
     assert.deepEqual(rows.filter((x) => x.current).map((x) => x.serial), [renewed.serial], "the renewed one is current");
+    const pruned = await shomei(["prune", "--yes", "--store", store]);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.deepEqual(stored(store, "a0000701").map((c) => c.serial), [renewed.serial], "prune leaves the new one");
     if (await needs(t, "openssl")) {
       const v = await run("openssl", ["verify", "-CAfile", env.ca.rootPem, "-untrusted", env.ca.issuingPem, renewed.cert]);
       assert.equal(v.code, 0, v.stderr);
