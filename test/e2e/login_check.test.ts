@@ -23,18 +23,7 @@ after(async () => {
   await env?.stop();
 });
 
-/** Registers a user and enrolls with the real `shomei enroll` into a new store; returns the store and initial password. */
-async function enrolled(userId: string): Promise<{ store: string; password: string; email: string }> {
-  const email = `${userId}@example.jp`;
-  await env.server.services.registration.addUser({ userId, email, name: `利用者 ${userId}` }, "operator:test");
-  const s = await env.secretsFor(email);
-  assert.ok(s.passcode && s.password);
-  const store = join(tempDir(), "store");
-  const r = await shomei(["enroll", "--server", env.server.url, "--user", userId, "--root-fingerprint", env.ca.rootFingerprint, "--passcode-stdin", "--store", store],
-    { input: `${s.passcode}\n` });
-  assert.equal(r.code, 0, r.stderr);
-  return { store, password: s.password, email };
-}
+const enrolled = (userId: string): ReturnType<PortalEnv["enrollWithCli"]> => env.enrollWithCli(userId);
 
 const check = (store: string, password: string, extra: readonly string[] = []): ReturnType<typeof shomei> =>
   shomei(["login-check", "--server", env.url, "--store", store, "--password-stdin", ...extra], { input: `${password}\n` });

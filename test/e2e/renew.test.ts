@@ -20,14 +20,7 @@ import { needs } from "../helpers/tools.js";
 const DAY = 86_400_000;
 
 async function enrolled(env: PortalEnv, userId: string): Promise<string> {
-  const email = `${userId}@example.jp`;
-  await env.server.services.registration.addUser({ userId, email, name: `利用者 ${userId}` }, "operator:test");
-  const s = await env.secretsFor(email);
-  const store = join(tempDir(), "store");
-  const r = await shomei(["enroll", "--server", env.server.url, "--user", userId, "--root-fingerprint", env.ca.rootFingerprint, "--passcode-stdin", "--store", store],
-    { input: `${s.passcode ?? ""}\n` });
-  assert.equal(r.code, 0, r.stderr);
-  return store;
+  return (await env.enrollWithCli(userId)).store;
 }
 
 /** Serials in the store for a user, and each one's key file. */

@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toPem } from "../../src/pki/pem.js";
 import { exportPrivateKeyPem } from "../../src/pki/keys.js";
-import { initCa, readOutbox, type TestCa } from "./ca.js";
+import { initCa, readOutbox, tempDir, type TestCa } from "./ca.js";
+import { shomei } from "./run.js";
 import { makeCsr } from "./est.js";
 import { startInProcess, testClock, type Clock, type InProcess } from "./inprocess.js";
 
@@ -35,6 +36,11 @@ export interface PortalEnv {
   enroll(userId: string, o?: { role?: "user" | "operator"; name?: string; register?: boolean }): Promise<PortalUser>;
   /** Passcode and initial password from the newest mails to this address. */
   secretsFor(email: string): Promise<{ passcode?: string; password?: string }>;
+  /**
+   * Registers a user and runs the real `shomei enroll` into a new store (or `store`, e.g.
+   * `nss:DIR`); returns the store and the initial password.
+   */
+  enrollWithCli(userId: string, store?: string): Promise<{ store: string; password: string; email: string }>;
   stop(): Promise<void>;
 }
 
@@ -81,6 +87,16 @@ export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<s
       writeFileSync(certPath, certPem);
       writeFileSync(keyPath, keyPem, { mode: 0o600 });
       return { userId, email, password: s.password, serial: cert.serial, certPem, keyPem, certPath, keyPath };
+    },
+    async enrollWithCli(userId, store = join(tempDir(), "store")) {
+      const email = `${userId}@example.jp`;
+      await server.services.registration.addUser({ userId, email, name: `利用者 ${userId}` }, "operator:test");
+      const s = await secretsFor(email);
+      if (!s.passcode || !s.password) throw new Error(`no mails for ${email}`);
+      const r = await shomei(["enroll", "--server", server.url, "--user", userId, "--root-fingerprint", ca.rootFingerprint, "--passcode-stdin", "--store", store],
+        { input: `${s.passcode}\n` });
+      if (r.code !== 0) throw new Error(`shomei enroll failed: ${r.stderr}`);
+      return { store, password: s.password, email };
     },
     async stop() {
       await server.stop();
