@@ -8,15 +8,8 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { FileStore, defaultStoreDir } from "./file_store.js";
+import { NssStore } from "./nss_store.js";
 import type { CertificateStore } from "./store.js";
-
-/** Opens an NSS database; set by nss_store.ts (kept apart so the file store works without NSS). */
-export type NssOpener = (dir: string) => CertificateStore;
-let openNss: NssOpener | undefined;
-
-export function registerNssStore(opener: NssOpener): void {
-  openNss = opener;
-}
 
 export function storeSpec(arg: string | undefined, env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
   if (arg !== undefined && arg !== "") return arg;
@@ -29,8 +22,8 @@ export function storeSpec(arg: string | undefined, env: NodeJS.ProcessEnv = proc
 export function openCertificateStore(arg: string | undefined, env: NodeJS.ProcessEnv = process.env): CertificateStore {
   const spec = storeSpec(arg, env);
   if (spec.startsWith("nss:") || spec.startsWith("sql:")) {
-    if (!openNss) throw new Error("the NSS store is not available in this build");
-    return openNss(spec.slice(4));
+    // Nothing runs yet: a missing database or missing NSS tools are reported by the first operation.
+    return new NssStore(spec.slice(4), { env });
   }
   return new FileStore(spec.startsWith("file:") ? spec.slice(5) : spec);
 }

@@ -1,6 +1,7 @@
 /**
  * The user's certificate store, as the issuance application needs it. The file store
- * (file_store.ts) implements it; an NSS database (certutil/pk12util) will too.
+ * (file_store.ts) and the NSS database (nss_store.ts, through certutil/pk12util) implement it;
+ * open_store.ts chooses one from --store.
  */
 import type { KeyObject } from "node:crypto";
 import type { KeyKind } from "../pki/keys.js";

@@ -22,7 +22,12 @@ const ja = {
   help     コマンドの使い方を表示する（例: shomei help enroll）
 
 共通オプション:
-  --store DIR    証明書ストアの場所（既定: $SHOMEI_STORE、なければ $XDG_CONFIG_HOME/shomei、なければ ~/.config/shomei）
+  --store nss:DIR
+                 NSS データベース（Chromium・Chrome が使う ~/.pki/nssdb など）を証明書ストアにする。
+                 ブラウザが証明書と秘密鍵をそのまま使えます（certutil と pk12util が必要: libnss3-tools）
+  --store DIR    フォルダ（PEM ファイル）を証明書ストアにする
+                 既定: $SHOMEI_STORE。なければ、~/.pki/nssdb があればそれ（nss:~/.pki/nssdb）。
+                 なければ $XDG_CONFIG_HOME/shomei、それもなければ ~/.config/shomei
   --lang ja|en   表示言語（既定: 環境の言語設定。日本語以外の設定なら英語）
   -h, --help     使い方を表示する
   --version      バージョンを表示する
@@ -365,7 +370,13 @@ Commands:
   help     show how to use a command (e.g. shomei help enroll)
 
 Common options:
-  --store DIR    where the certificate store is (default: $SHOMEI_STORE, else $XDG_CONFIG_HOME/shomei, else ~/.config/shomei)
+  --store nss:DIR
+                 use an NSS database as the certificate store (e.g. ~/.pki/nssdb, which Chromium and
+                 Chrome use): the browser uses the certificate and key from there directly
+                 (needs certutil and pk12util: libnss3-tools)
+  --store DIR    use a folder (PEM files) as the certificate store
+                 default: $SHOMEI_STORE, else nss:~/.pki/nssdb when ~/.pki/nssdb exists,
+                 else $XDG_CONFIG_HOME/shomei, else ~/.config/shomei
   --lang ja|en   language (default: from the locale; Japanese unless it says otherwise)
   -h, --help     show usage
   --version      show the version

@@ -660,6 +660,57 @@ export const ERRORS = {
     remedyEn: "Give the server you obtained it from (in the passcode e-mail) with --server.",
   },
 
+  // ---- NSS store ----
+  NSS_TOOLS_MISSING: {
+    status: 500, exit: 1,
+    ja: "NSS のツール {tool} が見つかりません。NSS データベース（--store nss:DIR）を使うには certutil と pk12util が必要です。",
+    en: "The NSS tool {tool} was not found. An NSS database (--store nss:DIR) needs certutil and pk12util.",
+    remedyJa: "NSS のツールをインストールしてください（Debian / Ubuntu: sudo apt install libnss3-tools、Fedora / RHEL: sudo dnf install nss-tools）。または --store でファイルのストア（フォルダ）を指定してください。",
+    remedyEn: "Install the NSS tools (Debian / Ubuntu: sudo apt install libnss3-tools; Fedora / RHEL: sudo dnf install nss-tools), or give a file store (a folder) with --store.",
+  },
+  NSS_DB_MISSING: {
+    status: 500, exit: 1,
+    ja: "NSS データベース {dir} がありません（{reason}）。",
+    en: "There is no NSS database in {dir} ({reason}).",
+    remedyJa: "--store の場所を確認してください。ブラウザ（Chromium / Chrome）を一度起動すると ~/.pki/nssdb が作られます。自分で作る場合: mkdir -p {dir} && certutil -N -d sql:{dir} --empty-password",
+    remedyEn: "Check the --store location. Starting the browser (Chromium / Chrome) once creates ~/.pki/nssdb; to create one yourself: mkdir -p {dir} && certutil -N -d sql:{dir} --empty-password",
+  },
+  NSS_DB_UNREADABLE: {
+    status: 500, exit: 1,
+    ja: "NSS データベース {dir} を読み書きできません: {reason}",
+    en: "The NSS database {dir} cannot be read or written: {reason}",
+    remedyJa: "データベースの持ち主で（sudo を付けずに）実行してください。フォルダとファイルの持ち主と権限を ls -l {dir} で確認してください。",
+    remedyEn: "Run shomei as the user who owns the database (without sudo). Check the owner and permissions of the folder and its files with ls -l {dir}.",
+  },
+  NSS_DB_LOCKED: {
+    status: 503, exit: 1,
+    ja: "NSS データベース {dir} は他のプログラムが使用中のため使えません: {reason}",
+    en: "The NSS database {dir} is in use by another program: {reason}",
+    remedyJa: "ブラウザ（Chromium / Chrome / Firefox）や他の shomei を終了してから、もう一度実行してください。それでも失敗する場合はデータベースが壊れている可能性があります: certutil -L -d sql:{dir} で確認してください。",
+    remedyEn: "Close the browser (Chromium / Chrome / Firefox) and any other shomei, then try again. If it still fails the database may be damaged: check it with certutil -L -d sql:{dir}.",
+  },
+  NSS_DB_PASSWORD: {
+    status: 500, exit: 1,
+    ja: "NSS データベース {dir} にはパスワード（主パスワード）が設定されています。shomei はパスワードのないデータベースだけを扱えます。",
+    en: "The NSS database {dir} is protected by a password (primary password). shomei works only with databases without a password.",
+    remedyJa: "パスワードを外す場合: certutil -W -d sql:{dir}（今のパスワードを入力し、新しいパスワードは空のまま Enter）。外したくない場合は --store でファイルのストア（フォルダ）を指定し、証明書は shomei export で書き出してからブラウザで読み込んでください。",
+    remedyEn: "To remove the password: certutil -W -d sql:{dir} (type the current password, then press Enter for an empty new one). To keep it, use a file store (a folder) with --store and bring the certificate into the browser with shomei export and the browser's import.",
+  },
+  NSS_KEY_MISSING: {
+    status: 500, exit: 1,
+    ja: "NSS データベース {dir} に証明書 {nickname}（シリアル {serial}）の秘密鍵がありません。",
+    en: "The NSS database {dir} holds no private key for the certificate {nickname} (serial {serial}).",
+    remedyJa: "ブラウザの証明書マネージャーで秘密鍵が削除された可能性があります。バックアップがあれば shomei import で読み込み、なければ運用担当者（ヘルプデスク）にパスコードの再発行を依頼して shomei enroll で取得し直してください。",
+    remedyEn: "The key may have been deleted in the browser's certificate manager. Restore a backup with shomei import, or ask the operator (helpdesk) for a new passcode and run shomei enroll again.",
+  },
+  NSS_TOOL_FAILED: {
+    status: 500, exit: 1,
+    ja: "NSS データベース {dir} の操作（{tool}）に失敗しました: {reason}",
+    en: "Working on the NSS database {dir} ({tool}) failed: {reason}",
+    remedyJa: "データベースの状態を certutil -L -d sql:{dir} と certutil -K -d sql:{dir} で確認し、もう一度実行してください。解決しない場合はこの表示をヘルプデスクに伝えてください。",
+    remedyEn: "Check the database with certutil -L -d sql:{dir} and certutil -K -d sql:{dir}, then try again. If it persists, send this message to the helpdesk.",
+  },
+
   // ---- catch-all -------------------------------------------------------------------------
   INTERNAL: {
     status: 500, exit: 3,

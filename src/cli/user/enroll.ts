@@ -9,7 +9,7 @@ import { isKeyKind } from "../../pki/keys.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { enroll, type EnrollEvent, type EnrollPrompts } from "../../client/enroll.js";
 import { EstClient, normaliseServerUrl } from "../../client/est.js";
-import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { openCertificateStore } from "../../client/open_store.js";
 import { checkUserId } from "../../client/user_id.js";
 import { isYes } from "../../client/root_trust.js";
 import { flag, parse, readStdin, required, str, type Options } from "../common.js";
@@ -80,7 +80,7 @@ export async function enrollCommand(args: readonly string[], lang: Lang): Promis
   const rootFingerprint = str(p, "root-fingerprint");
   if (rootFingerprint !== undefined) normaliseFingerprint(rootFingerprint);
 
-  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
+  const store = openCertificateStore(str(p, "store"));
   const est = new EstClient(server, { userAgent: `shomei/${shomeiVersion()}`, lang });
   const r = await enroll(
     { userId, keyKind, ...(rootFingerprint === undefined ? {} : { rootFingerprint }) },

@@ -6,7 +6,7 @@
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
-import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { openCertificateStore } from "../../client/open_store.js";
 import { describeCertificates, EXPIRING_DAYS, type CertificateRow } from "../../client/listing.js";
 import { planPrune } from "../../client/prune.js";
 import { checkUserId } from "../../client/user_id.js";
@@ -46,7 +46,7 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
   const userId = str(p, "user");
   if (userId !== undefined) checkUserId(userId);
 
-  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
+  const store = openCertificateStore(str(p, "store"));
   const rows = describeCertificates(await store.listCertificates(), now).filter((r) => userId === undefined || r.userId === userId);
   if (flag(p, "json")) {
     process.stdout.write(JSON.stringify(rows.map(rowToJson), null, 2) + "\n");

@@ -7,10 +7,10 @@ import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { toPem } from "../../pki/pem.js";
-import { describeCertificates } from "../../client/listing.js";
+import { currentCertificate } from "../../client/current.js";
 import { httpsRequest } from "../../client/http.js";
 import { normaliseServerUrl, problemToError } from "../../client/est.js";
-import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { openCertificateStore } from "../../client/open_store.js";
 import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, readStdin, required, str, type Options } from "../common.js";
 import { askLine } from "./terminal.js";
@@ -52,15 +52,8 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
   const wanted = str(p, "user");
   if (wanted !== undefined) checkUserId(wanted);
 
-  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
-  const stored = await store.listCertificates();
-  const rows = describeCertificates(stored, new Date()).filter((r) => r.current && (wanted === undefined || r.userId === wanted));
-  const users = [...new Set(rows.map((r) => r.userId))];
-  if (users.length > 1) throw new ShomeiError("USAGE", { reason: `--user ${users.join(" | ")}` });
-  const row = rows[0];
-  if (!row) throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: wanted ?? "-" });
-  const cert = stored.find((c) => c.location.cert === row.certPath);
-  if (!cert) throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: row.userId });
+  const store = openCertificateStore(str(p, "store"));
+  const { row, cert } = await currentCertificate(store, wanted, new Date());
 
   // The portal is checked against the root the user confirmed: for this address, or else the
   // one confirmed when this certificate was obtained (the portal usually has its own port).

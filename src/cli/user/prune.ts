@@ -6,7 +6,7 @@
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
-import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { openCertificateStore } from "../../client/open_store.js";
 import { describeCertificates, type CertificateRow } from "../../client/listing.js";
 import { executePrune, planPrune } from "../../client/prune.js";
 import { isYes } from "../../client/root_trust.js";
@@ -45,7 +45,7 @@ export async function pruneCommand(args: readonly string[], lang: Lang, now: Dat
   const userId = str(p, "user");
   if (userId !== undefined) checkUserId(userId);
 
-  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
+  const store = openCertificateStore(str(p, "store"));
   const stored = await store.listCertificates();
   const rows = describeCertificates(stored, now);
   out(msg(lang, "list.store", { store: store.location }));

@@ -4,7 +4,7 @@ import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { isKeyKind } from "../../pki/keys.js";
 import { EstClient, normaliseServerUrl } from "../../client/est.js";
-import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { openCertificateStore } from "../../client/open_store.js";
 import { renew, type RenewEvent } from "../../client/renew.js";
 import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
@@ -49,7 +49,7 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
   const r = await renew(
     { ...(userId ? { userId } : {}), ...(server ? { server } : {}), ...(keyKind && isKeyKind(keyKind) ? { keyKind } : {}) },
     {
-      store: new FileStore(str(p, "store") ?? defaultStoreDir()),
+      store: openCertificateStore(str(p, "store")),
       est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang }),
       progress,
     },

@@ -9,7 +9,8 @@ import { msg } from "../../i18n/client_messages.js";
 import type { CertificateInfo } from "../../pki/certificate.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { EstClient, normaliseServerUrl } from "../../client/est.js";
-import { FileStore, defaultStoreDir } from "../../client/file_store.js";
+import { openCertificateStore } from "../../client/open_store.js";
+import type { CertificateStore } from "../../client/store.js";
 import { installRoot, rootFromFile, rootFromServer, rootStatuses, type RootStatus } from "../../client/root_store.js";
 import { isYes, type CaBundle } from "../../client/root_trust.js";
 import { flag, parse, str, type Options } from "../common.js";
@@ -51,7 +52,7 @@ function statusLines(lang: Lang, s: RootStatus): string[] {
   return [head, msg(lang, "root.installHint", { server: s.server })];
 }
 
-async function status(lang: Lang, store: FileStore, server: string | undefined, now: Date): Promise<number> {
+async function status(lang: Lang, store: CertificateStore, server: string | undefined, now: Date): Promise<number> {
   const all = await rootStatuses(store, server, now);
   out(msg(lang, "list.store", { store: store.location }));
   if (all.length === 0) {
@@ -62,7 +63,7 @@ async function status(lang: Lang, store: FileStore, server: string | undefined, 
   return all.every((s) => s.state === "trusted") ? 0 : 1;
 }
 
-async function install(lang: Lang, store: FileStore, server: string | undefined, given: string | undefined, file: string | undefined): Promise<number> {
+async function install(lang: Lang, store: CertificateStore, server: string | undefined, given: string | undefined, file: string | undefined): Promise<number> {
   if (server === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--server" });
   let bundle: CaBundle;
   if (file !== undefined) {
@@ -104,7 +105,7 @@ async function install(lang: Lang, store: FileStore, server: string | undefined,
   return 0;
 }
 
-async function remove(lang: Lang, store: FileStore, given: string | undefined, yes: boolean, now: Date): Promise<number> {
+async function remove(lang: Lang, store: CertificateStore, given: string | undefined, yes: boolean, now: Date): Promise<number> {
   const withRoot = given === undefined ? (await store.knownServers()).filter((k) => k.rootFingerprint !== undefined).map((k) => k.server) : [given];
   const server = withRoot[0];
   if (server === undefined) {
@@ -152,7 +153,7 @@ export async function rootCommand(args: readonly string[], lang: Lang, now: Date
     throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: given !== undefined ? "--root-fingerprint" : "--file" }) });
   }
 
-  const store = new FileStore(str(p, "store") ?? defaultStoreDir());
+  const store = openCertificateStore(str(p, "store"));
   switch (command) {
     case "status": return status(lang, store, server, now);
     case "install": return install(lang, store, server, given, file);
