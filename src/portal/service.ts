@@ -12,7 +12,7 @@ import { hashPassword, verifyPassword } from "../registration/password.js";
 import type { AuditEvent, AuditQuery, AuditRecord, UserRecord } from "../registration/ports.js";
 import type { NewUserInput, RegistrationResult, RegistrationService } from "../registration/service.js";
 import type { PortalStore, SessionRecord, SessionStage } from "./ports.js";
-import { isRevocationReason, REVOCATION_REASONS } from "./ports.js";
+import { revokeCertificate } from "./revocation.js";
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -364,15 +364,8 @@ export class PortalService {
     ]);
   }
 
-  async revoke(operator: UserRecord, serial: string, reason: string): Promise<CertificateRecord> {
-    if (!isRevocationReason(reason)) throw new ShomeiError("REASON_INVALID", { reason: reason.slice(0, 40), allowed: REVOCATION_REASONS.join(", ") });
-    const s = serial.replace(/[:\s]/g, "").toLowerCase();
-    if (!/^[0-9a-f]{1,64}$/.test(s)) throw new ShomeiError("REVOKE_NOT_POSSIBLE", { serial: serial.slice(0, 80), reason: "not a hexadecimal serial number" });
-    const now = this.d.clock();
-    const cert = await this.d.store.getCertificate(s);
-    return this.d.store.revokeCertificate(s, reason, now, [
-      { at: now, actor: PortalService.actor(operator), event: "certificate.revoke", userId: cert?.userId ?? null, outcome: "success", detail: { serial: s, reason } },
-    ]);
+  revoke(operator: UserRecord, serial: string, reason: string): Promise<CertificateRecord> {
+    return revokeCertificate(this.d.store, PortalService.actor(operator), serial, reason, this.d.clock());
   }
 
   getUser(userId: string): Promise<UserRecord | undefined> {

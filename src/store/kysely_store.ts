@@ -301,6 +301,14 @@ export class KyselyStore implements RegistrationStore, PortalStore {
     return rows.map(toCertificate);
   }
 
+  /** Issued certificates, newest first (the operator's list). */
+  async listAllCertificates(q: { userId?: string; limit?: number } = {}): Promise<CertificateRecord[]> {
+    let query = this.db.selectFrom("certificates").selectAll();
+    if (q.userId !== undefined) query = query.where("user_id", "=", q.userId);
+    const rows = await query.orderBy("created_at", "desc").orderBy("serial").limit(q.limit ?? 1000).execute();
+    return rows.map(toCertificate);
+  }
+
   async listExpiring(from: Date, to: Date): Promise<CertificateRecord[]> {
     const rows = await this.db.selectFrom("certificates").selectAll()
       .where("not_after", ">=", iso(from)).where("not_after", "<", iso(to)).where("status", "=", "valid")
