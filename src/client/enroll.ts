@@ -13,6 +13,7 @@ import { keyMatchesCertificate } from "../pki/key_match.js";
 import { generateKeyPair, keyObjectSigner, type KeyKind } from "../pki/keys.js";
 import type { EstClient } from "./est.js";
 import { decideRootTrust, splitCaCerts } from "./root_trust.js";
+import { checkClientVersion } from "./version_policy.js";
 import type { CertificateStore, PendingEnrollment, SavedLocation } from "./store.js";
 import { checkUserId } from "./user_id.js";
 
@@ -53,6 +54,8 @@ export interface EnrollDeps {
   readonly store: CertificateStore;
   readonly prompts: EnrollPrompts;
   readonly now?: () => Date;
+  /** This application's version: checked against the service's minimum before the passcode is used. */
+  readonly clientVersion?: string;
 }
 
 export interface EnrollResult {
@@ -116,6 +119,7 @@ export async function enroll(req: EnrollRequest, deps: EnrollDeps): Promise<Enro
   } else {
     prompts.progress({ kind: "root-trusted", because: decision.because });
   }
+  if (deps.clientVersion !== undefined) checkClientVersion(deps.clientVersion, (await est.describe(bundle.root.der))?.minClientVersion);
   if (!known?.equals(bundle.root.der)) rootSaved = await store.trustRoot(server, bundle.root.der);
 
   const passcode = (await prompts.passcode())?.trim();

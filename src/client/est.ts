@@ -209,21 +209,21 @@ export class EstClient {
    * and renewal are. Undefined when the server does not publish one (then renewal is tried at
    * the EST base itself).
    */
-  async describe(rootDer: Uint8Array): Promise<{ portalUrl?: string; reenrollUrl?: string; helpdesk?: string } | undefined> {
+  async describe(rootDer: Uint8Array): Promise<{ portalUrl?: string; reenrollUrl?: string; helpdesk?: string; minClientVersion?: string } | undefined> {
     const res = await httpsRequest({
       url: new URL("/.well-known/shomei.json", this.server), method: "GET", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
       headers: { ...this.commonHeaders(), accept: "application/json" },
     }, this.opts);
-    if (res.status === 404) return undefined;
-    if (res.status !== 200) throw problemToError(res);
+    // Other EST servers publish no description: then there is nothing to follow.
+    if (res.status !== 200) return undefined;
     let v: unknown;
     try {
       v = JSON.parse(res.body.toString("utf8"));
     } catch {
-      throw bad("/.well-known/shomei.json is not JSON");
+      return undefined;
     }
     const o = typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
     const text = (k: string): Record<string, string> => (typeof o[k] === "string" && o[k] !== "" ? { [k]: o[k] } : {});
-    return { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk") };
+    return { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk"), ...text("minClientVersion") };
   }
 }

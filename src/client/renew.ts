@@ -16,6 +16,7 @@ import { usablePending, verifyIssued } from "./enroll.js";
 import type { EstClient } from "./est.js";
 import { currentCertificate } from "./current.js";
 import { splitCaCerts } from "./root_trust.js";
+import { checkClientVersion } from "./version_policy.js";
 import type { CertificateStore, SavedLocation } from "./store.js";
 
 export type RenewEvent =
@@ -37,6 +38,8 @@ export interface RenewDeps {
   readonly est: (server: string) => EstClient;
   readonly progress: (e: RenewEvent) => void;
   readonly now?: () => Date;
+  /** This application's version: checked against the service's minimum before anything is sent. */
+  readonly clientVersion?: string;
 }
 
 export interface RenewResult {
@@ -60,7 +63,9 @@ export async function renew(req: RenewRequest, deps: RenewDeps): Promise<RenewRe
   const currentKey = await store.loadPrivateKey(cert);
 
   const base = deps.est(server);
-  const where = (await base.describe(root))?.reenrollUrl;
+  const described = await base.describe(root);
+  if (deps.clientVersion !== undefined) checkClientVersion(deps.clientVersion, described?.minClientVersion);
+  const where = described?.reenrollUrl;
   const est = where ? deps.est(where) : base;
   const { intermediates } = await splitCaCerts(await est.caCerts());
 

@@ -345,6 +345,14 @@ export const ERRORS = {
     remedyEn: "This certificate can no longer be used. Ask the operator (helpdesk) for a new passcode and get a new certificate with shomei enroll.",
   },
 
+  CLIENT_TOO_OLD: {
+    status: 400, exit: 1,
+    ja: "この証明書発行アプリケーション（shomei {version}）は古いため使えません。このサービスでは {minimum} 以降が必要です。",
+    en: "This issuance application (shomei {version}) is too old for this service, which needs {minimum} or later.",
+    remedyJa: "新しいバージョンに更新してください（npm で入れた場合: npm install -g shomei@latest。配布ファイルの場合は運用担当者の案内に従ってください）。分からない場合はヘルプデスクに連絡してください。",
+    remedyEn: "Upgrade to the new version (installed with npm: npm install -g shomei@latest; otherwise follow the operator's instructions), or ask the helpdesk.",
+  },
+
   // ---- renewal ---------------------------------------------------------------------------
   RENEW_TOO_EARLY: {
     status: 403, exit: 1,

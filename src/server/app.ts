@@ -24,6 +24,8 @@ export interface ServiceDescription {
   readonly reenrollUrl: string | null;
   readonly rootFingerprint: string;
   readonly helpdesk: string;
+  /** The oldest issuance application (`shomei`) allowed to enroll or renew. */
+  readonly minClientVersion: string;
 }
 
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
@@ -47,7 +49,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     const d: ServiceDescription = {
       service: s.config.serviceName, organization: s.config.organization,
       portalUrl: portal ? `${portal}/` : null, reenrollUrl: portal ? `${portal}/.well-known/est` : null,
-      rootFingerprint: s.rootFingerprint, helpdesk: s.config.helpdesk,
+      rootFingerprint: s.rootFingerprint, helpdesk: s.config.helpdesk, minClientVersion: s.config.minClientVersion,
     };
     void reply.type("application/json; charset=utf-8").send(d);
   });

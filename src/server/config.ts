@@ -33,6 +33,8 @@ export interface ShomeiConfig {
   /** Published in certificates (AIA, CRL distribution point); empty until those services exist. */
   readonly urls: PublicationUrls;
   readonly portal: PortalConfig;
+  /** The oldest `shomei` allowed to enroll or renew; published in /.well-known/shomei.json. */
+  readonly minClientVersion: string;
 }
 
 /** The online system (portal): its own port, because it asks every browser for a certificate. */
@@ -92,6 +94,12 @@ function num(o: Json, key: string, file: string, min: number, max: number, fallb
   return v;
 }
 
+function version(o: Json, key: string, file: string): string {
+  const v = o[key] ?? "0.0.0";
+  if (typeof v !== "string" || !/^\d+\.\d+\.\d+$/.test(v)) fail(file, `${key}: a version such as 1.2.3 expected`);
+  return v;
+}
+
 /** Checks a parsed JSON value and fills defaults. */
 export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   const o = obj(raw, file, "(top)");
@@ -143,6 +151,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
     timeZone: text(o, "timeZone", file, DEFAULTS.timeZone),
     mail: { from: text(mail, "from", file), transport: "outbox" },
     urls: { ...optUrl("caIssuersUrl"), ...optUrl("ocspUrl"), ...optUrl("crlUrl") },
+    minClientVersion: version(o, "minClientVersion", file),
     portal: {
       port: num(portal, "port", file, 0, 65535, P.port),
       maxFailedLogins: num(portal, "maxFailedLogins", file, 1, 100, P.maxFailedLogins),

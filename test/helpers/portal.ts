@@ -47,14 +47,14 @@ export interface PortalEnv {
 export const OPERATOR_ID = "a0000000";
 export const OPERATOR_EMAIL = "operator@example.jp";
 
-export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number>; initArgs?: readonly string[] } = {}): Promise<PortalEnv> {
+export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number>; config?: Record<string, unknown>; initArgs?: readonly string[] } = {}): Promise<PortalEnv> {
   const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎", ...(o.initArgs ?? [])]);
-  if (o.portalConfig) {
+  if (o.portalConfig || o.config) {
     // The operator's config file, edited as an operator would (settings are read at start).
     const file = join(ca.dir, "shomei.json");
     const config = JSON.parse(readFileSync(file, "utf8")) as { portal: Record<string, number> };
     config.portal = { ...config.portal, ...o.portalConfig };
-    writeFileSync(file, JSON.stringify(config, null, 2));
+    writeFileSync(file, JSON.stringify({ ...config, ...o.config }, null, 2));
   }
   const clock = o.clock ?? testClock();
   const server = await startInProcess(ca.dir, clock);

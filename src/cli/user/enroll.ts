@@ -84,7 +84,7 @@ export async function enrollCommand(args: readonly string[], lang: Lang): Promis
   const est = new EstClient(server, { userAgent: `shomei/${shomeiVersion()}`, lang });
   const r = await enroll(
     { userId, keyKind, ...(rootFingerprint === undefined ? {} : { rootFingerprint }) },
-    { est, store, prompts: terminalPrompts(lang, flag(p, "passcode-stdin")) },
+    { est, store, prompts: terminalPrompts(lang, flag(p, "passcode-stdin")), clientVersion: shomeiVersion() },
   );
   if (r.rootSaved !== undefined) process.stdout.write(msg(lang, "enroll.rootSaved", { root: r.rootSaved }) + "\n");
   process.stdout.write(msg(lang, "enroll.done", {

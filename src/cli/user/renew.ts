@@ -52,6 +52,7 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
       store: openCertificateStore(str(p, "store")),
       est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang }),
       progress,
+      clientVersion: shomeiVersion(),
     },
   );
   process.stdout.write(msg(lang, "renew.done", {
