@@ -22,6 +22,8 @@ const ja = {
   help     コマンドの使い方を表示する（例: shomei help enroll）
 
 共通オプション:
+  --proxy URL    サーバーへの接続に使うプロキシ（例: http://利用者名:パスワード@proxy.example.jp:8080）。
+                 指定しなければ環境変数 HTTPS_PROXY と NO_PROXY に従います（enroll, renew, login-check）
   --store nss:DIR
                  NSS データベース（Chromium・Chrome が使う ~/.pki/nssdb など）を証明書ストアにする。
                  ブラウザが証明書と秘密鍵をそのまま使えます（certutil と pk12util が必要: libnss3-tools）
@@ -370,6 +372,8 @@ Commands:
   help     show how to use a command (e.g. shomei help enroll)
 
 Common options:
+  --proxy URL    the proxy for connections to the server (e.g. http://USER:PASSWORD@proxy.example.com:8080);
+                 without it HTTPS_PROXY and NO_PROXY apply (enroll, renew, login-check)
   --store nss:DIR
                  use an NSS database as the certificate store (e.g. ~/.pki/nssdb, which Chromium and
                  Chrome use): the browser uses the certificate and key from there directly

@@ -16,6 +16,7 @@ import { flag, parse, readStdin, required, str, type Options } from "../common.j
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
+import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
 
 const OPTIONS = {
   server: { type: "string" },
@@ -26,6 +27,7 @@ const OPTIONS = {
   store: { type: "string" },
   lang: { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...PROXY_OPTION,
 } satisfies Options;
 
 function note(text: string): void {
@@ -81,7 +83,7 @@ export async function enrollCommand(args: readonly string[], lang: Lang): Promis
   if (rootFingerprint !== undefined) normaliseFingerprint(rootFingerprint);
 
   const store = openCertificateStore(str(p, "store"));
-  const est = new EstClient(server, { userAgent: `shomei/${shomeiVersion()}`, lang });
+  const est = new EstClient(server, { userAgent: `shomei/${shomeiVersion()}`, lang, env: proxyEnv(p) });
   const r = await enroll(
     { userId, keyKind, ...(rootFingerprint === undefined ? {} : { rootFingerprint }) },
     { est, store, prompts: terminalPrompts(lang, flag(p, "passcode-stdin")), clientVersion: shomeiVersion() },

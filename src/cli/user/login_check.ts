@@ -16,6 +16,7 @@ import { flag, parse, readStdin, required, str, type Options } from "../common.j
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
+import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
 
 const OPTIONS = {
   server: { type: "string" },
@@ -24,6 +25,7 @@ const OPTIONS = {
   store: { type: "string" },
   lang: { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...PROXY_OPTION,
 } satisfies Options;
 
 interface LoginAnswer {
@@ -77,7 +79,7 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
     body: Buffer.from(JSON.stringify({ userId: row.userId, password })),
     trust: { kind: "root", rootPem: toPem(root, "CERTIFICATE") },
     clientCert: { cert: toPem(cert.certDer, "CERTIFICATE"), key: key.export({ format: "pem", type: "pkcs8" }) as string },
-  });
+  }, { env: proxyEnv(p) });
   if (res.status !== 200) throw problemToError(res);
   let answer: unknown;
   try {

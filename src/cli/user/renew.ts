@@ -10,6 +10,7 @@ import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
+import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
 
 const OPTIONS = {
   server: { type: "string" },
@@ -18,6 +19,7 @@ const OPTIONS = {
   store: { type: "string" },
   lang: { type: "string" },
   help: { type: "boolean", short: "h" },
+  ...PROXY_OPTION,
 } satisfies Options;
 
 export async function renewCommand(args: readonly string[], lang: Lang): Promise<number> {
@@ -50,7 +52,7 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
     { ...(userId ? { userId } : {}), ...(server ? { server } : {}), ...(keyKind && isKeyKind(keyKind) ? { keyKind } : {}) },
     {
       store: openCertificateStore(str(p, "store")),
-      est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang }),
+      est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang, env: proxyEnv(p) }),
       progress,
       clientVersion: shomeiVersion(),
     },
