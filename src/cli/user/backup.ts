@@ -1,6 +1,5 @@
 /** `shomei export` and `shomei import`: PKCS#12 backups. Usage: usage.export, usage.import. */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { applyImport, exportBackup, planImport } from "../../client/backup.js";
 import { normaliseServerUrl } from "../../client/est.js";
@@ -8,7 +7,8 @@ import { openCertificateStore } from "../../client/open_store.js";
 import { isYes } from "../../client/root_trust.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { checkUserId } from "../../client/user_id.js";
-import { flag, parse, readStdin, required, str, type Options, type Parsed } from "../common.js";
+import { flag, parse, required, str, type Options } from "../common.js";
+import { checkArgs, firstLineOfStdin } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 
@@ -23,20 +23,10 @@ const IMPORT_OPTIONS = { ...COMMON, server: { type: "string" }, yes: { type: "bo
 
 const note = (text: string): void => void process.stderr.write(text + "\n");
 
-function checkLang(p: Parsed): void {
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
-}
-
-/** The first line of stdin (a password may contain spaces, so only the line ending is removed). */
-async function firstLine(): Promise<string> {
-  return (await readStdin()).split(/\r?\n/)[0] ?? "";
-}
-
 export async function exportCommand(args: readonly string[], lang: Lang): Promise<number> {
   const p = parse(args, EXPORT_OPTIONS, false);
   if (flag(p, "help")) return (process.stdout.write(msg(lang, "usage.export")), 0);
-  checkLang(p);
+  checkArgs(p, lang);
   const out = required(p, "out");
   const profile = str(p, "profile") ?? "modern";
   if (profile !== "modern" && profile !== "compatible") throw new ShomeiError("FIELD_INVALID", { field: "--profile", reason: `${profile} (modern, compatible)` });
@@ -46,7 +36,7 @@ export async function exportCommand(args: readonly string[], lang: Lang): Promis
   note(msg(lang, "export.warning"));
   let password: string;
   if (flag(p, "password-stdin")) {
-    password = await firstLine();
+    password = await firstLineOfStdin();
   } else {
     const first = await askLine(msg(lang, "export.passwordPrompt"), { secret: true });
     if (first === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });
@@ -65,14 +55,13 @@ export async function exportCommand(args: readonly string[], lang: Lang): Promis
 export async function importCommand(args: readonly string[], lang: Lang): Promise<number> {
   const p = parse(args, IMPORT_OPTIONS, true);
   if (flag(p, "help")) return (process.stdout.write(msg(lang, "usage.import")), 0);
-  checkLang(p);
+  checkArgs(p, lang, 1);
   const file = p.positionals[0];
   if (file === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "FILE" });
-  if (p.positionals[1] !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: p.positionals[1] }) });
   const serverArg = str(p, "server");
   const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
   const store = openCertificateStore(str(p, "store"));
-  const password = flag(p, "password-stdin") ? await firstLine() : await askLine(msg(lang, "import.passwordPrompt"), { secret: true });
+  const password = flag(p, "password-stdin") ? await firstLineOfStdin() : await askLine(msg(lang, "import.passwordPrompt"), { secret: true });
   if (password === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });
 
   const plan = await planImport(store, file, password);

@@ -3,7 +3,6 @@
  * Usage, examples and exit codes: usage.enroll in src/i18n/client_messages.ts.
  */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { isKeyKind } from "../../pki/keys.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
@@ -13,6 +12,7 @@ import { openCertificateStore } from "../../client/open_store.js";
 import { checkUserId } from "../../client/user_id.js";
 import { isYes } from "../../client/root_trust.js";
 import { flag, parse, readStdin, required, str, type Options } from "../common.js";
+import { checkArgs } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
@@ -71,10 +71,7 @@ export async function enrollCommand(args: readonly string[], lang: Lang): Promis
     return 0;
   }
   // Every argument is checked before anything touches the network or the disk.
-  const extra = p.positionals[0];
-  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  checkArgs(p, lang);
   const server = normaliseServerUrl(required(p, "server"));
   const userId = checkUserId(required(p, "user"));
   const keyKind = str(p, "key") ?? "ec-p256";

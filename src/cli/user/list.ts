@@ -3,14 +3,14 @@
  * expired) and the current one marked.
  * Usage, examples and exit codes: usage.list in src/i18n/client_messages.ts.
  */
-import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
+import type { Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { describeCertificates, EXPIRING_DAYS, type CertificateRow } from "../../client/listing.js";
 import { planPrune } from "../../client/prune.js";
 import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
+import { checkArgs } from "./args.js";
 import { formatLocalDateTime, table } from "./format.js";
 
 const OPTIONS = {
@@ -38,10 +38,7 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
     process.stdout.write(msg(lang, "usage.list", { expiringDays: EXPIRING_DAYS }));
     return 0;
   }
-  const extra = p.positionals[0];
-  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  checkArgs(p, lang);
 
   const userId = str(p, "user");
   if (userId !== undefined) checkUserId(userId);

@@ -4,7 +4,6 @@
  * same lockout), and says in plain words whether it works. Usage: usage.loginCheck.
  */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { toPem } from "../../pki/pem.js";
 import { currentCertificate } from "../../client/current.js";
@@ -12,7 +11,8 @@ import { httpsRequest } from "../../client/http.js";
 import { normaliseServerUrl, problemToError } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { checkUserId } from "../../client/user_id.js";
-import { flag, parse, readStdin, required, str, type Options } from "../common.js";
+import { flag, parse, required, str, type Options } from "../common.js";
+import { checkArgs, firstLineOfStdin } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
@@ -46,10 +46,7 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
     process.stdout.write(msg(lang, "usage.loginCheck"));
     return 0;
   }
-  const extra = p.positionals[0];
-  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  checkArgs(p, lang);
   const server = normaliseServerUrl(required(p, "server"));
   const wanted = str(p, "user");
   if (wanted !== undefined) checkUserId(wanted);
@@ -65,7 +62,7 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
 
   process.stderr.write(msg(lang, "login.using", { userId: row.userId, serial: row.serial, notAfter: formatLocalDateTime(row.notAfter), server }) + "\n");
   const password = flag(p, "password-stdin")
-    ? (await readStdin()).split(/\r?\n/)[0] ?? ""
+    ? await firstLineOfStdin()
     : await askLine(msg(lang, "login.passwordPrompt"), { secret: true });
   if (!password) throw new ShomeiError("INPUT_REQUIRED", { what: lang === "ja" ? "パスワード" : "password" });
 

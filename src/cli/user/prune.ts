@@ -4,7 +4,6 @@
  * Usage, examples and exit codes: usage.prune in src/i18n/client_messages.ts.
  */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { describeCertificates, type CertificateRow } from "../../client/listing.js";
@@ -12,6 +11,7 @@ import { executePrune, planPrune } from "../../client/prune.js";
 import { isYes } from "../../client/root_trust.js";
 import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
+import { checkArgs } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 
@@ -38,10 +38,7 @@ export async function pruneCommand(args: readonly string[], lang: Lang, now: Dat
     process.stdout.write(msg(lang, "usage.prune"));
     return 0;
   }
-  const extra = p.positionals[0];
-  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  checkArgs(p, lang);
   const userId = str(p, "user");
   if (userId !== undefined) checkUserId(userId);
 

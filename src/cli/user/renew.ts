@@ -1,6 +1,5 @@
 /** `shomei renew`: renew the current certificate with a new key. Usage: usage.renew. */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import { isKeyKind } from "../../pki/keys.js";
 import { EstClient, normaliseServerUrl } from "../../client/est.js";
@@ -8,6 +7,7 @@ import { openCertificateStore } from "../../client/open_store.js";
 import { renew, type RenewEvent } from "../../client/renew.js";
 import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
+import { checkArgs } from "./args.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
 import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
@@ -28,10 +28,7 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
     process.stdout.write(msg(lang, "usage.renew"));
     return 0;
   }
-  const extra = p.positionals[0];
-  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  checkArgs(p, lang);
   const serverArg = str(p, "server");
   const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
   const userId = str(p, "user");

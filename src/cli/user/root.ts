@@ -4,7 +4,6 @@
  */
 import { readFile } from "node:fs/promises";
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
-import { isLang } from "../../i18n/lang.js";
 import { msg } from "../../i18n/client_messages.js";
 import type { CertificateInfo } from "../../pki/certificate.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
@@ -14,6 +13,7 @@ import type { CertificateStore } from "../../client/store.js";
 import { installRoot, rootFromFile, rootFromServer, rootStatuses, type RootStatus } from "../../client/root_store.js";
 import { isYes, type CaBundle } from "../../client/root_trust.js";
 import { flag, parse, str, type Options } from "../common.js";
+import { checkArgs } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
@@ -137,12 +137,10 @@ export async function rootCommand(args: readonly string[], lang: Lang, now: Date
     process.stdout.write(msg(lang, "usage.root"));
     return 0;
   }
-  const [sub, extra] = p.positionals;
+  const sub = p.positionals[0];
   if (sub === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: SUBCOMMANDS.join(" | ") });
   if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unknownCommand", { command: `root ${sub}` }) });
-  if (extra !== undefined) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unexpectedArgument", { arg: extra }) });
-  const langArg = str(p, "lang");
-  if (langArg !== undefined && !isLang(langArg)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: langArg });
+  checkArgs(p, lang, 1);
   const serverArg = str(p, "server");
   const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
   const given = str(p, "root-fingerprint");
