@@ -22,7 +22,8 @@ class Encoded extends asn1js.BaseBlock {
   }
 }
 
-const encoded = (b: Uint8Array): asn1js.BaseBlock => new Encoded(b);
+/** An element already DER-encoded, for use inside an asn1js structure without re-encoding it. */
+export const encoded = (b: Uint8Array): asn1js.BaseBlock => new Encoded(b);
 
 /** UTCTime until 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds. */
 function time(d: Date): asn1js.BaseBlock {

@@ -25,6 +25,7 @@
 import * as crypto from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
+import { encoded as encodedBlock } from "./assemble.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { rc2CbcDecrypt } from "./rc2.js";
 
@@ -349,21 +350,6 @@ function bmpPassword(password: string): Buffer {
 
 type Block = asn1js.BaseBlock;
 
-/** An element encoded elsewhere, written as it is. */
-class Encoded extends asn1js.BaseBlock {
-  constructor(private readonly bytes: Uint8Array) {
-    super();
-  }
-
-  override toBER(_sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
-    if (writer) {
-      writer.write(this.bytes);
-      return new ArrayBuffer(0);
-    }
-    return this.bytes.slice().buffer;
-  }
-}
-
 const seq = (...value: Block[]): Block => new asn1js.Sequence({ value });
 const oid = (value: string): Block => new asn1js.ObjectIdentifier({ value });
 const octets = (b: Uint8Array): Block => new asn1js.OctetString({ valueHex: b });
@@ -375,7 +361,7 @@ const der = (b: Block): Buffer => Buffer.from(b.toBER(false));
 /** A DER SET OF: the elements sorted by their encodings (X.690 11.6). */
 function setOf(elements: readonly Block[]): Block {
   const encoded = elements.map(der).sort((a, b) => Buffer.compare(a, b));
-  return new asn1js.Set({ value: encoded.map((e) => new Encoded(e)) });
+  return new asn1js.Set({ value: encoded.map((e) => encodedBlock(e)) });
 }
 
 function contentInfo(type: string, content: Block): Block {
