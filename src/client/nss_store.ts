@@ -139,7 +139,8 @@ export function nssKeyId(certDer: Uint8Array): string {
   } else if (jwk.kty === "RSA" && jwk.n) {
     raw = Buffer.from(jwk.n, "base64url");
   } else {
-    throw new Error(`no NSS key ID for a ${String(jwk.kty)} key`);
+    // Shomei issues ECDSA and RSA only; another kind (e.g. from an imported file) is the user's to fix.
+    throw new ShomeiError("KEY_UNSUPPORTED", { kind: String(jwk.kty) });
   }
   return createHash("sha1").update(raw).digest("hex");
 }
