@@ -35,8 +35,10 @@ export class Issuer {
   private readonly signatureAlgorithm: Buffer;
   /** Encoded extensions every client certificate of a key kind shares, made once. */
   private readonly fixed = new Map<KeyKind, Buffer[]>();
+  private urls: PublicationUrls;
 
   constructor(private readonly opts: IssuerOptions) {
+    this.urls = opts.urls;
     this.issuerName = encode(certificateSubject(opts.issuingCertDer));
     this.issuerKeyId = keyIdentifier(certificateSpki(opts.issuingCertDer));
     this.issuerNotAfter = readCertificate(opts.issuingCertDer).notAfter;
@@ -46,10 +48,23 @@ export class Issuer {
   private fixedExtensions(keyKind: KeyKind): Buffer[] {
     let f = this.fixed.get(keyKind);
     if (!f) {
-      f = clientFixedExtensions({ keyKind, issuerKeyId: this.issuerKeyId, urls: this.opts.urls }).map(encode);
+      f = clientFixedExtensions({ keyKind, issuerKeyId: this.issuerKeyId, urls: this.urls }).map(encode);
       this.fixed.set(keyKind, f);
     }
     return f;
+  }
+
+  /**
+   * Sets the CRL distribution point / OCSP / CA issuers URLs put in certificates issued from
+   * now on (`serve` learns them once its plain-HTTP listener has a port).
+   */
+  setUrls(urls: PublicationUrls): void {
+    this.urls = urls;
+    this.fixed.clear();
+  }
+
+  get publicationUrls(): PublicationUrls {
+    return this.urls;
   }
 
   /**

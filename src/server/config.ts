@@ -29,12 +29,65 @@ export interface ShomeiConfig {
   /** Shown on every error and in every e-mail. */
   readonly helpdesk: string;
   readonly timeZone: string;
-  readonly mail: { readonly from: string; readonly transport: "outbox" };
-  /** Published in certificates (AIA, CRL distribution point); empty until those services exist. */
+  readonly mail: MailConfig;
+  /**
+   * Published in certificates (AIA, CRL distribution point). Empty (the default): derived from
+   * the plain-HTTP publication listener once it listens (`http://HOST:PORT/ocsp`, …/crl/issuing.crl).
+   */
   readonly urls: PublicationUrls;
+  /** Plain-HTTP listener for the CRL, OCSP and the CA certificate (relying parties fetch them without TLS). */
+  readonly publication: { readonly port: number };
+  readonly revocation: RevocationConfig;
+  readonly reminders: ReminderConfig;
   readonly portal: PortalConfig;
   /** The oldest `shomei` allowed to enroll or renew; published in /.well-known/shomei.json. */
   readonly minClientVersion: string;
+}
+
+/** Outgoing mail: `outbox` (embedded default: .eml files in DIR/outbox) or an SMTP server. */
+export interface MailConfig {
+  readonly from: string;
+  readonly transport: "outbox" | "smtp";
+  /** Required when transport is "smtp". */
+  readonly smtp?: SmtpConfig;
+  /** Delivery attempts before a message is marked failed, and the backoff between them. */
+  readonly maxAttempts: number;
+  readonly retryBaseSeconds: number;
+  readonly retryMaxSeconds: number;
+}
+
+export interface SmtpConfig {
+  readonly host: string;
+  readonly port: number;
+  /** "starttls" (default, required), "tls" (implicit TLS, port 465) or "none" (loopback relays only). */
+  readonly security: "starttls" | "tls" | "none";
+  readonly user?: string;
+  /** The password is never in shomei.json: read from this environment variable (default SHOMEI_SMTP_PASSWORD)… */
+  readonly passwordEnv: string;
+  /** …or from this file (relative to the data folder), e.g. secrets/smtp-password. */
+  readonly passwordFile?: string;
+  /** PEM file of CAs to trust for the SMTP server's certificate, besides the system's. */
+  readonly caFile?: string;
+}
+
+export interface RevocationConfig {
+  /** A new CRL is signed at least this often… */
+  readonly crlIntervalMinutes: number;
+  /** …and is valid (nextUpdate) for this long. */
+  readonly crlValidityHours: number;
+  /** How often the database is checked for revocations made elsewhere (another instance, the CLI). */
+  readonly checkSeconds: number;
+  /** How long a signed OCSP response (without nonce) is reused, and its nextUpdate. */
+  readonly ocspCacheSeconds: number;
+}
+
+export interface ReminderConfig {
+  /** Days before a certificate expires on which its user is reminded. */
+  readonly certificateDays: readonly number[];
+  /** Days before an unused initial password expires on which its user is reminded. */
+  readonly initialPasswordDays: readonly number[];
+  /** How often the reminder job looks for due reminders. */
+  readonly checkMinutes: number;
 }
 
 /** The online system (portal): its own port, because it asks every browser for a certificate. */
@@ -65,6 +118,10 @@ export const DEFAULTS = {
   clientValidityDays: 365,
   renewWindowDays: 30,
   timeZone: "Asia/Tokyo",
+  publication: { port: 8080 },
+  mail: { maxAttempts: 10, retryBaseSeconds: 30, retryMaxSeconds: 3600, passwordEnv: "SHOMEI_SMTP_PASSWORD" },
+  revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 5, ocspCacheSeconds: 300 },
+  reminders: { certificateDays: [30, 10], initialPasswordDays: [7], checkMinutes: 60 },
   portal: {
     port: 8444, maxFailedLogins: 5, autoUnlockMinutes: 0, idleMinutes: 30, passwordMinLength: 12, passwordHistory: 3,
     expiryNoticeDays: 30,
@@ -94,6 +151,28 @@ function num(o: Json, key: string, file: string, min: number, max: number, fallb
   return v;
 }
 
+function days(o: Json, key: string, file: string, fallback: readonly number[]): number[] {
+  const v = o[key] ?? fallback;
+  if (!Array.isArray(v) || !v.every((d) => typeof d === "number" && Number.isInteger(d) && d >= 1 && d <= 365)) {
+    fail(file, `${key}: a list of whole days 1–365 expected, such as [30, 10]`);
+  }
+  return [...new Set(v as number[])].sort((a, b) => b - a);
+}
+
+function smtpConfig(raw: unknown, file: string): SmtpConfig {
+  const s = obj(raw, file, "mail.smtp");
+  const security = text(s, "security", file, "starttls");
+  if (security !== "starttls" && security !== "tls" && security !== "none") fail(file, "mail.smtp.security: starttls, tls or none");
+  const opt = (k: string): Record<string, string> => (typeof s[k] === "string" && s[k] !== "" ? { [k]: s[k] } : {});
+  return {
+    host: text(s, "host", file),
+    port: num(s, "port", file, 1, 65535, security === "tls" ? 465 : 587),
+    security,
+    passwordEnv: text(s, "passwordEnv", file, DEFAULTS.mail.passwordEnv),
+    ...opt("user"), ...opt("passwordFile"), ...opt("caFile"),
+  };
+}
+
 function version(o: Json, key: string, file: string): string {
   const v = o[key] ?? "0.0.0";
   if (typeof v !== "string" || !/^\d+\.\d+\.\d+$/.test(v)) fail(file, `${key}: a version such as 1.2.3 expected`);
@@ -110,6 +189,14 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   const mail = obj(o.mail, file, "mail");
   const urls = obj(o.urls ?? {}, file, "urls");
   const portal = obj(o.portal ?? DEFAULTS.portal, file, "portal");
+  const publication = obj(o.publication ?? DEFAULTS.publication, file, "publication");
+  const revocation = obj(o.revocation ?? DEFAULTS.revocation, file, "revocation");
+  const reminders = obj(o.reminders ?? DEFAULTS.reminders, file, "reminders");
+  const transport = text(mail, "transport", file, "outbox");
+  if (transport !== "outbox" && transport !== "smtp") fail(file, "mail.transport: outbox or smtp");
+  if (transport === "smtp" && mail.smtp === undefined) fail(file, "mail.smtp: needed when mail.transport is smtp");
+  const R = DEFAULTS.revocation;
+  const M = DEFAULTS.mail;
   const P = DEFAULTS.portal;
   const hostnames = o.hostnames;
   if (!Array.isArray(hostnames) || hostnames.length === 0 || !hostnames.every((h) => typeof h === "string" && h !== "")) {
@@ -149,7 +236,26 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
     renewWindowDays: num(o, "renewWindowDays", file, 0, 3650, DEFAULTS.renewWindowDays),
     helpdesk: text(o, "helpdesk", file),
     timeZone: text(o, "timeZone", file, DEFAULTS.timeZone),
-    mail: { from: text(mail, "from", file), transport: "outbox" },
+    mail: {
+      from: text(mail, "from", file),
+      transport,
+      ...(mail.smtp !== undefined ? { smtp: smtpConfig(mail.smtp, file) } : {}),
+      maxAttempts: num(mail, "maxAttempts", file, 1, 1000, M.maxAttempts),
+      retryBaseSeconds: num(mail, "retryBaseSeconds", file, 1, 86_400, M.retryBaseSeconds),
+      retryMaxSeconds: num(mail, "retryMaxSeconds", file, 1, 604_800, M.retryMaxSeconds),
+    },
+    publication: { port: num(publication, "port", file, 0, 65535, DEFAULTS.publication.port) },
+    revocation: {
+      crlIntervalMinutes: num(revocation, "crlIntervalMinutes", file, 1, 10_080, R.crlIntervalMinutes),
+      crlValidityHours: num(revocation, "crlValidityHours", file, 1, 8_760, R.crlValidityHours),
+      checkSeconds: num(revocation, "checkSeconds", file, 1, 3600, R.checkSeconds),
+      ocspCacheSeconds: num(revocation, "ocspCacheSeconds", file, 0, 86_400, R.ocspCacheSeconds),
+    },
+    reminders: {
+      certificateDays: days(reminders, "certificateDays", file, DEFAULTS.reminders.certificateDays),
+      initialPasswordDays: days(reminders, "initialPasswordDays", file, DEFAULTS.reminders.initialPasswordDays),
+      checkMinutes: num(reminders, "checkMinutes", file, 1, 1440, DEFAULTS.reminders.checkMinutes),
+    },
     urls: { ...optUrl("caIssuersUrl"), ...optUrl("ocspUrl"), ...optUrl("crlUrl") },
     minClientVersion: version(o, "minClientVersion", file),
     portal: {

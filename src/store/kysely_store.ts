@@ -107,6 +107,13 @@ function toSession(r: Selectable<SessionsTable>): SessionRecord {
   };
 }
 
+export interface RevocationRow {
+  readonly seq: number;
+  readonly serial: string;
+  readonly revokedAt: Date;
+  readonly reason: RevocationReason;
+}
+
 export class KyselyStore implements RegistrationStore, PortalStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
@@ -400,9 +407,27 @@ export class KyselyStore implements RegistrationStore, PortalStore {
       if (Number(upd.numUpdatedRows) !== 1 || !r) {
         throw new ShomeiError("REVOKE_NOT_POSSIBLE", { serial: s, reason: r ? "already revoked" : "unknown serial" });
       }
+      await t.insertInto("revocations").values({ serial: s, revoked_at: iso(now), reason }).execute();
       await this.insertAudit(t, audit);
       return toCertificate(r);
     });
+  }
+
+  /**
+   * Revocations recorded after sequence number `afterSeq` (0: all), in order. PostgreSQL may
+   * commit sequence numbers out of order, so callers look back a little and skip serials they
+   * already have.
+   */
+  async listRevocations(afterSeq: number, limit = 100_000): Promise<RevocationRow[]> {
+    const rows = await this.db.selectFrom("revocations").selectAll().where("seq", ">", afterSeq)
+      .orderBy("seq").limit(limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), serial: r.serial, revokedAt: date(r.revoked_at), reason: r.reason as RevocationReason }));
+  }
+
+  /** The highest revocation sequence number (0 when nothing was ever revoked): a cheap change check. */
+  async lastRevocationSeq(): Promise<number> {
+    const r = await this.db.selectFrom("revocations").select((eb) => eb.fn.max("seq").as("m")).executeTakeFirst();
+    return r?.m === null || r?.m === undefined ? 0 : Number(r.m);
   }
 
   async createSession(s: SessionRecord, audit: readonly AuditEvent[]): Promise<void> {

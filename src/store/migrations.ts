@@ -92,6 +92,46 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("sessions_user").on("sessions").column("user_id").execute();
       },
     },
+    "0003_publication_mail": {
+      async up(db: Kysely<unknown>) {
+        const serialId = (t: string) => db.schema.createTable(t)
+          .addColumn("seq", dialect === "postgres" ? "bigserial" : "integer", (c) => (dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement()));
+        // One row per revocation, in commit order: the CRL publisher reads only what is new
+        // since its last look (several instances and the CLI revoke into the same database).
+        await serialId("revocations")
+          .addColumn("serial", "text", (c) => c.notNull().unique())
+          .addColumn("revoked_at", "text", (c) => c.notNull())
+          .addColumn("reason", "text", (c) => c.notNull())
+          .execute();
+        await sql`insert into revocations (serial, revoked_at, reason)
+          select serial, revoked_at, coalesce(revocation_reason, 'unspecified') from certificates
+          where status = 'revoked' and revoked_at is not null order by revoked_at`.execute(db);
+        // Outgoing mail, queued in the same transaction as what caused it; a worker delivers it.
+        // The body (it may hold an initial password) is encrypted and dropped once sent.
+        await serialId("mail_queue")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("user_id", "text")
+          .addColumn("recipient", "text", (c) => c.notNull())
+          .addColumn("subject", "text", (c) => c.notNull())
+          .addColumn("body", bytes)
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("next_attempt_at", "text", (c) => c.notNull())
+          .addColumn("lease_until", "text")
+          .addColumn("last_error", "text")
+          .addColumn("sent_at", "text")
+          .execute();
+        await db.schema.createIndex("mail_queue_due").on("mail_queue").columns(["status", "next_attempt_at"]).execute();
+        // A reminder is sent once: its key (kind, subject, threshold) can be inserted only once,
+        // whichever instance gets there first.
+        await db.schema.createTable("reminders_sent")
+          .addColumn("reminder_key", "text", (c) => c.primaryKey())
+          .addColumn("sent_at", "text", (c) => c.notNull())
+          .addColumn("mail_seq", "integer")
+          .execute();
+      },
+    },
   };
 }
 

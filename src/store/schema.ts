@@ -73,6 +73,35 @@ export interface AuditTable {
   detail: string;
 }
 
+export interface RevocationsTable {
+  seq: Generated<number>;
+  serial: string;
+  revoked_at: string;
+  reason: string;
+}
+
+export interface MailQueueTable {
+  seq: Generated<number>;
+  created_at: string;
+  kind: string;
+  user_id: string | null;
+  recipient: string;
+  subject: string;
+  body: Buffer | null;
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: string;
+  lease_until: string | null;
+  last_error: string | null;
+  sent_at: string | null;
+}
+
+export interface RemindersSentTable {
+  reminder_key: string;
+  sent_at: string;
+  mail_seq: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   passcodes: PasscodesTable;
@@ -80,4 +109,7 @@ export interface Database {
   audit_log: AuditTable;
   password_history: PasswordHistoryTable;
   sessions: SessionsTable;
+  revocations: RevocationsTable;
+  mail_queue: MailQueueTable;
+  reminders_sent: RemindersSentTable;
 }

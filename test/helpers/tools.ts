@@ -48,6 +48,12 @@ export const TOOLS = {
     install: "apt-get install -y python3-cryptography",
     available: onPath(PY_DEBIAN, ["-c", "import cryptography"]),
   },
+  aiosmtpd: {
+    name: "Python aiosmtpd (Debian's python3-aiosmtpd, a real SMTP server for the mail tests)",
+    install: "apt-get install -y python3-aiosmtpd",
+    available: onPath(PY_DEBIAN, ["-c", "import aiosmtpd"]),
+  },
+  tinyproxy: { name: "tinyproxy", install: "apt-get install -y tinyproxy", available: onPath("sh", ["-c", "command -v tinyproxy"]) },
   postgres: {
     name: "PostgreSQL",
     install: `apt-get install -y postgresql, start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) and set SHOMEI_TEST_PG (now ${PG_URL.replace(/:[^:@/]*@/, ":***@")})`,
