@@ -75,8 +75,11 @@ export function openTunnel(proxy: URL, host: string, port: number, timeoutMs: nu
         return;
       }
       socket.destroy();
-      reject(res.statusCode === 407
-        ? new ShomeiError("PROXY_AUTH_REQUIRED", { proxy: where })
+      // The answer to CONNECT comes from the proxy itself (TLS to the server has not begun), so a
+      // 401 is the proxy refusing its credentials too: tinyproxy 1.11 answers 407 without
+      // credentials but 401 with wrong ones.
+      reject(res.statusCode === 407 || res.statusCode === 401
+        ? new ShomeiError("PROXY_AUTH_REQUIRED", { proxy: where, status: res.statusCode })
         : new ShomeiError("PROXY_REFUSED", { proxy: where, target, reason: `HTTP ${res.statusCode ?? "?"} ${res.statusMessage ?? ""}`.trim() }));
     });
     req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));

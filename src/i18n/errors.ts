@@ -288,8 +288,8 @@ export const ERRORS = {
 
   PROXY_AUTH_REQUIRED: {
     status: 502, exit: 1,
-    ja: "プロキシ {proxy} が認証を求めています（407）。",
-    en: "The proxy {proxy} requires authentication (407).",
+    ja: "プロキシ {proxy} が認証を求めています（HTTP {status}: プロキシの利用者名・パスワードがないか、正しくありません）。",
+    en: "The proxy {proxy} requires authentication (HTTP {status}: its user name and password are missing or wrong).",
     remedyJa: "プロキシの利用者名とパスワードを HTTPS_PROXY=http://利用者名:パスワード@プロキシ:ポート の形で設定してください（運用担当者ではなく、パソコンの管理者に確認してください）。",
     remedyEn: "Set the proxy's user name and password as HTTPS_PROXY=http://USER:PASSWORD@PROXY:PORT (ask your PC administrator, not the operator).",
   },
