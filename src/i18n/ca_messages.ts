@@ -47,6 +47,12 @@ export const CA_MESSAGES = {
     ja: (where: string) => `メール: ${where}`,
     en: (where: string) => `Mail: ${where}`,
   } satisfies Msg<[string]>,
+  mailQueued: {
+    ja: (kind: string, error: string) =>
+      `メール（${kind}）はまだ送れていません。送信待ちとして保存し、自動で再送します（shomei-ca serve の実行中）。理由: ${error}\n  状況の確認: shomei-ca mail status`,
+    en: (kind: string, error: string) =>
+      `The ${kind} e-mail could not be sent yet. It is queued and will be retried automatically (while shomei-ca serve runs). Reason: ${error}\n  Check with: shomei-ca mail status`,
+  } satisfies Msg<[string, string]>,
   passcodeReissued: {
     ja: (id: string, exp: string) => `${id} のパスコードを再発行しました（以前のパスコードは使えません）。有効期限: ${exp}`,
     en: (id: string, exp: string) => `Issued a new passcode for ${id} (the earlier one no longer works). Expires: ${exp}`,
