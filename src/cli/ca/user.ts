@@ -53,7 +53,8 @@ async function withDesk<T>(dir: string, p: ReturnType<typeof parse>, fn: (d: Des
 
 /** Where a mail went, or that it is queued and why (the user is registered either way). */
 function mailLine(m: DeliveryOutcome, lang: Lang): string {
-  return m.delivered ? M.mailWritten[lang](m.delivered) : M.mailQueued[lang](m.kind, m.error ?? "-");
+  if (m.delivered) return M.mailWritten[lang](m.delivered);
+  return (m.status === "failed" ? M.mailRefused : M.mailQueued)[lang](m.kind, m.error ?? "-");
 }
 
 function positionalUser(p: ReturnType<typeof parse>, index: number): string {
