@@ -47,6 +47,18 @@ export const CA_MESSAGES = {
     ja: (where: string) => `メール: ${where}`,
     en: (where: string) => `Mail: ${where}`,
   } satisfies Msg<[string]>,
+  mailQueued: {
+    ja: (kind: string, error: string) =>
+      `メール（${kind}）はまだ送れていません。送信待ちとして保存し、自動で再送します（shomei-ca serve の実行中）。理由: ${error}\n  状況の確認: shomei-ca mail status`,
+    en: (kind: string, error: string) =>
+      `The ${kind} e-mail could not be sent yet. It is queued and will be retried automatically (while shomei-ca serve runs). Reason: ${error}\n  Check with: shomei-ca mail status`,
+  } satisfies Msg<[string, string]>,
+  mailRefused: {
+    ja: (kind: string, error: string) =>
+      `メール（${kind}）はメールサーバーに拒否されました（再送しません）。理由: ${error}\n  宛先を確認し、正しければ shomei-ca mail retry 番号 で再送してください（番号は shomei-ca mail status で確認）。`,
+    en: (kind: string, error: string) =>
+      `The mail server refused the ${kind} e-mail (it will not be retried). Reason: ${error}\n  Check the address; if it is right, send again with shomei-ca mail retry SEQ (see shomei-ca mail status).`,
+  } satisfies Msg<[string, string]>,
   passcodeReissued: {
     ja: (id: string, exp: string) => `${id} のパスコードを再発行しました（以前のパスコードは使えません）。有効期限: ${exp}`,
     en: (id: string, exp: string) => `Issued a new passcode for ${id} (the earlier one no longer works). Expires: ${exp}`,

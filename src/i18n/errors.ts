@@ -719,6 +719,36 @@ export const ERRORS = {
     remedyEn: "Check the database with certutil -L -d sql:{dir} and certutil -K -d sql:{dir}, then try again. If it persists, send this message to the helpdesk.",
   },
 
+  // ---- mail delivery (queue, SMTP) ----------------------------------------------------------
+  MAIL_REJECTED: {
+    status: 502, exit: 1,
+    ja: "メールサーバーがこのメールを受け付けませんでした（再送しません）: {reason}",
+    en: "The mail server refused this e-mail for good (it will not be retried): {reason}",
+    remedyJa: "宛先のメールアドレスが正しいか確認してください。誤っていれば利用者の登録を確認し、正しければ shomei-ca mail retry 番号 で再送できます。",
+    remedyEn: "Check the recipient's e-mail address. If it is right, send again with: shomei-ca mail retry SEQ",
+  },
+  MAIL_BODY_UNREADABLE: {
+    status: 500, exit: 1,
+    ja: "送信待ちメールの本文を復号できません: {reason}",
+    en: "A queued e-mail's body cannot be decrypted: {reason}",
+    remedyJa: "データフォルダの secrets/hmac.key が作成時のものか確認してください。変わっている場合、このメールは送れません。パスコードの再発行（shomei-ca passcode reissue）で送り直してください。",
+    remedyEn: "Check that secrets/hmac.key in the data folder is the original one. If it changed, this e-mail cannot be sent: issue a new passcode (shomei-ca passcode reissue) instead.",
+  },
+  SMTP_PASSWORD_MISSING: {
+    status: 500, exit: 1,
+    ja: "SMTP のパスワードがありません（環境変数 {env}、ファイル {file}）。",
+    en: "The SMTP password is missing (environment variable {env}, file {file}).",
+    remedyJa: "環境変数 {env} にパスワードを設定するか、設定ファイルの mail.smtp.passwordFile に指定したファイル（所有者のみ読み取り可）に書いてください。shomei.json にパスワードは書きません。",
+    remedyEn: "Set the environment variable {env} to the password, or write it to the file named by mail.smtp.passwordFile (readable by its owner only). The password never goes in shomei.json.",
+  },
+  MAIL_NOT_RETRYABLE: {
+    status: 404, exit: 1,
+    ja: "番号 {seq} の送信失敗メールはありません。",
+    en: "There is no failed e-mail with number {seq}.",
+    remedyJa: "shomei-ca mail status で送信失敗（failed）のメールの番号を確認してください。",
+    remedyEn: "Look up the numbers of failed e-mails with: shomei-ca mail status",
+  },
+
   // ---- catch-all -------------------------------------------------------------------------
   INTERNAL: {
     status: 500, exit: 3,

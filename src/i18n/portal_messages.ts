@@ -130,6 +130,10 @@ export const P = {
     suspend: t("利用を停止しました。ログイン中のセッションも終了しました。", "The user is suspended; their sessions were ended."),
     resume: t("利用を再開しました。", "The user is active again."),
     revoke: t("証明書を失効させました。", "The certificate is revoked."),
+    mailQueued: t(
+      "登録（または再発行）は完了しましたが、メールはまだ送れていません。送信待ちとして保存し、自動で再送します。状況は shomei-ca mail status で確認できます。",
+      "Done, but the e-mail could not be sent yet: it is queued and will be retried automatically. Check with: shomei-ca mail status",
+    ),
   },
   reasons: {
     unspecified: t("理由なし（unspecified）", "Unspecified"),

@@ -10,7 +10,7 @@ import { isSignedBy, readCertificate } from "../pki/certificate.js";
 import { parseUserCsv, type CsvRowError } from "../registration/csv.js";
 import { hashPassword, verifyPassword } from "../registration/password.js";
 import type { AuditEvent, AuditQuery, AuditRecord, UserRecord } from "../registration/ports.js";
-import type { NewUserInput, RegistrationResult, RegistrationService } from "../registration/service.js";
+import type { NewUserInput, RegistrationResult, RegistrationService, ResendResult } from "../registration/service.js";
 import type { PortalStore, SessionRecord, SessionStage } from "./ports.js";
 import { revokeCertificate } from "./revocation.js";
 
@@ -328,9 +328,8 @@ export class PortalService {
         await this.d.registration.addUser(input, PortalService.actor(operator));
         rows.push({ line: r.line, userId: r.userId, outcome: "registered" });
       } catch (e) {
-        // The user is registered even when a mail could not be sent: say so, not "rejected".
-        if (e instanceof ShomeiError && e.code === "MAIL_FAILED") rows.push({ ...rejected(r.line, r.userId, e), outcome: "registered" });
-        else rows.push(rejected(r.line, r.userId, e));
+        // A mail that could not be sent stays queued (the worker retries): the row is registered all the same.
+        rows.push(rejected(r.line, r.userId, e));
       }
     }
     rows.sort((a, b) => a.line - b.line);
@@ -343,11 +342,11 @@ export class PortalService {
     return { encoding: parsed.encoding, dryRun, rows, registered, rejected: bad };
   }
 
-  reissuePasscode(operator: UserRecord, userId: string): Promise<{ expiresAt: Date; delivered: string }> {
+  reissuePasscode(operator: UserRecord, userId: string): Promise<ResendResult> {
     return this.d.registration.reissuePasscode(userId, PortalService.actor(operator));
   }
 
-  resetPassword(operator: UserRecord, userId: string): Promise<{ expiresAt: Date; delivered: string }> {
+  resetPassword(operator: UserRecord, userId: string): Promise<ResendResult> {
     return this.d.registration.resetPassword(userId, PortalService.actor(operator));
   }
 

@@ -135,3 +135,93 @@ export function initialPasswordMail(c: MailContext, r: Recipient, password: stri
     ].join("\n"),
   };
 }
+
+/** A reminder that the client certificate expires soon: renew it with `shomei renew`. */
+export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt: Date, daysLeft: number): MailText {
+  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  if (r.lang === "ja") {
+    return {
+      subject: `【${c.serviceName}】クライアント証明書の有効期限が近づいています（残り ${daysLeft} 日）`,
+      text: [
+        `${r.name} 様`,
+        "",
+        `${c.serviceName} にログインするためのクライアント証明書の有効期限が近づいています。`,
+        "",
+        `ユーザID: ${r.userId}`,
+        `証明書の有効期限: ${when}`,
+        "",
+        "■ 更新方法",
+        "ふだん使うパソコンで、証明書発行アプリケーションの次のコマンドを実行してください。パスコードは不要です。",
+        "   shomei renew",
+        "期限を過ぎると更新できず、新しいパスコードでの取得が必要になります。お早めに更新してください。",
+        "既に更新済みの場合は、このメールは不要です。",
+        "",
+        `お問い合わせ先: ${c.helpdesk}`,
+        "",
+      ].join("\n"),
+    };
+  }
+  return {
+    subject: `[${c.serviceName}] Your client certificate expires in ${daysLeft} days`,
+    text: [
+      `Dear ${r.name},`,
+      "",
+      `The client certificate you use to log in to ${c.serviceName} expires soon.`,
+      "",
+      `User ID: ${r.userId}`,
+      `Certificate expires: ${when}`,
+      "",
+      "How to renew",
+      "On the PC you use every day, run this command of the certificate issuance application (no passcode needed):",
+      "   shomei renew",
+      "After the expiry date it can no longer be renewed and you will need a new passcode, so please renew soon.",
+      "If you have renewed already, you can ignore this e-mail.",
+      "",
+      `Helpdesk: ${c.helpdesk}`,
+      "",
+    ].join("\n"),
+  };
+}
+
+/** A reminder that the initial password (never used) expires soon: log in and change it. */
+export function initialPasswordReminderMail(c: MailContext, r: Recipient, expiresAt: Date, daysLeft: number): MailText {
+  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  if (r.lang === "ja") {
+    return {
+      subject: `【${c.serviceName}】初期パスワードの有効期限が近づいています（残り ${daysLeft} 日）`,
+      text: [
+        `${r.name} 様`,
+        "",
+        `${c.serviceName} の初期パスワードが、まだ使われていません。`,
+        "",
+        `ユーザID: ${r.userId}`,
+        `初期パスワードの有効期限: ${when}`,
+        "",
+        "有効期限までにクライアント証明書を取得してログインし、新しいパスワードを設定してください。",
+        "初期パスワードは以前お送りしたメール「初期パスワードのお知らせ」に記載しています（このメールには記載していません）。",
+        "有効期限を過ぎた場合やメールが見つからない場合は、お問い合わせ先にパスワードの再発行を依頼してください。",
+        "",
+        `お問い合わせ先: ${c.helpdesk}`,
+        "",
+      ].join("\n"),
+    };
+  }
+  return {
+    subject: `[${c.serviceName}] Your initial password expires in ${daysLeft} days`,
+    text: [
+      `Dear ${r.name},`,
+      "",
+      `Your initial password for ${c.serviceName} has not been used yet.`,
+      "",
+      `User ID: ${r.userId}`,
+      `Initial password expires: ${when}`,
+      "",
+      "Before then, obtain your client certificate, log in and choose a new password.",
+      "The initial password is in the earlier e-mail \"Your initial password\" (not in this one).",
+      "If it has expired or you cannot find that e-mail, ask the helpdesk to reset your password.",
+      "",
+      `Helpdesk: ${c.helpdesk}`,
+      "",
+    ].join("\n"),
+  };
+}

@@ -84,17 +84,22 @@ export interface RedeemRequest {
 }
 
 export interface RegistrationStore extends CertificateRepository {
-  /** Inserts the user with their first passcode and audit events in one transaction; USER_EXISTS if taken. */
-  registerUser(user: UserRecord, passcode: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Inserts the user with their first passcode, audit events and queued mails in one transaction;
+   * USER_EXISTS if taken. Returns the queue sequence numbers of the mails, in order.
+   */
+  registerUser(user: UserRecord, passcode: PasscodeRecord, audit: readonly AuditEvent[], mails?: readonly NewMail[]): Promise<number[]>;
   getUser(userId: string): Promise<UserRecord | undefined>;
   listUsers(opts?: { limit?: number; offset?: number }): Promise<UserRecord[]>;
-  /** Replaces the user's passcode (voiding any earlier one) and records the audit events. */
-  replacePasscode(passcode: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void>;
+  /** Replaces the user's passcode (voiding any earlier one), records the audit events and queues the mails. */
+  replacePasscode(passcode: PasscodeRecord, audit: readonly AuditEvent[], mails?: readonly NewMail[]): Promise<number[]>;
   /**
    * Sets a new password (hash, initial flag and expiry). A new initial password (an operator's
    * reset) also clears a login lock and ends the user's sessions.
    */
-  setPassword(userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[]): Promise<void>;
+  setPassword(
+    userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[], mails?: readonly NewMail[],
+  ): Promise<number[]>;
   getPasscode(userId: string): Promise<PasscodeRecord | undefined>;
   /** Counts a wrong passcode; voids it at `maxAttempts`. Returns the new count and whether it is now void. */
   recordPasscodeFailure(userId: string, maxAttempts: number, audit: readonly AuditEvent[]): Promise<{ attempts: number; voided: boolean }>;
@@ -113,7 +118,7 @@ export interface RegistrationStore extends CertificateRepository {
   close(): Promise<void>;
 }
 
-/** An e-mail, ready for a transport. */
+/** An e-mail as the domain writes it (the transport formats it). */
 export interface MailMessage {
   readonly to: string;
   readonly from: string;
@@ -123,7 +128,96 @@ export interface MailMessage {
   readonly date: Date;
 }
 
-/** Delivers mail: the outbox folder now, SMTP later. Returns where it went (a path or an id). */
+/** An e-mail formatted as RFC 5322 bytes, with its SMTP envelope. */
+export interface OutgoingMail {
+  /** Envelope sender and recipient: bare addresses. */
+  readonly from: string;
+  readonly to: string;
+  readonly raw: Buffer;
+  readonly date: Date;
+}
+
+/**
+ * Delivers one formatted mail: the outbox folder or an SMTP server. Returns where it went (a
+ * path or a server's answer). Throws ShomeiError MAIL_REJECTED when the server refused the
+ * message or recipient for good (SMTP 5xx), anything else (MAIL_FAILED…) when a retry may work.
+ */
 export interface MailTransport {
-  send(message: MailMessage): Promise<string>;
+  send(mail: OutgoingMail): Promise<string>;
+}
+
+/** A mail to put in the queue: its body already formatted and sealed (encrypted). */
+export interface NewMail {
+  /** `passcode`, `initial-password`, `reminder-certificate`, `reminder-password`. */
+  readonly kind: string;
+  readonly userId: string | null;
+  readonly recipient: string;
+  readonly subject: string;
+  readonly body: Buffer;
+  readonly createdAt: Date;
+}
+
+export type MailStatus = "pending" | "sent" | "failed";
+
+export interface QueuedMail {
+  readonly seq: number;
+  readonly createdAt: Date;
+  readonly kind: string;
+  readonly userId: string | null;
+  readonly recipient: string;
+  readonly subject: string;
+  /** Sealed RFC 5322 bytes; null once sent. */
+  readonly body: Buffer | null;
+  readonly status: MailStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: Date;
+  readonly leaseUntil: Date | null;
+  readonly lastError: string | null;
+  readonly sentAt: Date | null;
+}
+
+export interface MailQueueSummary {
+  readonly counts: Readonly<Record<MailStatus, number>>;
+  readonly oldestPending: Date | null;
+  readonly nextAttempt: Date | null;
+  /** Pending and failed mails, oldest first (bodies not included). */
+  readonly open: readonly Omit<QueuedMail, "body">[];
+}
+
+/** The mail queue's storage: claims are compare-and-swap, so two workers never hold one mail. */
+export interface MailQueueStore {
+  /** Queues mails (with their audit events) in one transaction. */
+  enqueueMails(mails: readonly NewMail[], audit: readonly AuditEvent[]): Promise<number[]>;
+  /**
+   * Claims pending mails due at `now` whose lease is free (all due ones, or only `seqs`), up to
+   * `limit`, leasing each until `leaseUntil`. A mail another worker holds is skipped.
+   */
+  claimMails(now: Date, leaseUntil: Date, limit: number, seqs?: readonly number[]): Promise<QueuedMail[]>;
+  /** Delivered: body dropped, sent_at set, lease released. */
+  markMailSent(seq: number, now: Date, audit: readonly AuditEvent[]): Promise<void>;
+  /** A failed attempt: attempts + 1, and either a next attempt or (nextAttemptAt null) failed for good. */
+  markMailAttemptFailed(seq: number, error: string, nextAttemptAt: Date | null, audit: readonly AuditEvent[]): Promise<void>;
+  /** Puts a failed mail back in the queue (due now, attempts reset). False when no failed mail has that number. */
+  requeueMail(seq: number, now: Date, audit: readonly AuditEvent[]): Promise<boolean>;
+  mailQueueSummary(limit?: number): Promise<MailQueueSummary>;
+  getQueuedMail(seq: number): Promise<QueuedMail | undefined>;
+}
+
+/** What a caller learns about one mail it queued and tried to deliver at once. */
+export interface DeliveryOutcome {
+  readonly seq: number;
+  readonly kind: string;
+  /** Where it went, when delivered now. */
+  readonly delivered?: string;
+  /** Why not, when it stays queued (or failed for good). */
+  readonly error?: string;
+  readonly status: MailStatus;
+}
+
+/** Sending registration mails: sealed for the queue before commit, delivered right after it. */
+export interface MailQueuePort {
+  /** Formats and seals a message for the queue (no I/O). */
+  prepare(kind: string, userId: string | null, message: MailMessage): NewMail;
+  /** Tries to deliver these queued mails now. Never throws for a failed delivery: it stays queued. */
+  deliverNow(seqs: readonly number[], actor: string): Promise<DeliveryOutcome[]>;
 }

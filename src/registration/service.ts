@@ -8,7 +8,7 @@ import type { MailContext } from "./mail_content.js";
 import { initialPasswordMail, passcodeMail } from "./mail_content.js";
 import { generatePasscode, passcodeHash } from "./passcode.js";
 import { generateInitialPassword, hashPassword } from "./password.js";
-import type { AuditEvent, MailTransport, PasscodeRecord, RegistrationStore, UserRecord, UserRole } from "./ports.js";
+import type { DeliveryOutcome, MailQueuePort, NewMail, PasscodeRecord, RegistrationStore, UserRecord, UserRole } from "./ports.js";
 
 const DAY = 86_400_000;
 
@@ -34,13 +34,22 @@ export interface RegistrationResult {
   readonly user: UserRecord;
   readonly passcodeExpiresAt: Date;
   readonly passwordExpiresAt: Date;
-  /** Where each e-mail went (outbox file paths, or transport ids). */
+  /** Where each e-mail delivered at once went (outbox file paths, or the SMTP server's answer). */
   readonly delivered: readonly string[];
+  /** Each e-mail: delivered, or still queued (retried by the worker) with the reason. */
+  readonly mails: readonly DeliveryOutcome[];
+}
+
+/** A reissued passcode or reset password: its expiry and what became of its e-mail. */
+export interface ResendResult {
+  readonly expiresAt: Date;
+  readonly mail: DeliveryOutcome;
 }
 
 export interface RegistrationDeps {
   readonly store: RegistrationStore;
-  readonly mail: MailTransport;
+  /** Mails are queued in the transaction that causes them, then delivered at once when possible. */
+  readonly mail: MailQueuePort;
   readonly secret: Uint8Array;
   readonly clock: () => Date;
   readonly policy: RegistrationPolicy;
@@ -100,44 +109,45 @@ export class RegistrationService {
       passwordSetAt: now, passwordExpiresAt, createdAt: now, failedLogins: 0, lockedAt: null, lastLoginAt: null,
     };
     const record = this.passcodeRecord(v.userId, passcode, now, passcodeExpiresAt);
-    await this.d.store.registerUser(user, record, [
+    const mails = [
+      this.prepare(user, passcodeMail(this.d.mailContext, user, passcode, passcodeExpiresAt), "passcode", now),
+      this.prepare(user, initialPasswordMail(this.d.mailContext, user, password, passwordExpiresAt, this.d.policy.initialPasswordLifetimeDays), "initial-password", now),
+    ];
+    const seqs = await this.d.store.registerUser(user, record, [
       { at: now, actor, event: "user.register", userId: v.userId, outcome: "success", detail: { email: v.email, role: v.role, lang: v.lang } },
       { at: now, actor, event: "passcode.issue", userId: v.userId, outcome: "success", detail: { expiresAt: passcodeExpiresAt.toISOString() } },
       { at: now, actor, event: "password.initial", userId: v.userId, outcome: "success", detail: { expiresAt: passwordExpiresAt.toISOString() } },
-    ]);
-    const delivered = [
-      await this.send(user, passcodeMail(this.d.mailContext, user, passcode, passcodeExpiresAt), "passcode", actor),
-      await this.send(user, initialPasswordMail(this.d.mailContext, user, password, passwordExpiresAt, this.d.policy.initialPasswordLifetimeDays), "initial-password", actor),
-    ];
-    return { user, passcodeExpiresAt, passwordExpiresAt, delivered };
+    ], mails);
+    const outcomes = await this.d.mail.deliverNow(seqs, actor);
+    return { user, passcodeExpiresAt, passwordExpiresAt, mails: outcomes, delivered: outcomes.flatMap((o) => (o.delivered ? [o.delivered] : [])) };
   }
 
   /** Issues a new passcode (the old one stops working) and mails it. */
-  async reissuePasscode(userId: string, actor: string): Promise<{ expiresAt: Date; delivered: string }> {
+  async reissuePasscode(userId: string, actor: string): Promise<ResendResult> {
     const user = await this.d.store.getUser(userId);
     if (!user) throw new ShomeiError("USER_NOT_FOUND", { userId });
     const now = this.d.clock();
     const passcode = generatePasscode();
     const expiresAt = new Date(now.getTime() + this.d.policy.passcodeLifetimeDays * DAY);
-    await this.d.store.replacePasscode(this.passcodeRecord(userId, passcode, now, expiresAt), [
+    const mail = this.prepare(user, passcodeMail(this.d.mailContext, user, passcode, expiresAt), "passcode", now);
+    const seqs = await this.d.store.replacePasscode(this.passcodeRecord(userId, passcode, now, expiresAt), [
       { at: now, actor, event: "passcode.reissue", userId, outcome: "success", detail: { expiresAt: expiresAt.toISOString() } },
-    ]);
-    const delivered = await this.send(user, passcodeMail(this.d.mailContext, user, passcode, expiresAt), "passcode", actor);
-    return { expiresAt, delivered };
+    ], [mail]);
+    return { expiresAt, mail: await this.deliverOne(seqs, actor) };
   }
 
   /** Sets a new initial password (the old one stops working, a lock lifts) and mails it. */
-  async resetPassword(userId: string, actor: string): Promise<{ expiresAt: Date; delivered: string }> {
+  async resetPassword(userId: string, actor: string): Promise<ResendResult> {
     const user = await this.d.store.getUser(userId);
     if (!user) throw new ShomeiError("USER_NOT_FOUND", { userId });
     const now = this.d.clock();
     const password = generateInitialPassword();
     const expiresAt = new Date(now.getTime() + this.d.policy.initialPasswordLifetimeDays * DAY);
-    await this.d.store.setPassword(userId, await hashPassword(password), true, now, expiresAt, [
+    const text = initialPasswordMail(this.d.mailContext, user, password, expiresAt, this.d.policy.initialPasswordLifetimeDays);
+    const seqs = await this.d.store.setPassword(userId, await hashPassword(password), true, now, expiresAt, [
       { at: now, actor, event: "password.reset", userId, outcome: "success", detail: { expiresAt: expiresAt.toISOString() } },
-    ]);
-    const mail = initialPasswordMail(this.d.mailContext, user, password, expiresAt, this.d.policy.initialPasswordLifetimeDays);
-    return { expiresAt, delivered: await this.send(user, mail, "initial-password", actor) };
+    ], [this.prepare(user, text, "initial-password", now)]);
+    return { expiresAt, mail: await this.deliverOne(seqs, actor) };
   }
 
   getUser(userId: string): Promise<UserRecord | undefined> {
@@ -151,18 +161,13 @@ export class RegistrationService {
     };
   }
 
-  private async send(user: UserRecord, m: { subject: string; text: string }, kind: string, actor: string): Promise<string> {
-    const at = this.d.clock();
-    const event = (outcome: AuditEvent["outcome"], detail: Record<string, string>): AuditEvent =>
-      ({ at, actor, event: "mail.send", userId: user.userId, outcome, detail: { kind, ...detail } });
-    try {
-      const where = await this.d.mail.send({ to: user.email, from: this.d.policy.mailFrom, subject: m.subject, text: m.text, date: at });
-      await this.d.store.audit([event("success", { to: user.email })]);
-      return where;
-    } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
-      await this.d.store.audit([event("failure", { to: user.email, reason })]);
-      throw new ShomeiError("MAIL_FAILED", { reason }, { cause: e });
-    }
+  private prepare(user: UserRecord, m: { subject: string; text: string }, kind: string, now: Date): NewMail {
+    return this.d.mail.prepare(kind, user.userId, { to: user.email, from: this.d.policy.mailFrom, subject: m.subject, text: m.text, date: now });
+  }
+
+  private async deliverOne(seqs: readonly number[], actor: string): Promise<DeliveryOutcome> {
+    const [o] = await this.d.mail.deliverNow(seqs, actor);
+    if (!o) throw new ShomeiError("INTERNAL");
+    return o;
   }
 }

@@ -54,6 +54,8 @@ export interface MailConfig {
   readonly maxAttempts: number;
   readonly retryBaseSeconds: number;
   readonly retryMaxSeconds: number;
+  /** How often `serve` looks for mails due for (re)delivery. */
+  readonly pollSeconds: number;
 }
 
 export interface SmtpConfig {
@@ -119,7 +121,7 @@ export const DEFAULTS = {
   renewWindowDays: 30,
   timeZone: "Asia/Tokyo",
   publication: { port: 8080 },
-  mail: { maxAttempts: 10, retryBaseSeconds: 30, retryMaxSeconds: 3600, passwordEnv: "SHOMEI_SMTP_PASSWORD" },
+  mail: { maxAttempts: 10, retryBaseSeconds: 30, retryMaxSeconds: 3600, pollSeconds: 15, passwordEnv: "SHOMEI_SMTP_PASSWORD" },
   revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 5, ocspCacheSeconds: 300 },
   reminders: { certificateDays: [30, 10], initialPasswordDays: [7], checkMinutes: 60 },
   portal: {
@@ -243,6 +245,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
       maxAttempts: num(mail, "maxAttempts", file, 1, 1000, M.maxAttempts),
       retryBaseSeconds: num(mail, "retryBaseSeconds", file, 1, 86_400, M.retryBaseSeconds),
       retryMaxSeconds: num(mail, "retryMaxSeconds", file, 1, 604_800, M.retryMaxSeconds),
+      pollSeconds: num(mail, "pollSeconds", file, 1, 3600, M.pollSeconds),
     },
     publication: { port: num(publication, "port", file, 0, 65535, DEFAULTS.publication.port) },
     revocation: {

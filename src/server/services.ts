@@ -3,7 +3,15 @@ import { readFileSync } from "node:fs";
 import { Issuer } from "../ca/issuer.js";
 import { readCertificate } from "../pki/certificate.js";
 import { keyObjectSigner } from "../pki/keys.js";
+import { isAbsolute, join } from "node:path";
 import { OutboxTransport } from "../mail/outbox.js";
+import { MailQueue } from "../mail/queue.js";
+import { MailSealer } from "../mail/seal.js";
+import { SmtpTransport, smtpPassword } from "../mail/smtp.js";
+import { MailWorker } from "../mail/worker.js";
+import { ShomeiError } from "../i18n/errors.js";
+import type { MailTransport } from "../registration/ports.js";
+import { ReminderService } from "../registration/reminders.js";
 import { PortalService } from "../portal/service.js";
 import { RenewalService } from "../registration/renewal.js";
 import { EnrollmentService } from "../registration/enrollment.js";
@@ -21,6 +29,11 @@ export interface DeskServices {
   readonly rootDer: Buffer;
   readonly issuingDer: Buffer;
   readonly rootFingerprint: string;
+  /** The mail queue: registration mails are queued with what caused them and delivered from here. */
+  readonly mail: MailQueue;
+  readonly reminders: ReminderService;
+  /** Starts the worker that delivers queued mails and runs the reminders (`serve`); stop it before close. */
+  startWorker(): MailWorker;
   close(): Promise<void>;
 }
 
@@ -37,6 +50,27 @@ export interface OpenOptions {
   /** Overrides the configured database URL (`--db`). */
   readonly database?: string;
   readonly clock?: () => Date;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The configured transport: the outbox folder, or an SMTP server (its password from the environment or a file). */
+export function mailTransport(dir: DataDir, config: ShomeiConfig, env: NodeJS.ProcessEnv = process.env): MailTransport & { close?(): void } {
+  const s = config.mail.smtp;
+  if (config.mail.transport !== "smtp" || !s) return new OutboxTransport(dir.outbox);
+  let ca: string | undefined;
+  if (s.caFile) {
+    const file = isAbsolute(s.caFile) ? s.caFile : join(dir.root, s.caFile);
+    try {
+      ca = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new ShomeiError("CONFIG_INVALID", { file: dir.config, reason: `mail.smtp.caFile: cannot read ${file}` }, { cause: e });
+    }
+  }
+  const password = smtpPassword(s, dir.root, env);
+  return new SmtpTransport({
+    host: s.host, port: s.port, security: s.security,
+    ...(s.user ? { user: s.user } : {}), ...(password !== undefined ? { password } : {}), ...(ca ? { ca } : {}),
+  });
 }
 
 /** What the registration desk needs: no CA private key is opened. */
@@ -49,9 +83,22 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
   const rootDer = dir.certificate(dir.rootCert);
   const issuingDer = dir.certificate(dir.issuingCert);
   const rootFingerprint = readCertificate(rootDer).fingerprint;
+  let transport: MailTransport & { close?(): void };
+  try {
+    transport = mailTransport(dir, config, o.env);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const mail = new MailQueue({ store, transport, sealer: new MailSealer(dir.hmacSecret()), clock, policy: config.mail });
+  const mailContext = { serviceName: config.serviceName, serverUrl: config.publicUrl, rootFingerprint, helpdesk: config.helpdesk, timeZone: config.timeZone };
+  const reminders = new ReminderService({
+    store, mail, clock, mailContext,
+    policy: { certificateDays: config.reminders.certificateDays, initialPasswordDays: config.reminders.initialPasswordDays, mailFrom: config.mail.from },
+  });
   const registration = new RegistrationService({
     store,
-    mail: new OutboxTransport(dir.outbox),
+    mail,
     secret: dir.hmacSecret(),
     clock,
     policy: {
@@ -61,9 +108,16 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
       defaultOrganization: config.organization,
       mailFrom: config.mail.from,
     },
-    mailContext: { serviceName: config.serviceName, serverUrl: config.publicUrl, rootFingerprint, helpdesk: config.helpdesk, timeZone: config.timeZone },
+    mailContext,
   });
-  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, close: () => store.close() };
+  const startWorker = (): MailWorker => new MailWorker({
+    queue: mail, reminders, clock, pollMs: config.mail.pollSeconds * 1000, reminderEveryMs: config.reminders.checkMinutes * 60_000,
+  }).start();
+  const close = async (): Promise<void> => {
+    transport.close?.();
+    await store.close();
+  };
+  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, mail, reminders, startWorker, close };
 }
 
 /** Everything `serve` needs, including the issuing CA's key. */

@@ -6,12 +6,14 @@ import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { CertificateRecord } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type {
-  AuditEvent, AuditQuery, AuditRecord, PasscodeRecord, RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
+  AuditEvent, AuditQuery, AuditRecord, MailQueueStore, MailQueueSummary, MailStatus, NewMail, PasscodeRecord, QueuedMail,
+  RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
 } from "../registration/ports.js";
+import type { CertificateReminderCandidate, PasswordReminderCandidate, ReminderStore } from "../registration/reminders.js";
 import type { PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
 import type { UserStatus } from "../registration/ports.js";
 import type { Dialect } from "./migrations.js";
-import type { AuditTable, CertificatesTable, Database, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
+import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
 
 type Conn = Kysely<Database> | Transaction<Database>;
@@ -86,6 +88,15 @@ function toAudit(r: Selectable<AuditTable>): AuditRecord {
   };
 }
 
+function toQueuedMail(r: Selectable<MailQueueTable>): QueuedMail {
+  const status: MailStatus = r.status === "sent" ? "sent" : r.status === "failed" ? "failed" : "pending";
+  return {
+    seq: Number(r.seq), createdAt: date(r.created_at), kind: r.kind, userId: r.user_id, recipient: r.recipient, subject: r.subject,
+    body: r.body === null ? null : Buffer.from(r.body), status, attempts: Number(r.attempts), nextAttemptAt: date(r.next_attempt_at),
+    leaseUntil: dateOrNull(r.lease_until), lastError: r.last_error, sentAt: dateOrNull(r.sent_at),
+  };
+}
+
 function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string } | null;
   return err?.code === "23505" || err?.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || err?.code === "SQLITE_CONSTRAINT_UNIQUE";
@@ -114,7 +125,7 @@ export interface RevocationRow {
   readonly reason: RevocationReason;
 }
 
-export class KyselyStore implements RegistrationStore, PortalStore {
+export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
 
@@ -197,12 +208,26 @@ export class KyselyStore implements RegistrationStore, PortalStore {
     }))).execute();
   }
 
-  async registerUser(user: UserRecord, passcode: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void> {
+  /** Queues mails inside a transaction; returns their sequence numbers. */
+  private async insertMails(conn: Conn, mails: readonly NewMail[]): Promise<number[]> {
+    const seqs: number[] = [];
+    for (const m of mails) {
+      const r = await conn.insertInto("mail_queue").values({
+        created_at: iso(m.createdAt), kind: m.kind, user_id: m.userId, recipient: m.recipient, subject: m.subject, body: m.body,
+        status: "pending", attempts: 0, next_attempt_at: iso(m.createdAt), lease_until: null, last_error: null, sent_at: null,
+      }).returning("seq").executeTakeFirstOrThrow();
+      seqs.push(Number(r.seq));
+    }
+    return seqs;
+  }
+
+  async registerUser(user: UserRecord, passcode: PasscodeRecord, audit: readonly AuditEvent[], mails: readonly NewMail[] = []): Promise<number[]> {
     try {
-      await this.write(async (t) => {
+      return await this.write(async (t) => {
         await t.insertInto("users").values(fromUser(user)).execute();
         await t.insertInto("passcodes").values(fromPasscode(passcode)).execute();
         await this.insertAudit(t, audit);
+        return this.insertMails(t, mails);
       });
     } catch (e) {
       if (isUniqueViolation(e)) throw new ShomeiError("USER_EXISTS", { userId: user.userId }, { cause: e });
@@ -221,18 +246,21 @@ export class KyselyStore implements RegistrationStore, PortalStore {
     return rows.map(toUser);
   }
 
-  async replacePasscode(p: PasscodeRecord, audit: readonly AuditEvent[]): Promise<void> {
-    await this.write(async (t) => {
+  async replacePasscode(p: PasscodeRecord, audit: readonly AuditEvent[], mails: readonly NewMail[] = []): Promise<number[]> {
+    return this.write(async (t) => {
       const row = fromPasscode(p);
       const { user_id: _id, ...rest } = row;
       const upd = await t.updateTable("passcodes").set(rest).where("user_id", "=", p.userId).executeTakeFirst();
       if (Number(upd.numUpdatedRows) === 0) await t.insertInto("passcodes").values(row).execute();
       await this.insertAudit(t, audit);
+      return this.insertMails(t, mails);
     });
   }
 
-  async setPassword(userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[]): Promise<void> {
-    await this.write(async (t) => {
+  async setPassword(
+    userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[], mails: readonly NewMail[] = [],
+  ): Promise<number[]> {
+    return this.write(async (t) => {
       await this.updateUserIn(t, userId, {
         password_hash: hash, password_initial: initial ? 1 : 0, password_set_at: iso(setAt),
         password_expires_at: isoOrNull(expiresAt), updated_at: iso(setAt),
@@ -241,6 +269,7 @@ export class KyselyStore implements RegistrationStore, PortalStore {
       });
       if (initial) await t.deleteFrom("sessions").where("user_id", "=", userId).execute();
       await this.insertAudit(t, audit);
+      return this.insertMails(t, mails);
     });
   }
 
@@ -485,6 +514,131 @@ export class KyselyStore implements RegistrationStore, PortalStore {
   private async updateUserIn(t: Conn, userId: string, set: Updateable<UsersTable>): Promise<void> {
     const upd = await t.updateTable("users").set(set).where("user_id", "=", userId).executeTakeFirst();
     if (Number(upd.numUpdatedRows) === 0) throw new ShomeiError("USER_NOT_FOUND", { userId });
+  }
+
+  // ---- mail queue -------------------------------------------------------------------------
+
+  async enqueueMails(mails: readonly NewMail[], audit: readonly AuditEvent[]): Promise<number[]> {
+    return this.write(async (t) => {
+      await this.insertAudit(t, audit);
+      return this.insertMails(t, mails);
+    });
+  }
+
+  async claimMails(now: Date, leaseUntil: Date, limit: number, seqs?: readonly number[]): Promise<QueuedMail[]> {
+    if (seqs?.length === 0) return [];
+    const n = iso(now);
+    let q = this.db.selectFrom("mail_queue").select("seq").where("status", "=", "pending").where("next_attempt_at", "<=", n)
+      .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", n)]));
+    if (seqs) q = q.where("seq", "in", [...seqs]);
+    const candidates = await q.orderBy("next_attempt_at").orderBy("seq").limit(limit).execute();
+    const claimed: QueuedMail[] = [];
+    for (const c of candidates) {
+      // Compare-and-swap: the row is ours only if it is still pending and unleased when we write.
+      const row = await this.write(async (t) => {
+        const upd = await t.updateTable("mail_queue").set({ lease_until: iso(leaseUntil) })
+          .where("seq", "=", c.seq).where("status", "=", "pending")
+          .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", n)]))
+          .executeTakeFirst();
+        if (Number(upd.numUpdatedRows) !== 1) return undefined;
+        return t.selectFrom("mail_queue").selectAll().where("seq", "=", c.seq).executeTakeFirst();
+      });
+      if (row) claimed.push(toQueuedMail(row));
+    }
+    return claimed;
+  }
+
+  async markMailSent(seq: number, now: Date, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await t.updateTable("mail_queue").set({
+        status: "sent", body: null, sent_at: iso(now), lease_until: null, attempts: sql`attempts + 1`, last_error: null,
+      }).where("seq", "=", seq).execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async markMailAttemptFailed(seq: number, error: string, nextAttemptAt: Date | null, audit: readonly AuditEvent[]): Promise<void> {
+    await this.write(async (t) => {
+      await t.updateTable("mail_queue").set({
+        attempts: sql`attempts + 1`, last_error: error.slice(0, 1000), lease_until: null,
+        ...(nextAttemptAt ? { next_attempt_at: iso(nextAttemptAt) } : { status: "failed" }),
+      }).where("seq", "=", seq).where("status", "=", "pending").execute();
+      await this.insertAudit(t, audit);
+    });
+  }
+
+  async requeueMail(seq: number, now: Date, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.write(async (t) => {
+      const upd = await t.updateTable("mail_queue").set({ status: "pending", attempts: 0, next_attempt_at: iso(now), lease_until: null })
+        .where("seq", "=", seq).where("status", "=", "failed").where("body", "is not", null).executeTakeFirst();
+      if (Number(upd.numUpdatedRows) !== 1) return false;
+      await this.insertAudit(t, audit);
+      return true;
+    });
+  }
+
+  async getQueuedMail(seq: number): Promise<QueuedMail | undefined> {
+    const r = await this.db.selectFrom("mail_queue").selectAll().where("seq", "=", seq).executeTakeFirst();
+    return r ? toQueuedMail(r) : undefined;
+  }
+
+  async mailQueueSummary(limit = 100): Promise<MailQueueSummary> {
+    const counts: Record<MailStatus, number> = { pending: 0, sent: 0, failed: 0 };
+    const grouped = await this.db.selectFrom("mail_queue").select((eb) => ["status", eb.fn.countAll<string | number>().as("n")]).groupBy("status").execute();
+    for (const g of grouped) if (g.status === "pending" || g.status === "sent" || g.status === "failed") counts[g.status] = Number(g.n);
+    const agg = await this.db.selectFrom("mail_queue").where("status", "=", "pending")
+      .select((eb) => [eb.fn.min("created_at").as("oldest"), eb.fn.min("next_attempt_at").as("next")]).executeTakeFirst();
+    const rows = await this.db.selectFrom("mail_queue")
+      .select(["seq", "created_at", "kind", "user_id", "recipient", "subject", "status", "attempts", "next_attempt_at", "lease_until", "last_error", "sent_at"])
+      .where("status", "in", ["pending", "failed"]).orderBy("seq").limit(limit).execute();
+    return {
+      counts,
+      oldestPending: agg?.oldest ? date(agg.oldest) : null,
+      nextAttempt: agg?.next ? date(agg.next) : null,
+      open: rows.map((r) => { const { body: _b, ...m } = toQueuedMail({ ...r, body: null }); return m; }),
+    };
+  }
+
+  // ---- reminders ----------------------------------------------------------------------------
+
+  async certificateReminderCandidates(now: Date, until: Date): Promise<CertificateReminderCandidate[]> {
+    const rows = await this.db.selectFrom("certificates as c").innerJoin("users as u", "u.user_id", "c.user_id")
+      .selectAll("c").select(["u.email", "u.name", "u.lang"])
+      .where("c.kind", "=", "client").where("c.status", "=", "valid").where("u.status", "=", "active")
+      .where("c.not_after", ">", iso(now)).where("c.not_after", "<=", iso(until))
+      // Only the user's newest valid certificate: after a renewal the old one needs no reminder.
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("certificates as n").select("n.serial")
+        .whereRef("n.user_id", "=", "c.user_id").where("n.kind", "=", "client").where("n.status", "=", "valid")
+        .whereRef("n.not_after", ">", "c.not_after"))))
+      .orderBy("c.not_after").execute();
+    return rows.map((r) => {
+      const { email, name, lang, ...c } = r;
+      const cert = toCertificate(c);
+      return { certificate: cert, user: { userId: cert.userId ?? "", email, name, lang: lang === "en" ? "en" : "ja" } };
+    });
+  }
+
+  async passwordReminderCandidates(now: Date, until: Date): Promise<PasswordReminderCandidate[]> {
+    const rows = await this.db.selectFrom("users").selectAll().where("status", "=", "active").where("password_initial", "=", 1)
+      .where("last_login_at", "is", null).where("password_expires_at", ">", iso(now)).where("password_expires_at", "<=", iso(until))
+      .orderBy("user_id").execute();
+    return rows.map(toUser);
+  }
+
+  /**
+   * Queues a reminder once: its key goes into reminders_sent in the same transaction; when the
+   * key is there already (another run, another instance) nothing is queued and undefined returned.
+   */
+  async enqueueReminder(key: string, mail: NewMail, audit: readonly AuditEvent[]): Promise<number | undefined> {
+    return this.write(async (t) => {
+      const ins = await t.insertInto("reminders_sent").values({ reminder_key: key, sent_at: iso(mail.createdAt), mail_seq: null })
+        .onConflict((oc) => oc.column("reminder_key").doNothing()).returning("reminder_key").executeTakeFirst();
+      if (!ins) return undefined;
+      const [seq] = await this.insertMails(t, [mail]);
+      await t.updateTable("reminders_sent").set({ mail_seq: seq ?? null }).where("reminder_key", "=", key).execute();
+      await this.insertAudit(t, audit);
+      return seq;
+    });
   }
 
   async close(): Promise<void> {

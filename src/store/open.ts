@@ -90,7 +90,11 @@ export async function openStore(url: string): Promise<KyselyStore> {
   try {
     db = target.dialect === "sqlite" ? sqlite(target.location) : postgres(target);
     if (target.schema) await db.schema.createSchema(target.schema).ifNotExists().execute();
-    const { error } = await new Migrator({ db, provider: migrationProvider(target.dialect) }).migrateToLatest();
+    // The migration bookkeeping tables are looked up in this schema by name: without it, Kysely
+    // finds another instance's kysely_migration_lock in a neighbouring schema and never creates its own.
+    const { error } = await new Migrator({
+      db, provider: migrationProvider(target.dialect), ...(target.schema ? { migrationTableSchema: target.schema } : {}),
+    }).migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error("migration failed", { cause: error });
   } catch (e) {
     if (e instanceof ShomeiError) throw e;

@@ -320,7 +320,8 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
         userId: f.userId ?? "", email: f.email ?? "", name: f.name ?? "", lang,
         ...(f.organization?.trim() ? { organization: f.organization } : {}),
       });
-      return reply.redirect(`/console/users/${encodeURIComponent(r.user.userId)}?done=registered`, 303);
+      const done = r.mails.every((m) => m.status === "sent") ? "registered" : "mailQueued";
+      return reply.redirect(`/console/users/${encodeURIComponent(r.user.userId)}?done=${done}`, 303);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
       return page(reply, e.status, consolePage(s.c, await portal.searchUsers(undefined), "", e));
@@ -351,8 +352,8 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
       if (!(await portal.getUser(userId))) throw new ShomeiError("USER_NOT_FOUND", { userId: userId.slice(0, 64) });
       let done: keyof typeof P.done;
       switch (action) {
-        case "passcode": await portal.reissuePasscode(operator, userId); done = "passcode"; break;
-        case "password-reset": await portal.resetPassword(operator, userId); done = "password"; break;
+        case "passcode": done = (await portal.reissuePasscode(operator, userId)).mail.status === "sent" ? "passcode" : "mailQueued"; break;
+        case "password-reset": done = (await portal.resetPassword(operator, userId)).mail.status === "sent" ? "password" : "mailQueued"; break;
         case "unlock": await portal.unlock(operator, userId); done = "unlock"; break;
         case "suspend": await portal.setSuspended(operator, userId, true); done = "suspend"; break;
         default: await portal.setSuspended(operator, userId, false); done = "resume"; break;

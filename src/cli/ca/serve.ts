@@ -77,6 +77,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   out(`EST: ${base}/.well-known/est`);
   out(`Portal: ${portalBase}/`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);
+  // Delivers queued mails and runs the reminders until shutdown.
+  const mailWorker = services.startWorker();
   out(M.serving[lang]());
   // Started through `npm start`, the commands are not on PATH yet: npx finds them.
   out(M.nextAfterServe[lang](services.dir.root, base, services.rootFingerprint, process.env.npm_lifecycle_event ? "npx " : ""));
@@ -90,6 +92,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+  await mailWorker.stop();
   await app.close();
   await portalApp.close();
   await services.close();

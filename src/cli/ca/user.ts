@@ -4,6 +4,7 @@ import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
 import { formatDateTime } from "../../i18n/format.js";
 import { isLang } from "../../i18n/lang.js";
+import type { DeliveryOutcome } from "../../registration/ports.js";
 import { openDesk, type DeskServices } from "../../server/services.js";
 import { flag, parse, required, str, int } from "../common.js";
 import { COMMON_OPTIONS, dataDir, openOptions, operatorActor, out } from "./shared.js";
@@ -50,6 +51,12 @@ async function withDesk<T>(dir: string, p: ReturnType<typeof parse>, fn: (d: Des
   }
 }
 
+/** Where a mail went, or that it is queued and why (the user is registered either way). */
+function mailLine(m: DeliveryOutcome, lang: Lang): string {
+  if (m.delivered) return M.mailWritten[lang](m.delivered);
+  return (m.status === "failed" ? M.mailRefused : M.mailQueued)[lang](m.kind, m.error ?? "-");
+}
+
 function positionalUser(p: ReturnType<typeof parse>, index: number): string {
   const id = p.positionals[index];
   if (!id) throw new ShomeiError("INPUT_REQUIRED", { what: "USERID" });
@@ -72,7 +79,7 @@ export async function run(args: string[], lang: Lang): Promise<number> {
           ...(org ? { organization: org } : {}), lang: userLang,
         }, operatorActor());
         out(M.userAdded[lang](r.user.userId, formatDateTime(r.passcodeExpiresAt, lang, tz), formatDateTime(r.passwordExpiresAt, lang, tz)));
-        for (const w of r.delivered) out(M.mailWritten[lang](w));
+        for (const m of r.mails) out(mailLine(m, lang));
         return 0;
       }
       case "list": {
@@ -119,7 +126,7 @@ export async function runPasscode(args: string[], lang: Lang): Promise<number> {
   return withDesk(dataDir(p), p, async (d) => {
     const r = await d.registration.reissuePasscode(id, operatorActor());
     out(M.passcodeReissued[lang](id, formatDateTime(r.expiresAt, lang, d.config.timeZone)));
-    out(M.mailWritten[lang](r.delivered));
+    out(mailLine(r.mail, lang));
     return 0;
   });
 }
