@@ -24,6 +24,8 @@ export interface CrlPublisherOptions {
   readonly intervalMinutes: number;
   readonly validityHours: number;
   readonly checkSeconds: number;
+  /** Overrides LOOK_BACK (tests). */
+  readonly lookBack?: number;
   readonly log?: (message: string, error?: unknown) => void;
 }
 
@@ -97,7 +99,7 @@ export class CrlPublisher {
     let changed = false;
     for (;;) {
       const before = this.lastSeq;
-      const rows = await this.o.store.listRevocations(Math.max(0, this.lastSeq - LOOK_BACK));
+      const rows = await this.o.store.listRevocations(Math.max(0, this.lastSeq - (this.o.lookBack ?? LOOK_BACK)));
       this.stats.reads++;
       this.stats.rowsRead += rows.length;
       for (const r of rows) {
