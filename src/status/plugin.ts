@@ -30,6 +30,16 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
     done(null, body);
   });
 
+  // Whatever fastify refuses before a handler runs (body too large, another content type) is,
+  // on the OCSP routes, still answered in OCSP: clients read the status, not the HTTP code.
+  app.setErrorHandler((error, req, reply) => {
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    if (!req.url.startsWith("/ocsp")) return reply.send(error);
+    if (status >= 500) req.log.error(error);
+    return reply.code(200).type("application/ocsp-response").header("cache-control", "no-store")
+      .send(ocspErrorResponse(status < 500 ? "malformedRequest" : "internalError"));
+  });
+
   const ocspReply = async (reply: FastifyReply, der: Buffer | undefined, cacheable: boolean): Promise<void> => {
     const answer = der ? await opts.ocsp.respond(der) : ocspErrorResponse("malformedRequest");
     void reply.type("application/ocsp-response").header("cache-control", cacheable ? "max-age=60, public, no-transform, must-revalidate" : "no-store").send(answer);
