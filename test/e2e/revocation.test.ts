@@ -1,0 +1,188 @@
+/**
+ * Revocation status as relying parties see it, with the real CLIs as child processes: a
+ * certificate from `shomei enroll` names the OCSP and CRL URLs of `shomei-ca serve`'s plain-HTTP
+ * listener; `openssl ocsp` says good, then — after `shomei-ca cert revoke` in another process —
+ * revoked with its reason; the CRL from the certificate's distribution point makes
+ * `openssl verify -crl_check` reject it while another user's certificate still verifies; the
+ * portal refuses it. Malformed requests get malformedRequest and the service keeps serving.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { addUser, initCa, readOutbox, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
+import { run, shomei, shomeiCa } from "../helpers/run.js";
+import { needs } from "../helpers/tools.js";
+import { Browserish } from "../helpers/portal.js";
+import { fromPem } from "../../src/pki/pem.js";
+import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
+import { makeTestCa, issueClientCert, DAY } from "../helpers/client_pki.js";
+import { generateKeyPair } from "../../src/pki/keys.js";
+
+let ca: TestCa | undefined;
+let srv: Served | undefined;
+const work = tempDir();
+
+before(async () => {
+  ca = await initCa();
+  // Revocations made by another process are picked up every second (the default is five).
+  const file = join(ca.dir, "shomei.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 } }, null, 2));
+  srv = await serve(ca.dir);
+});
+after(async () => {
+  await srv?.stop();
+  ca?.cleanup();
+});
+
+interface Enrolled { readonly userId: string; readonly serial: string; readonly certPath: string; readonly keyPath: string; readonly password: string }
+
+async function enroll(userId: string): Promise<Enrolled> {
+  assert.ok(ca && srv);
+  const { email, passcode } = await addUser(ca.dir, userId);
+  const store = join(work, `store-${userId}`);
+  const r = await shomei(["enroll", "--server", srv.url, "--user", userId, "--passcode-stdin", "--root-fingerprint", ca.rootFingerprint, "--store", store], { input: `${passcode}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  const dir = join(store, "certs", userId);
+  const serial = readdirSync(dir)[0] ?? "";
+  const password = (await readOutbox(ca.dir)).filter((m) => m.to.includes(email)).map((m) => /^(?:初期パスワード|Initial password): (\S+)$/m.exec(m.body)?.[1]).find(Boolean);
+  assert.ok(password, "initial password mail");
+  return { userId, serial, certPath: join(dir, serial, "cert.pem"), keyPath: join(dir, serial, "key.pem"), password };
+}
+
+/** openssl ocsp against the URL the certificate itself names; its stdout and stderr. */
+async function ocsp(u: Enrolled, url: string, extra: readonly string[] = []): Promise<string> {
+  assert.ok(ca);
+  const r = await run("openssl", ["ocsp", "-issuer", ca.issuingPem, "-cert", u.certPath, "-url", url, "-CAfile", ca.rootPem, "-verify_other", ca.issuingPem, ...extra]);
+  return r.stdout + r.stderr;
+}
+
+async function certText(path: string): Promise<string> {
+  return (await run("openssl", ["x509", "-in", path, "-noout", "-text"])).stdout;
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test("good, then revoked by `shomei-ca cert revoke` in another process: OCSP (GET and POST, nonce or not), the CRL, openssl verify, the portal", async (t) => {
+  if (!(await needs(t, "openssl")) || !(await needs(t, "curl"))) return;
+  assert.ok(ca && srv);
+  const alice = await enroll("a0000961");
+  const bob = await enroll("a0000962");
+
+  // The certificate names the publication listener: AIA OCSP + caIssuers, CRL distribution point.
+  const text = await certText(alice.certPath);
+  const ocspUrl = /OCSP - URI:(\S+)/.exec(text)?.[1];
+  const crlUrl = /URI:(\S+\.crl)/.exec(text)?.[1];
+  const caIssuers = /CA Issuers - URI:(\S+)/.exec(text)?.[1];
+  assert.equal(ocspUrl, srv.ocspUrl);
+  assert.equal(crlUrl, srv.crlUrl);
+  assert.ok(caIssuers);
+  const issuing = await run("curl", ["-sf", caIssuers]);
+  assert.equal(issuing.code, 0);
+
+  // Good, with a nonce (openssl's default) and without; openssl POSTs, the GET form is checked below.
+  const good = await ocsp(alice, ocspUrl);
+  assert.match(good, /Response verify OK/, good);
+  assert.match(good, /cert\.pem: good/, good);
+  assert.doesNotMatch(good, /nonce/i, good);
+  const goodNoNonce = await ocsp(alice, ocspUrl, ["-no_nonce"]);
+  assert.match(goodNoNonce, /cert\.pem: good/, goodNoNonce);
+
+  // Portal: the certificate logs in.
+  const portalUrl = /^Portal: (\S+?)\/?$/m.exec(srv.output())?.[1];
+  assert.ok(portalUrl);
+  const rootPem = readFileSync(ca.rootPem, "utf8");
+  const tab = new Browserish(portalUrl, rootPem, { certPem: readFileSync(alice.certPath, "utf8"), keyPem: readFileSync(alice.keyPath, "utf8") });
+  assert.equal((await tab.login(alice.userId, alice.password)).status, 303);
+
+  // Revoked by the operator's command, a process of its own.
+  const r = await shomeiCa(["cert", "revoke", alice.serial, "--reason", "keyCompromise", "--data", ca.dir]);
+  assert.equal(r.code, 0, r.stderr);
+
+  // OCSP reflects it at once (no cached "good"), with and without nonce, by POST and by GET.
+  const revoked = await ocsp(alice, ocspUrl);
+  assert.match(revoked, /Response verify OK/, revoked);
+  assert.match(revoked, /cert\.pem: revoked/, revoked);
+  assert.match(revoked, /Reason: keyCompromise/, revoked);
+  assert.match(await ocsp(alice, ocspUrl, ["-no_nonce"]), /cert\.pem: revoked/);
+  const req = buildOcspRequest(fromPem(readFileSync(alice.certPath, "utf8"), "CERTIFICATE"), fromPem(readFileSync(ca.issuingPem, "utf8"), "CERTIFICATE"));
+  const get = await fetch(`${ocspUrl}/${encodeURIComponent(req.toString("base64"))}`);
+  assert.equal(get.headers.get("content-type"), "application/ocsp-response");
+  const answer = readOcspResponse(Buffer.from(await get.arrayBuffer()), fromPem(readFileSync(alice.certPath, "utf8"), "CERTIFICATE"),
+    fromPem(readFileSync(ca.issuingPem, "utf8"), "CERTIFICATE"), { now: new Date() });
+  assert.deepEqual([answer.status, answer.reason], ["revoked", "keyCompromise"]);
+  assert.match(await ocsp(bob, ocspUrl), /cert\.pem: good/);
+
+  // The CRL at the certificate's distribution point lists it once the publisher has read it.
+  const crlDer = join(work, "issuing.crl");
+  const crlPem = join(work, "crl.pem");
+  await until("the CRL to list the revocation", async () => {
+    const c = await run("curl", ["-sf", "-o", crlDer, crlUrl]);
+    assert.equal(c.code, 0, c.stderr);
+    const listed = await run("openssl", ["crl", "-inform", "DER", "-in", crlDer, "-noout", "-text"]);
+    return listed.stdout.toUpperCase().includes(alice.serial.toUpperCase()) ? true : undefined;
+  });
+  assert.equal((await run("openssl", ["crl", "-inform", "DER", "-in", crlDer, "-out", crlPem])).code, 0);
+  const chain = join(work, "chain.pem");
+  writeFileSync(chain, readFileSync(ca.rootPem, "utf8") + readFileSync(ca.issuingPem, "utf8"));
+  const rejected = await run("openssl", ["verify", "-crl_check", "-CRLfile", crlPem, "-CAfile", chain, alice.certPath]);
+  assert.notEqual(rejected.code, 0);
+  assert.match(rejected.stdout + rejected.stderr, /certificate revoked/);
+  const accepted = await run("openssl", ["verify", "-crl_check", "-CRLfile", crlPem, "-CAfile", chain, bob.certPath]);
+  assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
+
+  // The portal refuses the revoked certificate at the next login.
+  const next = new Browserish(portalUrl, rootPem, { certPem: readFileSync(alice.certPath, "utf8"), keyPem: readFileSync(alice.keyPath, "utf8") });
+  assert.equal(Browserish.errorCode(await next.get("/")), "CERT_REVOKED");
+});
+
+test("malformed requests get malformedRequest and the service keeps serving; another issuer or an unknown serial: unknown", async (t) => {
+  if (!(await needs(t, "openssl"))) return;
+  assert.ok(ca && srv);
+  const ocspUrl = srv.ocspUrl;
+  const malformed = "30030a0101";
+  const garbage = await fetch(ocspUrl, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: "not DER at all" });
+  assert.equal(garbage.status, 200);
+  assert.equal(Buffer.from(await garbage.arrayBuffer()).toString("hex"), malformed);
+  const badB64 = await fetch(`${ocspUrl}/${encodeURIComponent("%%%not base64!!")}`);
+  assert.equal(Buffer.from(await badB64.arrayBuffer()).toString("hex"), malformed);
+  const empty = await fetch(`${ocspUrl}/`);
+  assert.equal(Buffer.from(await empty.arrayBuffer()).toString("hex"), malformed);
+  const tooBig = await fetch(ocspUrl, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: Buffer.alloc(100_000, 0x30) });
+  assert.equal(Buffer.from(await tooBig.arrayBuffer()).toString("hex"), malformed);
+  const wrongType = await fetch(ocspUrl, { method: "POST", headers: { "content-type": "text/plain" }, body: "hello" });
+  assert.equal(Buffer.from(await wrongType.arrayBuffer()).toString("hex"), malformed);
+
+  // Another CA's certificate, and a serial this CA never issued.
+  const other = await makeTestCa();
+  const stranger = await issueClientCert(other, { publicKey: (await generateKeyPair()).publicKey, commonName: "x", notBefore: new Date(), notAfter: new Date(Date.now() + DAY) });
+  const issuingDer = fromPem(readFileSync(ca.issuingPem, "utf8"), "CERTIFICATE");
+  const ask = async (certDer: Buffer, issuerDer: Buffer): Promise<Buffer> => {
+    const r = await fetch(ocspUrl, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: buildOcspRequest(certDer, issuerDer) });
+    return Buffer.from(await r.arrayBuffer());
+  };
+  // Asked about the other issuer: the answer (signed by our responder) says unknown; our client
+  // half refuses it since it is not signed for that issuer, so read it with openssl.
+  const foreign = await ask(stranger, other.issuingDer);
+  writeFileSync(join(work, "foreign.der"), foreign);
+  const shown = await run("openssl", ["ocsp", "-respin", join(work, "foreign.der"), "-resp_text", "-noverify"]);
+  assert.match(shown.stdout, /Cert Status: unknown/, shown.stdout + shown.stderr);
+  // Same issuer name hash but a serial we never issued (a certificate signed with our hashes).
+  const unknownSerial = await issueClientCert(other, { publicKey: (await generateKeyPair()).publicKey, commonName: "y", notBefore: new Date(), notAfter: new Date(Date.now() + DAY) });
+  const reqUnknown = buildOcspRequest(unknownSerial, issuingDer);
+  const u = await fetch(ocspUrl, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: reqUnknown });
+  assert.equal(readOcspResponse(Buffer.from(await u.arrayBuffer()), unknownSerial, issuingDer, { now: new Date() }).status, "unknown");
+
+  // Still serving.
+  const crl = await fetch(srv.crlUrl);
+  assert.equal(crl.status, 200);
+  assert.equal(crl.headers.get("content-type"), "application/pkix-crl");
+});
