@@ -21,6 +21,8 @@ export interface DeskServices {
   readonly rootDer: Buffer;
   readonly issuingDer: Buffer;
   readonly rootFingerprint: string;
+  /** The service's clock (injectable for tests): what it publishes as its time. */
+  readonly clock: () => Date;
   close(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
     },
     mailContext: { serviceName: config.serviceName, serverUrl: config.publicUrl, rootFingerprint, helpdesk: config.helpdesk, timeZone: config.timeZone },
   });
-  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, close: () => store.close() };
+  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, clock, close: () => store.close() };
 }
 
 /** Everything `serve` needs, including the issuing CA's key. */
