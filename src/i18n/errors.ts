@@ -719,6 +719,22 @@ export const ERRORS = {
     remedyEn: "Check the database with certutil -L -d sql:{dir} and certutil -K -d sql:{dir}, then try again. If it persists, send this message to the helpdesk.",
   },
 
+  // ---- revocation status (OCSP, CRL) ---------------------------------------------------
+  OCSP_REQUEST_MALFORMED: {
+    status: 400, exit: 1,
+    ja: "OCSP 要求の形式が正しくありません: {reason}",
+    en: "The OCSP request is malformed: {reason}",
+    remedyJa: "OCSP クライアント（openssl ocsp、ブラウザなど）が RFC 6960 の DER 形式で要求を送っているか確認してください。GET の場合は base64 を URL エンコードしてください。",
+    remedyEn: "Check that the OCSP client (openssl ocsp, a browser, …) sends a DER request as RFC 6960 defines it; with GET, URL-encode the base64.",
+  },
+  OCSP_RESPONSE_INVALID: {
+    status: 502, exit: 1,
+    ja: "OCSP 応答を信頼できません: {reason}",
+    en: "The OCSP response cannot be trusted: {reason}",
+    remedyJa: "このコンピューターの時計が正しいか確認し、もう一度実行してください。解決しない場合は、この表示と OCSP の URL をヘルプデスク（運用担当者）に伝えてください。",
+    remedyEn: "Check this computer's clock and try again. If it persists, send this message and the OCSP URL to the helpdesk (operator).",
+  },
+
   // ---- doctor (shomei doctor --report) ----
   REPORT_FILE_EXISTS: {
     status: 400, exit: 1,

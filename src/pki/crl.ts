@@ -14,6 +14,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
 import { encode } from "./certificate.js";
+import { children, header, readTlv, tlv, type Tlv } from "./der.js";
 import type { Signer } from "./keys.js";
 import { nameToString } from "./names.js";
 import { keyIdentifier } from "./profiles.js";
@@ -49,19 +50,6 @@ export interface CrlInput extends CrlHeader {
 }
 
 // ---- DER primitives --------------------------------------------------------------------
-
-function header(tag: number, length: number): Buffer {
-  if (length < 0x80) return Buffer.from([tag, length]);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
-}
-
-function tlv(tag: number, ...content: Uint8Array[]): Buffer {
-  let length = 0;
-  for (const c of content) length += c.length;
-  return Buffer.concat([header(tag, length), ...content]);
-}
 
 /** A sequence of possibly very many parts, without spreading them into a call. */
 function bigSequence(tag: number, parts: readonly Uint8Array[]): Uint8Array[] {
@@ -208,42 +196,6 @@ export function encodeCrlEntry(e: CrlEntry): Buffer {
 }
 
 // ---- the issuing CA --------------------------------------------------------------------
-
-interface Tlv {
-  readonly tag: number;
-  /** Where the element starts (its tag), where its content starts, and where it ends. */
-  readonly at: number;
-  readonly start: number;
-  readonly end: number;
-}
-
-/** Reads the DER element at `at`, which must end by `limit`. Definite lengths only. */
-function readTlv(der: Uint8Array, at: number, what: string, limit = der.length): Tlv {
-  const bad = (): ShomeiError => new ShomeiError("BAD_DER", { what });
-  const tag = der[at];
-  let len = der[at + 1];
-  if (tag === undefined || len === undefined || at + 2 > limit) throw bad();
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > limit) throw bad();
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + (der[start + i] ?? 0);
-    start += n;
-  }
-  const end = start + len;
-  if (end > limit) throw bad();
-  return { tag, at, start, end };
-}
-
-/** The elements inside a constructed element, in order. */
-function* children(der: Uint8Array, parent: Tlv, what: string): Generator<Tlv> {
-  for (let at = parent.start; at < parent.end;) {
-    const t = readTlv(der, at, what, parent.end);
-    yield t;
-    at = t.end;
-  }
-}
 
 /** The issuer's subject Name exactly as its certificate encodes it, and its key identifier. */
 export function crlIssuerOf(issuerDer: Uint8Array): { name: Buffer; keyId: Buffer } {

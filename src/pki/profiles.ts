@@ -72,6 +72,25 @@ export function caExtensions(opts: { spki: Uint8Array; issuerKeyId?: Uint8Array;
   ];
 }
 
+/** id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): relying parties need not check the responder certificate itself. */
+const OCSP_NOCHECK = "1.3.6.1.5.5.7.48.1.5";
+/** id-kp-OCSPSigning. */
+const KP_OCSP_SIGNING = "1.3.6.1.5.5.7.3.9";
+
+/**
+ * A delegated OCSP responder (RFC 6960 4.2.2.2): EKU OCSPSigning, digitalSignature only,
+ * ocsp-nocheck (its life is short; it is renewed rather than revoked), no publication URLs.
+ */
+export function ocspResponderExtensions(opts: { spki: Uint8Array; issuerKeyId: Uint8Array }): Extension[] {
+  return [
+    ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
+    keyUsage(KeyUsageFlags.digitalSignature),
+    ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([KP_OCSP_SIGNING])),
+    new Extension({ extnID: OCSP_NOCHECK, critical: false, extnValue: new OctetString(new Uint8Array([0x05, 0x00])) }),
+    ...keyIds(opts.spki, opts.issuerKeyId),
+  ];
+}
+
 /** The subjectKeyIdentifier extension for a key: the one client extension that differs per certificate. */
 export function subjectKeyIdExtension(spki: Uint8Array): Extension {
   return ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyIdentifier(spki)));

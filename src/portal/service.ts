@@ -36,6 +36,8 @@ export interface PortalDeps {
   readonly secret: Uint8Array;
   readonly clock: () => Date;
   readonly policy: PortalPolicy;
+  /** Called after each revocation made here (the CRL publisher re-reads at once). */
+  readonly onRevoked?: () => void;
 }
 
 /** A certificate the portal accepted, and its user. */
@@ -364,8 +366,10 @@ export class PortalService {
     ]);
   }
 
-  revoke(operator: UserRecord, serial: string, reason: string): Promise<CertificateRecord> {
-    return revokeCertificate(this.d.store, PortalService.actor(operator), serial, reason, this.d.clock());
+  async revoke(operator: UserRecord, serial: string, reason: string): Promise<CertificateRecord> {
+    const cert = await revokeCertificate(this.d.store, PortalService.actor(operator), serial, reason, this.d.clock());
+    this.d.onRevoked?.();
+    return cert;
   }
 
   getUser(userId: string): Promise<UserRecord | undefined> {

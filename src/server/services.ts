@@ -9,6 +9,8 @@ import { RenewalService } from "../registration/renewal.js";
 import { EnrollmentService } from "../registration/enrollment.js";
 import { RegistrationService } from "../registration/service.js";
 import { openStore } from "../store/open.js";
+import { CrlPublisher } from "../status/crl_publisher.js";
+import { OcspResponder } from "../status/ocsp_responder.js";
 import type { KyselyStore } from "../store/kysely_store.js";
 import { loadConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
@@ -31,6 +33,9 @@ export interface CaServices extends DeskServices {
   readonly renewal: RenewalService;
   readonly portal: PortalService;
   readonly issuer: Issuer;
+  /** Revocation status: OCSP answers, and the CRL (its timer runs once `crl.start()` is called). */
+  readonly ocsp: OcspResponder;
+  readonly crl: CrlPublisher;
   /** PEM of the TLS private key (decrypted in memory only) and the certificate chain. */
   readonly tls: { readonly key: string; readonly cert: string };
 }
@@ -74,9 +79,17 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
   try {
     const { dir, config } = desk;
     const pass = dir.passphrase();
+    const clock = o.clock ?? ((): Date => new Date());
+    const issuingSigner = keyObjectSigner(dir.privateKey(dir.issuingKey, pass));
+    const log = (message: string, error?: unknown): void => console.error(`${message}: ${error instanceof Error ? error.message : String(error)}`);
+    const crl = new CrlPublisher({
+      store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
+      intervalMinutes: config.revocation.crlIntervalMinutes, validityHours: config.revocation.crlValidityHours, checkSeconds: config.revocation.checkSeconds,
+    });
+    const ocsp = new OcspResponder({ store: desk.store, issuingDer: desk.issuingDer, issuingSigner, clock, cacheSeconds: config.revocation.ocspCacheSeconds, log });
     const issuer = new Issuer({
       issuingCertDer: desk.issuingDer,
-      signer: keyObjectSigner(dir.privateKey(dir.issuingKey, pass)),
+      signer: issuingSigner,
       urls: config.urls,
       clientValidityDays: config.clientValidityDays,
     });
@@ -94,12 +107,19 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       secret: dir.hmacSecret(),
       clock: o.clock ?? ((): Date => new Date()),
       policy: config.portal,
+      onRevoked: () => crl.nudge(),
     });
     const renewal = new RenewalService({
       store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays,
     });
     const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
-    return { ...desk, issuer, enrollment, renewal, portal, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") } };
+    return {
+      ...desk, issuer, enrollment, renewal, portal, ocsp, crl, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
+      close: async () => {
+        crl.stop();
+        await desk.close();
+      },
+    };
   } catch (e) {
     await desk.close();
     throw e;

@@ -41,12 +41,15 @@ export async function initCa(extra: readonly string[] = []): Promise<TestCa> {
 export interface Served {
   readonly url: string;
   readonly estUrl: string;
+  /** From the OCSP: and CRL: lines serve prints. */
+  readonly ocspUrl: string;
+  readonly crlUrl: string;
   readonly process: ChildProcess;
   readonly output: () => string;
   stop(): Promise<void>;
 }
 
-/** `shomei-ca serve --port 0`; resolves once it printed its EST line (it is then accepting). */
+/** `shomei-ca serve --port 0`; resolves once it printed its EST, OCSP and CRL lines (it is then accepting). */
 export function serve(dir: string, extra: readonly string[] = []): Promise<Served> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", dir, "--host", "127.0.0.1", "--port", "0", ...extra], {
@@ -57,11 +60,13 @@ export function serve(dir: string, extra: readonly string[] = []): Promise<Serve
     const onData = (d: Buffer): void => {
       out += d.toString("utf8");
       const m = /^EST: (https:\/\/\S+)\/\.well-known\/est$/m.exec(out);
-      if (m?.[1]) {
+      const ocsp = /^OCSP: (http:\/\/\S+)$/m.exec(out);
+      const crl = /^CRL: (http:\/\/\S+)$/m.exec(out);
+      if (m?.[1] && ocsp?.[1] && crl?.[1]) {
         clearTimeout(timer);
         const url = m[1];
         resolve({
-          url, estUrl: `${url}/.well-known/est`, process: child, output: () => out,
+          url, estUrl: `${url}/.well-known/est`, ocspUrl: ocsp[1], crlUrl: crl[1], process: child, output: () => out,
           stop: () => new Promise<void>((res) => {
             if (child.exitCode !== null) return res();
             child.once("exit", () => res());

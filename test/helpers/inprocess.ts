@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { buildApp, buildPortalApp } from "../../src/server/app.js";
 import { openCa, type CaServices } from "../../src/server/services.js";
+import { buildPublicationApp, publicationUrls } from "../../src/server/publication.js";
 import type { FailureLimit } from "../../src/http/failure_limiter.js";
 
 export interface Clock {
@@ -33,6 +34,10 @@ export interface InProcess {
   readonly estUrl: string;
   /** The portal (online system), https://127.0.0.1:PORT, without a trailing slash. */
   readonly portalUrl: string;
+  /** The plain-HTTP publication listener, http://127.0.0.1:PORT, and the URLs certificates carry. */
+  readonly httpUrl: string;
+  readonly ocspUrl: string;
+  readonly crlUrl: string;
   stop(): Promise<void>;
 }
 
@@ -48,6 +53,14 @@ export async function startInProcess(dir: string, clock: Clock, o: InProcessOpti
     // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
     const published: { portal?: string } = {};
     const failureLimit = o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 };
+    // As `serve` does: publication first, so every certificate issued names its OCSP and CRL URLs.
+    await services.crl.start();
+    const publication = await buildPublicationApp(services, { logLevel: "silent", clock: () => clock.now });
+    await publication.listen({ host: "127.0.0.1", port: 0 });
+    const httpUrl = `http://127.0.0.1:${(publication.server.address() as AddressInfo).port}`;
+    const urls = publicationUrls(httpUrl);
+    const configured = services.config.urls;
+    services.issuer.setUrls(configured.ocspUrl || configured.crlUrl || configured.caIssuersUrl ? configured : urls);
     const app = await buildApp(services, { logLevel: "silent", failureLimit, portalUrl: () => published.portal });
     o.configure?.(app);
     await app.listen({ host: "127.0.0.1", port: 0 });
@@ -59,7 +72,8 @@ export async function startInProcess(dir: string, clock: Clock, o: InProcessOpti
       services, url,
       estUrl: `${url}/.well-known/est`,
       portalUrl: `https://127.0.0.1:${(portal.server.address() as AddressInfo).port}`,
-      stop: async () => { await app.close(); await portal.close(); await services.close(); },
+      httpUrl, ocspUrl: urls.ocspUrl, crlUrl: urls.crlUrl,
+      stop: async () => { await app.close(); await portal.close(); await publication.close(); await services.close(); },
     };
   } catch (e) {
     await services.close();

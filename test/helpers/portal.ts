@@ -32,6 +32,9 @@ export interface PortalEnv {
   readonly clock: Clock;
   readonly url: string;
   readonly rootPem: string;
+  /** The publication listener's OCSP and CRL URLs (what certificates issued here carry). */
+  readonly ocspUrl: string;
+  readonly crlUrl: string;
   /** Registers (unless already registered, like the first operator) and enrolls a user. */
   enroll(userId: string, o?: { role?: "user" | "operator"; name?: string; register?: boolean }): Promise<PortalUser>;
   /** Passcode and initial password from the newest mails to this address. */
@@ -70,7 +73,7 @@ export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<s
     return out;
   };
   return {
-    ca, server, clock, url: server.portalUrl, rootPem, secretsFor,
+    ca, server, clock, url: server.portalUrl, rootPem, secretsFor, ocspUrl: server.ocspUrl, crlUrl: server.crlUrl,
     async enroll(userId, opts = {}) {
       const email = userId === OPERATOR_ID ? OPERATOR_EMAIL : `${userId}@example.jp`;
       if (opts.register !== false && userId !== OPERATOR_ID) {

@@ -1,0 +1,26 @@
+/**
+ * The plain-HTTP publication listener: CRL, OCSP and the issuing CA certificate, which relying
+ * parties fetch without TLS (they check signatures, and fetching them over TLS would need
+ * revocation checking of its own). Nothing secret and nothing that changes state is here.
+ */
+import Fastify, { type FastifyInstance } from "fastify";
+import type { PublicationUrls } from "../pki/profiles.js";
+import { OCSP_BODY_LIMIT, statusPlugin } from "../status/plugin.js";
+import type { CaServices } from "./services.js";
+
+export interface PublicationOptions {
+  readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+  readonly clock?: () => Date;
+}
+
+export async function buildPublicationApp(s: CaServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, logger: { level: o.logLevel ?? "warn" } });
+  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, clock: o.clock ?? ((): Date => new Date()) });
+  return app;
+}
+
+/** The URLs certificates carry, from the listener's public base (http://HOST:PORT). */
+export function publicationUrls(base: string): Required<PublicationUrls> {
+  const b = base.replace(/\/$/, "");
+  return { ocspUrl: `${b}/ocsp`, crlUrl: `${b}/crl/issuing.crl`, caIssuersUrl: `${b}/ca/issuing.crt` };
+}

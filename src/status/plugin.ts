@@ -1,0 +1,70 @@
+/**
+ * Revocation status over plain HTTP (relying parties fetch these without TLS, RFC 5280 / 6960):
+ *   GET  /ocsp/{url-encoded base64 DER}   RFC 6960 A.1 (cacheable)
+ *   POST /ocsp                            application/ocsp-request
+ *   GET  /crl/issuing.crl                 DER CRL, application/pkix-crl
+ *   GET  /ca/issuing.crt                  the issuing CA certificate (AIA caIssuers)
+ * A request that is not OCSP gets an OCSPResponse saying malformedRequest with HTTP 200: OCSP
+ * clients read the status inside the body (OpenSSL, NSS, Windows all do), and a 4xx would only
+ * hide that status from them.
+ */
+import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import { ocspErrorResponse } from "../pki/ocsp.js";
+import type { CrlPublisher } from "./crl_publisher.js";
+import type { OcspResponder } from "./ocsp_responder.js";
+
+/** An OCSP request is a few hundred bytes; this leaves room for a signed one. */
+export const OCSP_BODY_LIMIT = 16 * 1024;
+
+export interface StatusOptions {
+  readonly ocsp: OcspResponder;
+  readonly crl: CrlPublisher;
+  readonly issuingDer: Buffer;
+  readonly clock: () => Date;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
+  app.addContentTypeParser("application/ocsp-request", { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  const ocspReply = async (reply: FastifyReply, der: Buffer | undefined, cacheable: boolean): Promise<void> => {
+    const answer = der ? await opts.ocsp.respond(der) : ocspErrorResponse("malformedRequest");
+    void reply.type("application/ocsp-response").header("cache-control", cacheable ? "max-age=60, public, no-transform, must-revalidate" : "no-store").send(answer);
+  };
+
+  app.post("/ocsp", async (req, reply) => {
+    await ocspReply(reply, Buffer.isBuffer(req.body) ? req.body : undefined, false);
+  });
+  // Some clients (and RFC 5019 ones) append the request to a trailing slash, or to the URL as is.
+  app.get("/ocsp/*", async (req, reply) => {
+    const raw = (req.params as { "*"?: string })["*"] ?? "";
+    let b64: string;
+    try {
+      b64 = decodeURIComponent(raw).replace(/\s/g, "");
+    } catch {
+      b64 = "";
+    }
+    const der = BASE64.test(b64) && b64.length > 0 && b64.length <= OCSP_BODY_LIMIT * 2 ? Buffer.from(b64, "base64") : undefined;
+    await ocspReply(reply, der, true);
+  });
+
+  // Only ever the CRL last signed: the publisher signs the first one before the listener opens.
+  app.get("/crl/issuing.crl", (req, reply) => {
+    const crl = opts.crl.current;
+    if (!crl) return reply.code(503).header("retry-after", "5").type("text/plain; charset=utf-8").send("CRL not available yet / CRL はまだ用意できていません\n");
+    // Caches may keep it until nextUpdate, but at most a minute: a revocation must not wait behind a cache.
+    const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - opts.clock().getTime()) / 1000));
+    void reply.header("etag", crl.etag).header("last-modified", crl.thisUpdate.toUTCString())
+      .header("cache-control", `max-age=${Math.min(maxAge, 60)}, public, no-transform`);
+    if (req.headers["if-none-match"] === crl.etag) return reply.code(304).send();
+    return reply.type("application/pkix-crl").send(crl.der);
+  });
+
+  app.get("/ca/issuing.crt", (_req, reply) => {
+    void reply.type("application/pkix-cert").header("cache-control", "max-age=86400, public").send(opts.issuingDer);
+  });
+  return Promise.resolve();
+};
