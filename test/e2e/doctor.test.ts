@@ -9,7 +9,7 @@ import { createPrivateKey } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
-import { shomei } from "../helpers/run.js";
+import { shomei, shomeiCa } from "../helpers/run.js";
 import { tempDir } from "../helpers/ca.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import type { Clock } from "../helpers/inprocess.js";
@@ -80,12 +80,12 @@ describe("against a running service", () => {
       assert.ok(typeof c.finding === "string" && c.finding !== "", c.id);
       assert.equal(typeof c.remedy, "string");
       assert.equal(typeof c.details, "object");
-      // Revocation needs the OCSP client (another branch); until then it says it did not check.
-      assert.equal(c.status, c.id === "revocation" ? "skipped" : "ok", `${c.id}: ${c.finding}`);
+      assert.equal(c.status, "ok", `${c.id}: ${c.finding}`);
     }
     assert.match(json.version, /^\d+\.\d+\.\d+/);
     assert.match(json.helpdesk ?? "", /helpdesk/);
     assert.equal(check(json, "root").details.published, env.ca.rootFingerprint);
+    assert.equal(check(json, "revocation").details.responder, env.ocspUrl);
 
     const ja = await shomei(["doctor", "--store", u.store], { env: { LANG: "ja_JP.UTF-8", HTTPS_PROXY: "" } });
     assert.equal(ja.code, 0, ja.stdout + ja.stderr);
@@ -106,6 +106,24 @@ describe("against a running service", () => {
     assert.match(root.finding, /trusts no root certificate/);
     assert.match(root.remedy, new RegExp(`shomei root install --server ${env.server.url.replace(/[.]/g, "\\.")}`));
     assert.match(root.remedy, /shomei enroll/);
+  });
+
+  test("a revoked certificate: OCSP says so, a problem with the new-passcode remedy", async () => {
+    const u = await env.enrollWithCli("a0000110");
+    const listed = await shomei(["list", "--store", u.store, "--lang", "en"]);
+    const serial = /\b([0-9a-f]{16,})\b/.exec(listed.stdout)?.[1];
+    assert.ok(serial, listed.stdout);
+    const rv = await shomeiCa(["cert", "revoke", serial, "--reason", "keyCompromise", "--data", env.ca.dir]);
+    assert.equal(rv.code, 0, rv.stderr);
+    const { code, json } = await doctorJson(["--store", u.store]);
+    assert.equal(code, 1);
+    const r = check(json, "revocation");
+    assert.equal(r.status, "problem", r.finding);
+    assert.match(r.finding, /has been revoked \(\d{4}-\d\d-\d\dT.*keyCompromise\)/);
+    assert.match(r.remedy, /new passcode/);
+    assert.match(r.remedy, /shomei enroll/);
+    // Nothing else is wrong: the problem is named once.
+    assert.deepEqual(json.checks.filter((c) => c.status !== "ok").map((c) => c.id), ["revocation"]);
   });
 
   /** A store with the user's certificate issued while the service's clock was `ago` in the past. */

@@ -18,6 +18,7 @@ import { flag, parse, str, type Options } from "../common.js";
 import { checkArgs } from "./args.js";
 import { shomeiVersion } from "./version.js";
 import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
+import { askOcsp } from "../../client/ocsp_check.js";
 
 const OPTIONS = {
   server: { type: "string" },
@@ -51,7 +52,7 @@ export async function doctorCommand(args: readonly string[], lang: Lang): Promis
 
   const doctor = await Doctor.prepare({
     lang, storeSpec: spec, store, env, clientVersion: shomeiVersion(), now: () => new Date(),
-    ...(server ? { server } : {}), ...(userId ? { userId } : {}),
+    ...(server ? { server } : {}), ...(userId ? { userId } : {}), ocsp: askOcsp,
   });
 
   const tty = process.stderr.isTTY === true;
