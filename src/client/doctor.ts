@@ -306,9 +306,6 @@ export class Doctor {
       const dateHeader = typeof res.headers.date === "string" ? { serverTime: new Date(res.headers.date).toISOString() } : {};
       this.description = { ...dateHeader, ...text("service"), ...text("helpdesk"), ...text("rootFingerprint"), ...text("minClientVersion"), ...text("serverTime") };
       this.receivedAt = received;
-      if (this.description.helpdesk !== undefined && this.storeUsable) {
-        await this.i.store.recordService(this.server, { helpdesk: this.description.helpdesk, ...(this.description.service ? { service: this.description.service } : {}), recordedAt: received.toISOString() }).catch(() => undefined);
-      }
     } catch (e) {
       this.descriptionError = errorReason(e);
     }
@@ -488,8 +485,15 @@ export class Doctor {
 
   /** The helpdesk: as the service publishes it now, or as the store recorded it. */
   async helpdesk(): Promise<string | undefined> {
-    if (this.description?.helpdesk) return this.description.helpdesk;
-    if (this.server === undefined) return undefined;
+    if (this.server === undefined) return this.description?.helpdesk;
+    const d = this.description;
+    if (d?.helpdesk) {
+      // Remembered in a store that exists (never creating one), for a run when the service is unreachable.
+      if (this.storeUsable) {
+        await this.i.store.recordService(this.server, { helpdesk: d.helpdesk, ...(d.service ? { service: d.service } : {}), recordedAt: this.i.now().toISOString() }).catch(() => undefined);
+      }
+      return d.helpdesk;
+    }
     try {
       return (await this.i.store.serviceRecord(this.server))?.helpdesk;
     } catch {

@@ -295,6 +295,8 @@ describe("a service that requires a newer shomei", () => {
     assert.match(v.finding, /needs 99\.0\.0 or later/);
     assert.match(v.remedy, /npm install -g shomei@latest/);
     assert.equal(check(json, "tls").status, "ok");
+    // The store had no record of the service (no enrollment): doctor remembers the helpdesk it read.
+    assert.equal((await new FileStore(store).serviceRecord(env.server.url))?.helpdesk, json.helpdesk);
   });
 });
 
