@@ -15,6 +15,7 @@ import { rootCommand } from "./user/root.js";
 import { renewCommand } from "./user/renew.js";
 import { exportCommand, importCommand } from "./user/backup.js";
 import { shomeiVersion } from "./user/version.js";
+import { doctorCommand } from "./user/doctor.js";
 
 type Command = (args: readonly string[], lang: Lang) => Promise<number>;
 
@@ -27,6 +28,7 @@ const COMMANDS: Readonly<Record<string, { run: Command; usage: ClientMessageKey 
   renew: { run: renewCommand, usage: "usage.renew" },
   export: { run: exportCommand, usage: "usage.export" },
   import: { run: importCommand, usage: "usage.import" },
+  doctor: { run: doctorCommand, usage: "usage.doctor" },
 };
 
 function usageOf(lang: Lang, name: string | undefined): string {

@@ -119,7 +119,8 @@ export async function enroll(req: EnrollRequest, deps: EnrollDeps): Promise<Enro
   } else {
     prompts.progress({ kind: "root-trusted", because: decision.because });
   }
-  if (deps.clientVersion !== undefined) checkClientVersion(deps.clientVersion, (await est.describe(bundle.root.der))?.minClientVersion);
+  const described = deps.clientVersion !== undefined ? await est.describe(bundle.root.der) : undefined;
+  if (deps.clientVersion !== undefined) checkClientVersion(deps.clientVersion, described?.minClientVersion);
   if (!known?.equals(bundle.root.der)) rootSaved = await store.trustRoot(server, bundle.root.der);
 
   const passcode = (await prompts.passcode())?.trim();
@@ -145,5 +146,7 @@ export async function enroll(req: EnrollRequest, deps: EnrollDeps): Promise<Enro
   });
   const saved = await store.saveCertificate({ userId, server, certDer: leaf.der, chainDer, privateKey: pending.privateKey });
   await store.removePending(userId);
+  // The helpdesk, for `shomei doctor` to show when the service cannot be reached later.
+  if (described?.helpdesk !== undefined) await store.recordService(server, { helpdesk: described.helpdesk, recordedAt: now().toISOString() });
   return { userId, server, certificate: leaf, saved, resumed, ...(rootSaved === undefined ? {} : { rootSaved }) };
 }

@@ -22,7 +22,7 @@ import { readCertificate } from "../pki/certificate.js";
 import { fingerprint, normaliseFingerprint } from "../pki/fingerprint.js";
 import { exportPrivateKeyPem, importPrivateKeyPem, isKeyKind } from "../pki/keys.js";
 import { fromPem, fromPemAll, toPem } from "../pki/pem.js";
-import type { CertificateStore, KnownServer, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
+import type { CertificateStore, ServiceRecord, KnownServer, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
 import { checkUserId } from "./user_id.js";
 import { writeFileAtomic } from "../util/files.js";
 
@@ -279,6 +279,37 @@ export class FileStore implements CertificateStore {
         return typeof hex === "string" && /^[0-9a-f]{64}$/.test(hex) ? { server, rootFingerprint: normaliseFingerprint(hex) } : { server };
       });
     });
+  }
+
+  /** In services.json (0600): server -> what the service published about itself. */
+  recordService(server: string, info: ServiceRecord): Promise<void> {
+    return this.guard(async () => {
+      const all = await this.readServiceRecords();
+      all[server] = { ...(info.helpdesk ? { helpdesk: info.helpdesk } : {}), ...(info.service ? { service: info.service } : {}), recordedAt: info.recordedAt };
+      await this.ensureDir();
+      await writeFileAtomic(this.path("services.json"), JSON.stringify(all, null, 2) + "\n", { mode: SECRET_MODE });
+    });
+  }
+
+  serviceRecord(server: string): Promise<ServiceRecord | undefined> {
+    return this.guard(async () => (await this.readServiceRecords())[server]);
+  }
+
+  private async readServiceRecords(): Promise<Record<string, ServiceRecord>> {
+    const raw = await readIfExists(this.path("services.json"));
+    if (raw === undefined) return {};
+    try {
+      const parsed = JSON.parse(raw.toString("utf8")) as Record<string, Partial<ServiceRecord> | null>;
+      const out: Record<string, ServiceRecord> = {};
+      // Entries of the wrong shape (edited by hand) are left out: this is only a reminder of a contact.
+      for (const [k, v] of Object.entries(parsed)) {
+        if (typeof v?.recordedAt !== "string") continue;
+        out[k] = { ...(typeof v.helpdesk === "string" ? { helpdesk: v.helpdesk } : {}), ...(typeof v.service === "string" ? { service: v.service } : {}), recordedAt: v.recordedAt };
+      }
+      return out;
+    } catch {
+      return {};
+    }
   }
 
   untrustRoot(server: string): Promise<boolean> {

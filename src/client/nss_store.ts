@@ -46,7 +46,7 @@ import { keyMatchesCertificate } from "../pki/key_match.js";
 import { fromPemAll } from "../pki/pem.js";
 import { decodePkcs12, encodePkcs12 } from "../pki/pkcs12.js";
 import { FileStore } from "./file_store.js";
-import type { CertificateStore, KnownServer, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
+import type { CertificateStore, KnownServer, ServiceRecord, NewCertificate, PendingEnrollment, SavedLocation, StoredCertificate } from "./store.js";
 import { checkUserId } from "./user_id.js";
 import { writeFileAtomic } from "../util/files.js";
 
@@ -570,6 +570,15 @@ export class NssStore implements CertificateStore {
         return true;
       });
     });
+  }
+
+  /** Kept in DIR/shomei/services.json, beside Shomei's other records (never in NSS). */
+  recordService(server: string, info: ServiceRecord): Promise<void> {
+    return this.pending.recordService(server, info);
+  }
+
+  serviceRecord(server: string): Promise<ServiceRecord | undefined> {
+    return this.pending.serviceRecord(server);
   }
 
   knownServers(): Promise<KnownServer[]> {

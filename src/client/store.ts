@@ -77,6 +77,19 @@ export interface CertificateStore {
   knownServers(): Promise<KnownServer[]>;
   /** Stops trusting the root for the server; false when none was recorded for it. */
   untrustRoot(server: string): Promise<boolean>;
+
+  /** Remembers what the service published about itself (its helpdesk), for when it cannot be reached. */
+  recordService(server: string, info: ServiceRecord): Promise<void>;
+  /** What was remembered about the service, if anything. */
+  serviceRecord(server: string): Promise<ServiceRecord | undefined>;
+}
+
+/** What the store remembers about a service from its /.well-known/shomei.json. */
+export interface ServiceRecord {
+  readonly helpdesk?: string;
+  readonly service?: string;
+  /** When it was read (ISO 8601). */
+  readonly recordedAt: string;
 }
 
 /** A server the store knows, and the fingerprint of the root recorded for it (if any). */

@@ -19,6 +19,7 @@ const ja = {
   import   バックアップ（.p12 / .pfx）から証明書と秘密鍵を読み込む
   login-check  保存されている証明書とパスワードでポータルにログインできるか確かめる
   renew    有効期限が近づいた証明書を、今の証明書を使って更新する
+  doctor   うまくいかないときに原因を調べ、対処方法を表示する（問い合わせ用の診断結果も作れます）
   help     コマンドの使い方を表示する（例: shomei help enroll）
 
 共通オプション:
@@ -102,6 +103,32 @@ NO_PROXY で指定します。
 終了コード:
   0  一覧を表示した（証明書がない場合も含む）
   1  証明書ストアを読めない
+  2  コマンドの指定誤り
+  3  内部エラー
+`,
+  "usage.doctor": `使い方: shomei doctor [--server URL] [--user ユーザID] [--store DIR] [--proxy URL] [--report FILE [--force]] [--json] [--lang ja|en]
+
+証明書やログインがうまくいかないときに、原因を順番に調べて対処方法を表示します。
+調べる内容: サーバー名の解決、接続、プロキシ（認証が必要か）、TLS（通信を差し替えるプロキシがないか）、
+時計のずれ、アプリケーションのバージョン、証明書ストア、ルート証明書、証明書の有無・有効期限・失効・秘密鍵、
+同じユーザID の古い証明書。前の確認で問題が見つかり意味のない確認は「省略」と表示します。
+
+オプション:
+  --server URL    確認するサーバー（既定: 証明書を取得したときのサーバー）
+  --user ID       確認するユーザID（ストアに複数のユーザID があるときに指定）
+  --store DIR     証明書ストアの場所（nss:DIR で NSS データベース）
+  --proxy URL     使うプロキシ（既定: 環境変数 HTTPS_PROXY と NO_PROXY）
+  --report FILE   問い合わせに添付する診断結果をファイルに書き出す（秘密鍵・パスワード・パスコードは含みません）
+  --force         --report のファイルがすでにあっても上書きする
+  --json          結果を JSON で表示する
+
+例:
+  shomei doctor
+  shomei doctor --report shomei-report.txt
+
+終了コード:
+  0  問題なし（「注意」はあってもよい）
+  1  問題あり（表示される「対処」に従ってください）
   2  コマンドの指定誤り
   3  内部エラー
 `,
@@ -369,6 +396,7 @@ Commands:
   import   read a certificate and key from a backup (.p12 / .pfx)
   login-check  check that the stored certificate and your password log in to the portal
   renew    renew a certificate close to expiry, using the current certificate
+  doctor   find why something does not work and say what to do (also writes a report for the helpdesk)
   help     show how to use a command (e.g. shomei help enroll)
 
 Common options:
@@ -453,6 +481,33 @@ Exit codes:
   0  listed (also when there are no certificates)
   1  the store cannot be read
   2  the command was not used correctly
+  3  internal error
+`,
+  "usage.doctor": `Usage: shomei doctor [--server URL] [--user ID] [--store DIR] [--proxy URL] [--report FILE [--force]] [--json] [--lang ja|en]
+
+When getting a certificate or logging in does not work, finds the cause step by step and says what to do.
+It checks: the server's name, the connection, the proxy (and whether it wants credentials), TLS (whether a
+proxy replaces the server's certificate), the clock difference, the application's version, the certificate
+store, the root certificate, the certificate (present, expiry, revocation, private key), and old certificates
+of the same user ID. A check that an earlier problem makes meaningless is shown as "skipped".
+
+Options:
+  --server URL    the server to check (default: the one the certificate was obtained from)
+  --user ID       the user ID to check (when the store holds more than one)
+  --store DIR     where the certificate store is (nss:DIR for an NSS database)
+  --proxy URL     the proxy to use (default: HTTPS_PROXY and NO_PROXY)
+  --report FILE   write the results to a file to attach to your inquiry (no private key, password or passcode)
+  --force         replace the --report file if it exists
+  --json          print the results as JSON
+
+Examples:
+  shomei doctor
+  shomei doctor --report shomei-report.txt
+
+Exit codes:
+  0  no problem (warnings allowed)
+  1  problems found (follow "What to do")
+  2  wrong usage
   3  internal error
 `,
   "usage.loginCheck": `Usage: shomei login-check --server URL [--user ID] [--store DIR] [--password-stdin] [--lang ja|en]

@@ -765,6 +765,22 @@ export const ERRORS = {
     remedyEn: "Check this computer's clock and try again. If it persists, send this message and the OCSP URL to the helpdesk (operator).",
   },
 
+  // ---- doctor (shomei doctor --report) ----
+  REPORT_FILE_EXISTS: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} はすでにあります。診断結果は書き出していません。",
+    en: "The file {file} already exists. The report was not written.",
+    remedyJa: "別のファイル名を指定するか、上書きしてよければ --force を付けてください。",
+    remedyEn: "Give another file name, or add --force to replace it.",
+  },
+  REPORT_WRITE_FAILED: {
+    status: 500, exit: 1,
+    ja: "診断結果を {file} に書き出せません: {reason}",
+    en: "The report cannot be written to {file}: {reason}",
+    remedyJa: "書き込めるフォルダ（例: デスクトップやホームフォルダ）のファイル名を指定してください。",
+    remedyEn: "Give a file name in a folder you can write to (your desktop or home folder, for example).",
+  },
+
   // ---- catch-all -------------------------------------------------------------------------
   INTERNAL: {
     status: 500, exit: 3,

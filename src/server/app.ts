@@ -26,6 +26,8 @@ export interface ServiceDescription {
   readonly helpdesk: string;
   /** The oldest issuance application (`shomei`) allowed to enroll or renew. */
   readonly minClientVersion: string;
+  /** The service's time (ISO 8601), so `shomei doctor` can tell a PC whose clock is off. */
+  readonly serverTime: string;
 }
 
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
@@ -50,6 +52,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
       service: s.config.serviceName, organization: s.config.organization,
       portalUrl: portal ? `${portal}/` : null, reenrollUrl: portal ? `${portal}/.well-known/est` : null,
       rootFingerprint: s.rootFingerprint, helpdesk: s.config.helpdesk, minClientVersion: s.config.minClientVersion,
+      serverTime: s.clock().toISOString(),
     };
     void reply.type("application/json; charset=utf-8").send(d);
   });

@@ -36,6 +36,8 @@ export interface DeskServices {
   readonly reminders: ReminderService;
   /** Starts the worker that delivers queued mails and runs the reminders (`serve`); stop it before close. */
   startWorker(): MailWorker;
+  /** The service's clock (injectable for tests): what it publishes as its time. */
+  readonly clock: () => Date;
   close(): Promise<void>;
 }
 
@@ -122,7 +124,7 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
     transport.close?.();
     await store.close();
   };
-  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, mail, reminders, startWorker, close };
+  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, clock, mail, reminders, startWorker, close };
 }
 
 /** Everything `serve` needs, including the issuing CA's key. */

@@ -1,0 +1,98 @@
+/**
+ * `shomei doctor`: finds why enrolling, renewing or logging in does not work, one check at a
+ * time, and says what to do; optionally writes a support report (no secrets) for the
+ * helpdesk. Usage: usage.doctor. Exit: 0 nothing is a problem (warnings allowed), 1 problems.
+ */
+import { arch, release, type } from "node:os";
+import { ShomeiError, type Lang } from "../../i18n/errors.js";
+import { msg } from "../../i18n/client_messages.js";
+import { dmsg } from "../../i18n/doctor_messages.js";
+import { Doctor } from "../../client/doctor.js";
+import { exitCodeOf, runChecks, type CheckResult } from "../../client/doctor_run.js";
+import { checkLines, renderReport, reportJson, summaryLine, type DoctorReport } from "../../client/doctor_report.js";
+import { normaliseServerUrl } from "../../client/est.js";
+import { openCertificateStore, storeSpec } from "../../client/open_store.js";
+import { checkUserId } from "../../client/user_id.js";
+import { writeFileAtomic } from "../../util/files.js";
+import { flag, parse, str, type Options } from "../common.js";
+import { checkArgs } from "./args.js";
+import { shomeiVersion } from "./version.js";
+import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
+import { askOcsp } from "../../client/ocsp_check.js";
+
+const OPTIONS = {
+  server: { type: "string" },
+  user: { type: "string" },
+  store: { type: "string" },
+  report: { type: "string" },
+  force: { type: "boolean" },
+  json: { type: "boolean" },
+  lang: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  ...PROXY_OPTION,
+} satisfies Options;
+
+export async function doctorCommand(args: readonly string[], lang: Lang): Promise<number> {
+  const p = parse(args, OPTIONS, false);
+  if (flag(p, "help")) {
+    process.stdout.write(msg(lang, "usage.doctor"));
+    return 0;
+  }
+  checkArgs(p, lang);
+  const serverArg = str(p, "server");
+  const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
+  const userId = str(p, "user");
+  if (userId !== undefined) checkUserId(userId);
+  const reportFile = str(p, "report");
+  if (reportFile === "") throw new ShomeiError("INPUT_REQUIRED", { what: "--report FILE" });
+  const json = flag(p, "json");
+  const env = proxyEnv(p);
+  const spec = storeSpec(str(p, "store"));
+  const store = openCertificateStore(spec);
+
+  const doctor = await Doctor.prepare({
+    lang, storeSpec: spec, store, env, clientVersion: shomeiVersion(), now: () => new Date(),
+    ...(server ? { server } : {}), ...(userId ? { userId } : {}), ocsp: askOcsp,
+  });
+
+  const tty = process.stderr.isTTY === true;
+  const results: CheckResult[] = await runChecks(doctor.definitions(), lang, {
+    starting: (_id, title) => { if (tty) process.stderr.write(dmsg(lang, "progress", { title })); },
+    finished: (r) => {
+      if (tty) process.stderr.write("\r\x1b[K");
+      if (!json) process.stdout.write(checkLines(lang, r).join("\n") + "\n");
+    },
+  });
+
+  const helpdesk = await doctor.helpdesk();
+  const proxySetting = env.https_proxy || env.HTTPS_PROXY || undefined;
+  const noProxy = env.no_proxy || env.NO_PROXY || undefined;
+  const report: DoctorReport = {
+    generatedAt: new Date(), version: shomeiVersion(), os: `${type()} ${release()} ${arch()}`, node: process.version,
+    settings: {
+      ...(doctor.server ? { server: doctor.server } : {}),
+      storeKind: spec.startsWith("nss:") || spec.startsWith("sql:") ? "nss" : "file", storePath: store.location,
+      ...(proxySetting ? { proxy: proxySetting } : {}), ...(noProxy ? { noProxy } : {}),
+      ...(userId ? { userId } : {}), lang,
+    },
+    checks: results, certificates: doctor.certificateRows(), ...(helpdesk ? { helpdesk } : {}),
+  };
+
+  if (json) process.stdout.write(JSON.stringify(reportJson(report), null, 2) + "\n");
+  else process.stdout.write("\n" + summaryLine(lang, results) + "\n");
+
+  if (reportFile !== undefined) {
+    try {
+      // 0600, and never over an existing file unless asked (like export).
+      await writeFileAtomic(reportFile, renderReport(report), { mode: 0o600, exclusive: !flag(p, "force") });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new ShomeiError("REPORT_FILE_EXISTS", { file: reportFile });
+      throw new ShomeiError("REPORT_WRITE_FAILED", { file: reportFile, reason: (e as Error).message }, { cause: e });
+    }
+  }
+  // With --json, stdout is the JSON alone: the human lines go to stderr.
+  const out = json ? process.stderr : process.stdout;
+  out.write((helpdesk ? dmsg(lang, "helpdesk", { helpdesk }) : dmsg(lang, "helpdeskUnknown")) + "\n");
+  if (reportFile !== undefined) out.write(dmsg(lang, "report.written", { file: reportFile }) + "\n");
+  return exitCodeOf(results);
+}
