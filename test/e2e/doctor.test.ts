@@ -6,10 +6,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
-import { shomei, shomeiCa } from "../helpers/run.js";
+import { run, shomei, shomeiCa } from "../helpers/run.js";
+import { needs } from "../helpers/tools.js";
 import { tempDir } from "../helpers/ca.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import type { Clock } from "../helpers/inprocess.js";
@@ -337,5 +338,30 @@ describe("a service that has become unreachable", () => {
     assert.equal(code, 1);
     assert.equal(check(json, "tcp").status, "problem");
     assert.equal(check(json, "tls").status, "skipped");
+  });
+});
+
+describe("with the certificate in an NSS database (--store nss:DIR)", () => {
+  let env: PortalEnv;
+  before(async () => { env = await startPortalEnv({ clock: offsetClock() }); });
+  after(async () => { await env?.stop(); });
+
+  test("healthy through certutil/pk12util; a database that cannot be opened is a store problem with the rest skipped", async (t) => {
+    if (!(await needs(t, "nss"))) return;
+    const dir = join(tempDir(), "nssdb");
+    mkdirSync(dir);
+    const made = await run("certutil", ["-N", "-d", `sql:${dir}`, "--empty-password"]);
+    assert.equal(made.code, 0, made.stderr);
+    await env.enrollWithCli("a0000181", `nss:${dir}`);
+    const ok = await doctorJson(["--store", `nss:${dir}`]);
+    assert.equal(ok.code, 0, JSON.stringify(ok.json, null, 2));
+    for (const c of ok.json.checks) assert.equal(c.status, "ok", `${c.id}: ${c.finding}`);
+
+    const missing = await doctorJson(["--store", `nss:${join(dir, "nowhere")}`, "--server", env.server.url]);
+    assert.equal(missing.code, 1);
+    assert.equal(check(missing.json, "store").status, "problem");
+    for (const id of ["root", "certificate", "expiry", "revocation", "key", "duplicates"]) {
+      assert.equal(check(missing.json, id).status, "skipped", id);
+    }
   });
 });
