@@ -210,8 +210,8 @@ export const ERRORS = {
     status: 500, exit: 1,
     ja: "ポート {port} は既に使われています。",
     en: "Port {port} is already in use.",
-    remedyJa: "--port で別のポートを指定するか、--port 0 で空いているポートを使ってください。",
-    remedyEn: "Give another port with --port, or --port 0 to pick a free one.",
+    remedyJa: "{option} で別のポートを指定するか（設定ファイル shomei.json の {setting} でも変えられます）、--port 0 ですべて空いているポートを使ってください。",
+    remedyEn: "Give another port with {option} (or change {setting} in shomei.json), or use --port 0 to pick free ports for all.",
   },
 
   // ---- the issuance application (client) ------------------------------------------------

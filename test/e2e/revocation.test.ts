@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createServer, type AddressInfo } from "node:net";
 import { addUser, initCa, readOutbox, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
 import { run, shomei, shomeiCa } from "../helpers/run.js";
 import { needs } from "../helpers/tools.js";
@@ -185,4 +186,22 @@ test("malformed requests get malformedRequest and the service keeps serving; ano
   const crl = await fetch(srv.crlUrl);
   assert.equal(crl.status, 200);
   assert.equal(crl.headers.get("content-type"), "application/pkix-crl");
+});
+
+test("the publication port in use: serve stops with PORT_IN_USE naming --http-port and publication.port", async () => {
+  assert.ok(ca);
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+  try {
+    const taken = (blocker.address() as AddressInfo).port;
+    const r = await shomeiCa(["serve", "--data", ca.dir, "--port", "0", "--http-port", String(taken)], { timeoutMs: 30_000 });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /\[PORT_IN_USE\]/);
+    assert.match(r.stderr, new RegExp(`Port ${taken} is already in use`));
+    assert.match(r.stderr, /--http-port/);
+    assert.match(r.stderr, /publication\.port/);
+    assert.doesNotMatch(r.stdout, /^OCSP: /m, "nothing is announced that does not listen");
+  } finally {
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+  }
 });

@@ -72,12 +72,12 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     await publicationApp.close();
     await services.close();
   };
-  const listen = async (a: typeof app, at: number): Promise<number> => {
+  const listen = async (a: typeof app, at: number, option: string, setting: string): Promise<number> => {
     try {
       await a.listen({ host, port: at });
     } catch (e) {
       await closeAll();
-      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at });
+      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
       throw e;
     }
     const address = a.server.address();
@@ -85,11 +85,11 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   };
   // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
   await services.crl.start();
-  const httpBase = publicBase(host, await listen(publicationApp, httpPort), config.hostnames, "http");
+  const httpBase = publicBase(host, await listen(publicationApp, httpPort, "--http-port", "publication.port"), config.hostnames, "http");
   const urls = config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase);
   services.issuer.setUrls(urls);
-  const base = publicBase(host, await listen(app, port), config.hostnames);
-  const portalBase = publicBase(host, await listen(portalApp, portalPort), config.hostnames);
+  const base = publicBase(host, await listen(app, port, "--port", "listen.port"), config.hostnames);
+  const portalBase = publicBase(host, await listen(portalApp, portalPort, "--portal-port", "portal.port"), config.hostnames);
   published.portal = portalBase;
   out(`EST: ${base}/.well-known/est`);
   out(`Portal: ${portalBase}/`);
