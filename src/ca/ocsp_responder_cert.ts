@@ -5,7 +5,8 @@
  */
 import { certificateSubject, encode, readCertificate, signEncoded } from "../pki/certificate.js";
 import { spkiDer, type Signer } from "../pki/keys.js";
-import { buildName, nameToString } from "../pki/names.js";
+import { buildName } from "../pki/names.js";
+import { Name } from "@peculiar/asn1-x509";
 import { keyIdentifier, ocspResponderExtensions } from "../pki/profiles.js";
 import { certificateSpki } from "../pki/certificate.js";
 import { randomSerial, type RandomSource } from "../pki/serial.js";
@@ -24,16 +25,23 @@ export interface ResponderCertInput {
   readonly random?: RandomSource;
 }
 
-/** Signs `CN=<issuing CA CN> OCSP Responder, O=<organisation>`, never beyond the CA's own expiry. */
+const CN = "2.5.4.3";
+
+/**
+ * Signs a certificate whose subject is the issuing CA's with its CN replaced by
+ * `<issuing CA CN> OCSP Responder` (so O and the rest are copied as encoded, whatever they
+ * contain), never beyond the CA's own expiry.
+ */
 export async function issueOcspResponderCert(i: ResponderCertInput): Promise<Buffer> {
   const issuer = certificateSubject(i.issuingCertDer);
   const info = readCertificate(i.issuingCertDer);
-  const org = /(?:^|, )O=([^,]+)/.exec(nameToString(issuer))?.[1];
+  const cn = buildName({ commonName: `${info.commonName ?? "Shomei"} OCSP Responder` });
+  const subject = new Name([...issuer.filter((rdn) => !rdn.some((a) => a.type === CN)), ...cn]);
   const spki = spkiDer(i.publicKey);
   const notAfter = Math.min(i.now.getTime() + i.validityDays * DAY, info.notAfter.getTime());
   return signEncoded({
     serial: randomSerial(i.random),
-    subject: encode(buildName({ ...(org ? { organization: org } : {}), commonName: `${info.commonName ?? "Shomei"} OCSP Responder` })),
+    subject: encode(subject),
     issuer: encode(issuer),
     notBefore: new Date(i.now.getTime() - BACKDATE_MS),
     notAfter: new Date(notAfter),

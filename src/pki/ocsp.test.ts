@@ -184,3 +184,26 @@ test("OpenSSL: its requests parse (with and without nonce), it accepts our answe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a nonce longer than 32 octets is not echoed (RFC 8954 2.1): the request is answered without it", async () => {
+  const f = await setup();
+  const req = parseOcspRequest(buildOcspRequest(f.userDer, f.ca.issuingDer, { nonce: randomBytes(64) }));
+  assert.equal(req.certIds.length, 1);
+  assert.equal(req.nonce, undefined);
+  assert.equal(parseOcspRequest(buildOcspRequest(f.userDer, f.ca.issuingDer, { nonce: randomBytes(32) })).nonce?.length, 34);
+});
+
+test("the responder certificate copies the issuing CA's subject (an organisation with a comma too), CN ending in OCSP Responder", async () => {
+  const ca = await makeTestCa({ organization: "Example, Inc. 例株式会社" });
+  const responder = await generateKeyPair();
+  const der = await issueOcspResponderCert({
+    issuingCertDer: ca.issuingDer, issuingSigner: keyObjectSigner(ca.issuingKey.privateKey), publicKey: responder.publicKey, now: NOW, validityDays: 30,
+  });
+  const subject = certificateSubject(der);
+  const values = (oid: string): string[] => [...subject].flatMap((rdn) => [...rdn].filter((a) => a.type === oid).map((a) => a.value.toString()));
+  assert.deepEqual(values("2.5.4.10"), ["Example, Inc. 例株式会社"]);
+  const cn = values("2.5.4.3");
+  assert.equal(cn.length, 1);
+  assert.match(cn[0] ?? "", / OCSP Responder$/);
+  assert.equal(readCertificate(der).commonName, cn[0]);
+});

@@ -194,7 +194,7 @@ export interface ParsedOcspRequest {
 
 /** More CertIDs than this in one request is refused (malformedRequest): nobody needs it, it costs signatures. */
 export const MAX_CERT_IDS = 20;
-/** RFC 8954 allows responders to refuse long nonces; 32 octets of value plus its header. */
+/** RFC 8954 2.1: longer nonces may be answered without one; 32 octets of value plus its header. */
 const MAX_NONCE_EXTN_VALUE = 34;
 
 const malformed = (reason: string, cause?: unknown): ShomeiError =>
@@ -227,7 +227,10 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   const nonceExt = req.tbsRequest.requestExtensions?.find((x) => x.extnID === id_pkix_ocsp_nonce);
   if (!nonceExt) return { certIds };
   const nonce = Buffer.from(nonceExt.extnValue.buffer);
-  if (nonce.length === 0 || nonce.length > MAX_NONCE_EXTN_VALUE) throw malformed("nonce missing or longer than 32 octets");
+  if (nonce.length === 0) throw malformed("empty nonce");
+  // RFC 8954 2.1: a responder may answer without the nonce when it is longer than 32 octets
+  // (a client could otherwise make us sign arbitrary bytes of its choosing).
+  if (nonce.length > MAX_NONCE_EXTN_VALUE) return { certIds };
   return { certIds, nonce };
 }
 
