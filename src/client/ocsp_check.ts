@@ -67,7 +67,8 @@ function post(url: URL, body: Buffer, env: NodeJS.ProcessEnv, timeoutMs: number)
         else chunks.push(c);
       });
       res.on("end", () => {
-        if (res.statusCode === 407 && proxy) reject(new ShomeiError("PROXY_AUTH_REQUIRED", { proxy: describeProxy(proxy) }));
+        // tinyproxy answers wrong credentials with 401: from a proxy, both are its own authentication.
+        if ((res.statusCode === 407 || res.statusCode === 401) && proxy) reject(new ShomeiError("PROXY_AUTH_REQUIRED", { proxy: describeProxy(proxy), status: res.statusCode }));
         else if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode ?? "?"} from ${proxy ? `the proxy ${describeProxy(proxy)} for ` : ""}${url.href}`));
         else resolve(Buffer.concat(chunks));
       });

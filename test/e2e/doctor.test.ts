@@ -16,6 +16,7 @@ import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import type { Clock } from "../helpers/inprocess.js";
 import { startTestProxy } from "../helpers/client_proxy.js";
 import { startInterceptingProxy } from "../helpers/intercepting_proxy.js";
+import { startTinyproxy } from "../helpers/tinyproxy.js";
 import { FileStore } from "../../src/client/file_store.js";
 import { fromPem } from "../../src/pki/pem.js";
 
@@ -209,6 +210,29 @@ describe("against a running service", () => {
       assert.match(tls.remedy, /exclude this server \(127\.0\.0\.1\) from TLS inspection/);
       assert.equal(check(json, "clock").status, "skipped");
       assert.equal(check(json, "version").status, "skipped");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("through tinyproxy with Basic auth: healthy, the OCSP question forwarded as plain HTTP; wrong credentials (tinyproxy's 401) are the proxy's", async (t) => {
+    if (!(await needs(t, "tinyproxy"))) return;
+    const u = await env.enrollWithCli("a0000118");
+    const proxy = await startTinyproxy({ user: "suzuki", password: "Proxy-Pass-1" });
+    try {
+      const good = await doctorJson(["--store", u.store], { HTTPS_PROXY: proxy.withCredentials("suzuki", "Proxy-Pass-1"), NO_PROXY: "", no_proxy: "" });
+      assert.equal(good.code, 0, JSON.stringify(good.json, null, 2));
+      for (const c of good.json.checks) assert.equal(c.status, "ok", `${c.id}: ${c.finding}`);
+      const log = proxy.log();
+      assert.match(log, new RegExp(`CONNECT .*127\\.0\\.0\\.1:${new URL(env.server.url).port}`), "TLS went through a CONNECT tunnel");
+      assert.match(log, new RegExp(`POST ${env.ocspUrl.replace(/[.]/g, "\\.")}`), "the OCSP POST was forwarded by the proxy");
+
+      const wrong = await doctorJson(["--store", u.store], { HTTPS_PROXY: proxy.withCredentials("suzuki", "Not-Proxy-Pass"), NO_PROXY: "", no_proxy: "" });
+      assert.equal(wrong.code, 1);
+      const p = check(wrong.json, "proxy");
+      assert.equal(p.status, "problem");
+      assert.match(p.remedy, /ask your PC administrator, not the operator/i);
+      assert.doesNotMatch(JSON.stringify(wrong.json), /Not-Proxy-Pass/);
     } finally {
       await proxy.close();
     }
