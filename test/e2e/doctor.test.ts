@@ -231,6 +231,7 @@ describe("against a running service", () => {
       assert.equal(wrong.code, 1);
       const p = check(wrong.json, "proxy");
       assert.equal(p.status, "problem");
+      assert.match(p.finding, /requires authentication \(HTTP 401\)/);
       assert.match(p.remedy, /ask your PC administrator, not the operator/i);
       assert.doesNotMatch(JSON.stringify(wrong.json), /Not-Proxy-Pass/);
     } finally {
@@ -247,7 +248,7 @@ describe("against a running service", () => {
       assert.equal(code, 1);
       const p = check(json, "proxy");
       assert.equal(p.status, "problem");
-      assert.match(p.finding, /requires authentication \(407\)/);
+      assert.match(p.finding, /requires authentication \(HTTP 407\)/);
       assert.match(p.finding, /not the ones from the operator/);
       assert.match(p.remedy, /ask your PC administrator, not the operator/i);
       assert.equal(check(json, "tls").status, "skipped");
