@@ -313,14 +313,22 @@ describe("SMTP delivery: the less travelled paths (real CLI, real aiosmtpd)", { 
     const r = await addUser(C(), "a0000240", TO, "山本 八郎");
     assert.equal(r.code, 0, r.stderr);
     assert.equal((r.stdout.match(/could not be sent yet\. It is queued/g) ?? []).length, 2, r.stdout);
-    assert.match(r.stdout, /TLS/);
+    assert.match(r.stdout, /STARTTLS/);
     const open = mailsTo(await status(C()), TO);
     assert.equal(open.length, 2);
     for (const m of open) {
       assert.equal(m.status, "pending");
-      assert.match(m.lastError ?? "", /^MAIL_FAILED: .*TLS/);
+      assert.match(m.lastError ?? "", /^MAIL_FAILED: ETLS .*STARTTLS.*454/);
     }
     assert.deepEqual(smtp.events(), [], "no AUTH, no RCPT, no DATA reached the server");
     assert.equal((await smtp.messages()).length, 0);
+
+    // The control: told security "none", the same server gets the login in clear — what the check above would have seen.
+    configureSmtp(C(), { host: "127.0.0.1", port: smtp.port, security: "none", user: SMTP_USER });
+    const clear = await addUser(C(), "a0000241", "kuro@example.jp", "中村 九郎");
+    assert.equal(clear.code, 0, clear.stderr);
+    assert.deepEqual(smtp.events().filter((e) => e.what === "AUTH"), [{ what: "AUTH", tls: false }, { what: "AUTH", tls: false }]);
+    assert.equal((await smtp.messages()).filter((m) => m.to === "kuro@example.jp").length, 2);
+    assert.equal((await smtp.messages()).filter((m) => m.to === TO).length, 0, "the mails held back for TLS are not among them");
   });
 });
