@@ -63,7 +63,10 @@ interface NodemailerError {
 /** Permanent (5xx to the envelope or the message) or transient (everything else). */
 export function classifySmtpError(e: unknown): ShomeiError {
   const err = (e ?? {}) as NodemailerError;
-  const reason = [err.code, err.response ?? err.message].filter(Boolean).join(" ") || String(e);
+  // What was being done and the server's reply ("Error upgrading connection with STARTTLS: 454 TLS
+  // not available", not only "454 TLS not available"); nodemailer's message normally has both.
+  const said = err.message && err.response && !err.message.includes(err.response) ? `${err.message}: ${err.response}` : err.message ?? err.response;
+  const reason = [err.code, said].filter(Boolean).join(" ") || String(e);
   const permanent = typeof err.responseCode === "number" && err.responseCode >= 500 && err.responseCode < 600
     && (err.code === "EENVELOPE" || err.code === "EMESSAGE");
   return new ShomeiError(permanent ? "MAIL_REJECTED" : "MAIL_FAILED", { reason }, { cause: e });

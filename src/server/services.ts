@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Issuer } from "../ca/issuer.js";
 import { readCertificate } from "../pki/certificate.js";
+import { fromPemAll } from "../pki/pem.js";
 import { keyObjectSigner } from "../pki/keys.js";
 import { isAbsolute, join } from "node:path";
 import { OutboxTransport } from "../mail/outbox.js";
@@ -60,19 +61,33 @@ export interface OpenOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * The PEM text of mail.smtp.caFile. Checked here, before anything is registered: Node quietly
+ * ignores a `ca` that is no certificate, and every delivery would then fail later on an
+ * untrusted server certificate instead of the operator being told now which setting is wrong.
+ */
+function smtpCa(caFile: string, dir: DataDir): string {
+  const file = isAbsolute(caFile) ? caFile : join(dir.root, caFile);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    const why = (e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e));
+    throw new ShomeiError("CONFIG_INVALID", { file: dir.config, reason: `mail.smtp.caFile: cannot read ${file} (${why})` }, { cause: e });
+  }
+  try {
+    for (const der of fromPemAll(text, "CERTIFICATE")) readCertificate(der);
+  } catch (e) {
+    throw new ShomeiError("CONFIG_INVALID", { file: dir.config, reason: `mail.smtp.caFile: ${file} holds no readable PEM certificate (-----BEGIN CERTIFICATE-----)` }, { cause: e });
+  }
+  return text;
+}
+
 /** The configured transport: the outbox folder, or an SMTP server (its password from the environment or a file). */
 export function mailTransport(dir: DataDir, config: ShomeiConfig, env: NodeJS.ProcessEnv = process.env): MailTransport & { close?(): void } {
   const s = config.mail.smtp;
   if (config.mail.transport !== "smtp" || !s) return new OutboxTransport(dir.outbox);
-  let ca: string | undefined;
-  if (s.caFile) {
-    const file = isAbsolute(s.caFile) ? s.caFile : join(dir.root, s.caFile);
-    try {
-      ca = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new ShomeiError("CONFIG_INVALID", { file: dir.config, reason: `mail.smtp.caFile: cannot read ${file}` }, { cause: e });
-    }
-  }
+  const ca = s.caFile ? smtpCa(s.caFile, dir) : undefined;
   const password = smtpPassword(s, dir.root, env);
   return new SmtpTransport({
     host: s.host, port: s.port, security: s.security,
