@@ -29,7 +29,16 @@ export interface MailQueueDeps {
   readonly policy: MailQueuePolicy;
   /** 0 ≤ x < 1, for the jitter; Math.random by default. */
   readonly random?: () => number;
+  /** Throws when the mail setting cannot work (checked before anything is queued). */
+  readonly ready?: () => void;
 }
+
+/**
+ * After the mail server could not be reached or used, immediate deliveries are not tried for
+ * this long (the mails wait for the worker): a registration, or a bulk upload of hundreds,
+ * must not wait for a connection timeout per mail.
+ */
+export const PAUSE_AFTER_SERVER_FAILURE_MS = 60_000;
 
 /** The bare address of `Name <addr>` or `addr` (the SMTP envelope wants only that). */
 export function bareAddress(a: string): string {
@@ -41,9 +50,13 @@ function sealContext(kind: string, recipient: string): string {
 }
 
 export class MailQueue implements MailQueuePort {
+  /** Until when immediate deliveries are not tried, and why (the last server-level failure). */
+  private pause: { until: number; reason: string } | undefined;
+
   constructor(private readonly d: MailQueueDeps) {}
 
   prepare(kind: string, userId: string | null, message: MailMessage): NewMail {
+    this.d.ready?.();
     const raw = Buffer.from(formatMessage(message), "utf8");
     return {
       kind, userId, recipient: message.to, subject: message.subject, createdAt: message.date,
@@ -58,27 +71,48 @@ export class MailQueue implements MailQueuePort {
     return Math.round(seconds * 1000 * (1 + 0.1 * (this.d.random ?? Math.random)()));
   }
 
+  /**
+   * Delivers just-queued mails now, one claim at a time. While the mail server is known to be
+   * failing (a server-level failure less than PAUSE_AFTER_SERVER_FAILURE_MS ago) nothing is
+   * tried: the mails stay queued, untouched, for the worker.
+   */
   async deliverNow(seqs: readonly number[], actor: string): Promise<DeliveryOutcome[]> {
-    const claimed = await this.claim(seqs.length, seqs);
     const outcomes: DeliveryOutcome[] = [];
     for (const seq of seqs) {
-      const row = claimed.find((r) => r.seq === seq);
-      if (row) outcomes.push(await this.deliver(row, actor));
-      else {
-        // Another worker holds it, or it is not due: it stays queued either way.
-        const m = await this.d.store.getQueuedMail(seq);
-        outcomes.push({ seq, kind: m?.kind ?? "", status: m?.status ?? "pending", ...(m?.lastError ? { error: m.lastError } : {}) });
+      const paused = this.paused();
+      const [row] = paused ? [] : await this.claim(1, [seq]);
+      if (row) {
+        outcomes.push(await this.deliver(row, actor));
+        continue;
       }
+      // Not tried now (the server failed moments ago), or another worker holds it: it stays queued.
+      const m = await this.d.store.getQueuedMail(seq);
+      const error = m?.lastError ?? (paused ? `MAIL_FAILED: not tried now, the mail server failed moments ago (${paused})` : undefined);
+      outcomes.push({ seq, kind: m?.kind ?? "", status: m?.status ?? "pending", ...(error ? { error } : {}) });
     }
     return outcomes;
   }
 
-  /** Claims the mails that are due and delivers them; what a worker does on each tick. */
+  /**
+   * What a worker does on each tick: claims due mails one at a time (a claim never outlives a
+   * slow send) and delivers them; stops at the first server-level failure, since the others
+   * would only wait for the same timeout. The worker always tries at least one.
+   */
   async deliverDue(limit = 50, actor = "system"): Promise<DeliveryOutcome[]> {
-    const claimed = await this.claim(limit);
     const outcomes: DeliveryOutcome[] = [];
-    for (const row of claimed) outcomes.push(await this.deliver(row, actor));
+    while (outcomes.length < limit) {
+      const [row] = await this.claim(1);
+      if (!row) break;
+      const o = await this.deliver(row, actor);
+      outcomes.push(o);
+      if (o.serverFailure) break;
+    }
     return outcomes;
+  }
+
+  /** The reason of the failure that paused immediate deliveries, while the pause lasts. */
+  private paused(): string | undefined {
+    return this.pause && this.d.clock().getTime() < this.pause.until ? this.pause.reason : undefined;
   }
 
   private claim(limit: number, seqs?: readonly number[]): Promise<QueuedMail[]> {
@@ -98,19 +132,23 @@ export class MailQueue implements MailQueuePort {
       const from = bareAddress(/^From: (.*)$/m.exec(raw.toString("utf8"))?.[1] ?? "");
       const where = await this.d.transport.send({ from, to: bareAddress(m.recipient), raw, date: m.createdAt });
       await this.d.store.markMailSent(m.seq, this.d.clock(), [event("mail.send", "success", {})]);
+      this.pause = undefined;
       return { seq: m.seq, kind: m.kind, status: "sent", delivered: where };
     } catch (e) {
       const err = e instanceof ShomeiError ? e : new ShomeiError("MAIL_FAILED", { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
       const reason = typeof err.params.reason === "string" ? err.params.reason : err.text("en");
       const error = `${err.code}: ${reason}`;
       const permanent = err.code !== "MAIL_FAILED";
+      // Only a refusal of this very mail ("message") says nothing about the others.
+      const serverFailure = !permanent && err.params.scope !== "message";
+      if (serverFailure) this.pause = { until: this.d.clock().getTime() + PAUSE_AFTER_SERVER_FAILURE_MS, reason };
       if (permanent || attempt >= this.d.policy.maxAttempts) {
         await this.d.store.markMailAttemptFailed(m.seq, error, null, [event("mail.send", "failure", { reason: error, final: true })]);
-        return { seq: m.seq, kind: m.kind, status: "failed", error };
+        return { seq: m.seq, kind: m.kind, status: "failed", error, ...(serverFailure ? { serverFailure } : {}) };
       }
       const next = new Date(this.d.clock().getTime() + this.retryDelayMs(attempt));
       await this.d.store.markMailAttemptFailed(m.seq, error, next, [event("mail.retry", "failure", { reason: error, nextAttemptAt: next.toISOString() })]);
-      return { seq: m.seq, kind: m.kind, status: "pending", error };
+      return { seq: m.seq, kind: m.kind, status: "pending", error, ...(serverFailure ? { serverFailure } : {}) };
     }
   }
 }

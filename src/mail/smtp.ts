@@ -69,7 +69,10 @@ export function classifySmtpError(e: unknown): ShomeiError {
   const reason = [err.code, said].filter(Boolean).join(" ") || String(e);
   const permanent = typeof err.responseCode === "number" && err.responseCode >= 500 && err.responseCode < 600
     && (err.code === "EENVELOPE" || err.code === "EMESSAGE");
-  return new ShomeiError(permanent ? "MAIL_REJECTED" : "MAIL_FAILED", { reason }, { cause: e });
+  // "message": only this mail was refused (its recipient or content); "server": the server could
+  // not be reached or used at all (connection, TLS, login), so other mails would fail the same way.
+  const scope = err.code === "EENVELOPE" || err.code === "EMESSAGE" ? "message" : "server";
+  return new ShomeiError(permanent ? "MAIL_REJECTED" : "MAIL_FAILED", { reason, scope }, { cause: e });
 }
 
 export class SmtpTransport implements MailTransport {

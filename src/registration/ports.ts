@@ -212,6 +212,8 @@ export interface DeliveryOutcome {
   /** Why not, when it stays queued (or failed for good). */
   readonly error?: string;
   readonly status: MailStatus;
+  /** The server could not be reached or used (not just this mail refused): others would fail too. */
+  readonly serverFailure?: boolean;
 }
 
 /** Sending registration mails: sealed for the queue before commit, delivered right after it. */

@@ -37,6 +37,8 @@ export interface DeskServices {
   readonly reminders: ReminderService;
   /** Starts the worker that delivers queued mails and runs the reminders (`serve`); stop it before close. */
   startWorker(): MailWorker;
+  /** Throws the configuration error when the mail setting cannot work (SMTP password, caFile). */
+  checkMailSetting(): void;
   /** The service's clock (injectable for tests): what it publishes as its time. */
   readonly clock: () => Date;
   close(): Promise<void>;
@@ -105,14 +107,21 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
   const rootDer = dir.certificate(dir.rootCert);
   const issuingDer = dir.certificate(dir.issuingCert);
   const rootFingerprint = readCertificate(rootDer).fingerprint;
+  // A broken mail setting must not stop what sends nothing (user list, user show): it is
+  // reported when a mail is about to be queued, before anything is written, and by `serve` at start.
   let transport: MailTransport & { close?(): void };
+  let mailSettingError: Error | undefined;
   try {
     transport = mailTransport(dir, config, o.env);
   } catch (e) {
-    await store.close();
-    throw e;
+    const err = e instanceof Error ? e : new Error(String(e));
+    mailSettingError = err;
+    transport = { send: () => Promise.reject(err) };
   }
-  const mail = new MailQueue({ store, transport, sealer: new MailSealer(dir.hmacSecret()), clock, policy: config.mail });
+  const checkMailSetting = (): void => {
+    if (mailSettingError !== undefined) throw mailSettingError;
+  };
+  const mail = new MailQueue({ store, transport, sealer: new MailSealer(dir.hmacSecret()), clock, policy: config.mail, ready: checkMailSetting });
   const mailContext = { serviceName: config.serviceName, serverUrl: config.publicUrl, rootFingerprint, helpdesk: config.helpdesk, timeZone: config.timeZone };
   const reminders = new ReminderService({
     store, mail, clock, mailContext,
@@ -139,13 +148,15 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
     transport.close?.();
     await store.close();
   };
-  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, clock, mail, reminders, startWorker, close };
+  return { dir, config, store, registration, rootDer, issuingDer, rootFingerprint, clock, mail, reminders, startWorker, checkMailSetting, close };
 }
 
 /** Everything `serve` needs, including the issuing CA's key. */
 export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServices> {
   const desk = await openDesk(path, o);
   try {
+    // The service delivers mail: a setting that cannot work stops it at start, not at each mail.
+    desk.checkMailSetting();
     const { dir, config } = desk;
     const pass = dir.passphrase();
     const clock = o.clock ?? ((): Date => new Date());

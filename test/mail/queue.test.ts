@@ -154,6 +154,50 @@ describe("mail queue", { timeout: 120_000 }, () => {
     }
   });
 
+  test("a mail server that cannot be reached is tried once, not once per mail: the others wait untouched; 451 for one recipient does not stop the rest", async (t) => {
+    if (!(await needs(t, "aiosmtpd", "openssl"))) return;
+    const server = await startSmtpServer();
+    const port = server.port;
+    await server.stop();
+    try {
+      let now = T0;
+      const store = await open(sqliteUrl());
+      const q = queue(store, smtpTransport(server), () => now);
+      const mail = (to: string): ReturnType<MailQueue["prepare"]> => q.prepare("passcode", null, { to, from: FROM, subject: "件名", text: "本文", date: now });
+      // Six registrations' mails, delivered at once as the desk does (e.g. a bulk upload).
+      const seqs = await store.enqueueMails(["a", "b", "c", "d", "e", "f"].map((x) => mail(`${x}@example.jp`)), []);
+      const first = await q.deliverNow(seqs, "operator:test");
+      assert.deepEqual(first.map((o) => o.status), Array(6).fill("pending"));
+      assert.ok(first.every((o) => /^MAIL_FAILED: /.test(o.error ?? "")), "each outcome says why it is queued");
+      assert.match(first[1]?.error ?? "", /not tried now, the mail server failed moments ago/);
+      const rows = await Promise.all(seqs.map((s) => store.getQueuedMail(s)));
+      assert.deepEqual(rows.map((m) => m?.attempts), [1, 0, 0, 0, 0, 0], "only the first was tried");
+
+      // The worker: one server-level failure ends its tick too (the rest would wait for the same timeout).
+      now = new Date(T0.getTime() + 120_000);
+      const tick = await q.deliverDue();
+      assert.equal(tick.length, 1);
+      assert.equal(tick[0]?.serverFailure, true);
+
+      // The server is back (same port): the worker delivers everything; a pause is lifted by success.
+      await server.start();
+      assert.equal(server.port, port);
+      now = new Date(T0.getTime() + 3_600_000);
+      const done = await q.deliverDue();
+      assert.deepEqual(done.map((o) => o.status), Array(6).fill("sent"));
+      assert.equal((await server.messages()).length, 6);
+
+      // A refusal of one recipient (451) is about that mail only: the next one is still tried at once.
+      server.setRules({ tempfail: ["busy@example.jp"] });
+      const more = await store.enqueueMails([mail("busy@example.jp"), mail("free@example.jp")], []);
+      const out = await q.deliverNow(more, "operator:test");
+      assert.deepEqual(out.map((o) => o.status), ["pending", "sent"]);
+      assert.match(out[0]?.error ?? "", /451/);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
   for (const db of ["SQLite", "PostgreSQL"] as const) {
     test(`two worker processes on one ${db} database never send a mail twice`, async (t) => {
       if (!(await needs(t, "aiosmtpd", "openssl", ...(db === "PostgreSQL" ? ["postgres" as const] : [])))) return;

@@ -139,10 +139,11 @@ describe("SMTP delivery: the less travelled paths (real CLI, real aiosmtpd)", { 
     writeFileSync(pwFile, `${WRONG}\n`, { mode: 0o600 });
     const refused = await addUser(C(), "a0000203", "shiro@example.jp", "伊藤 四郎", NO_ENV);
     assert.equal(refused.code, 0, refused.stderr);
-    for (const m of mailsTo(await status(C()), "shiro@example.jp")) {
-      assert.equal(m.status, "pending");
-      assert.match(m.lastError ?? "", /^MAIL_FAILED: EAUTH .*535/);
-    }
+    const shiro = mailsTo(await status(C()), "shiro@example.jp");
+    assert.deepEqual(shiro.map((m) => m.status), ["pending", "pending"]);
+    // A refused login is the server's answer to every mail: the second is not tried at once.
+    assert.deepEqual(shiro.map((m) => m.attempts).sort(), [0, 1]);
+    assert.match(shiro.find((m) => m.attempts === 1)?.lastError ?? "", /^MAIL_FAILED: EAUTH .*535/);
 
     // The right one, written as `echo password > file` would (the newline is not part of it).
     writeFileSync(pwFile, `${SMTP_PASSWORD}\n`, { mode: 0o600 });
@@ -193,6 +194,14 @@ describe("SMTP delivery: the less travelled paths (real CLI, real aiosmtpd)", { 
     assert.equal(ja.code, 1);
     assert.match(ja.stderr, /設定ファイル .* が正しくありません: mail\.smtp\.caFile/);
     assert.equal(smtp.events().length, 0, "the server was never contacted");
+    // What sends nothing still works, so the operator can look around while fixing the setting;
+    // serve, which delivers mail, refuses to start with the same message.
+    const list = await shomeiCa(["user", "list", "--data", C()], { env: ENV });
+    assert.equal(list.code, 0, list.stderr);
+    const served = await shomeiCa(["serve", "--data", C(), "--port", "0"], { env: ENV, timeoutMs: 30_000 });
+    assert.equal(served.code, 1, served.stdout);
+    assert.match(served.stderr, /CONFIG_INVALID.*mail\.smtp\.caFile/s);
+    assert.doesNotMatch(served.stdout, /^EST: /m);
   });
 
   test("a 451 reply keeps the mail pending with attempts growing and the 451 shown; once the server accepts, each mail is delivered exactly once", async (t) => {
@@ -316,10 +325,8 @@ describe("SMTP delivery: the less travelled paths (real CLI, real aiosmtpd)", { 
     assert.match(r.stdout, /STARTTLS/);
     const open = mailsTo(await status(C()), TO);
     assert.equal(open.length, 2);
-    for (const m of open) {
-      assert.equal(m.status, "pending");
-      assert.match(m.lastError ?? "", /^MAIL_FAILED: ETLS .*STARTTLS.*454/);
-    }
+    assert.deepEqual(open.map((m) => m.status), ["pending", "pending"]);
+    assert.match(open.find((m) => m.attempts === 1)?.lastError ?? "", /^MAIL_FAILED: ETLS .*STARTTLS.*454/);
     assert.deepEqual(smtp.events(), [], "no AUTH, no RCPT, no DATA reached the server");
     assert.equal((await smtp.messages()).length, 0);
 
