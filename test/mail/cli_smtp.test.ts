@@ -120,7 +120,8 @@ describe("registration mail over SMTP (real CLI, real server)", { timeout: 180_0
       for (let i = 0; i < 100 && (s = await status(C().dir)).counts.pending > 0; i++) await new Promise((res) => setTimeout(res, 200));
     } finally {
       await served.stop();
-      process.env.SHOMEI_SMTP_PASSWORD = prev;
+      if (prev === undefined) delete process.env.SHOMEI_SMTP_PASSWORD;
+      else process.env.SHOMEI_SMTP_PASSWORD = prev;
     }
     assert.equal(s.counts.pending, 0, JSON.stringify(s));
     const mails = (await S().messages()).filter((m) => m.to === "hanako@example.jp");
