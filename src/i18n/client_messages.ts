@@ -78,7 +78,7 @@ NO_PROXY で指定します。
   2  コマンドの指定誤り
   3  内部エラー
 `,
-  "usage.list": `使い方: shomei list [--user ユーザID] [--store DIR] [--json] [--lang ja|en]
+  "usage.list": `使い方: shomei list [--user ユーザID] [--store DIR] [--check-revocation] [--json] [--lang ja|en]
 
 証明書ストアにある証明書を、ユーザID ごとに有効期限の遅い順で表示します。
 「*」の付いた証明書が、そのユーザID で現在使う証明書（有効期限が最も遅い有効な証明書）です。
@@ -87,9 +87,11 @@ NO_PROXY で指定します。
   期限間近      現在使う証明書で、有効期限まで {expiringDays} 日以内（shomei renew で更新してください）
   置き換え済み  まだ有効期限内だが、同じユーザID のより新しい証明書がある（shomei prune で削除できる）
   期限切れ      有効期限を過ぎた（ログインには使えない）
+  失効          認証局が失効させた（--check-revocation のときだけ分かる。新しいパスコードで取得し直してください）
 
 オプション:
   --user ID      このユーザID の証明書だけを表示する
+  --check-revocation  認証局の OCSP に失効していないか問い合わせる（ネットワークを使う。プロキシは HTTPS_PROXY / HTTP_PROXY）
   --json         JSON で出力する（証明書ごとに userId, serial, notBefore, notAfter, daysLeft, status,
                  current, fingerprint, issuer, server, certPath, keyPath, chainPath）
   --store DIR    証明書ストアの場所
@@ -271,6 +273,9 @@ macOS では「キーチェーンアクセス」にドラッグします。
   "list.legend": "* = そのユーザID で現在使う証明書（有効期限が最も遅い有効な証明書）",
   "list.status.superseded": "置き換え済み",
   "list.status.revoked": "失効",
+  "list.revocation.notChecked": "注意: 証明書 {serial} の失効は確認できませんでした: {reason}",
+  "list.revocation.noIssuer": "発行元（中間認証局）の証明書が証明書ストアにありません",
+  "list.revocation.noResponder": "証明書に OCSP の問い合わせ先がありません",
   "list.emptyUser": "証明書ストア {store} にユーザID {userId} の証明書はありません。",
   "list.pruneHint": "古い証明書（置き換え済み・期限切れ）が {count} 件あります。shomei prune で削除できます（現在使う証明書は残ります）。",
   "usage.prune": `使い方: shomei prune [--user ユーザID] [--store DIR] [--yes] [--lang ja|en]
@@ -455,7 +460,7 @@ Exit codes:
   2  the command was not used correctly
   3  internal error
 `,
-  "usage.list": `Usage: shomei list [--user ID] [--store DIR] [--json] [--lang ja|en]
+  "usage.list": `Usage: shomei list [--user ID] [--store DIR] [--check-revocation] [--json] [--lang ja|en]
 
 Lists the certificates in the store, per user ID, latest expiry first.
 "*" marks the certificate to use now for each user ID (the valid one that expires last).
@@ -464,9 +469,11 @@ Status:
   expiring    the current certificate, within {expiringDays} days of its expiry (renew it with shomei renew)
   superseded  not expired yet, but a newer certificate for the same user ID exists (shomei prune removes it)
   expired     past its expiry (it cannot be used to log in)
+  revoked     revoked by the CA (known only with --check-revocation; enroll again with a new passcode)
 
 Options:
   --user ID      list only this user ID's certificates
+  --check-revocation  ask the CA's OCSP responder whether each certificate is revoked (uses the network; proxy from HTTPS_PROXY / HTTP_PROXY)
   --json         print JSON (one object per certificate: userId, serial, notBefore, notAfter, daysLeft, status,
                  current, fingerprint, issuer, server, certPath, keyPath, chainPath)
   --store DIR    where the certificate store is
@@ -650,6 +657,9 @@ Exit codes: 0 imported (or already there), 1 you must act, 2 wrong usage, 3 inte
   "list.legend": "* = the certificate to use now for the user ID (the valid one that expires last)",
   "list.status.superseded": "superseded",
   "list.status.revoked": "revoked",
+  "list.revocation.notChecked": "Note: whether certificate {serial} is revoked could not be checked: {reason}",
+  "list.revocation.noIssuer": "the issuing CA's certificate is not in the store",
+  "list.revocation.noResponder": "the certificate names no OCSP responder",
   "list.emptyUser": "There are no certificates for user ID {userId} in the store {store}.",
   "list.pruneHint": "Old (superseded or expired) certificates: {count}. shomei prune removes them (the current one stays).",
   "usage.prune": `Usage: shomei prune [--user ID] [--store DIR] [--yes] [--lang ja|en]
