@@ -92,5 +92,7 @@ export async function renew(req: RenewRequest, deps: RenewDeps): Promise<RenewRe
   });
   const saved = await store.saveCertificate({ userId, server, certDer: leaf.der, chainDer, privateKey: pending.privateKey });
   await store.removePending(userId);
+  // The helpdesk the service publishes now (it may have changed since enrollment): what doctor shows offline.
+  if (described?.helpdesk !== undefined) await store.recordService(server, { helpdesk: described.helpdesk, recordedAt: now().toISOString() });
   return { userId, previousSerial: row.serial, certificate: leaf, saved, resumed };
 }

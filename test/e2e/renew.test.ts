@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readCertificate } from "../../src/pki/certificate.js";
 import { fromPem } from "../../src/pki/pem.js";
@@ -44,9 +44,13 @@ describe("renewal within the window (short-lived profile)", () => {
     assert.ok(old);
     // A minute later on the service's clock, so the two certificates' whole-second dates differ.
     clock.now = new Date(Date.now() + 60_000);
+    // What the store remembers of the service (the helpdesk, for shomei doctor offline) is refreshed by renewal.
+    rmSync(join(store, "services.json"), { force: true });
     const r = await shomei(["renew", "--store", store]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Renewing the certificate of user ID a0000701/);
+    const services = JSON.parse(readFileSync(join(store, "services.json"), "utf8")) as Record<string, { helpdesk?: string }>;
+    assert.match(Object.values(services)[0]?.helpdesk ?? "", /helpdesk/);
     assert.match(r.stdout, /Stored the new certificate \(serial ([0-9a-f]+)/);
     assert.match(r.stdout, new RegExp(`the old one \\(serial ${old.serial}\\) can be removed with shomei prune`));
     const both = stored(store, "a0000701");
