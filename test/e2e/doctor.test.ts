@@ -297,6 +297,8 @@ describe("against a running service", () => {
       const again = await shomei(args);
       assert.equal(again.code, 1);
       assert.match(again.stderr, /\[REPORT_FILE_EXISTS\]/);
+      assert.equal(again.stdout, "", "refused before any check ran");
+      assert.equal(readFileSync(file, "utf8"), text, "the first report is untouched");
       const forced = await shomei([...args, "--force"]);
       assert.equal(forced.code, 0, forced.stderr);
     } finally {

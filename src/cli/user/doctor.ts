@@ -3,6 +3,7 @@
  * time, and says what to do; optionally writes a support report (no secrets) for the
  * helpdesk. Usage: usage.doctor. Exit: 0 nothing is a problem (warnings allowed), 1 problems.
  */
+import { existsSync } from "node:fs";
 import { arch, release, type } from "node:os";
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
@@ -45,6 +46,8 @@ export async function doctorCommand(args: readonly string[], lang: Lang): Promis
   if (userId !== undefined) checkUserId(userId);
   const reportFile = str(p, "report");
   if (reportFile === "") throw new ShomeiError("INPUT_REQUIRED", { what: "--report FILE" });
+  // Said before the checks run (they can take a while), not after; the write below still never replaces it.
+  if (reportFile !== undefined && !flag(p, "force") && existsSync(reportFile)) throw new ShomeiError("REPORT_FILE_EXISTS", { file: reportFile });
   const json = flag(p, "json");
   const env = proxyEnv(p);
   const spec = storeSpec(str(p, "store"));
