@@ -97,6 +97,38 @@ describe("against a running service", () => {
     assert.match(ja.stdout, /問い合わせ先: /);
   });
 
+  test("at a real terminal: each check shows 'Checking: …' while it runs, then the line is replaced by its result", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const u = await env.enrollWithCli("a0000109");
+    // Python's pty module gives shomei a real terminal (stdout and stderr both on it); the raw bytes come back hex-encoded.
+    const driver = `
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.hex())
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+    const r = await run("python3", ["-c", driver, process.execPath, join(import.meta.dirname, "../../src/cli/shomei.js"),
+      "doctor", "--store", u.store, "--lang", "en"], { env: { HTTPS_PROXY: "", https_proxy: "" } });
+    // The carriage return + "erase line" that replaces the progress line, made visible.
+    const text = Buffer.from(r.stdout, "hex").toString("utf8").replaceAll("\r\u001b[K", "<CLEARED>");
+    assert.equal(r.code, 0, text + r.stderr);
+    assert.match(text, /Checking: Name resolution …<CLEARED>/, "the progress line is shown, then cleared");
+    assert.match(text, /Checking: Revocation \(OCSP\) …<CLEARED>\[ok\] Revocation/);
+    assert.match(text, /No problem found/);
+  });
+
   test("no root in the store: a problem with `shomei root install` as the remedy", async () => {
     const u = await env.enrollWithCli("a0000102");
     const rm = await shomei(["root", "remove", "--server", env.server.url, "--yes", "--store", u.store]);
