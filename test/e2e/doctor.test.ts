@@ -9,7 +9,8 @@ import { createPrivateKey } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
-import { run, shomei, shomeiCa } from "../helpers/run.js";
+import { run, shomei, shomeiCa, SHOMEI } from "../helpers/run.js";
+import { runAtTerminal } from "../helpers/pty.js";
 import { needs } from "../helpers/tools.js";
 import { tempDir } from "../helpers/ca.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
@@ -100,30 +101,11 @@ describe("against a running service", () => {
   test("at a real terminal: each check shows 'Checking: …' while it runs, then the line is replaced by its result", async (t) => {
     if (!(await needs(t, "python3"))) return;
     const u = await env.enrollWithCli("a0000109");
-    // Python's pty module gives shomei a real terminal (stdout and stderr both on it); the raw bytes come back hex-encoded.
-    const driver = `
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-seen = b""
-while True:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    seen += chunk
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(seen.hex())
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-    const r = await run("python3", ["-c", driver, process.execPath, join(import.meta.dirname, "../../src/cli/shomei.js"),
-      "doctor", "--store", u.store, "--lang", "en"], { env: { HTTPS_PROXY: "", https_proxy: "" } });
+    const r = await runAtTerminal([process.execPath, SHOMEI, "doctor", "--store", u.store, "--lang", "en"],
+      { env: { HTTPS_PROXY: "", https_proxy: "" } });
     // The carriage return + "erase line" that replaces the progress line, made visible.
-    const text = Buffer.from(r.stdout, "hex").toString("utf8").replaceAll("\r\u001b[K", "<CLEARED>");
-    assert.equal(r.code, 0, text + r.stderr);
+    const text = r.output.replaceAll("\r\u001b[K", "<CLEARED>");
+    assert.equal(r.code, 0, text);
     assert.match(text, /Checking: Name resolution …<CLEARED>/, "the progress line is shown, then cleared");
     assert.match(text, /Checking: Revocation \(OCSP\) …<CLEARED>\[ok\] Revocation/);
     assert.match(text, /No problem found/);

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { addUser, initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
 import { enroll as estEnroll } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
-import { run, shomei } from "../helpers/run.js";
+import { run, shomei, SHOMEI } from "../helpers/run.js";
+import { runAtTerminal } from "../helpers/pty.js";
 import { readCertsOnly } from "../../src/pki/pkcs7.js";
 import { readCertificate } from "../../src/pki/certificate.js";
 
@@ -117,38 +118,14 @@ describe("shomei enroll against the real service", { timeout: 180_000 }, () => {
     if (!(await needs(t, "python3"))) return;
     const { passcode } = await addUser(ca.dir, "a0000205");
     const store = join(tempDir(), "store");
-    // Python's pty module gives shomei a real terminal; the script answers the prompts it sees.
-    const driver = `
-import os, pty, sys, select, time
-argv, passcode = sys.argv[1:-1], sys.argv[-1]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(argv[0], argv)
-seen, answered, deadline = b"", set(), time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    if b"[y/N]" in seen and "y" not in answered:
-        os.write(fd, b"y\\r"); answered.add("y")
-    if b"Passcode (" in seen and "p" not in answered:
-        os.write(fd, passcode.encode() + b"\\r"); answered.add("p")
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(seen.decode("utf-8", "replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-    const r = await run("python3", ["-c", driver, process.execPath, join(import.meta.dirname, "../../src/cli/shomei.js"),
-      "enroll", "--server", srv.url, "--user", "a0000205", "--store", store, "--lang", "en", passcode]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.ok(r.stdout.includes(ca.rootFingerprint), "fingerprint shown before the question");
-    assert.match(r.stdout, /Trust this root certificate\? \[y\/N\]/);
-    assert.ok(!r.stdout.includes(passcode), "the passcode is not echoed");
+    // A real terminal (Python's pty): the answers are typed when their prompts appear.
+    const r = await runAtTerminal([process.execPath, SHOMEI,
+      "enroll", "--server", srv.url, "--user", "a0000205", "--store", store, "--lang", "en"],
+    { answers: [{ when: "[y/N]", send: "y" }, { when: "Passcode (", send: passcode }] });
+    assert.equal(r.code, 0, r.output);
+    assert.ok(r.output.includes(ca.rootFingerprint), "fingerprint shown before the question");
+    assert.match(r.output, /Trust this root certificate\? \[y\/N\]/);
+    assert.ok(!r.output.includes(passcode), "the passcode is not echoed");
     assert.equal(readdirSync(join(store, "certs", "a0000205")).length, 1);
   });
 });

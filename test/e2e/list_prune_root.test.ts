@@ -8,7 +8,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, shomei, SHOMEI } from "../helpers/run.js";
+import { shomei, SHOMEI } from "../helpers/run.js";
+import { runAtTerminal } from "../helpers/pty.js";
 import { tempDir } from "../helpers/ca.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import { realClock } from "../helpers/inprocess.js";
@@ -90,34 +91,10 @@ async function threeCertificates(userId: string): Promise<{ store: string; first
 
 const certDir = (store: string, userId: string, serial: string): string => join(store, "certs", userId, serial);
 
-/** Runs shomei at a real terminal (python3's pty) and answers `answer` to the first [y/N] question. */
+/** Runs shomei at a real terminal and answers `answer` to the first [y/N] question. */
 async function atTerminal(args: readonly string[], answer: string): Promise<{ code: number | null; out: string }> {
-  const driver = `
-import os, pty, sys, select, time
-argv, answer = sys.argv[1:-1], sys.argv[-1]
-pid, fd = pty.fork()
-if pid == 0:
-    os.environ["LANG"] = "en_US.UTF-8"
-    os.execv(argv[0], argv)
-seen, answered, deadline = b"", False, time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    if b"[y/N]" in seen and not answered:
-        os.write(fd, answer.encode() + b"\\r"); answered = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(seen.decode("utf-8", "replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-  const r = await run("python3", ["-c", driver, process.execPath, SHOMEI, ...args, answer]);
-  return { code: r.code, out: r.stdout + r.stderr };
+  const r = await runAtTerminal([process.execPath, SHOMEI, ...args], { answers: [{ when: "[y/N]", send: answer }], env: { LANG: "en_US.UTF-8" } });
+  return { code: r.code, out: r.output };
 }
 
 test("list: every certificate with its status (valid, superseded, expired), the current one marked; JSON fields; --user", async () => {
