@@ -171,18 +171,7 @@ export class EstClient {
    */
   async simpleEnroll(csrDer: Uint8Array, creds: { userId: string; passcode: string }, rootDer: Uint8Array): Promise<Buffer[]> {
     const basic = Buffer.from(`${creds.userId}:${creds.passcode}`, "utf8").toString("base64");
-    const res = await httpsRequest({
-      url: this.url("simpleenroll"), method: "POST", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
-      headers: {
-        ...this.commonHeaders(),
-        authorization: `Basic ${basic}`,
-        "content-type": "application/pkcs10",
-        "content-transfer-encoding": "base64",
-        accept: "application/pkcs7-mime, application/problem+json",
-      },
-      body: Buffer.from(base64Lines(csrDer), "latin1"),
-    }, this.opts);
-    return certsFromPkcs7(res);
+    return this.postCsr("simpleenroll", csrDer, rootDer, { headers: { authorization: `Basic ${basic}` } });
   }
 
   /**
@@ -190,11 +179,20 @@ export class EstClient {
    * current certificate (PEM) and its key (PEM), over TLS that must chain to `rootDer`.
    */
   async simpleReenroll(csrDer: Uint8Array, current: { cert: string; key: string }, rootDer: Uint8Array): Promise<Buffer[]> {
+    return this.postCsr("simplereenroll", csrDer, rootDer, { clientCert: current });
+  }
+
+  /** POSTs a CSR (base64, RFC 7030 4.2) over TLS that must chain to `rootDer`; the certificates of the PKCS#7 answer. */
+  private async postCsr(
+    op: "simpleenroll" | "simplereenroll", csrDer: Uint8Array, rootDer: Uint8Array,
+    auth: { headers?: Record<string, string>; clientCert?: { cert: string; key: string } },
+  ): Promise<Buffer[]> {
     const res = await httpsRequest({
-      url: this.url("simplereenroll"), method: "POST", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
-      clientCert: current,
+      url: this.url(op), method: "POST", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
+      ...(auth.clientCert ? { clientCert: auth.clientCert } : {}),
       headers: {
         ...this.commonHeaders(),
+        ...auth.headers,
         "content-type": "application/pkcs10",
         "content-transfer-encoding": "base64",
         accept: "application/pkcs7-mime, application/problem+json",
