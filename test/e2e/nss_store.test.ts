@@ -6,13 +6,13 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { readCertificate } from "../../src/pki/certificate.js";
 import { fromPemAll } from "../../src/pki/pem.js";
 import { nssKeyId, parseCertList, parseKeyList } from "../../src/client/nss_store.js";
-import { SHOMEI, shomei, type RunResult } from "../helpers/run.js";
+import { shomei } from "../helpers/run.js";
 import { tempDir } from "../helpers/ca.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import { testClock } from "../helpers/inprocess.js";
@@ -177,17 +177,7 @@ describe("shomei with --store nss:DIR when something is wrong", () => {
       const { chmodSync } = await import("node:fs");
       chmodSync(dir, 0o000);
     }
-    const r = await new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [SHOMEI, "list", "--store", `nss:${dir}`], {
-        env: { ...process.env, LANG: "en_US.UTF-8" }, stdio: ["ignore", "pipe", "pipe"], ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => { stdout += d.toString("utf8"); });
-      child.stderr.on("data", (d: Buffer) => { stderr += d.toString("utf8"); });
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await shomei(["list", "--store", `nss:${dir}`], asRoot ? { uid: 65534, gid: 65534 } : {});
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /\[NSS_DB_UNREADABLE\]/);
     assert.match(r.stderr, /without sudo/);

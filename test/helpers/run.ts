@@ -17,12 +17,18 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
   readonly timeoutMs?: number;
+  /** Run as this user and group (the caller must be root). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** Runs a program to completion and collects its output (never throws on a non-zero exit). */
 export function run(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...args], { env: { ...process.env, ...o.env }, cwd: o.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, [...args], {
+      env: { ...process.env, ...o.env }, cwd: o.cwd, stdio: ["pipe", "pipe", "pipe"],
+      ...(o.uid !== undefined ? { uid: o.uid } : {}), ...(o.gid !== undefined ? { gid: o.gid } : {}),
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => out.push(d));
