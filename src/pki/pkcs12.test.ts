@@ -5,22 +5,16 @@ import { createHash, createHmac, createCipheriv, pbkdf2Sync, randomBytes } from 
 import * as asn1js from "asn1js";
 import { decodePkcs12, encodePkcs12, iterateDigest, pkcs12Kdf, MAX_ITERATIONS, type Pkcs12Contents } from "./pkcs12.js";
 import { rc2CbcDecrypt, rc2CbcEncrypt, rc2DecryptBlock, rc2EncryptBlock, rc2ExpandKey } from "./rc2.js";
-import { generateKeyPair, spkiDer, type KeyPair } from "./keys.js";
+import { spkiDer, type KeyPair } from "./keys.js";
 import { isShomeiError } from "../i18n/errors.js";
-import { DAY, issueClientCert, makeTestCa } from "../../test/helpers/client_pki.js";
+import { twoClients } from "../../test/helpers/client_pki.js";
 
 const code = (c: string) => (e: unknown): boolean => isShomeiError(e) && e.code === c;
 const hex = (s: string): Buffer => Buffer.from(s, "hex");
 /** Low, so the whole file runs in well under a second; real exports use the defaults. */
 const ITER = 16;
 
-const ca = await makeTestCa();
-const [ecKey, rsaKey] = await Promise.all([generateKeyPair("ec-p256"), generateKeyPair("rsa-2048")]);
-const now = Date.now();
-const issue = (k: KeyPair, cn: string): Promise<Buffer> =>
-  issueClientCert(ca, { publicKey: k.publicKey, commonName: cn, notBefore: new Date(now - DAY), notAfter: new Date(now + 30 * DAY) });
-const [ecCert, rsaCert] = await Promise.all([issue(ecKey, "a0000001"), issue(rsaKey, "a0000002")]);
-const chain = [ca.issuingDer, ca.rootDer];
+const { ca, ecKey, rsaKey, ecCert, rsaCert, chain } = await twoClients();
 const sha1 = (b: Uint8Array): Buffer => createHash("sha1").update(b).digest();
 
 function checkContents(c: Pkcs12Contents, key: KeyPair, leaf: Buffer, friendlyName?: string): void {

@@ -57,3 +57,24 @@ export async function issueClientCert(
     extensions: clientExtensions({ spki, keyKind: keyKindOf(opts.publicKey), issuerKeyId: keyIdentifier(spkiDer(issuerKey.publicKey)), urls: {} }),
   }, keyObjectSigner(issuerKey.privateKey));
 }
+
+/** A CA with two users' certificates valid now (a0000001 on P-256, a0000002 on RSA 2048), and the chain above them. */
+export interface TwoClients {
+  readonly ca: TestCa;
+  readonly ecKey: KeyPair;
+  readonly rsaKey: KeyPair;
+  readonly ecCert: Buffer;
+  readonly rsaCert: Buffer;
+  /** Issuing CA, then root (DER). */
+  readonly chain: Buffer[];
+}
+
+export async function twoClients(): Promise<TwoClients> {
+  const ca = await makeTestCa();
+  const [ecKey, rsaKey] = await Promise.all([generateKeyPair("ec-p256"), generateKeyPair("rsa-2048")]);
+  const now = Date.now();
+  const issue = (k: KeyPair, cn: string): Promise<Buffer> =>
+    issueClientCert(ca, { publicKey: k.publicKey, commonName: cn, notBefore: new Date(now - DAY), notAfter: new Date(now + 30 * DAY) });
+  const [ecCert, rsaCert] = await Promise.all([issue(ecKey, "a0000001"), issue(rsaKey, "a0000002")]);
+  return { ca, ecKey, rsaKey, ecCert, rsaCert, chain: [ca.issuingDer, ca.rootDer] };
+}

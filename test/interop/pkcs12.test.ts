@@ -10,9 +10,9 @@ import { createPrivateKey, createHash } from "node:crypto";
 import { writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { decodePkcs12, encodePkcs12, DEFAULT_ITERATIONS, type Pkcs12Contents, type Pkcs12Profile } from "../../src/pki/pkcs12.js";
-import { generateKeyPair, spkiDer, exportPrivateKeyPem, type KeyPair } from "../../src/pki/keys.js";
+import { spkiDer, exportPrivateKeyPem, type KeyPair } from "../../src/pki/keys.js";
 import { fromPem, fromPemAll, toPem } from "../../src/pki/pem.js";
-import { DAY, issueClientCert, makeTestCa } from "../helpers/client_pki.js";
+import { twoClients } from "../helpers/client_pki.js";
 import { tempDir } from "../helpers/ca.js";
 import { needs, PY_DEBIAN } from "../helpers/tools.js";
 import { run } from "../helpers/run.js";
@@ -20,13 +20,7 @@ import { run } from "../helpers/run.js";
 const PASSWORD = "証明書のパスワード2025";
 const NAME = "a0000001 の証明書";
 
-const ca = await makeTestCa();
-const [ecKey, rsaKey] = await Promise.all([generateKeyPair("ec-p256"), generateKeyPair("rsa-2048")]);
-const now = Date.now();
-const issue = (k: KeyPair, cn: string): Promise<Buffer> =>
-  issueClientCert(ca, { publicKey: k.publicKey, commonName: cn, notBefore: new Date(now - DAY), notAfter: new Date(now + 30 * DAY) });
-const [ecCert, rsaCert] = await Promise.all([issue(ecKey, "a0000001"), issue(rsaKey, "a0000002")]);
-const chain = [ca.issuingDer, ca.rootDer];
+const { ecKey, rsaKey, ecCert, rsaCert, chain } = await twoClients();
 const work = tempDir("shomei-p12-");
 after(() => rmSync(work, { recursive: true, force: true }));
 const sha1 = (b: Uint8Array): Buffer => createHash("sha1").update(b).digest();
