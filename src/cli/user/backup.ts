@@ -2,13 +2,11 @@
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
 import { applyImport, exportBackup, planImport } from "../../client/backup.js";
-import { normaliseServerUrl } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { isYes } from "../../client/root_trust.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
-import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, required, str, type Options } from "../common.js";
-import { checkArgs, firstLineOfStdin } from "./args.js";
+import { checkArgs, firstLineOfStdin, optionalServer, optionalUserId } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 
@@ -30,8 +28,7 @@ export async function exportCommand(args: readonly string[], lang: Lang): Promis
   const out = required(p, "out");
   const profile = str(p, "profile") ?? "modern";
   if (profile !== "modern" && profile !== "compatible") throw new ShomeiError("FIELD_INVALID", { field: "--profile", reason: `${profile} (modern, compatible)` });
-  const userId = str(p, "user");
-  if (userId !== undefined) checkUserId(userId);
+  const userId = optionalUserId(p);
   const store = openCertificateStore(str(p, "store"));
   note(msg(lang, "export.warning"));
   let password: string;
@@ -58,8 +55,7 @@ export async function importCommand(args: readonly string[], lang: Lang): Promis
   checkArgs(p, lang, 1);
   const file = p.positionals[0];
   if (file === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "FILE" });
-  const serverArg = str(p, "server");
-  const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
+  const server = optionalServer(p);
   const store = openCertificateStore(str(p, "store"));
   const password = flag(p, "password-stdin") ? await firstLineOfStdin() : await askLine(msg(lang, "import.passwordPrompt"), { secret: true });
   if (password === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });

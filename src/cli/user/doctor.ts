@@ -11,12 +11,10 @@ import { dmsg } from "../../i18n/doctor_messages.js";
 import { Doctor } from "../../client/doctor.js";
 import { exitCodeOf, runChecks, type CheckResult } from "../../client/doctor_run.js";
 import { checkLines, renderReport, reportJson, summaryLine, type DoctorReport } from "../../client/doctor_report.js";
-import { normaliseServerUrl } from "../../client/est.js";
 import { openCertificateStore, storeSpec } from "../../client/open_store.js";
-import { checkUserId } from "../../client/user_id.js";
 import { writeFileAtomic } from "../../util/files.js";
 import { flag, parse, str, type Options } from "../common.js";
-import { checkArgs } from "./args.js";
+import { checkArgs, optionalServer, optionalUserId } from "./args.js";
 import { shomeiVersion } from "./version.js";
 import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
 import { askOcsp } from "../../client/ocsp_check.js";
@@ -40,10 +38,8 @@ export async function doctorCommand(args: readonly string[], lang: Lang): Promis
     return 0;
   }
   checkArgs(p, lang);
-  const serverArg = str(p, "server");
-  const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
-  const userId = str(p, "user");
-  if (userId !== undefined) checkUserId(userId);
+  const server = optionalServer(p);
+  const userId = optionalUserId(p);
   const reportFile = str(p, "report");
   if (reportFile === "") throw new ShomeiError("INPUT_REQUIRED", { what: "--report FILE" });
   // Said before the checks run (they can take a while), not after; the write below still never replaces it.

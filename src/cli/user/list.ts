@@ -8,9 +8,8 @@ import { msg } from "../../i18n/client_messages.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { describeCertificates, EXPIRING_DAYS, type CertificateRow } from "../../client/listing.js";
 import { planPrune } from "../../client/prune.js";
-import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
-import { checkArgs } from "./args.js";
+import { checkArgs, optionalUserId } from "./args.js";
 import { formatLocalDateTime, table } from "./format.js";
 import { checkRevocation, type RevocationAnswer } from "../../client/revocation_check.js";
 import { isShomeiError } from "../../i18n/errors.js";
@@ -51,8 +50,7 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
   }
   checkArgs(p, lang);
 
-  const userId = str(p, "user");
-  if (userId !== undefined) checkUserId(userId);
+  const userId = optionalUserId(p);
 
   const store = openCertificateStore(str(p, "store"));
   const stored = (await store.listCertificates()).filter((c) => userId === undefined || c.userId === userId);

@@ -9,9 +9,8 @@ import { openCertificateStore } from "../../client/open_store.js";
 import { describeCertificates, type CertificateRow } from "../../client/listing.js";
 import { executePrune, planPrune } from "../../client/prune.js";
 import { isYes } from "../../client/root_trust.js";
-import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
-import { checkArgs } from "./args.js";
+import { checkArgs, optionalUserId } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 
@@ -39,8 +38,7 @@ export async function pruneCommand(args: readonly string[], lang: Lang, now: Dat
     return 0;
   }
   checkArgs(p, lang);
-  const userId = str(p, "user");
-  if (userId !== undefined) checkUserId(userId);
+  const userId = optionalUserId(p);
 
   const store = openCertificateStore(str(p, "store"));
   const stored = await store.listCertificates();

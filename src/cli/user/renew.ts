@@ -2,12 +2,11 @@
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
 import { isKeyKind } from "../../pki/keys.js";
-import { EstClient, normaliseServerUrl } from "../../client/est.js";
+import { EstClient } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { renew, type RenewEvent } from "../../client/renew.js";
-import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, str, type Options } from "../common.js";
-import { checkArgs } from "./args.js";
+import { checkArgs, optionalServer, optionalUserId } from "./args.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
 import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
@@ -29,10 +28,8 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
     return 0;
   }
   checkArgs(p, lang);
-  const serverArg = str(p, "server");
-  const server = serverArg === undefined ? undefined : normaliseServerUrl(serverArg);
-  const userId = str(p, "user");
-  if (userId !== undefined) checkUserId(userId);
+  const server = optionalServer(p);
+  const userId = optionalUserId(p);
   const keyKind = str(p, "key");
   if (keyKind !== undefined && !isKeyKind(keyKind)) throw new ShomeiError("FIELD_INVALID", { field: "--key", reason: `${keyKind} (ec-p256, ec-p384, rsa-2048, rsa-3072)` });
 
