@@ -10,7 +10,7 @@ import type {
   RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
 } from "../registration/ports.js";
 import type { CertificateReminderCandidate, PasswordReminderCandidate, ReminderStore } from "../registration/reminders.js";
-import type { PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
+import type { LoginReservation, PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
 import type { UserStatus } from "../registration/ports.js";
 import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
@@ -107,6 +107,9 @@ interface Queued {
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
+
+/** Settles one reservation (never below zero: a stale one may have been dropped already). */
+const releaseOne = sql<number>`(case when login_pending > 0 then login_pending - 1 else 0 end)`;
 
 /** At most this many queued writes share one commit. */
 const GROUP_MAX = 64;
@@ -373,25 +376,70 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     return r ? toCertificate(r) : undefined;
   }
 
-  async recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }> {
-    return this.write(async (t) => {
+  async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {
+    return this.write(async (t): Promise<LoginReservation> => {
       const at = iso(now);
-      await t.updateTable("users").set({
-        failed_logins: sql`failed_logins + 1`,
-        locked_at: sql`case when locked_at is null and failed_logins + 1 >= ${max} then ${at} else locked_at end`,
-        updated_at: at,
-      }).where("user_id", "=", userId).execute();
-      const r = await t.selectFrom("users").select(["failed_logins", "locked_at"]).where("user_id", "=", userId).executeTakeFirst();
-      const locked = r?.locked_at === at;
-      await this.insertAudit(t, locked
-        ? [...audit, { at: now, actor: "system", event: "login.lock", userId, outcome: "success", detail: { failures: Number(r?.failed_logins ?? 0) } }]
-        : audit);
-      return { failures: Number(r?.failed_logins ?? 0), locked };
+      if (o.autoUnlockBefore) {
+        // Conditional, so that of several requests arriving together only one lifts the lock and audits it.
+        const u = await t.updateTable("users").set({ locked_at: null, failed_logins: 0, updated_at: at })
+          .where("user_id", "=", userId).where("locked_at", "is not", null).where("locked_at", "<=", iso(o.autoUnlockBefore))
+          .executeTakeFirst();
+        if (Number(u.numUpdatedRows) === 1) {
+          await this.insertAudit(t, [{ at: now, actor: "system", event: "login.unlock", userId, outcome: "success", detail: { automatic: true } }]);
+        }
+      }
+      const live = sql<number>`(case when login_pending_at is null or login_pending_at < ${iso(o.staleBefore)} then 0 else login_pending end)`;
+      const r = await t.updateTable("users").set({ login_pending: sql`${live} + 1`, login_pending_at: at })
+        .where("user_id", "=", userId).where("locked_at", "is", null).where(sql<number>`failed_logins + ${live}`, "<", max)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) return "reserved";
+      const u = await t.selectFrom("users").select("locked_at").where("user_id", "=", userId).executeTakeFirst();
+      return !u || u.locked_at !== null ? "locked" : "busy";
     });
   }
 
-  async recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void> {
-    await this.updateUser(userId, { failed_logins: 0, last_login_at: iso(now), updated_at: iso(now) }, audit);
+  async recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }> {
+    return this.write(async (t) => {
+      const at = iso(now);
+      // The failure that reaches `max` on an unlocked account locks it, and only that one audits
+      // the lock. The row is held for the two statements below (SQLite's write transaction holds
+      // the whole database already): otherwise two failures running at once on PostgreSQL could
+      // each miss the threshold in the first and both count in the second, and none would lock.
+      if (this.dialect === "postgres") await t.selectFrom("users").select("user_id").where("user_id", "=", userId).forUpdate().execute();
+      const locking = await t.updateTable("users")
+        .set({ failed_logins: sql`failed_logins + 1`, login_pending: releaseOne, locked_at: at, updated_at: at })
+        .where("user_id", "=", userId).where("locked_at", "is", null).where(sql<number>`failed_logins + 1`, ">=", max)
+        .returning("failed_logins").executeTakeFirst();
+      if (locking) {
+        const failures = Number(locking.failed_logins);
+        await this.insertAudit(t, [...audit, { at: now, actor: "system", event: "login.lock", userId, outcome: "success", detail: { failures } }]);
+        return { failures, locked: true };
+      }
+      const r = await t.updateTable("users").set({ failed_logins: sql`failed_logins + 1`, login_pending: releaseOne, updated_at: at })
+        .where("user_id", "=", userId).returning("failed_logins").executeTakeFirst();
+      await this.insertAudit(t, audit);
+      return { failures: Number(r?.failed_logins ?? 0), locked: false };
+    });
+  }
+
+  async recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.write(async (t) => {
+      const at = iso(now);
+      const ok = await t.updateTable("users").set({ failed_logins: 0, login_pending: releaseOne, last_login_at: at, updated_at: at })
+        .where("user_id", "=", userId).where("locked_at", "is", null).executeTakeFirst();
+      if (Number(ok.numUpdatedRows) === 1) {
+        await this.insertAudit(t, audit);
+        return true;
+      }
+      await t.updateTable("users").set({ login_pending: releaseOne }).where("user_id", "=", userId).execute();
+      return false;
+    });
+  }
+
+  async releaseLoginAttempt(userId: string): Promise<void> {
+    await this.write(async (t) => {
+      await t.updateTable("users").set({ login_pending: releaseOne }).where("user_id", "=", userId).execute();
+    });
   }
 
   async unlock(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void> {

@@ -132,6 +132,15 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0004_lockout_attempts": {
+      async up(db: Kysely<unknown>) {
+        // Password checks under way for a user: reserved before the (slow) check, so parallel
+        // requests cannot all pass the lock test first. The time lets reservations that a
+        // crashed process never settled expire.
+        await db.schema.alterTable("users").addColumn("login_pending", "integer", (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable("users").addColumn("login_pending_at", "text").execute();
+      },
+    },
   };
 }
 

@@ -18,6 +18,9 @@ export interface UsersTable {
   failed_logins: Generated<number>;
   locked_at: string | null;
   last_login_at: string | null;
+  /** Password checks reserved and not yet settled (see reserveLoginAttempt). */
+  login_pending: Generated<number>;
+  login_pending_at: string | null;
 }
 
 export interface PasswordHistoryTable {

@@ -43,12 +43,14 @@ export interface InProcess {
 
 export interface InProcessOptions {
   readonly failureLimit?: FailureLimit;
+  /** Overrides the data folder's database URL (`--db`), e.g. a PostgreSQL schema several instances share. */
+  readonly database?: string;
   /** Test hooks added to the app before it listens (they must say what they inject). */
   readonly configure?: (app: FastifyInstance) => void;
 }
 
 export async function startInProcess(dir: string, clock: Clock, o: InProcessOptions = {}): Promise<InProcess> {
-  const services = await openCa(dir, { clock: () => clock.now });
+  const services = await openCa(dir, { clock: () => clock.now, ...(o.database ? { database: o.database } : {}) });
   try {
     // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
     const published: { portal?: string } = {};
