@@ -12,6 +12,7 @@ import type {
 import type { CertificateReminderCandidate, PasswordReminderCandidate, ReminderStore } from "../registration/reminders.js";
 import type { LoginReservation, PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
 import type { UserStatus } from "../registration/ports.js";
+import type { AddressFailureStore } from "../http/failure_limiter.js";
 import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
@@ -128,7 +129,7 @@ export interface RevocationRow {
   readonly reason: RevocationReason;
 }
 
-export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore {
+export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore, AddressFailureStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
 
@@ -645,6 +646,44 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       nextAttempt: agg?.next ? date(agg.next) : null,
       open: rows.map((r) => { const { body: _b, ...m } = toQueuedMail({ ...r, body: null }); return m; }),
     };
+  }
+
+  // ---- the per-address failure limit --------------------------------------------------------
+
+  async reserveAddressAttempt(address: string, max: number, now: Date, windowMs: number): Promise<{ granted: boolean; windowStart: Date }> {
+    return this.grouped(async (t) => {
+      const at = iso(now);
+      const over = iso(new Date(now.getTime() - windowMs));
+      const ended = sql<boolean>`address_failures.window_start <= ${over}`;
+      // One upsert: a new address or an ended window starts afresh; otherwise a slot is taken
+      // only while failures and reservations are below max (the database re-checks the
+      // condition on the row it locks, so parallel requests cannot all slip through).
+      const r = await t.insertInto("address_failures").values({ address, window_start: at, failures: 0, pending: 1 })
+        .onConflict((oc) => oc.column("address").doUpdateSet({
+          window_start: sql`case when ${ended} then ${at} else address_failures.window_start end`,
+          failures: sql`case when ${ended} then 0 else address_failures.failures end`,
+          pending: sql`case when ${ended} then 1 else address_failures.pending + 1 end`,
+        }).where(sql<boolean>`${ended} or address_failures.failures + address_failures.pending < ${max}`))
+        .returning(["window_start", "failures", "pending"]).executeTakeFirst();
+      if (r) {
+        // A window began: the ended windows of every address go (at most once per address and window).
+        if (Number(r.failures) === 0 && Number(r.pending) === 1) {
+          await t.deleteFrom("address_failures").where("window_start", "<=", over).where("address", "!=", address).execute();
+        }
+        return { granted: true, windowStart: date(r.window_start) };
+      }
+      const row = await t.selectFrom("address_failures").select("window_start").where("address", "=", address).executeTakeFirst();
+      return { granted: false, windowStart: row ? date(row.window_start) : now };
+    });
+  }
+
+  async settleAddressAttempt(address: string, failed: boolean): Promise<void> {
+    await this.grouped(async (t) => {
+      await t.updateTable("address_failures").set({
+        failures: sql`failures + ${failed ? 1 : 0}`,
+        pending: sql`(case when pending > 0 then pending - 1 else 0 end)`,
+      }).where("address", "=", address).execute();
+    });
   }
 
   // ---- reminders ----------------------------------------------------------------------------

@@ -105,6 +105,13 @@ export interface RemindersSentTable {
   mail_seq: number | null;
 }
 
+export interface AddressFailuresTable {
+  address: string;
+  window_start: string;
+  failures: number;
+  pending: number;
+}
+
 export interface Database {
   users: UsersTable;
   passcodes: PasscodesTable;
@@ -115,4 +122,5 @@ export interface Database {
   revocations: RevocationsTable;
   mail_queue: MailQueueTable;
   reminders_sent: RemindersSentTable;
+  address_failures: AddressFailuresTable;
 }

@@ -272,6 +272,20 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.equal((await store().getUser("a0000031"))?.failedLogins, 0);
     });
 
+    test("address failures: 100 attempts in flight from one address reserve exactly max; the window ends", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const outcomes = await Promise.all(Array.from({ length: 100 }, async () => {
+        const r = await store().reserveAddressAttempt("192.0.2.77", 30, T0, 15 * MIN);
+        if (r.granted) await store().settleAddressAttempt("192.0.2.77", true);
+        return r.granted;
+      }));
+      assert.equal(outcomes.filter(Boolean).length, 30);
+      const later = await store().reserveAddressAttempt("192.0.2.77", 30, new Date(T0.getTime() + 14 * MIN), 15 * MIN);
+      assert.deepEqual(later, { granted: false, windowStart: T0 });
+      const next = await store().reserveAddressAttempt("192.0.2.77", 30, new Date(T0.getTime() + 15 * MIN), 15 * MIN);
+      assert.deepEqual(next, { granted: true, windowStart: new Date(T0.getTime() + 15 * MIN) });
+    });
+
     test("portal: password changes keep the last hashes only; a reset (initial) lifts the lock and ends sessions", async (t) => {
       if (!s && !(await needs(t, "postgres"))) return;
       await store().registerUser(user("a0000021", { passwordHash: "h0" }), passcode("a0000021"), []);
