@@ -5,7 +5,7 @@
  * and renders; who may enroll is the EnrollmentService's decision.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { ShomeiError } from "../i18n/errors.js";
+import { isShomeiError, ShomeiError } from "../i18n/errors.js";
 import { certsOnly } from "../pki/pkcs7.js";
 import { decodeBase64Strict } from "../pki/pem.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
@@ -13,7 +13,7 @@ import type { RenewalService } from "../registration/renewal.js";
 import type { CertificateRecord } from "../ca/ports.js";
 import type { UserRecord } from "../registration/ports.js";
 import { sendError, toShomeiError } from "../http/errors.js";
-import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
+import type { FailureLimiter } from "../http/failure_limiter.js";
 
 export const EST_BODY_LIMIT = 64 * 1024;
 
@@ -23,8 +23,11 @@ export interface EstOptions {
   readonly caCertificates: readonly Buffer[];
   readonly csrAttrs: Buffer;
   readonly helpdesk: string;
-  /** Failed authentications allowed per client address per window (default 30 per 15 minutes). */
-  readonly failureLimit?: FailureLimit;
+  /**
+   * The per-address failure limit. One instance over the database for every listener (the
+   * services' `limiter`), so an address paused on one port is paused on all.
+   */
+  readonly limiter: FailureLimiter;
   /**
    * simplereenroll, where the listener asks for client certificates (the portal's): `identify`
    * returns the presented certificate and its user, or throws why it is not acceptable.
@@ -51,6 +54,8 @@ function basicAuth(req: FastifyRequest): { userId: string; passcode: string } {
   return { userId: decoded.slice(0, colon).trim(), passcode: decoded.slice(colon + 1) };
 }
 
+const passcodeRejected = (e: unknown): boolean => isShomeiError(e) && e.code === "PASSCODE_REJECTED";
+
 export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
   const cacerts = base64Lines(certsOnly(opts.caCertificates));
   const csrattrs = base64Lines(opts.csrAttrs);
@@ -59,12 +64,7 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
     done(null, body);
   });
 
-  const limiter = new FailureLimiter(opts.failureLimit ?? { max: 30, windowMs: 15 * 60_000 });
-  app.setErrorHandler((err, req, reply) => {
-    const e = toShomeiError(err, EST_BODY_LIMIT, req.headers["content-type"]);
-    if (e.code === "PASSCODE_REJECTED") limiter.fail(req.ip);
-    return sendError(req, reply, e, opts.helpdesk);
-  });
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, toShomeiError(err, EST_BODY_LIMIT, req.headers["content-type"]), opts.helpdesk));
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).type("text/plain; charset=utf-8").send(`Not found: ${req.url}\n`);
   });
@@ -92,9 +92,11 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
     .send(base64Lines(certsOnly([cert.der])));
 
   app.post("/simpleenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
-    if (limiter.blocked(req.ip)) throw new ShomeiError("TOO_MANY_ATTEMPTS", { minutes: limiter.minutesLeft(req.ip) });
     const { userId, passcode } = basicAuth(req);
-    const cert = await opts.enrollment.simpleEnroll({ userId, passcode, csrDer: csrOf(req), remote: req.ip });
+    // A slot for this address is reserved before the passcode is evaluated and settled after:
+    // a wrong passcode counts, anything else only frees the slot.
+    const cert = await opts.limiter.guard(req.ip, passcodeRejected, () =>
+      opts.enrollment.simpleEnroll({ userId, passcode, csrDer: csrOf(req), remote: req.ip }));
     return certsReply(reply, cert);
   });
 

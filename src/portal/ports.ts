@@ -26,15 +26,35 @@ export function isRevocationReason(v: unknown): v is RevocationReason {
   return typeof v === "string" && (REVOCATION_REASONS as readonly string[]).includes(v);
 }
 
+/** What reserveLoginAttempt answers: a check may run, or the account is locked, or `max` checks are under way. */
+export type LoginReservation = "reserved" | "locked" | "busy";
+
 export interface PortalStore extends RegistrationStore {
   getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
   /**
-   * Counts a wrong password; at `max` the account is locked. Returns the count and whether
-   * this failure locked it. Audit events are written in the same transaction.
+   * Reserves one password check, in one conditional update: granted only while the account is
+   * not locked and its failures plus the checks already under way are below `max`, so parallel
+   * requests can never have more than `max` wrong passwords evaluated. A lock older than
+   * `autoUnlockBefore` is lifted first (audited as `login.unlock`). Reservations made before
+   * `staleBefore` and never settled (a process that died mid-check) no longer count.
+   * Every reservation granted is settled by exactly one of recordLoginFailure,
+   * recordLoginSuccess or releaseLoginAttempt.
+   */
+  reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation>;
+  /**
+   * Settles a reservation as a wrong password: counts it; at `max` the account is locked.
+   * Returns the count and whether this failure locked it (one failure only ever does).
+   * Audit events are written in the same transaction.
    */
   recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }>;
-  /** Clears the failure count and records the login time. */
-  recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Settles a reservation as the right password: clears the failure count and records the
+   * login time, only while the account is not locked. False (nothing recorded, the audit
+   * events not written) when it is locked: a right password after the lock does not count.
+   */
+  recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<boolean>;
+  /** Settles a reservation without counting anything (the check could not be made or has no bearing on the lock). */
+  releaseLoginAttempt(userId: string): Promise<void>;
   /** Clears the lock and the failure count. */
   unlock(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void>;
   setStatus(userId: string, status: UserStatus, now: Date, audit: readonly AuditEvent[]): Promise<void>;

@@ -16,6 +16,11 @@ import { revokeCertificate } from "./revocation.js";
 
 const MIN = 60_000;
 const DAY = 86_400_000;
+/**
+ * A password check reserved this long ago and never settled (its process died) no longer
+ * counts toward the checks under way. Far longer than any argon2 check takes.
+ */
+const RESERVATION_STALE_MS = 5 * MIN;
 /** argon2 work is bounded: longer input is refused before hashing. */
 export const PASSWORD_MAX = 256;
 
@@ -146,28 +151,53 @@ export class PortalService {
       await this.d.store.audit([fail("user-mismatch", { typed: typed.slice(0, 64) })]);
       throw new ShomeiError("LOGIN_USER_MISMATCH", { typed: typed.slice(0, 64), certUser: userId });
     }
-    let user = id.user;
-    if (user.lockedAt) {
-      const auto = this.d.policy.autoUnlockMinutes;
-      if (auto > 0 && now.getTime() - user.lockedAt.getTime() >= auto * MIN) {
-        await this.d.store.unlock(userId, now, [{ at: now, actor: "system", event: "login.unlock", userId, outcome: "success", detail: { automatic: true } }]);
-        user = { ...user, lockedAt: null, failedLogins: 0 };
-      } else {
+    // The lock test, and the count of checks allowed, are one conditional update made before the
+    // (slow) password check: parallel requests cannot all pass the test first.
+    await this.reserveCheck(userId, now, fail("locked"));
+    let settled = false;
+    try {
+      const user = (await this.d.store.getUser(userId)) ?? id.user;
+      const ok = user.passwordHash !== null && password.length <= PASSWORD_MAX && await verifyPassword(user.passwordHash, password);
+      if (!ok) {
+        settled = true;
+        throw await this.countFailure(userId, fail("wrong-password"), "LOGIN_FAILED");
+      }
+      if (user.passwordInitial && user.passwordExpiresAt && now >= user.passwordExpiresAt) {
+        settled = true;
+        await this.d.store.releaseLoginAttempt(userId);
+        await this.d.store.audit([fail("initial-password-expired")]);
+        throw new ShomeiError("INITIAL_PASSWORD_EXPIRED", { expiredAt: user.passwordExpiresAt.toISOString() });
+      }
+      settled = true;
+      const counted = await this.d.store.recordLoginSuccess(userId, now, [
+        { at: now, actor: `user:${userId}`, event: "login", userId, outcome: "success", detail: { channel, serial: id.cert.serial, passwordChangeDue: user.passwordInitial } },
+      ]);
+      if (!counted) {
+        // Locked while this password was being checked: the right password no longer opens it.
         await this.d.store.audit([fail("locked")]);
         throw this.lockedError();
       }
+      const session = open ? await this.openSession(user, id.cert, user.passwordInitial ? "change-password" : "full") : undefined;
+      return { user, passwordChangeDue: user.passwordInitial, ...(session ? { session } : {}) };
+    } finally {
+      if (!settled) await this.d.store.releaseLoginAttempt(userId);
     }
-    const ok = user.passwordHash !== null && password.length <= PASSWORD_MAX && await verifyPassword(user.passwordHash, password);
-    if (!ok) throw await this.countFailure(userId, fail("wrong-password"), "LOGIN_FAILED");
-    if (user.passwordInitial && user.passwordExpiresAt && now >= user.passwordExpiresAt) {
-      await this.d.store.audit([fail("initial-password-expired")]);
-      throw new ShomeiError("INITIAL_PASSWORD_EXPIRED", { expiredAt: user.passwordExpiresAt.toISOString() });
-    }
-    await this.d.store.recordLoginSuccess(userId, now, [
-      { at: now, actor: `user:${userId}`, event: "login", userId, outcome: "success", detail: { channel, serial: id.cert.serial, passwordChangeDue: user.passwordInitial } },
-    ]);
-    const session = open ? await this.openSession(user, id.cert, user.passwordInitial ? "change-password" : "full") : undefined;
-    return { user, passwordChangeDue: user.passwordInitial, ...(session ? { session } : {}) };
+  }
+
+  /**
+   * Reserves one password check for the user (see PortalStore.reserveLoginAttempt); when the
+   * account is locked, or `maxFailedLogins` checks are already under way, audits `refused` and
+   * throws the lock error without any password being looked at.
+   */
+  private async reserveCheck(userId: string, now: Date, refused: AuditEvent): Promise<void> {
+    const auto = this.d.policy.autoUnlockMinutes;
+    const r = await this.d.store.reserveLoginAttempt(userId, this.d.policy.maxFailedLogins, now, {
+      staleBefore: new Date(now.getTime() - RESERVATION_STALE_MS),
+      ...(auto > 0 ? { autoUnlockBefore: new Date(now.getTime() - auto * MIN) } : {}),
+    });
+    if (r === "reserved") return;
+    await this.d.store.audit([r === "busy" ? { ...refused, detail: { ...refused.detail, reason: "checks-in-flight" } } : refused]);
+    throw this.lockedError();
   }
 
   private lockedError(): ShomeiError {
@@ -249,12 +279,21 @@ export class PortalService {
     const now = this.d.clock();
     const userId = id.user.userId;
     this.checkPolicy(userId, next, confirm);
-    const user = await this.d.store.getUser(userId);
-    if (!user?.passwordHash) throw new ShomeiError("USER_NOT_FOUND", { userId });
-    const ok = current.length <= PASSWORD_MAX && await verifyPassword(user.passwordHash, current);
-    if (!ok) {
-      const e = await this.countFailure(userId, { at: now, actor: `user:${userId}`, event: "password.change", userId, outcome: "failure", detail: { reason: "current-password-wrong" } }, "CURRENT_PASSWORD_WRONG");
-      throw e;
+    const wrong = (reason: string): AuditEvent => ({ at: now, actor: `user:${userId}`, event: "password.change", userId, outcome: "failure", detail: { reason } });
+    // A wrong current password counts toward the lock: reserved like a login's check.
+    await this.reserveCheck(userId, now, wrong("locked"));
+    let user: UserRecord & { readonly passwordHash: string };
+    let settled = false;
+    try {
+      const found = await this.d.store.getUser(userId);
+      if (!found?.passwordHash) throw new ShomeiError("USER_NOT_FOUND", { userId });
+      user = { ...found, passwordHash: found.passwordHash };
+      const ok = current.length <= PASSWORD_MAX && await verifyPassword(user.passwordHash, current);
+      settled = true;
+      if (!ok) throw await this.countFailure(userId, wrong("current-password-wrong"), "CURRENT_PASSWORD_WRONG");
+      await this.d.store.releaseLoginAttempt(userId);
+    } finally {
+      if (!settled) await this.d.store.releaseLoginAttempt(userId);
     }
     const n = this.d.policy.passwordHistory;
     const earlier = [user.passwordHash, ...await this.d.store.passwordHistory(userId, Math.max(n - 1, 0))].slice(0, n);

@@ -2,14 +2,14 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { csrAttrsFor } from "../est/csrattrs.js";
 import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
-import type { FailureLimit } from "../http/failure_limiter.js";
+import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
 import { toPem } from "../pki/pem.js";
 import { buildPortal } from "../web/portal.js";
 
 export interface AppOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
-  /** Overrides the configured per-address failure limit. */
+  /** Overrides the configured per-address failure limit (the counts stay in the database, shared). */
   readonly failureLimit?: FailureLimit;
   /** The portal's public base URL once it listens (published in /.well-known/shomei.json). */
   readonly portalUrl?: () => string | undefined;
@@ -30,6 +30,11 @@ export interface ServiceDescription {
   readonly serverTime: string;
 }
 
+/** The services' limiter, or one with the overriding limit over the same store. */
+function limiterFor(s: CaServices, o: AppOptions): FailureLimiter {
+  return o.failureLimit ? new FailureLimiter(s.store, o.failureLimit, s.clock) : s.limiter;
+}
+
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     https: { key: s.tls.key, cert: s.tls.cert, minVersion: "TLSv1.2" },
@@ -44,7 +49,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     caCertificates: [s.issuingDer, s.rootDer],
     csrAttrs: csrAttrsFor(s.config.keyKind),
     helpdesk: s.config.helpdesk,
-    failureLimit: o.failureLimit ?? { max: s.config.addressLimit.failures, windowMs: s.config.addressLimit.windowMinutes * 60_000 },
+    limiter: limiterFor(s, o),
   });
   app.get("/.well-known/shomei.json", (_req, reply) => {
     const portal = o.portalUrl?.()?.replace(/\/$/, "") ?? null;
@@ -76,7 +81,7 @@ export function buildPortalApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     est: {
       enrollment: s.enrollment, renewal: s.renewal, caCertificates: [s.issuingDer, s.rootDer],
       csrAttrs: csrAttrsFor(s.config.keyKind), helpdesk: s.config.helpdesk,
-      failureLimit: o.failureLimit ?? { max: s.config.addressLimit.failures, windowMs: s.config.addressLimit.windowMinutes * 60_000 },
+      limiter: limiterFor(s, o),
     },
     serviceName: s.config.serviceName,
     helpdesk: s.config.helpdesk,

@@ -1,6 +1,7 @@
 /** Composition root: config, store, keys, mail and the domain services, wired once. */
 import { readFileSync } from "node:fs";
 import { Issuer } from "../ca/issuer.js";
+import { FailureLimiter } from "../http/failure_limiter.js";
 import { readCertificate } from "../pki/certificate.js";
 import { fromPemAll } from "../pki/pem.js";
 import { keyObjectSigner } from "../pki/keys.js";
@@ -52,6 +53,11 @@ export interface CaServices extends DeskServices {
   /** Revocation status: OCSP answers, and the CRL (its timer runs once `crl.start()` is called). */
   readonly ocsp: OcspResponder;
   readonly crl: CrlPublisher;
+  /**
+   * The per-address failure limit (config `addressLimit`), counted in the database: every
+   * listener, process and instance over it shares the counts.
+   */
+  readonly limiter: FailureLimiter;
   /** PEM of the TLS private key (decrypted in memory only) and the certificate chain. */
   readonly tls: { readonly key: string; readonly cert: string };
 }
@@ -192,9 +198,10 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     const renewal = new RenewalService({
       store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays,
     });
+    const limiter = new FailureLimiter(desk.store, { max: config.addressLimit.failures, windowMs: config.addressLimit.windowMinutes * 60_000 }, clock);
     const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
     return {
-      ...desk, issuer, enrollment, renewal, portal, ocsp, crl, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
+      ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
       close: async () => {
         crl.stop();
         await desk.close();

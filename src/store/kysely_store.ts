@@ -10,8 +10,9 @@ import type {
   RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
 } from "../registration/ports.js";
 import type { CertificateReminderCandidate, PasswordReminderCandidate, ReminderStore } from "../registration/reminders.js";
-import type { PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
+import type { LoginReservation, PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
 import type { UserStatus } from "../registration/ports.js";
+import type { AddressFailureStore } from "../http/failure_limiter.js";
 import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
@@ -108,6 +109,9 @@ interface Queued {
   readonly reject: (e: unknown) => void;
 }
 
+/** Settles one reservation (never below zero: a stale one may have been dropped already). */
+const releaseOne = sql<number>`(case when login_pending > 0 then login_pending - 1 else 0 end)`;
+
 /** At most this many queued writes share one commit. */
 const GROUP_MAX = 64;
 
@@ -125,7 +129,7 @@ export interface RevocationRow {
   readonly reason: RevocationReason;
 }
 
-export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore {
+export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore, AddressFailureStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
 
@@ -373,25 +377,70 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     return r ? toCertificate(r) : undefined;
   }
 
-  async recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }> {
-    return this.write(async (t) => {
+  async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {
+    return this.write(async (t): Promise<LoginReservation> => {
       const at = iso(now);
-      await t.updateTable("users").set({
-        failed_logins: sql`failed_logins + 1`,
-        locked_at: sql`case when locked_at is null and failed_logins + 1 >= ${max} then ${at} else locked_at end`,
-        updated_at: at,
-      }).where("user_id", "=", userId).execute();
-      const r = await t.selectFrom("users").select(["failed_logins", "locked_at"]).where("user_id", "=", userId).executeTakeFirst();
-      const locked = r?.locked_at === at;
-      await this.insertAudit(t, locked
-        ? [...audit, { at: now, actor: "system", event: "login.lock", userId, outcome: "success", detail: { failures: Number(r?.failed_logins ?? 0) } }]
-        : audit);
-      return { failures: Number(r?.failed_logins ?? 0), locked };
+      if (o.autoUnlockBefore) {
+        // Conditional, so that of several requests arriving together only one lifts the lock and audits it.
+        const u = await t.updateTable("users").set({ locked_at: null, failed_logins: 0, updated_at: at })
+          .where("user_id", "=", userId).where("locked_at", "is not", null).where("locked_at", "<=", iso(o.autoUnlockBefore))
+          .executeTakeFirst();
+        if (Number(u.numUpdatedRows) === 1) {
+          await this.insertAudit(t, [{ at: now, actor: "system", event: "login.unlock", userId, outcome: "success", detail: { automatic: true } }]);
+        }
+      }
+      const live = sql<number>`(case when login_pending_at is null or login_pending_at < ${iso(o.staleBefore)} then 0 else login_pending end)`;
+      const r = await t.updateTable("users").set({ login_pending: sql`${live} + 1`, login_pending_at: at })
+        .where("user_id", "=", userId).where("locked_at", "is", null).where(sql<number>`failed_logins + ${live}`, "<", max)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) return "reserved";
+      const u = await t.selectFrom("users").select("locked_at").where("user_id", "=", userId).executeTakeFirst();
+      return !u || u.locked_at !== null ? "locked" : "busy";
     });
   }
 
-  async recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void> {
-    await this.updateUser(userId, { failed_logins: 0, last_login_at: iso(now), updated_at: iso(now) }, audit);
+  async recordLoginFailure(userId: string, max: number, now: Date, audit: readonly AuditEvent[]): Promise<{ failures: number; locked: boolean }> {
+    return this.write(async (t) => {
+      const at = iso(now);
+      // The failure that reaches `max` on an unlocked account locks it, and only that one audits
+      // the lock. The row is held for the two statements below (SQLite's write transaction holds
+      // the whole database already): otherwise two failures running at once on PostgreSQL could
+      // each miss the threshold in the first and both count in the second, and none would lock.
+      if (this.dialect === "postgres") await t.selectFrom("users").select("user_id").where("user_id", "=", userId).forUpdate().execute();
+      const locking = await t.updateTable("users")
+        .set({ failed_logins: sql`failed_logins + 1`, login_pending: releaseOne, locked_at: at, updated_at: at })
+        .where("user_id", "=", userId).where("locked_at", "is", null).where(sql<number>`failed_logins + 1`, ">=", max)
+        .returning("failed_logins").executeTakeFirst();
+      if (locking) {
+        const failures = Number(locking.failed_logins);
+        await this.insertAudit(t, [...audit, { at: now, actor: "system", event: "login.lock", userId, outcome: "success", detail: { failures } }]);
+        return { failures, locked: true };
+      }
+      const r = await t.updateTable("users").set({ failed_logins: sql`failed_logins + 1`, login_pending: releaseOne, updated_at: at })
+        .where("user_id", "=", userId).returning("failed_logins").executeTakeFirst();
+      await this.insertAudit(t, audit);
+      return { failures: Number(r?.failed_logins ?? 0), locked: false };
+    });
+  }
+
+  async recordLoginSuccess(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.write(async (t) => {
+      const at = iso(now);
+      const ok = await t.updateTable("users").set({ failed_logins: 0, login_pending: releaseOne, last_login_at: at, updated_at: at })
+        .where("user_id", "=", userId).where("locked_at", "is", null).executeTakeFirst();
+      if (Number(ok.numUpdatedRows) === 1) {
+        await this.insertAudit(t, audit);
+        return true;
+      }
+      await t.updateTable("users").set({ login_pending: releaseOne }).where("user_id", "=", userId).execute();
+      return false;
+    });
+  }
+
+  async releaseLoginAttempt(userId: string): Promise<void> {
+    await this.write(async (t) => {
+      await t.updateTable("users").set({ login_pending: releaseOne }).where("user_id", "=", userId).execute();
+    });
   }
 
   async unlock(userId: string, now: Date, audit: readonly AuditEvent[]): Promise<void> {
@@ -597,6 +646,44 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       nextAttempt: agg?.next ? date(agg.next) : null,
       open: rows.map((r) => { const { body: _b, ...m } = toQueuedMail({ ...r, body: null }); return m; }),
     };
+  }
+
+  // ---- the per-address failure limit --------------------------------------------------------
+
+  async reserveAddressAttempt(address: string, max: number, now: Date, windowMs: number): Promise<{ granted: boolean; windowStart: Date }> {
+    return this.grouped(async (t) => {
+      const at = iso(now);
+      const over = iso(new Date(now.getTime() - windowMs));
+      const ended = sql<boolean>`address_failures.window_start <= ${over}`;
+      // One upsert: a new address or an ended window starts afresh; otherwise a slot is taken
+      // only while failures and reservations are below max (the database re-checks the
+      // condition on the row it locks, so parallel requests cannot all slip through).
+      const r = await t.insertInto("address_failures").values({ address, window_start: at, failures: 0, pending: 1 })
+        .onConflict((oc) => oc.column("address").doUpdateSet({
+          window_start: sql`case when ${ended} then ${at} else address_failures.window_start end`,
+          failures: sql`case when ${ended} then 0 else address_failures.failures end`,
+          pending: sql`case when ${ended} then 1 else address_failures.pending + 1 end`,
+        }).where(sql<boolean>`${ended} or address_failures.failures + address_failures.pending < ${max}`))
+        .returning(["window_start", "failures", "pending"]).executeTakeFirst();
+      if (r) {
+        // A window began: the ended windows of every address go (at most once per address and window).
+        if (Number(r.failures) === 0 && Number(r.pending) === 1) {
+          await t.deleteFrom("address_failures").where("window_start", "<=", over).where("address", "!=", address).execute();
+        }
+        return { granted: true, windowStart: date(r.window_start) };
+      }
+      const row = await t.selectFrom("address_failures").select("window_start").where("address", "=", address).executeTakeFirst();
+      return { granted: false, windowStart: row ? date(row.window_start) : now };
+    });
+  }
+
+  async settleAddressAttempt(address: string, failed: boolean): Promise<void> {
+    await this.grouped(async (t) => {
+      await t.updateTable("address_failures").set({
+        failures: sql`failures + ${failed ? 1 : 0}`,
+        pending: sql`(case when pending > 0 then pending - 1 else 0 end)`,
+      }).where("address", "=", address).execute();
+    });
   }
 
   // ---- reminders ----------------------------------------------------------------------------

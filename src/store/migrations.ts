@@ -132,6 +132,25 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0004_lockout_attempts": {
+      async up(db: Kysely<unknown>) {
+        // Password checks under way for a user: reserved before the (slow) check, so parallel
+        // requests cannot all pass the lock test first. The time lets reservations that a
+        // crashed process never settled expire.
+        await db.schema.alterTable("users").addColumn("login_pending", "integer", (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable("users").addColumn("login_pending_at", "text").execute();
+        // Authentication failures per client address, shared by every listener, process and
+        // instance: failures counted in the window that began at window_start, plus the
+        // attempts reserved and not yet settled.
+        await db.schema.createTable("address_failures")
+          .addColumn("address", "text", (c) => c.primaryKey())
+          .addColumn("window_start", "text", (c) => c.notNull())
+          .addColumn("failures", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("pending", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createIndex("address_failures_window").on("address_failures").column("window_start").execute();
+      },
+    },
   };
 }
 

@@ -18,6 +18,9 @@ export interface UsersTable {
   failed_logins: Generated<number>;
   locked_at: string | null;
   last_login_at: string | null;
+  /** Password checks reserved and not yet settled (see reserveLoginAttempt). */
+  login_pending: Generated<number>;
+  login_pending_at: string | null;
 }
 
 export interface PasswordHistoryTable {
@@ -102,6 +105,13 @@ export interface RemindersSentTable {
   mail_seq: number | null;
 }
 
+export interface AddressFailuresTable {
+  address: string;
+  window_start: string;
+  failures: number;
+  pending: number;
+}
+
 export interface Database {
   users: UsersTable;
   passcodes: PasscodesTable;
@@ -112,4 +122,5 @@ export interface Database {
   revocations: RevocationsTable;
   mail_queue: MailQueueTable;
   reminders_sent: RemindersSentTable;
+  address_failures: AddressFailuresTable;
 }

@@ -18,7 +18,7 @@ import type { Identity, PortalService } from "../portal/service.js";
 import { toShomeiError } from "../http/errors.js";
 import { apiPlugin } from "./api.js";
 import { estPlugin } from "../est/plugin.js";
-import type { FailureLimit } from "../http/failure_limiter.js";
+import type { FailureLimiter } from "../http/failure_limiter.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { RenewalService } from "../registration/renewal.js";
 import {
@@ -46,7 +46,8 @@ export interface PortalOptions {
     readonly caCertificates: readonly Buffer[];
     readonly csrAttrs: Buffer;
     readonly helpdesk: string;
-    readonly failureLimit: FailureLimit;
+    /** The services' limiter: shared with the EST port (one count per address). */
+    readonly limiter: FailureLimiter;
   };
 }
 

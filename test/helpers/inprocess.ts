@@ -42,17 +42,24 @@ export interface InProcess {
 }
 
 export interface InProcessOptions {
-  readonly failureLimit?: FailureLimit;
+  /**
+   * The per-address failure limit: by default a limit no test reaches (tests fail from
+   * 127.0.0.1 on purpose); "configured" keeps the data folder's `addressLimit`.
+   */
+  readonly failureLimit?: FailureLimit | "configured";
+  /** Overrides the data folder's database URL (`--db`), e.g. a PostgreSQL schema several instances share. */
+  readonly database?: string;
   /** Test hooks added to the app before it listens (they must say what they inject). */
   readonly configure?: (app: FastifyInstance) => void;
 }
 
 export async function startInProcess(dir: string, clock: Clock, o: InProcessOptions = {}): Promise<InProcess> {
-  const services = await openCa(dir, { clock: () => clock.now });
+  const services = await openCa(dir, { clock: () => clock.now, ...(o.database ? { database: o.database } : {}) });
   try {
     // Tests send many failures from 127.0.0.1 on purpose: the per-address limit is tested on its own.
     const published: { portal?: string } = {};
-    const failureLimit = o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 };
+    const limit = o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 };
+    const failureLimit = limit === "configured" ? undefined : limit;
     // As `serve` does: publication first, so every certificate issued names its OCSP and CRL URLs.
     await services.crl.start();
     const publication = await buildPublicationApp(services, { logLevel: "silent", clock: () => clock.now });
@@ -61,10 +68,10 @@ export async function startInProcess(dir: string, clock: Clock, o: InProcessOpti
     const urls = publicationUrls(httpUrl);
     const configured = services.config.urls;
     services.issuer.setUrls(configured.ocspUrl || configured.crlUrl || configured.caIssuersUrl ? configured : urls);
-    const app = await buildApp(services, { logLevel: "silent", failureLimit, portalUrl: () => published.portal });
+    const app = await buildApp(services, { logLevel: "silent", ...(failureLimit ? { failureLimit } : {}), portalUrl: () => published.portal });
     o.configure?.(app);
     await app.listen({ host: "127.0.0.1", port: 0 });
-    const portal = await buildPortalApp(services, { logLevel: "silent", failureLimit });
+    const portal = await buildPortalApp(services, { logLevel: "silent", ...(failureLimit ? { failureLimit } : {}) });
     await portal.listen({ host: "127.0.0.1", port: 0 });
     published.portal = `https://127.0.0.1:${(portal.server.address() as AddressInfo).port}`;
     const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

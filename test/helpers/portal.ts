@@ -50,7 +50,11 @@ export interface PortalEnv {
 export const OPERATOR_ID = "a0000000";
 export const OPERATOR_EMAIL = "operator@example.jp";
 
-export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number>; config?: Record<string, unknown>; initArgs?: readonly string[] } = {}): Promise<PortalEnv> {
+export async function startPortalEnv(o: {
+  clock?: Clock; portalConfig?: Record<string, number>; config?: Record<string, unknown>; initArgs?: readonly string[];
+  /** Another database than the data folder's SQLite file (a PostgreSQL URL with its schema). */
+  database?: string;
+} = {}): Promise<PortalEnv> {
   const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎", ...(o.initArgs ?? [])]);
   if (o.portalConfig || o.config) {
     // The operator's config file, edited as an operator would (settings are read at start).
@@ -60,7 +64,7 @@ export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<s
     writeFileSync(file, JSON.stringify({ ...config, ...o.config }, null, 2));
   }
   const clock = o.clock ?? testClock();
-  const server = await startInProcess(ca.dir, clock);
+  const server = await startInProcess(ca.dir, clock, o.database ? { database: o.database } : {});
   const rootPem = readFileSync(ca.rootPem, "utf8");
   const secretsFor = async (email: string): Promise<{ passcode?: string; password?: string }> => {
     const out: { passcode?: string; password?: string } = {};

@@ -221,6 +221,71 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.equal((await store().getUser("a0000020"))?.lastLoginAt?.toISOString(), T0.toISOString());
     });
 
+    test("portal: 60 parallel password checks on one user: max are reserved and counted, one locks, the rest are refused", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000030"), passcode("a0000030"), []);
+      const ev = { at: T0, actor: "user:a0000030", event: "login", userId: "a0000030", outcome: "failure" as const };
+      const stale = { staleBefore: new Date(T0.getTime() - 5 * MIN) };
+      const outcomes = await Promise.all(Array.from({ length: 60 }, async () => {
+        const r = await store().reserveLoginAttempt("a0000030", 5, T0, stale);
+        if (r !== "reserved") return r;
+        await new Promise((done) => setTimeout(done, 5)); // the password check
+        return (await store().recordLoginFailure("a0000030", 5, T0, [ev])).locked ? "locked-by-this" : "counted";
+      }));
+      assert.equal(outcomes.filter((o) => o === "counted").length, 4, outcomes.join(","));
+      assert.equal(outcomes.filter((o) => o === "locked-by-this").length, 1);
+      assert.equal(outcomes.filter((o) => o === "locked" || o === "busy").length, 55);
+      assert.equal(await store().reserveLoginAttempt("a0000030", 5, T0, stale), "locked");
+      assert.equal((await store().getUser("a0000030"))?.failedLogins, 5);
+      assert.equal((await store().queryAudit({ userId: "a0000030", event: "login.lock" })).length, 1);
+      assert.equal((await store().queryAudit({ userId: "a0000030", event: "login" })).length, 5, "one audit event per wrong password");
+    });
+
+    test("portal: checks under way fill the limit until settled; a right password checked while the account locked does not count", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      await store().registerUser(user("a0000031"), passcode("a0000031"), []);
+      const at = (m: number): Date => new Date(T0.getTime() + m * MIN);
+      const stale = (m: number): { staleBefore: Date } => ({ staleBefore: at(m - 5) });
+      for (let i = 0; i < 3; i++) assert.equal(await store().reserveLoginAttempt("a0000031", 3, at(0), stale(0)), "reserved");
+      assert.equal(await store().reserveLoginAttempt("a0000031", 3, at(0), stale(0)), "busy", "three checks under way");
+      for (let i = 0; i < 3; i++) await store().releaseLoginAttempt("a0000031");
+      assert.equal(await store().reserveLoginAttempt("a0000031", 3, at(1), stale(1)), "reserved", "a check that hangs");
+      // Six minutes later the hung check no longer counts: three wrong passwords lock the account.
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await store().reserveLoginAttempt("a0000031", 3, at(7), stale(7)), "reserved");
+        await store().recordLoginFailure("a0000031", 3, at(7), []);
+      }
+      const ok = { at: at(8), actor: "user:a0000031", event: "login", userId: "a0000031", outcome: "success" as const };
+      assert.equal(await store().recordLoginSuccess("a0000031", at(8), [ok]), false, "the hung check ends with the right password after the lock");
+      const u = await store().getUser("a0000031");
+      assert.ok(u?.lockedAt);
+      assert.equal(u.failedLogins, 3);
+      assert.equal(u.lastLoginAt, null);
+      assert.equal((await store().queryAudit({ userId: "a0000031", event: "login" })).length, 0, "no success recorded");
+      // The automatic unlock: of two requests at once, one lifts the lock and audits it.
+      const auto = { ...stale(30), autoUnlockBefore: at(15) };
+      assert.deepEqual(await Promise.all([
+        store().reserveLoginAttempt("a0000031", 3, at(30), auto), store().reserveLoginAttempt("a0000031", 3, at(30), auto),
+      ]), ["reserved", "reserved"]);
+      assert.equal((await store().queryAudit({ userId: "a0000031", event: "login.unlock" })).length, 1);
+      assert.equal(await store().recordLoginSuccess("a0000031", at(30), [ok]), true);
+      assert.equal((await store().getUser("a0000031"))?.failedLogins, 0);
+    });
+
+    test("address failures: 100 attempts in flight from one address reserve exactly max; the window ends", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const outcomes = await Promise.all(Array.from({ length: 100 }, async () => {
+        const r = await store().reserveAddressAttempt("192.0.2.77", 30, T0, 15 * MIN);
+        if (r.granted) await store().settleAddressAttempt("192.0.2.77", true);
+        return r.granted;
+      }));
+      assert.equal(outcomes.filter(Boolean).length, 30);
+      const later = await store().reserveAddressAttempt("192.0.2.77", 30, new Date(T0.getTime() + 14 * MIN), 15 * MIN);
+      assert.deepEqual(later, { granted: false, windowStart: T0 });
+      const next = await store().reserveAddressAttempt("192.0.2.77", 30, new Date(T0.getTime() + 15 * MIN), 15 * MIN);
+      assert.deepEqual(next, { granted: true, windowStart: new Date(T0.getTime() + 15 * MIN) });
+    });
+
     test("portal: password changes keep the last hashes only; a reset (initial) lifts the lock and ends sessions", async (t) => {
       if (!s && !(await needs(t, "postgres"))) return;
       await store().registerUser(user("a0000021", { passwordHash: "h0" }), passcode("a0000021"), []);

@@ -1,0 +1,115 @@
+/**
+ * One per-address failure limit for every listener, process and instance: the counts are in
+ * the database. Two instances of the service over one data folder (two SQLite connections to
+ * one file, as two `serve` processes have) and over one PostgreSQL schema, each with its EST
+ * port and the portal port's `/.well-known/est`; wrong passcodes from 127.0.0.1 spread over
+ * all four listeners; and two real `shomei-ca serve` processes on one data folder. The limit is
+ * the data folder's `addressLimit` (30 failures per 15 minutes).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { initCa, serve, type TestCa } from "../helpers/ca.js";
+import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
+import { startInProcess, testClock, type Clock, type InProcess } from "../helpers/inprocess.js";
+import { has, needs, PG_URL } from "../helpers/tools.js";
+
+const LIMIT = 30;
+const MIN = 60_000;
+
+/** `target` gives the database (undefined: the data folder's SQLite file), or false when it is not there. */
+function addressLimit(name: string, target: () => Promise<{ database?: string } | false>, cleanup: () => Promise<void>): void {
+  describe(`per-address failure limit across listeners and instances: ${name}`, { timeout: 300_000 }, () => {
+    let ca: TestCa | undefined;
+    let clock: Clock;
+    const instances: InProcess[] = [];
+    let listeners: string[] = [];
+    let body = "";
+    before(async () => {
+      const db = await target();
+      if (db === false) return;
+      ca = await initCa();
+      clock = testClock();
+      for (let i = 0; i < 2; i++) instances.push(await startInProcess(ca.dir, clock, { failureLimit: "configured", ...db }));
+      listeners = instances.flatMap((s) => [s.estUrl, `${s.portalUrl}/.well-known/est`]);
+      body = (await makeCsr("a0000901")).base64;
+    });
+    after(async () => {
+      for (const s of instances) await s.stop();
+      ca?.cleanup();
+      await cleanup();
+    });
+    const ready = async (t: Parameters<typeof needs>[0]): Promise<TestCa | undefined> => {
+      if (!ca) {
+        await needs(t, "postgres");
+        return undefined;
+      }
+      return ca;
+    };
+    const wrong = (c: TestCa, i: number): Promise<HttpResult> =>
+      enroll(listeners[i % listeners.length] ?? "", c.rootPem, `a09${String(i).padStart(5, "0")}`, "2222-3333-4444-5555", body, { "accept-language": "en" });
+
+    test("30 failures spread over both HTTPS ports of two instances: 429 with Retry-After on all four", async (t) => {
+      const c = await ready(t);
+      if (!c) return;
+      for (let i = 0; i < LIMIT; i++) {
+        const r = await wrong(c, i);
+        assert.equal(r.status, 401, `failure ${i + 1}: ${r.body}`);
+      }
+      for (let i = 0; i < listeners.length; i++) {
+        const r = await wrong(c, i);
+        assert.equal(r.status, 429, `${listeners[i]}: ${r.body}`);
+        assert.match(r.body, /^\[TOO_MANY_ATTEMPTS\]/);
+        assert.equal(r.headers["retry-after"], String(15 * 60));
+      }
+    });
+
+    test("many failures in flight at once over all four listeners: no more than the limit are evaluated", async (t) => {
+      const c = await ready(t);
+      if (!c) return;
+      clock.advance(15 * MIN); // the window of the test before is over
+      const answers = await Promise.all(Array.from({ length: 90 }, (_, i) => wrong(c, i)));
+      const statuses = answers.map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 401).length, LIMIT, statuses.join(","));
+      assert.equal(statuses.filter((s) => s === 429).length, 90 - LIMIT);
+    });
+  });
+}
+
+addressLimit("SQLite, one data folder", () => Promise.resolve({}), () => Promise.resolve());
+
+const schema = `shomei_limit_${randomBytes(6).toString("hex")}`;
+addressLimit(
+  "PostgreSQL, one schema",
+  async () => ((await has("postgres")) ? { database: `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}` } : false),
+  async () => {
+    if (!(await has("postgres"))) return;
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`drop schema if exists ${schema} cascade`);
+    await c.end();
+  },
+);
+
+test("two `shomei-ca serve` processes on one data folder: failures in flight on all four listeners, no more than the limit evaluated, then 429 everywhere", { timeout: 300_000 }, async () => {
+  const ca = await initCa();
+  const servers = [await serve(ca.dir), await serve(ca.dir)];
+  try {
+    const listeners = servers.flatMap((s) => {
+      const portal = /^Portal: (https:\/\/\S+?)\/?$/m.exec(s.output())?.[1];
+      assert.ok(portal, s.output());
+      return [s.estUrl, `${portal}/.well-known/est`];
+    });
+    const body = (await makeCsr("a0000901")).base64;
+    const wrong = (i: number): Promise<HttpResult> =>
+      enroll(listeners[i % listeners.length] ?? "", ca.rootPem, `a09${String(i).padStart(5, "0")}`, "2222-3333-4444-5555", body, { "accept-language": "en" });
+    const statuses = (await Promise.all(Array.from({ length: 90 }, (_, i) => wrong(i)))).map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 401).length, LIMIT, statuses.join(","));
+    assert.equal(statuses.filter((s) => s === 429).length, 90 - LIMIT);
+    for (let i = 0; i < listeners.length; i++) assert.equal((await wrong(i)).status, 429, listeners[i]);
+  } finally {
+    for (const s of servers) await s.stop();
+    ca.cleanup();
+  }
+});
