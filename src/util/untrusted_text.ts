@@ -14,20 +14,22 @@ function escapeChar(ch: string): string {
 }
 
 /**
- * Escapes what must not be shown raw and keeps at most `max` characters of the result; a cut
- * is marked with `…[+N]`, N being how many characters of the original were left out. An
- * escape is never cut in half, nor is a surrogate pair.
+ * Escapes what must not be shown raw and keeps the result within `max` characters; a cut is
+ * marked with `…[+N]` (inside the limit), N being how many characters of the original were
+ * left out. An escape is never cut in half, nor is a surrogate pair.
  */
 export function boundedText(s: string, max = 200): string {
+  const pieces = Array.from(s, (ch) => [ch, HIDDEN.test(ch) ? escapeChar(ch) : ch] as const);
+  if (pieces.reduce((n, [, p]) => n + p.length, 0) <= max) return pieces.map(([, p]) => p).join("");
+  const room = Math.max(0, max - `…[+${s.length}]`.length);
   let out = "";
   let taken = 0;
-  for (const ch of s) {
-    const piece = HIDDEN.test(ch) ? escapeChar(ch) : ch;
-    if (out.length + piece.length > max) return `${out}…[+${s.length - taken}]`;
+  for (const [ch, piece] of pieces) {
+    if (out.length + piece.length > room) break;
     out += piece;
     taken += ch.length;
   }
-  return out;
+  return `${out}…[+${s.length - taken}]`;
 }
 
 /** True when the text would be stored as it is (nothing to escape, not too long). */
