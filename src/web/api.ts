@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { CertificateRecord } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
-import type { UserRecord } from "../registration/ports.js";
+import type { AuditRecord, UserRecord } from "../registration/ports.js";
 import type { Identity, PortalService } from "../portal/service.js";
 import { openApiDocument } from "./openapi.js";
 
@@ -54,6 +54,14 @@ export function queryParams(req: FastifyRequest): Record<string, string | undefi
     if (typeof first === "string") out[k] = first;
   }
   return out;
+}
+
+/** An audit record as the API gives it: `count` identical events, the first `at`, the last `lastAt`. */
+export function auditJson(r: AuditRecord): Record<string, unknown> {
+  return {
+    id: r.id, at: r.at.toISOString(), lastAt: r.lastAt.toISOString(), count: r.count, actor: r.actor, event: r.event,
+    userId: r.userId, outcome: r.outcome, detail: r.detail ?? null,
+  };
 }
 
 function str(v: unknown): string {
@@ -209,7 +217,7 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
       ...(since ? { since } : {}), ...(until ? { until } : {}),
       limit: intParam(q.limit, 100, 1, 1000),
     });
-    return send(reply, 200, { events: records.map((r) => ({ ...r, at: r.at.toISOString() })) });
+    return send(reply, 200, { events: records.map(auditJson) });
   });
 
   return Promise.resolve();
