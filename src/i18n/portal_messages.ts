@@ -119,6 +119,8 @@ export const P = {
   actor: t("実行者", "Actor"),
   outcome: t("結果", "Outcome"),
   detail: t("詳細", "Detail"),
+  repeats: t("回数", "Times"),
+  repeatsUntil: t("最後", "last"),
   noEntries: t("該当するものはありません。", "Nothing found."),
   back: t("利用者一覧へ", "Back to the users"),
   apiDoc: t("管理 API（OpenAPI）", "Admin API (OpenAPI)"),

@@ -8,6 +8,7 @@ import type { CertificateRecord } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { parseCsr } from "../pki/csr.js";
 import { sha256 } from "../pki/fingerprint.js";
+import { auditUserId } from "./audit_input.js";
 import { passcodeHash, sameHash } from "./passcode.js";
 import type { AuditEvent, RegistrationStore } from "./ports.js";
 
@@ -16,6 +17,11 @@ export interface EnrollmentPolicy {
   readonly maxAttempts: number;
   /** A retry of the same CSR within this time gets the same certificate (default 10 minutes). */
   readonly replayWindowMs: number;
+  /**
+   * The configured user ID pattern (config.userIdPattern). A user ID from the Basic header that
+   * does not match it and names no user is audited as `invalid:HASH`, never as typed.
+   */
+  readonly userIdPattern?: string;
 }
 
 export interface EnrollRequest {
@@ -35,7 +41,11 @@ export interface EnrollmentDeps {
 }
 
 export class EnrollmentService {
-  constructor(private readonly d: EnrollmentDeps) {}
+  private readonly userIdRe: RegExp | undefined;
+
+  constructor(private readonly d: EnrollmentDeps) {
+    this.userIdRe = d.policy.userIdPattern ? new RegExp(d.policy.userIdPattern) : undefined;
+  }
 
   /** RFC 7030 simpleenroll: returns the issued (or, for a retry, the earlier) certificate. */
   async simpleEnroll(req: EnrollRequest): Promise<CertificateRecord> {
@@ -44,15 +54,17 @@ export class EnrollmentService {
     const userId = req.userId;
     const given = passcodeHash(this.d.secret, userId, req.passcode);
     const csrHash = sha256(req.csrDer).toString("hex");
-    const actor = `user:${userId}`;
+    const [user, pc] = await Promise.all([store.getUser(userId), store.getPasscode(userId)]);
+    // Until a user is found, the ID is only what the client typed: audited as such only if it has the configured form.
+    const audited = user ? userId : auditUserId(userId, this.userIdRe);
+    const actor = `user:${audited}`;
     const ev = (event: string, outcome: AuditEvent["outcome"], detail: Record<string, string | number> = {}): AuditEvent =>
-      ({ at: now, actor, event, userId, outcome, detail: { ...detail, ...(req.remote ? { remote: req.remote } : {}) } });
+      ({ at: now, actor, event, userId: audited, outcome, detail: { ...detail, ...(req.remote ? { remote: req.remote } : {}) } });
     const reject = async (reason: string, extra: Record<string, string | number> = {}): Promise<never> => {
       await store.audit([ev("passcode.failure", "failure", { reason, ...extra })]);
       throw new ShomeiError("PASSCODE_REJECTED");
     };
 
-    const [user, pc] = await Promise.all([store.getUser(userId), store.getPasscode(userId)]);
     if (!user || !pc) return reject(user ? "no-passcode" : "unknown-user");
     if (!sameHash(pc.hash, given)) {
       if (pc.status !== "active") return reject(`wrong-passcode-${pc.status}`);

@@ -55,6 +55,10 @@ export interface AuditEvent {
 
 export interface AuditRecord extends AuditEvent {
   readonly id: number;
+  /** How many identical events (same event, actor, user, outcome, detail) this record stands for. */
+  readonly count: number;
+  /** When the last of them happened (`at` is the first). */
+  readonly lastAt: Date;
 }
 
 export interface AuditQuery {

@@ -184,7 +184,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       issuer,
       secret: dir.hmacSecret(),
       clock: o.clock ?? ((): Date => new Date()),
-      policy: { maxAttempts: config.passcode.maxAttempts, replayWindowMs: config.passcode.replayWindowMinutes * 60_000 },
+      policy: { maxAttempts: config.passcode.maxAttempts, replayWindowMs: config.passcode.replayWindowMinutes * 60_000, userIdPattern: config.userIdPattern },
     });
     const portal = new PortalService({
       store: desk.store,

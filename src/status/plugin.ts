@@ -9,6 +9,7 @@
  * hide that status from them.
  */
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
 import type { CrlPublisher } from "./crl_publisher.js";
 import type { OcspResponder } from "./ocsp_responder.js";
@@ -21,6 +22,8 @@ export interface StatusOptions {
   readonly crl: CrlPublisher;
   readonly issuingDer: Buffer;
   readonly clock: () => Date;
+  /** Named in the error answers of the non-OCSP routes. */
+  readonly helpdesk?: string;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -33,11 +36,11 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   // Whatever fastify refuses before a handler runs (body too large, another content type) is,
   // on the OCSP routes, still answered in OCSP: clients read the status, not the HTTP code.
   app.setErrorHandler((error, req, reply) => {
-    const status = (error as { statusCode?: number }).statusCode ?? 500;
-    if (!req.url.startsWith("/ocsp")) return reply.send(error);
-    if (status >= 500) req.log.error(error);
+    const e = toShomeiError(error, OCSP_BODY_LIMIT, req.headers["content-type"]);
+    if (!req.url.startsWith("/ocsp")) return sendError(req, reply, e, opts.helpdesk ?? "-");
+    if (e.status >= 500) req.log.error({ err: error }, "internal error");
     return reply.code(200).type("application/ocsp-response").header("cache-control", "no-store")
-      .send(ocspErrorResponse(status < 500 ? "malformedRequest" : "internalError"));
+      .send(ocspErrorResponse(e.status < 500 ? "malformedRequest" : "internalError"));
   });
 
   const ocspReply = async (reply: FastifyReply, der: Buffer | undefined, cacheable: boolean): Promise<void> => {

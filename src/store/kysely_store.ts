@@ -2,6 +2,7 @@
  * The store: Kysely implementations of the ports that ca/ and registration/ declare, over
  * SQLite (embedded default) or PostgreSQL. The only place that knows SQL.
  */
+import { createHash } from "node:crypto";
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { CertificateRecord } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
@@ -9,6 +10,7 @@ import type {
   AuditEvent, AuditQuery, AuditRecord, MailQueueStore, MailQueueSummary, MailStatus, NewMail, PasscodeRecord, QueuedMail,
   RedeemRequest, RedeemResult, RegistrationStore, UserRecord,
 } from "../registration/ports.js";
+import { boundAuditEvent } from "../registration/audit_input.js";
 import type { CertificateReminderCandidate, PasswordReminderCandidate, ReminderStore } from "../registration/reminders.js";
 import type { LoginReservation, PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
 import type { UserStatus } from "../registration/ports.js";
@@ -86,7 +88,17 @@ function toAudit(r: Selectable<AuditTable>): AuditRecord {
     id: Number(r.id), at: date(r.at), actor: r.actor, event: r.event, userId: r.user_id,
     outcome: r.outcome === "failure" ? "failure" : "success",
     detail: JSON.parse(r.detail) as AuditRecord["detail"],
+    count: Number(r.count), lastAt: date(r.last_at ?? r.at),
   };
+}
+
+/** Identical events within this window share one audit row (with a count). */
+export const AUDIT_REPEAT_WINDOW_MS = 10 * 60_000;
+
+/** The key of an (already bounded) event's row: a hash of what makes it identical, and its window. */
+function auditRepeatKey(e: AuditEvent, detail: string): string {
+  const bucket = Math.floor(e.at.getTime() / AUDIT_REPEAT_WINDOW_MS);
+  return createHash("sha256").update(JSON.stringify([e.event, e.actor, e.userId, e.outcome, detail])).digest("hex").slice(0, 32) + `:${bucket}`;
 }
 
 function toQueuedMail(r: Selectable<MailQueueTable>): QueuedMail {
@@ -205,11 +217,39 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     });
   }
 
+  /**
+   * Writes audit events, each bounded and escaped first (boundAuditEvent). An event identical to
+   * one already written in the same window (same event, actor, user, outcome and detail) adds
+   * to that row's count instead: one upsert on the row's key, so parallel writers in any
+   * process add up exactly.
+   */
   private async insertAudit(conn: Conn, events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await conn.insertInto("audit_log").values(events.map((e) => ({
-      at: iso(e.at), actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail: JSON.stringify(e.detail ?? {}),
-    }))).execute();
+    const rows = new Map<string, { row: Insertable<AuditTable>; count: number; firstAt: string; lastAt: string }>();
+    for (const raw of events) {
+      const e = boundAuditEvent(raw);
+      const detail = JSON.stringify(e.detail ?? {});
+      const at = iso(e.at);
+      const key = auditRepeatKey(e, detail);
+      const seen = rows.get(key);
+      if (seen) {
+        seen.count += 1;
+        if (at > seen.lastAt) seen.lastAt = at;
+        if (at < seen.firstAt) seen.firstAt = at;
+        continue;
+      }
+      rows.set(key, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: key }, count: 1, firstAt: at, lastAt: at });
+    }
+    const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
+    for (const r of rows.values()) {
+      await conn.insertInto("audit_log").values({ ...r.row, at: r.firstAt, count: r.count, last_at: r.lastAt })
+        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
+          count: sql<number>`${sql.ref("audit_log.count")} + ${r.count}`,
+          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
+          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
+        }))
+        .execute();
+    }
   }
 
   /** Queues mails inside a transaction; returns their sequence numbers. */
@@ -364,7 +404,8 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     let query = this.db.selectFrom("audit_log").selectAll();
     if (q.userId !== undefined) query = query.where("user_id", "=", q.userId);
     if (q.event !== undefined) query = query.where("event", "=", q.event);
-    if (q.since !== undefined) query = query.where("at", ">=", iso(q.since));
+    // A row of repeated events is within the range when any of them is.
+    if (q.since !== undefined) query = query.where((eb) => eb.fn.coalesce("last_at", "at"), ">=", iso(q.since));
     if (q.until !== undefined) query = query.where("at", "<", iso(q.until));
     const rows = await query.orderBy("id", "desc").limit(q.limit ?? 100).execute();
     return rows.map(toAudit);

@@ -151,6 +151,17 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("address_failures_window").on("address_failures").column("window_start").execute();
       },
     },
+    "0004_audit_repeats": {
+      async up(db: Kysely<unknown>) {
+        // Identical events repeated within a window (a CSR replayed in a burst) are one row:
+        // how often, and when last. The key is a hash of the event and its time bucket; the
+        // unique index lets every writer (any process) add to the row in one upsert.
+        await db.schema.alterTable("audit_log").addColumn("count", "integer", (c) => c.notNull().defaultTo(1)).execute();
+        await db.schema.alterTable("audit_log").addColumn("last_at", "text").execute();
+        await db.schema.alterTable("audit_log").addColumn("repeat_key", "text").execute();
+        await db.schema.createIndex("audit_repeat_key").on("audit_log").column("repeat_key").unique().execute();
+      },
+    },
   };
 }
 

@@ -74,6 +74,12 @@ export interface AuditTable {
   user_id: string | null;
   outcome: string;
   detail: string;
+  /** How many identical events this row stands for (0004). */
+  count: Generated<number>;
+  /** When the last of them happened; null on rows from before 0004 (then `at`). */
+  last_at: string | null;
+  /** Hash of the event and its time bucket; null on rows from before 0004. */
+  repeat_key: string | null;
 }
 
 export interface RevocationsTable {

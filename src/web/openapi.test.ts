@@ -6,7 +6,7 @@ import type { CertificateRecord } from "../ca/ports.js";
 import { REVOCATION_REASONS } from "../portal/ports.js";
 import type { BulkResult } from "../portal/service.js";
 import type { UserRecord } from "../registration/ports.js";
-import { apiPlugin, certificateJson, userJson } from "./api.js";
+import { apiPlugin, auditJson, certificateJson, userJson } from "./api.js";
 import { openApiDocument } from "./openapi.js";
 
 type Obj = Record<string, unknown>;
@@ -219,7 +219,9 @@ test("the schemas match what userJson, certificateJson and bulk registration pro
     ],
   };
   same("BulkResult", bulk);
-  same("AuditEvent", { id: 7, at: new Date(), actor: "operator:a0000001", event: "certificate.revoke", userId: null, outcome: "success", detail: { serial: "1a2b3c", reason: "superseded", ok: true, n: 1 } });
+  const audit = { id: 7, at: new Date(), lastAt: new Date(), count: 1, actor: "operator:a0000001", event: "certificate.revoke", userId: null, outcome: "success" as const };
+  same("AuditEvent", auditJson({ ...audit, detail: { serial: "1a2b3c", reason: "superseded", ok: true, n: 1 } }));
+  same("AuditEvent", auditJson({ ...audit, count: 999, actor: "user:invalid:0123456789ab", userId: "invalid:0123456789ab" }));
   same("LoginResult", { outcome: "ok", userId: "a0000001", passwordChangeDue: false, passwordExpiresAt: null, certificate: { serial: "1a2b3c", notAfter: new Date() } });
   same("Problem", { type: "urn:shomei:error:USER_NOT_FOUND", title: "t", status: 404, code: "USER_NOT_FOUND", detail: "d", remedy: "r", helpdesk: "h" });
   // The checker itself notices a missing, an extra and a mistyped key.

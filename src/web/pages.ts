@@ -239,8 +239,8 @@ ${field("f-since", P.since[L], html`<input id="f-since" name="since" type="datet
 ${field("f-until", P.until[L], html`<input id="f-until" name="until" type="datetime-local" value="${f.until}">`)}
 <button type="submit" class="secondary">${P.filter[L]}</button>
 </form>
-${records.length === 0 ? html`<p>${P.noEntries[L]}</p>` : html`<table><thead><tr><th scope="col">${P.at[L]}</th><th scope="col">${P.actor[L]}</th><th scope="col">${P.event[L]}</th><th scope="col">${P.userId[L]}</th><th scope="col">${P.outcome[L]}</th><th scope="col">${P.detail[L]}</th></tr></thead><tbody>
-${records.map((r) => html`<tr><td>${formatDateTime(r.at, L, c.timeZone)}</td><td>${r.actor}</td><td>${r.event}</td><td>${r.userId ?? ""}</td><td>${r.outcome}</td><td><code>${JSON.stringify(r.detail ?? {})}</code></td></tr>`)}
+${records.length === 0 ? html`<p>${P.noEntries[L]}</p>` : html`<table><thead><tr><th scope="col">${P.at[L]}</th><th scope="col">${P.actor[L]}</th><th scope="col">${P.event[L]}</th><th scope="col">${P.userId[L]}</th><th scope="col">${P.outcome[L]}</th><th scope="col">${P.repeats[L]}</th><th scope="col">${P.detail[L]}</th></tr></thead><tbody>
+${records.map((r) => html`<tr><td>${formatDateTime(r.at, L, c.timeZone)}</td><td>${r.actor}</td><td>${r.event}</td><td>${r.userId ?? ""}</td><td>${r.outcome}</td><td class="audit-count">${r.count > 1 ? html`${r.count} <small>(${P.repeatsUntil[L]} ${formatDateTime(r.lastAt, L, c.timeZone)})</small>` : "1"}</td><td><code>${JSON.stringify(r.detail ?? {})}</code></td></tr>`)}
 </tbody></table>`}
 <p><a href="/console">${P.back[L]}</a></p>`);
 }

@@ -12,6 +12,7 @@ import type { KyselyStore } from "../../src/store/kysely_store.js";
 import type { CertificateRecord } from "../../src/ca/ports.js";
 import type { PasscodeRecord, UserRecord } from "../../src/registration/ports.js";
 import { isShomeiError } from "../../src/i18n/errors.js";
+import { invalidUserIdMarker } from "../../src/registration/audit_input.js";
 import { tempDir } from "../helpers/ca.js";
 import { has, needs, PG_URL } from "../helpers/tools.js";
 
@@ -188,6 +189,62 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.equal((await store().queryAudit({ event: "x.one" })).length, 2);
       assert.equal((await store().queryAudit({ event: "x.one", since: at(2) })).length, 1);
       assert.equal((await store().queryAudit({ event: "x.one", until: at(2) })).length, 1);
+    });
+
+    test("identical audit events in one window are one row with their count, whichever instance writes them", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      // A second store on the same database stands for another process (its own connections).
+      const other = await open();
+      if (!other) throw new Error("second store not open");
+      try {
+        const ev = (sec: number, detail: Record<string, string> = { serial: "ab12", remote: "127.0.0.1" }) => ({
+          at: new Date(T0.getTime() + sec * 1000), actor: "user:a0000031", event: "enroll.replay", userId: "a0000031", outcome: "success" as const, detail,
+        });
+        if (store().dialect === "postgres") {
+          await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? store() : other).audit([ev(i + 1)])));
+        } else {
+          // better-sqlite3 is synchronous: two stores in one process would block each other's
+          // commit while waiting for the lock, so here the two take turns, 10 parallel writes each.
+          for (let b = 0; b < 10; b++) {
+            const writer = b % 2 === 0 ? store() : other;
+            await Promise.all(Array.from({ length: 10 }, (_, j) => writer.audit([ev(b * 10 + j + 1)])));
+          }
+        }
+        await store().audit([ev(200), ev(201), ev(150)]);
+        await other.audit([ev(202, { serial: "ab12", remote: "192.0.2.1" })]);
+        await store().audit([ev(10 * 60 + 1)]);
+        const rows = await store().queryAudit({ userId: "a0000031", event: "enroll.replay" });
+        const burst = rows.find((r) => r.detail?.remote === "127.0.0.1" && r.at.getTime() < T0.getTime() + 10 * MIN);
+        assert.equal(burst?.count, 103, "100 parallel writes from two instances and 3 in one batch");
+        assert.equal(burst.at.toISOString(), ev(1).at.toISOString(), "at is the first");
+        assert.equal(burst.lastAt.toISOString(), ev(201).at.toISOString(), "lastAt is the last");
+        assert.equal(rows.length, 3, "another detail, and the next window, are rows of their own");
+        assert.deepEqual(rows.map((r) => r.count).sort((a, b) => a - b), [1, 1, 103]);
+        const late = await store().queryAudit({ userId: "a0000031", event: "enroll.replay", since: ev(190).at, until: ev(300).at });
+        assert.equal(late.length, 2, "a row of repeats is found by its last time too");
+      } finally {
+        await other.close();
+      }
+    });
+
+    test("audit input is bounded: a user ID that is not one becomes a marker, text is capped and escaped", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const hostile = `a0000032\u202E\u0000${"x".repeat(7990)}`;
+      const detail: Record<string, string> = { requestedSubject: `CN=${"y".repeat(40_000)}\u202Egnp.exe`, typed: hostile };
+      for (let i = 0; i < 30; i++) detail[`k${i}`] = "v";
+      await store().audit([{ at: T0, actor: `user:${hostile}`, event: "passcode.failure", userId: hostile, outcome: "failure", detail }]);
+      const [row] = await store().queryAudit({ event: "passcode.failure", userId: invalidUserIdMarker(hostile) });
+      assert.ok(row, "found by the marker");
+      assert.match(row.userId ?? "", /^invalid:[0-9a-f]{12}$/);
+      assert.equal(row.actor, `user:${row.userId}`);
+      assert.equal(row.detail?.typed, row.userId);
+      const subject = String(row.detail?.requestedSubject);
+      assert.ok(subject.length <= 200, `capped: ${subject.length}`);
+      assert.match(subject, /^CN=y+…\[\+\d+\]$/);
+      assert.equal(Object.keys(row.detail ?? {}).length, 17, "16 keys and the count of the rest");
+      const texts = [row.userId ?? "", row.actor, ...Object.values(row.detail ?? {}).map(String)].join("|");
+      assert.ok(!texts.includes("\u202E") && !texts.includes("\u0000"), "no raw RTL override or NUL");
+      assert.ok(texts.length < 1500, `bounded: ${texts.length}`);
     });
 
     test("passwords can be replaced; an unknown user is USER_NOT_FOUND", async (t) => {
