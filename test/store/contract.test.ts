@@ -295,7 +295,9 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.equal(await store().reserveLoginAttempt("a0000030", 5, T0, stale), "locked");
       assert.equal((await store().getUser("a0000030"))?.failedLogins, 5);
       assert.equal((await store().queryAudit({ userId: "a0000030", event: "login.lock" })).length, 1);
-      assert.equal((await store().queryAudit({ userId: "a0000030", event: "login" })).length, 5, "one audit event per wrong password");
+      const failures = await store().queryAudit({ userId: "a0000030", event: "login" });
+      // Identical events are one row with a count (the audit log folds repeats).
+      assert.equal(failures.reduce((n, r) => n + r.count, 0), 5, "one audited failure per wrong password");
     });
 
     test("portal: checks under way fill the limit until settled; a right password checked while the account locked does not count", async (t) => {
