@@ -281,7 +281,8 @@ export function checkPkcs8(der: Uint8Array): KeyKind {
     const ecKey = whole(key.content, 0x30, what);
     const [v, scalar, ...tail] = elements(ecKey.content, what);
     if (v?.tag !== 0x02 || !v.content.equals(Buffer.from([1])) || scalar?.tag !== 0x04) throw bad(what);
-    if (scalar.content.length !== curve.size) throw invalid(`EC private key of ${scalar.content.length} bytes (${curve.size} expected)`);
+    // Some encoders drop leading zero bytes of the scalar: shorter is fine, longer is not.
+    if (scalar.content.length === 0 || scalar.content.length > curve.size) throw invalid(`EC private key of ${scalar.content.length} bytes (at most ${curve.size} expected)`);
     const d = big(scalar.content);
     if (d === 0n || d >= curve.n) throw invalid("EC private key out of range");
     for (const t of tail) {
