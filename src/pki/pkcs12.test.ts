@@ -8,6 +8,7 @@ import { rc2CbcDecrypt, rc2CbcEncrypt, rc2DecryptBlock, rc2EncryptBlock, rc2Expa
 import { spkiDer, type KeyPair } from "./keys.js";
 import { isShomeiError } from "../i18n/errors.js";
 import { twoClients } from "../../test/helpers/client_pki.js";
+import { readTlv, tlv } from "./der.js";
 
 const code = (c: string) => (e: unknown): boolean => isShomeiError(e) && e.code === c;
 const hex = (s: string): Buffer => Buffer.from(s, "hex");
@@ -360,6 +361,18 @@ test("a key bag whose key is broken or not one Shomei accepts is refused with a 
   assert.throws(() => decodePkcs12(file(e3), "pw"), code("KEY_RSA_EXPONENT"));
   // The same shape with a good key decodes.
   assert.ok(decodePkcs12(file(ecKey.privateKey.export({ format: "der", type: "pkcs8" })), "pw").privateKey);
+});
+
+test("a friendlyName BMPString of odd length or a UniversalString not a multiple of 4 is PKCS12_MALFORMED, not a RangeError", () => {
+  // Raw bytes throughout: asn1js in this test would throw the same RangeError while building it.
+  const bag = der(certBag(ecCert));
+  const bagContent = bag.subarray(readTlv(bag, 0, "bag").start);
+  const friendlyNameOid = hex("06092a864886f70d010914");
+  for (const value of [hex("1e03006100"), hex("1c050000006100")]) {
+    const withName = tlv(0x30, bagContent, tlv(0x31, tlv(0x30, friendlyNameOid, tlv(0x31, value))));
+    const authSafe = der(seq(dataInfo(tlv(0x30, withName))));
+    assert.throws(() => decodePkcs12(pfx(authSafe, "pw"), "pw"), code("PKCS12_MALFORMED"), value.toString("hex"));
+  }
 });
 
 test("PBMAC1 (RFC 9579) is checked with PBKDF2 over the UTF-8 password", () => {

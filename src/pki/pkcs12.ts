@@ -376,7 +376,13 @@ const UNIVERSAL = 1;
 const CONTEXT = 3;
 
 function parse(bytes: Uint8Array, what: string): Block {
-  const r = asn1js.fromBER(bytes, { parseEmbedded: false });
+  let r: ReturnType<typeof asn1js.fromBER>;
+  try {
+    // asn1js decodes strings while it parses: an odd-length BMPString (a friendlyName) throws a RangeError.
+    r = asn1js.fromBER(bytes, { parseEmbedded: false });
+  } catch (e) {
+    throw malformed(`${what}: ${e instanceof Error ? e.message : "not ASN.1"}`, e);
+  }
   if (r.offset === -1 || r.result.error) throw malformed(`${what}: ${r.result.error || "not ASN.1"}`);
   if (r.offset !== bytes.length) throw malformed(`${what}: ${bytes.length - r.offset} extra bytes after the end`);
   return r.result;
