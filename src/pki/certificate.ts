@@ -7,7 +7,7 @@ import { Certificate, type Extension, type Name } from "@peculiar/asn1-x509";
 import { assembleCertificate, assembleTbs, type TbsParts } from "./assemble.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type { KeyKind, Signer } from "./keys.js";
-import { checkSpki } from "./spki.js";
+import { checkSpki, classifySpki } from "./spki.js";
 import { nameToString, commonNameOf } from "./names.js";
 import { fingerprint } from "./fingerprint.js";
 import { x509 } from "./x509lib.js";
@@ -57,14 +57,15 @@ export interface CertificateInfo {
   readonly fingerprint: string;
   readonly isCa: boolean;
   readonly selfSigned: boolean;
-  /** The subject key's kind (checked with checkSpki). */
-  readonly keyKind: KeyKind;
+  /** The subject key's kind; undefined for a well-formed key of a kind Shomei does not use. */
+  readonly keyKind: KeyKind | undefined;
 }
 
 /**
  * Parses a DER certificate, or throws BAD_DER (not a certificate, or names that cannot be
- * decoded) or the key's code from `checkSpki` (KEY_INVALID, KEY_UNSUPPORTED, …): a certificate
- * Shomei reads carries a key Shomei accepts, checked before anything could load it.
+ * decoded) or KEY_INVALID (its key is broken: an empty or off-curve EC point, a malformed RSA
+ * key…). A well-formed key of a kind Shomei does not use is allowed here (keyKind undefined:
+ * certificates of other CAs are read to be named); whatever loads a key checks it strictly.
  */
 export function readCertificate(der: Uint8Array): CertificateInfo {
   let cert: Certificate;
@@ -83,7 +84,7 @@ export function readCertificate(der: Uint8Array): CertificateInfo {
   } catch (e) {
     throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
   }
-  const keyKind = checkSpki(spki);
+  const keyKind = classifySpki(spki);
   const tbs = cert.tbsCertificate;
   let isCa: boolean;
   try {

@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { generateKeyPair, keyObjectSigner, spkiDer, type KeyPair } from "./keys.js";
 import { encode, isSignedBy, readCertificate, signCertificate, signEncoded } from "./certificate.js";
 import { keyMatchesCertificate, sameSpki } from "./key_match.js";
@@ -31,11 +32,16 @@ const emptyPoint = p256Spki(hex("00"));
 const bad = await certWith(emptyPoint, signer);
 const good = await certWith(spkiDer(signer.publicKey), signer);
 
-test("readCertificate refuses a certificate whose key is the empty EC point (KEY_INVALID)", () => {
+test("readCertificate refuses a certificate whose key is the empty EC point (KEY_INVALID)", async () => {
   assert.throws(() => readCertificate(bad), code("KEY_INVALID"));
   const info = readCertificate(good);
   assert.equal(info.keyKind, "ec-p256");
   assert.equal(info.commonName, "a0000001");
+  // A certificate of another CA with a well-formed key Shomei does not use is still read (to be named).
+  const p521 = generateKeyPairSync("ec", { namedCurve: "secp521r1" }).publicKey;
+  const other = readCertificate(await certWith(p521.export({ format: "der", type: "spki" }), signer, "other"));
+  assert.equal(other.keyKind, undefined);
+  assert.equal(other.commonName, "other");
 });
 
 test("a certificate whose subject has an odd-length BMPString is BAD_DER, not a RangeError", async () => {

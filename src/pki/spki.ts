@@ -248,6 +248,21 @@ export function checkSpki(der: Uint8Array): KeyKind {
   throw new ShomeiError("KEY_UNSUPPORTED", { kind: oid.content.equals(OID_RSA_PSS) ? "RSA-PSS" : KNOWN_OTHER[text] ?? text });
 }
 
+/**
+ * Like checkSpki, but a well-formed key of a kind Shomei does not use (another curve, RSA
+ * 4096, Ed25519, …) is `undefined` instead of an error; a broken key (KEY_INVALID) or bytes
+ * that are not a SubjectPublicKeyInfo (BAD_DER) still throw. For reading certificates of other
+ * CAs: their keys are never loaded, since everything that loads a key calls checkSpki.
+ */
+export function classifySpki(der: Uint8Array): KeyKind | undefined {
+  try {
+    return checkSpki(der);
+  } catch (e) {
+    if (e instanceof ShomeiError && (e.code === "KEY_UNSUPPORTED" || e.code === "KEY_TOO_SMALL" || e.code === "KEY_RSA_EXPONENT")) return undefined;
+    throw e;
+  }
+}
+
 /** A checked public key: the KeyObject is made only after `checkSpki` passed. */
 export function publicKeyFromSpki(der: Uint8Array): { publicKey: KeyObject; kind: KeyKind } {
   const kind = checkSpki(der);
