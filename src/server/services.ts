@@ -185,6 +185,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       secret: dir.hmacSecret(),
       clock: o.clock ?? ((): Date => new Date()),
       policy: { maxAttempts: config.passcode.maxAttempts, replayWindowMs: config.passcode.replayWindowMinutes * 60_000, userIdPattern: config.userIdPattern },
+      csrPolicy: config.csr,
     });
     const portal = new PortalService({
       store: desk.store,
@@ -196,7 +197,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       onRevoked: () => crl.nudge(),
     });
     const renewal = new RenewalService({
-      store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays,
+      store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays, csrPolicy: config.csr,
     });
     const limiter = new FailureLimiter(desk.store, { max: config.addressLimit.failures, windowMs: config.addressLimit.windowMinutes * 60_000 }, clock);
     const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
