@@ -6,6 +6,7 @@ import type { FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
 import { toPem } from "../pki/pem.js";
 import { buildPortal } from "../web/portal.js";
+import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 
 export interface AppOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
@@ -32,12 +33,13 @@ export interface ServiceDescription {
 
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    https: { key: s.tls.key, cert: s.tls.cert, minVersion: "TLSv1.2" },
+    https: { key: s.tls.key, cert: s.tls.cert, ...TLS_POLICY },
     bodyLimit: EST_BODY_LIMIT,
     logger: { level: o.logLevel ?? "warn" },
     // EST clients send a slash-less base path; keep routes exact.
     routerOptions: { ignoreTrailingSlash: true },
   });
+  sendHttpsHeaders(app.server);
   await app.register(estPlugin, {
     prefix: "/.well-known/est",
     enrollment: s.enrollment,
