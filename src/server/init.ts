@@ -11,6 +11,8 @@ import { openStore } from "../store/open.js";
 import { writeFileAtomic } from "../util/files.js";
 import { DEFAULTS, checkConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
+import { publicBase } from "./app.js";
+import { publicationUrls } from "./publication.js";
 import type { Lang } from "../i18n/errors.js";
 import type { RegistrationResult } from "../registration/service.js";
 import { openDesk } from "./services.js";
@@ -79,7 +81,12 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
   try {
     const kind = config.keyKind;
     const [rootKey, issuingKey, tlsKey] = await Promise.all([generateKeyPair(kind), generateKeyPair(kind), generateKeyPair("ec-p256")]);
-    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: config.urls });
+    // The TLS certificate is made before serve knows where it publishes: without configured URLs it
+    // names the publication listener's configured port on the first host name (what serve uses on
+    // a wildcard address), so TLS clients and scanners find its CRL and OCSP responder.
+    const configured = config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl;
+    const tlsUrls = configured ? config.urls : publicationUrls(publicBase("0.0.0.0", config.publication.port, o.hostnames, "http"));
+    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: tlsUrls });
 
     mkdirSync(dir.root, { recursive: true, mode: 0o700 });
     const passphraseInFile = !process.env.SHOMEI_CA_PASSPHRASE;
