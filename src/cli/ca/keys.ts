@@ -61,7 +61,7 @@ export function oldWrappingWarning(dir: DataDir, lang: Lang): string | undefined
 export async function run(args: string[], lang: Lang): Promise<number> {
   const p = parse(args, COMMON_OPTIONS, true);
   const sub = p.positionals[0];
-  if (flag(p, "help") || !sub) return (out(USAGE[lang]), sub ? 0 : 2);
+  if (flag(p, "help") || !sub) return (out(USAGE[lang]), flag(p, "help") ? 0 : 2);
   if ((sub !== "status" && sub !== "rewrap") || p.positionals.length > 1) throw new ShomeiError("USAGE", { reason: `keys ${p.positionals.join(" ")}` });
   const dir = new DataDir(dataDir(p));
   dir.requireCa();
