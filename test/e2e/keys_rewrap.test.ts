@@ -1,7 +1,8 @@
 /**
  * `shomei-ca keys status|rewrap` on a real data folder: keys in the wrapping older versions wrote
  * (Node's export: PBKDF2, 2,048 iterations) make serve warn and are rewrapped to scrypt, to the
- * same keys, mode 0600, atomically; a second run changes nothing; a wrong passphrase changes nothing.
+ * same keys, mode 0600, atomically, and audited; a second run changes nothing; a wrong passphrase
+ * changes nothing.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { createPrivateKey } from "node:crypto";
 import { initCa, serve } from "../helpers/ca.js";
 import { shomeiCa } from "../helpers/run.js";
+import { openStore } from "../../src/store/open.js";
 
 const NAMES = ["root", "issuing", "tls"] as const;
 
@@ -59,6 +61,15 @@ test("keys written by older versions: serve warns, keys rewrap rewraps them to t
   }
   assert.match(r.stdout, /^Rewrapped 3 keys\.$/m);
   assert.deepEqual(readdirSync(join(ca.dir, "private")).sort(), ["issuing.key.pem", "root.key.pem", "tls.key.pem"], "temporary files left behind");
+  const store = await openStore(`sqlite:${join(ca.dir, "shomei.db")}`);
+  try {
+    const audited = await store.queryAudit({ event: "ca.keys.rewrap" });
+    assert.equal(audited.length, 1, JSON.stringify(audited));
+    assert.equal(audited[0]?.detail?.keys, "root,issuing,tls");
+    assert.match(audited[0]?.actor ?? "", /^operator:/);
+  } finally {
+    await store.close();
+  }
 
   // Idempotent: nothing left to do, the files stay byte for byte.
   const after = NAMES.map((n) => readFileSync(file(n)));
@@ -67,6 +78,12 @@ test("keys written by older versions: serve warns, keys rewrap rewraps them to t
   for (const n of NAMES) assert.match(again.stdout, new RegExp(`^${n}: already at the new wrapping, left alone: scrypt N=2\\^14 r=8 p=5, aes-256-cbc`, "m"));
   assert.match(again.stdout, /^Rewrapped 0 keys\.$/m);
   NAMES.forEach((n, i) => assert.deepEqual(readFileSync(file(n)), after[i]));
+  const store2 = await openStore(`sqlite:${join(ca.dir, "shomei.db")}`);
+  try {
+    assert.equal((await store2.queryAudit({ event: "ca.keys.rewrap" })).length, 1, "a run that changed nothing is not audited");
+  } finally {
+    await store2.close();
+  }
 });
 
 test("keys rewrap with the root key kept offline rewraps the others and says the root was skipped", { timeout: 240_000 }, async (t) => {

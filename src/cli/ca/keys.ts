@@ -1,32 +1,35 @@
 /** `shomei-ca keys status|rewrap`: how the CA's private keys are encrypted at rest, and rewrapping old ones. */
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
+import { loadConfig } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { keyFileStates, rewrapKeys, type KeyFileState, type RewrapResult } from "../../server/key_rewrap.js";
-import { flag, parse } from "../common.js";
-import { COMMON_OPTIONS, dataDir, out } from "./shared.js";
+import { openStore } from "../../store/open.js";
+import { flag, parse, str } from "../common.js";
+import { COMMON_OPTIONS, dataDir, operatorActor, out } from "./shared.js";
 
 export const USAGE: Record<Lang, string> = {
   ja: `使い方:
   shomei-ca keys status [--data フォルダ]
       認証局の秘密鍵（root、issuing、tls）がそれぞれどの方式で暗号化されているかを表示します。
-  shomei-ca keys rewrap [--data フォルダ]
+  shomei-ca keys rewrap [--data フォルダ] [--db URL]
       古い方式（PBKDF2 2,048 回。このバージョンより前の shomei-ca init が作成）で暗号化された秘密鍵を、
       scrypt（N=2^14, r=8, p=5）と AES-256-CBC で暗号化し直します。パスフレーズは変わりません。
       新しいファイルが同じ鍵に戻ることを確かめてから置き換え（一時ファイルと rename、モード 0600）、
       すでに新しい方式の鍵はそのままにします。何度実行しても同じ結果です。実行中の serve は止めなくて構いません。
+      暗号化し直した鍵は監査ログに記録します（ca.keys.rewrap）。
 パスフレーズは SHOMEI_CA_PASSPHRASE、なければ secrets/ca-passphrase から読みます。
 例: shomei-ca keys rewrap --data /srv/shomei
 終了コード: 0 成功、1 対処が必要、2 指定の誤り、3 内部エラー`,
   en: `Usage:
   shomei-ca keys status [--data DIR]
       Shows how each CA private key (root, issuing, tls) is encrypted.
-  shomei-ca keys rewrap [--data DIR]
+  shomei-ca keys rewrap [--data DIR] [--db URL]
       Re-encrypts private keys written under the old wrapping (PBKDF2 at 2,048 iterations, by shomei-ca init
       before this version) with scrypt (N=2^14, r=8, p=5) and AES-256-CBC. The passphrase stays the same.
       Each file is replaced only after the new one was read back to the same key (temporary file and rename,
       mode 0600); keys already at the new wrapping are left alone, so running it again changes nothing.
-      A running serve need not be stopped.
+      A running serve need not be stopped. Rewrapped keys are recorded in the audit log (ca.keys.rewrap).
 The passphrase is read from SHOMEI_CA_PASSPHRASE, else from secrets/ca-passphrase.
 Example: shomei-ca keys rewrap --data /srv/shomei
 Exit codes: 0 done, 1 you must act, 2 wrong usage, 3 internal error`,
@@ -69,8 +72,21 @@ export async function run(args: string[], lang: Lang): Promise<number> {
     for (const s of keyFileStates(dir)) out(stateLine(s, lang));
     return 0;
   }
-  const results = await rewrapKeys(dir, dir.passphrase(), (r) => out(resultLine(r, lang)));
-  const n = results.filter((r) => r.action === "rewrapped").length;
-  out(lang === "ja" ? `${n} 個の鍵を暗号化し直しました。` : `Rewrapped ${n} key${n === 1 ? "" : "s"}.`);
-  return 0;
+  // The database first: rewrapped keys are audited, so a database that is down stops us before any key changes.
+  const store = await openStore(dir.databaseUrl(str(p, "db") ?? loadConfig(dir.config).database));
+  try {
+    const results = await rewrapKeys(dir, dir.passphrase(), (r) => out(resultLine(r, lang)));
+    const done = results.filter((r) => r.action === "rewrapped");
+    if (done.length > 0) {
+      await store.audit([{
+        at: new Date(), actor: operatorActor(), event: "ca.keys.rewrap", userId: null, outcome: "success",
+        detail: { keys: done.map((r) => r.name).join(","), from: done[0]?.wrapping ?? "", to: done[0]?.now ?? "" },
+      }]);
+    }
+    const n = done.length;
+    out(lang === "ja" ? `${n} 個の鍵を暗号化し直しました。` : `Rewrapped ${n} key${n === 1 ? "" : "s"}.`);
+    return 0;
+  } finally {
+    await store.close();
+  }
 }
