@@ -15,7 +15,7 @@
  * 0.85–1.3 s on the shared, loaded 2-core development machine (PBKDF2 at 600,000 iterations:
  * about 0.6 s there), paid once per key when init writes it and when the service starts.
  */
-import { createPrivateKey, createCipheriv, randomBytes, scryptSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, createCipheriv, randomBytes, scrypt, type KeyObject } from "node:crypto";
 import { children, readTlv, tlv, type Tlv } from "./der.js";
 import { fromPem, toPem } from "./pem.js";
 
@@ -59,12 +59,17 @@ const CIPHER_NAMES: Readonly<Record<string, string>> = {
   [OID.aes128cbc]: "aes-128-cbc", [OID.aes192cbc]: "aes-192-cbc", [OID.aes256cbc]: "aes-256-cbc",
 };
 
-/** Encrypted PKCS#8 PEM of `key` under `passphrase`: PBES2, scrypt, AES-256-CBC. */
-export function wrapPrivateKey(key: KeyObject, passphrase: string, params: ScryptParams = SCRYPT_PARAMS): string {
+/**
+ * Encrypted PKCS#8 PEM of `key` under `passphrase`: PBES2, scrypt, AES-256-CBC. Asynchronous
+ * (scrypt runs on libuv's thread pool), so init wraps its three keys side by side.
+ */
+export async function wrapPrivateKey(key: KeyObject, passphrase: string, params: ScryptParams = SCRYPT_PARAMS): Promise<string> {
   const plain = key.export({ format: "der", type: "pkcs8" });
   const salt = randomBytes(16);
   const iv = randomBytes(16);
-  const derived = scryptSync(Buffer.from(passphrase, "utf8"), salt, 32, { ...params, maxmem: 256 * params.N * params.r });
+  const derived = await new Promise<Buffer>((resolve, reject) => {
+    scrypt(Buffer.from(passphrase, "utf8"), salt, 32, { ...params, maxmem: 256 * params.N * params.r }, (e, k) => (e ? reject(e) : resolve(k)));
+  });
   const cipher = createCipheriv("aes-256-cbc", derived, iv);
   const encrypted = Buffer.concat([cipher.update(plain), cipher.final()]);
   derived.fill(0);

@@ -94,9 +94,12 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     if (passphraseInFile) await writeFileAtomic(dir.passphraseFile, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
     const pass = dir.passphrase();
     await writeFileAtomic(dir.hmacKey, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
-    await writeFileAtomic(dir.rootKey, wrapPrivateKey(rootKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    await writeFileAtomic(dir.issuingKey, wrapPrivateKey(issuingKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    await writeFileAtomic(dir.tlsKey, wrapPrivateKey(tlsKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    const [rootPem, issuingPem, tlsPem] = await Promise.all([
+      wrapPrivateKey(rootKey.privateKey, pass), wrapPrivateKey(issuingKey.privateKey, pass), wrapPrivateKey(tlsKey.privateKey, pass),
+    ]);
+    await writeFileAtomic(dir.rootKey, rootPem, { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.issuingKey, issuingPem, { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.tlsKey, tlsPem, { mode: 0o600, exclusive: true });
     await writeFileAtomic(dir.rootCert, toPem(h.rootDer, "CERTIFICATE"));
     await writeFileAtomic(dir.issuingCert, toPem(h.issuingDer, "CERTIFICATE"));
     await writeFileAtomic(dir.tlsCert, toPem(h.tlsDer, "CERTIFICATE") + toPem(h.issuingDer, "CERTIFICATE"));

@@ -57,7 +57,7 @@ export async function rewrapKeys(dir: DataDir, passphrase: string, onResult: (r:
     else if (state.strong) r = { ...state, action: "unchanged", now: state.wrapping };
     else {
       const key = dir.privateKey(state.file, passphrase);
-      const pem = wrapPrivateKey(key, passphrase);
+      const pem = await wrapPrivateKey(key, passphrase);
       // Never lose a key: the new file must give back exactly the key the old one holds.
       const original = key.export({ format: "der", type: "pkcs8" });
       let again: Buffer | undefined;

@@ -23,7 +23,7 @@ test("a key wrapped with scrypt opens with openssl pkey and with Node's createPr
   t.after(() => rmSync(work, { recursive: true, force: true }));
   for (const kind of ["ec-p256", "rsa-2048"] as const) {
     const pair = await generateKeyPair(kind);
-    const pem = wrapPrivateKey(pair.privateKey, PASS);
+    const pem = await wrapPrivateKey(pair.privateKey, PASS);
     assert.match(pem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
     const file = join(work, `${kind}.pem`);
     writeFileSync(file, pem, { mode: 0o600 });
