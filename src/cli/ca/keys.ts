@@ -52,7 +52,13 @@ function resultLine(r: RewrapResult, lang: Lang): string {
 
 /** One line for serve and init to print when keys still use the old wrapping (nothing when none does). */
 export function oldWrappingWarning(dir: DataDir, lang: Lang): string | undefined {
-  const weak = keyFileStates(dir).filter((s) => s.present && !s.strong);
+  let states: KeyFileState[];
+  try {
+    states = keyFileStates(dir);
+  } catch {
+    return undefined; // serve does not read the root key: a damaged one must not stop it here
+  }
+  const weak = states.filter((s) => s.present && !s.strong);
   if (weak.length === 0) return undefined;
   const names = weak.map((s) => s.name).join(", ");
   const how = weak[0]?.wrapping ?? "";
