@@ -248,6 +248,13 @@ export const ERRORS = {
     remedyJa: "環境変数 SHOMEI_CA_PASSPHRASE、または secrets フォルダのパスフレーズファイルを確認してください。",
     remedyEn: "Check SHOMEI_CA_PASSPHRASE or the passphrase file in the secrets folder.",
   },
+  KEY_REWRAP_FAILED: {
+    status: 500, exit: 3,
+    ja: "秘密鍵 {file} を新しい方式で暗号化し直した結果が元の鍵と一致しないため、ファイルは変更していません。",
+    en: "Re-encrypting the private key {file} did not give back the same key, so the file was left unchanged.",
+    remedyJa: "鍵ファイルはそのまま使えます。不具合として報告し、報告の際はこのメッセージを添えてください。",
+    remedyEn: "The key file is still usable as it is. Report this as a bug, with this message.",
+  },
   DB_UNAVAILABLE: {
     status: 503, exit: 3,
     ja: "データベースに接続できません: {reason}",

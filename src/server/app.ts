@@ -7,6 +7,7 @@ import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
 import { toPem } from "../pki/pem.js";
 import { buildPortal } from "../web/portal.js";
+import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 
 export interface AppOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
@@ -38,7 +39,7 @@ function limiterFor(s: CaServices, o: AppOptions): FailureLimiter {
 
 export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    https: { key: s.tls.key, cert: s.tls.cert, minVersion: "TLSv1.2" },
+    https: { key: s.tls.key, cert: s.tls.cert, ...TLS_POLICY },
     bodyLimit: EST_BODY_LIMIT,
     frameworkErrors: frameworkErrors(EST_BODY_LIMIT, s.config.helpdesk),
     logger: { level: o.logLevel ?? "warn" },
@@ -46,6 +47,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     routerOptions: { ignoreTrailingSlash: true },
   });
   codedErrors(app, EST_BODY_LIMIT, s.config.helpdesk);
+  sendHttpsHeaders(app.server);
   await app.register(estPlugin, {
     prefix: "/.well-known/est",
     enrollment: s.enrollment,

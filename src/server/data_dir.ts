@@ -4,7 +4,7 @@
  *   shomei.json              configuration
  *   shomei.db                SQLite database (embedded default)
  *   ca/root.pem, ca/issuing.pem     CA certificates (public)
- *   private/*.key.pem        CA and TLS private keys, PKCS#8 encrypted with AES-256 (0600)
+ *   private/*.key.pem        CA and TLS private keys, encrypted PKCS#8: scrypt + AES-256-CBC (0600; older versions: PBKDF2)
  *   secrets/ca-passphrase    the key passphrase, unless SHOMEI_CA_PASSPHRASE is set (0600)
  *   secrets/hmac.key         server secret for passcode hashes (0600)
  *   tls/server.pem           the service's TLS certificate and chain

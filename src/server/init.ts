@@ -5,12 +5,15 @@ import { isIP } from "node:net";
 import { createHierarchy } from "../ca/hierarchy.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { readCertificate } from "../pki/certificate.js";
-import { exportPrivateKeyPem, generateKeyPair, type KeyKind } from "../pki/keys.js";
+import { generateKeyPair, type KeyKind } from "../pki/keys.js";
+import { wrapPrivateKey } from "../pki/key_wrap.js";
 import { toPem } from "../pki/pem.js";
 import { openStore } from "../store/open.js";
 import { writeFileAtomic } from "../util/files.js";
 import { DEFAULTS, checkConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
+import { publicBase } from "./app.js";
+import { publicationUrls } from "./publication.js";
 import type { Lang } from "../i18n/errors.js";
 import type { RegistrationResult } from "../registration/service.js";
 import { openDesk } from "./services.js";
@@ -79,16 +82,24 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
   try {
     const kind = config.keyKind;
     const [rootKey, issuingKey, tlsKey] = await Promise.all([generateKeyPair(kind), generateKeyPair(kind), generateKeyPair("ec-p256")]);
-    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: config.urls });
+    // The TLS certificate is made before serve knows where it publishes: without configured URLs it
+    // names the publication listener's configured port on the first host name (what serve uses on
+    // a wildcard address), so TLS clients and scanners find its CRL and OCSP responder.
+    const configured = config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl;
+    const tlsUrls = configured ? config.urls : publicationUrls(publicBase("0.0.0.0", config.publication.port, o.hostnames, "http"));
+    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: tlsUrls });
 
     mkdirSync(dir.root, { recursive: true, mode: 0o700 });
     const passphraseInFile = !process.env.SHOMEI_CA_PASSPHRASE;
     if (passphraseInFile) await writeFileAtomic(dir.passphraseFile, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
     const pass = dir.passphrase();
     await writeFileAtomic(dir.hmacKey, randomBytes(32).toString("base64") + "\n", { mode: 0o600, exclusive: true });
-    await writeFileAtomic(dir.rootKey, exportPrivateKeyPem(rootKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    await writeFileAtomic(dir.issuingKey, exportPrivateKeyPem(issuingKey.privateKey, pass), { mode: 0o600, exclusive: true });
-    await writeFileAtomic(dir.tlsKey, exportPrivateKeyPem(tlsKey.privateKey, pass), { mode: 0o600, exclusive: true });
+    const [rootPem, issuingPem, tlsPem] = await Promise.all([
+      wrapPrivateKey(rootKey.privateKey, pass), wrapPrivateKey(issuingKey.privateKey, pass), wrapPrivateKey(tlsKey.privateKey, pass),
+    ]);
+    await writeFileAtomic(dir.rootKey, rootPem, { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.issuingKey, issuingPem, { mode: 0o600, exclusive: true });
+    await writeFileAtomic(dir.tlsKey, tlsPem, { mode: 0o600, exclusive: true });
     await writeFileAtomic(dir.rootCert, toPem(h.rootDer, "CERTIFICATE"));
     await writeFileAtomic(dir.issuingCert, toPem(h.issuingDer, "CERTIFICATE"));
     await writeFileAtomic(dir.tlsCert, toPem(h.tlsDer, "CERTIFICATE") + toPem(h.issuingDer, "CERTIFICATE"));

@@ -16,6 +16,7 @@ import { P } from "../i18n/portal_messages.js";
 import type { SessionRecord } from "../portal/ports.js";
 import type { Identity, PortalService } from "../portal/service.js";
 import { frameworkErrors, toShomeiError } from "../http/errors.js";
+import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
@@ -102,7 +103,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
   const portal = o.portal;
   const app = Fastify({
     https: {
-      key: o.tls.key, cert: o.tls.cert, minVersion: "TLSv1.2",
+      key: o.tls.key, cert: o.tls.cert, ...TLS_POLICY,
       requestCert: true, rejectUnauthorized: false, ca: [...o.clientCas],
     },
     bodyLimit: FORM_LIMIT,
@@ -110,6 +111,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     logger: { level: o.logLevel ?? "warn" },
     routerOptions: { ignoreTrailingSlash: true },
   });
+  sendHttpsHeaders(app.server);
   await app.register(formbody, { bodyLimit: FORM_LIMIT });
   await app.register(multipart, { limits: { fileSize: CSV_LIMIT, files: 1, fields: 10, fieldSize: 1024 } });
   app.decorateRequest("lang", "ja");

@@ -54,6 +54,7 @@ export const TOOLS = {
     available: onPath(PY_DEBIAN, ["-c", "import aiosmtpd"]),
   },
   tinyproxy: { name: "tinyproxy", install: "apt-get install -y tinyproxy", available: onPath("sh", ["-c", "command -v tinyproxy"]) },
+  testssl: { name: "testssl.sh (Debian's command testssl)", install: "apt-get install -y testssl.sh", available: onPath("sh", ["-c", "command -v testssl"]) },
   postgres: {
     name: "PostgreSQL",
     install: `apt-get install -y postgresql, start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) and set SHOMEI_TEST_PG (now ${PG_URL.replace(/:[^:@/]*@/, ":***@")})`,

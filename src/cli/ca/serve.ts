@@ -9,6 +9,7 @@ import { buildPublicationApp, publicationUrls } from "../../server/publication.j
 import { openCa } from "../../server/services.js";
 import { flag, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
+import { oldWrappingWarning } from "./keys.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
 
 const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, verbose: { type: "boolean" } } as const;
@@ -54,6 +55,8 @@ by default), then serves. Meant for trying Shomei out; in production use shomei-
 async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_OPTIONS | typeof START_OPTIONS): Promise<number> {
   const p = parse(args, options, false);
   const services = await openCa(dataDir(p), openOptions(p));
+  const weakKeys = oldWrappingWarning(services.dir, lang);
+  if (weakKeys) process.stderr.write(weakKeys + "\n");
   const { config } = services;
   const logLevel = flag(p, "verbose") ? "info" : "warn";
   // Known once the portal listens; published by the EST listener in /.well-known/shomei.json.
