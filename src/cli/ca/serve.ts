@@ -1,17 +1,21 @@
 /** `shomei-ca serve` (and `start`, which creates a CA first when there is none). */
-import { hostname as osHostname } from "node:os";
+import { createServer } from "node:net";
+import { availableParallelism, hostname as osHostname } from "node:os";
+import { fileURLToPath } from "node:url";
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
-import { buildApp, buildPortalApp, publicBase } from "../../server/app.js";
+import { publicBase } from "../../server/app.js";
+import { MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
-import { buildPublicationApp, publicationUrls } from "../../server/publication.js";
+import { publicationUrls } from "../../server/publication.js";
 import { openCa } from "../../server/services.js";
-import { flag, int, parse, str } from "../common.js";
+import { Supervisor, toWireCrl, toWireResponder } from "../../server/supervisor.js";
+import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
 
-const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, verbose: { type: "boolean" } } as const;
+const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, workers: { type: "string" }, verbose: { type: "boolean" } } as const;
 const START_OPTIONS = { ...SERVE_OPTIONS, org: { type: "string" }, hostname: { type: "string" } } as const;
 
 export const USAGE: Record<Lang, string> = {
@@ -51,52 +55,99 @@ Creates a CA in the data folder when there is none (organisation "Shomei", host 
 by default), then serves. Meant for trying Shomei out; in production use shomei-ca init and shomei-ca serve.`,
 };
 
+/** How long a worker may take on shutdown to finish its requests in flight before it is killed. */
+const DRAIN_MS = 15_000;
+/** How often the supervisor checks whether the OCSP responder certificate is due for renewal. */
+const RESPONDER_CHECK_MS = 10 * 60_000;
+
+/** A free TCP port on `host`, for `--port 0`: every worker, and a replacement, then listens on the same one. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen({ host, port: 0, exclusive: true }, () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * The supervisor: opens the CA (so a broken setting is reported before anything listens),
+ * signs the CRLs, makes the OCSP responder certificate, delivers the mail and runs the
+ * reminders; the workers serve every request.
+ */
 async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_OPTIONS | typeof START_OPTIONS): Promise<number> {
   const p = parse(args, options, false);
-  const services = await openCa(dataDir(p), openOptions(p));
+  const dir = dataDir(p);
+  const open = openOptions(p);
+  const services = await openCa(dir, open);
   const { config } = services;
-  const logLevel = flag(p, "verbose") ? "info" : "warn";
-  // Known once the portal listens; published by the EST listener in /.well-known/shomei.json.
-  const published: { portal?: string } = {};
-  const app = await buildApp(services, { logLevel, portalUrl: () => published.portal });
-  const portalApp = await buildPortalApp(services, { logLevel });
-  const publicationApp = await buildPublicationApp(services, { logLevel });
+  const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
+  if (count < 1 || count > MAX_WORKERS) {
+    await services.close();
+    throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
+  }
   const host = str(p, "host") ?? config.listen.host;
   const port = int(p, "port", config.listen.port);
   // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
   const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
   const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
-  const closeAll = async (): Promise<void> => {
-    await app.close();
-    await portalApp.close();
-    await publicationApp.close();
+  const ports = {
+    est: port === 0 ? await freePort(host) : port,
+    portal: portalPort === 0 ? await freePort(host) : portalPort,
+    http: httpPort === 0 ? await freePort(host) : httpPort,
+  };
+  await services.crl.start();
+  let responder = toWireResponder(await services.ocsp.exportResponder());
+  const supervisor = new Supervisor({
+    count,
+    exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
+    drainMs: DRAIN_MS,
+    init: (worker) => {
+      const crl = services.crl.current;
+      return {
+        t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
+        logLevel: flag(p, "verbose") ? "info" : "warn", responder, ...(crl ? { crl: toWireCrl(crl) } : {}),
+      };
+    },
+    onNudge: () => services.crl.nudge(),
+    onProblem: (e) => process.stderr.write(`${formatError(e, lang)}\n`),
+    onReplaced: (worker, pid) => process.stderr.write(`${M.workerReplaced[lang](worker, pid)}\n`),
+  });
+  services.crl.onPublish((crl) => supervisor.broadcast({ t: "crl", crl: toWireCrl(crl) }));
+  const responderTimer = setInterval(() => {
+    services.ocsp.exportResponder().then((r) => {
+      const next = toWireResponder(r);
+      if (next.der === responder.der) return;
+      responder = next;
+      supervisor.broadcast({ t: "responder", responder });
+    }, (e: unknown) => process.stderr.write(`OCSP responder renewal failed: ${e instanceof Error ? e.message : String(e)}\n`));
+  }, RESPONDER_CHECK_MS);
+  responderTimer.unref();
+  const shutdown = async (): Promise<void> => {
+    clearInterval(responderTimer);
+    await supervisor.drain();
     await services.close();
   };
-  const listen = async (a: typeof app, at: number, option: string, setting: string): Promise<number> => {
-    try {
-      await a.listen({ host, port: at });
-    } catch (e) {
-      await closeAll();
-      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
-      throw e;
-    }
-    const address = a.server.address();
-    return typeof address === "object" && address ? address.port : at;
-  };
-  // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
-  await services.crl.start();
-  const httpBase = publicBase(host, await listen(publicationApp, httpPort, "--http-port", "publication.port"), config.hostnames, "http");
+  let ready;
+  try {
+    ready = await supervisor.start();
+  } catch (e) {
+    await shutdown();
+    throw e;
+  }
+  const httpBase = publicBase(host, ready.http, config.hostnames, "http");
   const urls = config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase);
-  services.issuer.setUrls(urls);
-  const base = publicBase(host, await listen(app, port, "--port", "listen.port"), config.hostnames);
-  const portalBase = publicBase(host, await listen(portalApp, portalPort, "--portal-port", "portal.port"), config.hostnames);
-  published.portal = portalBase;
+  const base = publicBase(host, ready.est, config.hostnames);
+  const portalBase = publicBase(host, ready.portal, config.hostnames);
   out(`EST: ${base}/.well-known/est`);
   out(`Portal: ${portalBase}/`);
   out(`OCSP: ${urls.ocspUrl ?? `${httpBase}/ocsp`}`);
   out(`CRL: ${urls.crlUrl ?? `${httpBase}/crl/issuing.crl`}`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);
-  // Delivers queued mails and runs the reminders until shutdown.
+  out(M.workers[lang](supervisor.pids()));
+  // Delivers queued mails and runs the reminders until shutdown (here, once, not in every worker).
   const mailWorker = services.startWorker();
   out(M.serving[lang]());
   // Started through `npm start`, the commands are not on PATH yet: npx finds them.
@@ -112,7 +163,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     process.on("SIGTERM", stop);
   });
   await mailWorker.stop();
-  await closeAll();
+  await shutdown();
   out(M.stopped[lang]());
   return 0;
 }
