@@ -19,18 +19,22 @@ const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { typ
 const START_OPTIONS = { ...SERVE_OPTIONS, org: { type: "string" }, hostname: { type: "string" } } as const;
 
 export const USAGE: Record<Lang, string> = {
-  ja: `使い方: shomei-ca serve [--data フォルダ] [--host アドレス] [--port N] [--portal-port N] [--http-port N] [--db URL] [--verbose]
+  ja: `使い方: shomei-ca serve [--data フォルダ] [--host アドレス] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
 
 HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら各エンドポイントを 1 行ずつ表示します。
   --host ADDR   待ち受けるアドレス（既定: 設定ファイル、通常 127.0.0.1。外部に公開するには 0.0.0.0）
   --port N      待ち受けるポート（既定: 設定ファイル、通常 8443。0 で空いているポート）
   --portal-port N  オンラインシステム（ポータル）のポート（既定: 設定ファイル、通常 8444。--port 0 のときは 0）
   --http-port N    失効情報（CRL・OCSP・発行 CA 証明書）を平文 HTTP で公開するポート（既定: 設定ファイル、通常 8080。--port 0 のときは 0）
+  --workers N      リクエストを処理するワーカープロセスの数（既定: 設定ファイルの workers、なければ CPU コア数）
+リクエストはすべてワーカープロセスが処理し、監視役のプロセスが停止したワーカーを自動で再起動します（WORKER_DIED を記録）。
+CRL の署名、OCSP 応答者証明書、メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
+SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停止します。
 ポータルはブラウザにクライアント証明書を求めるため、EST とは別のポートで待ち受けます。
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
-  en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--db URL] [--verbose]
+  en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
 
 Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, prints each endpoint on a line.
   --host ADDR   address to listen on (default from the config, normally 127.0.0.1; 0.0.0.0 for all)
@@ -38,6 +42,10 @@ Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, print
   --portal-port N  port of the online system (portal) (default from the config, normally 8444; 0 with --port 0)
   --http-port N    plain-HTTP port publishing revocation status (CRL, OCSP, issuing CA certificate) (default from the config,
                    normally 8080; 0 with --port 0)
+  --workers N      worker processes that serve the requests (default: workers in the config, else one per CPU core)
+Worker processes serve every request; a supervisor process restarts a worker that stops (logged as WORKER_DIED).
+The supervisor alone signs the CRLs, makes the OCSP responder certificate, delivers mail and runs the reminders.
+SIGTERM or Ctrl+C stops the service once the requests in flight are finished.
 The portal asks browsers for a client certificate, so it listens on a port of its own, apart from EST.
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
