@@ -139,16 +139,19 @@ async function fetchBytes(url: string, init?: RequestInit): Promise<Buffer> {
   return Buffer.from(await r.arrayBuffer());
 }
 
-test("both workers serve the same CRL and OCSP answers that verify, before and after a revocation by another process", { timeout: 300_000 }, async (t) => {
+test("concurrent enrollments through both workers succeed; both serve the same CRL and OCSP answers that verify, before and after a revocation by another process", { timeout: 300_000 }, async (t) => {
   if (!(await needs(t, "python3"))) return;
   const ca = await initCa();
   t.after(() => ca.cleanup());
-  const [u] = await users(ca.dir, 7000, 1);
-  if (!u) return assert.fail("no user");
+  const all = await users(ca.dir, 7000, 8);
+  const u = all[0] ?? assert.fail("no user");
+  const bodies = await Promise.all(all.map(async (x) => (await makeCsr(x.id)).base64));
   const srv = await serve(ca.dir, ["--workers", "2"]);
   t.after(() => srv.stop());
-  const issued = await enroll(srv.estUrl, ca.rootPem, u.id, u.passcode, (await makeCsr(u.id)).base64);
-  assert.equal(issued.status, 200, issued.body);
+  // Concurrent enrollments through both workers all succeed (SQLite: each write takes the lock up front and waits for the other process).
+  const answers = await Promise.all(all.map((x, i) => enroll(srv.estUrl, ca.rootPem, x.id, x.passcode, bodies[i] ?? "")));
+  for (const [i, a] of answers.entries()) assert.equal(a.status, 200, `${all[i]?.id ?? ""}: ${a.body}`);
+  const issued = answers[0] ?? assert.fail("no answer");
   const certDer = readCertsOnly(Buffer.from(issued.body.replace(/\s/g, ""), "base64"))[0] ?? assert.fail("no certificate");
   const issuerDer = fromPem(readFileSync(ca.issuingPem, "utf8"), "CERTIFICATE");
   const ocspReq = buildOcspRequest(certDer, issuerDer);
