@@ -37,11 +37,25 @@ process.on("SIGINT", () => undefined);
 // SIGTERM to this worker alone: drain and exit (the supervisor then starts a new one).
 process.on("SIGTERM", drain);
 
+/**
+ * A CRL or responder handed over after the init message, while this worker was still starting:
+ * newer than what init carried (IPC keeps the order), so applied once it runs. One that came
+ * before init is older than init's and is dropped.
+ */
+const early: ToWorker[] = [];
+let initialised = false;
+
 process.on("message", (m: ToWorker) => {
   if (m.t === "drain") return drain();
-  if (m.t !== "init") return running?.handle(m);
+  if (m.t !== "init") {
+    if (running) running.handle(m);
+    else if (initialised) early.push(m);
+    return;
+  }
+  initialised = true;
   startWorker(m, () => send({ t: "nudge" })).then((r) => {
     running = r;
+    for (const e of early.splice(0)) r.handle(e);
     if (draining) return;
     send(r.ready);
   }, (e: unknown) => {
