@@ -10,7 +10,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { request } from "node:https";
 import { connect } from "node:net";
 import { addUser, initCa, serve, type Served } from "../helpers/ca.js";
@@ -248,9 +249,26 @@ test("SIGKILL of the supervisor: its workers exit and the ports are free again",
   const port = new URL(srv.url).port;
   srv.process.kill("SIGKILL");
   await until("workers exit after their supervisor was killed", () => workers.every((p) => !alive(p)), 30_000);
-  // The same ports can be taken again at once.
-  const again = await serve(ca.dir, ["--workers", "1", "--port", port, "--portal-port", "0", "--http-port", "0"]);
+  // The same ports can be taken again at once; `workers` in shomei.json sets how many.
+  const file = join(ca.dir, "shomei.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, workers: 1 }, null, 2));
+  const again = await serve(ca.dir, ["--port", port, "--portal-port", "0", "--http-port", "0"]);
   t.after(() => again.stop());
   assert.equal(again.url, srv.url);
-  assert.deepEqual(workerPids(again).length, 1);
+  assert.equal(workerPids(again).length, 1);
+});
+
+test("--workers must be 1 or more, and `workers` in shomei.json a whole number", { timeout: 120_000 }, async (t) => {
+  const ca = await initCa();
+  t.after(() => ca.cleanup());
+  const none = await shomeiCa(["serve", "--data", ca.dir, "--port", "0", "--workers", "0"], { timeoutMs: 30_000 });
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /\[FIELD_INVALID\].*--workers/);
+  const file = join(ca.dir, "shomei.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, workers: "two" }, null, 2));
+  const broken = await shomeiCa(["serve", "--data", ca.dir, "--port", "0"], { timeoutMs: 30_000 });
+  assert.equal(broken.code, 1, broken.stderr);
+  assert.match(broken.stderr, /\[CONFIG_INVALID\].*workers/);
 });
