@@ -60,10 +60,11 @@ async function until(what: string, check: () => boolean, ms: number): Promise<vo
   }
 }
 
-function workerPids(srv: Served): number[] {
-  const m = /^Workers: (\d+) \(PID ([\d, ]+)\)$/m.exec(srv.output());
-  assert.ok(m?.[2], `no Workers: line in ${srv.output()}`);
-  return m[2].split(", ").map(Number);
+/** The PIDs from serve's `Workers:` line (printed right after the lines serve() waits for). */
+async function workerPids(srv: Served): Promise<number[]> {
+  const line = /^Workers: (\d+) \(PID ([\d, ]+)\)$/m;
+  await until(`a Workers: line in ${srv.output()}`, () => line.test(srv.output()), 30_000);
+  return (line.exec(srv.output())?.[2] ?? "").split(", ").map(Number);
 }
 
 async function show(dir: string, userId: string): Promise<Shown> {
@@ -94,7 +95,7 @@ test("kill -9 of one worker during a burst of enrollments: the other serves, a n
   const srv = await serve(ca.dir, ["--workers", "2"]);
   t.after(() => srv.stop());
   const supervisor = srv.process.pid ?? assert.fail("no pid");
-  const pids = workerPids(srv);
+  const pids = await workerPids(srv);
   assert.equal(pids.length, 2);
   assert.deepEqual(childrenOf(supervisor), [...pids].sort((a, b) => a - b));
 
@@ -197,7 +198,7 @@ test("SIGTERM while a request is in flight: it completes, then serve stops with 
   const body = Buffer.from((await makeCsr(u.id)).base64);
   const srv = await serve(ca.dir, ["--workers", "2"]);
   t.after(() => srv.stop());
-  const workers = workerPids(srv);
+  const workers = await workerPids(srv);
   const exited = new Promise<number | null>((res) => srv.process.once("exit", (code) => res(code)));
 
   // A request whose headers and half of its body are sent: a worker is reading it.
@@ -245,7 +246,7 @@ test("SIGKILL of the supervisor: its workers exit and the ports are free again",
   const ca = await initCa();
   t.after(() => ca.cleanup());
   const srv = await serve(ca.dir, ["--workers", "2"]);
-  const workers = workerPids(srv);
+  const workers = await workerPids(srv);
   const port = new URL(srv.url).port;
   srv.process.kill("SIGKILL");
   await until("workers exit after their supervisor was killed", () => workers.every((p) => !alive(p)), 30_000);
@@ -256,7 +257,7 @@ test("SIGKILL of the supervisor: its workers exit and the ports are free again",
   const again = await serve(ca.dir, ["--port", port, "--portal-port", "0", "--http-port", "0"]);
   t.after(() => again.stop());
   assert.equal(again.url, srv.url);
-  assert.equal(workerPids(again).length, 1);
+  assert.equal((await workerPids(again)).length, 1);
 });
 
 test("--workers must be 1 or more, and `workers` in shomei.json a whole number", { timeout: 120_000 }, async (t) => {
