@@ -14,14 +14,16 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:https";
 import { connect } from "node:net";
-import { addUser, initCa, serve, type Served } from "../helpers/ca.js";
+import { addUser, initCa, passcodeFor, readOutbox, serve, type Served } from "../helpers/ca.js";
+import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
 import { shomeiCa } from "../helpers/run.js";
 import { readCrl } from "../../src/pki/crl.js";
 import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
 import { readCertsOnly } from "../../src/pki/pkcs7.js";
-import { fromPem } from "../../src/pki/pem.js";
+import { fromPem, toPem } from "../../src/pki/pem.js";
+import { exportPrivateKeyPem } from "../../src/pki/keys.js";
 
 interface Shown { passcode: { status: string }; certificates: { serial: string; status: string }[] }
 
@@ -295,4 +297,49 @@ test("a request that aborts a worker costs only that request: the service keeps 
   assert.equal(r.status, 200, r.body);
   const s = await show(ca.dir, u.id);
   assert.equal(s.certificates.length, 1);
+});
+
+test("a revocation in one worker's console reaches both workers' CRL at once (the nudge travels over IPC to the supervisor)", { timeout: 240_000 }, async (t) => {
+  if (!(await needs(t, "python3"))) return;
+  const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎"]);
+  t.after(() => ca.cleanup());
+  // Polling once an hour: only the nudge can bring the revocation to the CRL within the test.
+  const file = join(ca.dir, "shomei.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 3600, ocspCacheSeconds: 300 } }, null, 2));
+  const [u] = await users(ca.dir, 9100, 1);
+  if (!u) return assert.fail("no user");
+  const srv = await serve(ca.dir, ["--workers", "2"]);
+  t.after(() => srv.stop());
+  const portalUrl = /^Portal: (https:\/\/\S+?)\/?$/m.exec(srv.output())?.[1] ?? assert.fail("no Portal: line");
+
+  const opCsr = await makeCsr(OPERATOR_ID);
+  const opCert = await enroll(srv.estUrl, ca.rootPem, OPERATOR_ID, await passcodeFor(ca.dir, OPERATOR_EMAIL), opCsr.base64);
+  assert.equal(opCert.status, 200, opCert.body);
+  const opDer = readCertsOnly(Buffer.from(opCert.body.replace(/\s/g, ""), "base64"))[0] ?? assert.fail("no certificate");
+  const initial = (await readOutbox(ca.dir)).map((m) => (m.to.includes(OPERATOR_EMAIL) ? /^(?:初期パスワード|Initial password): (\S+)$/m.exec(m.body)?.[1] : undefined)).find((p) => p) ?? assert.fail("no initial password");
+  const op = new Browserish(portalUrl, readFileSync(ca.rootPem, "utf8"), { certPem: toPem(opDer, "CERTIFICATE"), keyPem: exportPrivateKeyPem(opCsr.key.privateKey) });
+  await op.loginAndChange(OPERATOR_ID, initial);
+
+  const issued = await enroll(srv.estUrl, ca.rootPem, u.id, u.passcode, (await makeCsr(u.id)).base64);
+  assert.equal(issued.status, 200, issued.body);
+  const serial = (await show(ca.dir, u.id)).certificates[0]?.serial ?? assert.fail("no serial");
+  const before = await fetchBytes(srv.crlUrl);
+  assert.equal(readCrl(before).entries.length, 0);
+  const rv = await op.postJson(`/api/v1/certificates/${serial}/revoke`, { reason: "keyCompromise" });
+  assert.equal(rv.status, 200, rv.body);
+
+  const crls = async (): Promise<Set<string>> => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await fetchBytes(srv.crlUrl)).toString("base64"));
+    return seen;
+  };
+  let now = await crls();
+  const listed = (s: Set<string>): number => readCrl(Buffer.from([...s][0] ?? "", "base64")).entries.length;
+  for (let i = 0; i < 60 && (now.size !== 1 || listed(now) === 0); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    now = await crls();
+  }
+  assert.equal(now.size, 1, "the workers serve different CRLs");
+  assert.equal(listed(now), 1, "the revocation did not reach the CRL");
 });
