@@ -1,5 +1,5 @@
 /** `shomei-ca serve` (and `start`, which creates a CA first when there is none). */
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { availableParallelism, hostname as osHostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Lang } from "../../i18n/errors.js";
@@ -68,16 +68,34 @@ const DRAIN_MS = 15_000;
 /** How often the supervisor checks whether the OCSP responder certificate is due for renewal. */
 const RESPONDER_CHECK_MS = 10 * 60_000;
 
-/** A free TCP port on `host`, for `--port 0`: every worker, and a replacement, then listens on the same one. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Free TCP ports on `host` for the listeners given as 0 (`--port 0`), so every worker, and a
+ * replacement, listens on the same ones. All are held until all are known, so no two are the same.
+ */
+async function freePorts(host: string, wanted: readonly number[]): Promise<number[]> {
+  const held: Server[] = [];
+  const hold = (): Promise<number> => new Promise<number>((resolve, reject) => {
     const s = createServer();
+    held.push(s);
     s.once("error", reject);
     s.listen({ host, port: 0, exclusive: true }, () => {
       const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+      if (typeof a === "object" && a) resolve(a.port);
+      else reject(new Error("no port"));
     });
   });
+  try {
+    const ports: number[] = [];
+    for (const p of wanted) {
+      let port = p;
+      // A free port may be one given explicitly for another listener that is not bound yet: pick again.
+      for (let tries = 0; port === 0 || (p === 0 && wanted.includes(port) && tries < 10); tries++) port = await hold();
+      ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((res) => (s.listening ? s.close(() => res()) : res()))));
+  }
 }
 
 /**
@@ -101,11 +119,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
   const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
   const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
-  const ports = {
-    est: port === 0 ? await freePort(host) : port,
-    portal: portalPort === 0 ? await freePort(host) : portalPort,
-    http: httpPort === 0 ? await freePort(host) : httpPort,
-  };
+  const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
+  const ports = { est, portal, http };
   await services.crl.start();
   let responder = toWireResponder(await services.ocsp.exportResponder());
   const supervisor = new Supervisor({
