@@ -137,15 +137,15 @@ export class Supervisor {
    */
   async start(): Promise<WorkerReady> {
     cluster.setupPrimary({ exec: this.o.exec, args: [] });
-    // The first worker alone first: it binds the ports, and a port in use is reported once.
-    const first = await this.launch(this.slots[0] as Slot, true);
+    // All at once (the supervisor binds each port once and shares it); the first failure is the one reported.
     try {
-      await Promise.all(this.slots.slice(1).map((s) => this.launch(s, true)));
+      const [first] = await Promise.all(this.slots.map((s) => this.launch(s, true)));
+      if (!first) throw new Error("no workers");
+      return first;
     } catch (e) {
       await this.drain();
       throw e;
     }
-    return first;
   }
 
   /** Sends a message to every worker that runs now (workers started later get the state in their init). */
