@@ -343,3 +343,32 @@ test("a revocation in one worker's console reaches both workers' CRL at once (th
   assert.equal(now.size, 1, "the workers serve different CRLs");
   assert.equal(listed(now), 1, "the revocation did not reach the CRL");
 });
+
+test("SIGTERM with a request that never finishes: its worker is killed after the drain time (WORKER_NOT_DRAINED) and serve still exits 0", { timeout: 180_000 }, async (t) => {
+  if (!(await needs(t, "python3"))) return;
+  const ca = await initCa();
+  t.after(() => ca.cleanup());
+  const srv = await serve(ca.dir, ["--workers", "1"]);
+  t.after(() => srv.stop());
+  const [worker] = await workerPids(srv);
+  const exited = new Promise<number | null>((res) => srv.process.once("exit", (code) => res(code)));
+  // Headers and a few bytes of a body that never comes: Node itself would wait minutes for it.
+  const req = request(new URL(`${srv.estUrl}/simpleenroll`), {
+    method: "POST", ca: readFileSync(ca.rootPem), agent: false,
+    headers: { "content-type": "application/pkcs10", "content-length": "1000", authorization: `Basic ${Buffer.from("a0000001:x").toString("base64")}` },
+  });
+  const broken = new Promise<boolean>((res) => {
+    req.on("error", () => res(true));
+    req.on("response", (r) => { r.resume(); r.on("end", () => res(false)); r.on("error", () => res(true)); });
+  });
+  req.write("MIIB");
+  await new Promise<void>((res) => req.once("socket", (s) => s.once("secureConnect", () => res())));
+  // Time for the worker to read the request's headers (not an assertion: it only orders the steps).
+  await new Promise((r) => setTimeout(r, 1000));
+  srv.process.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  assert.match(srv.output(), new RegExp(`\\[WORKER_NOT_DRAINED\\]: Worker 1 \\(PID ${worker ?? 0}\\) did not finish its requests in flight within 15 s`));
+  assert.match(srv.output(), /^The service has stopped\.$/m);
+  assert.equal(await broken, true, "the stalled request cannot have been answered");
+  assert.equal(alive(worker ?? 0), false);
+});
