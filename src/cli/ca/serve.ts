@@ -10,7 +10,7 @@ import { MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { publicationUrls } from "../../server/publication.js";
 import { openCa } from "../../server/services.js";
-import { Supervisor, toWireCrl, toWireResponder } from "../../server/supervisor.js";
+import { Supervisor, toWireCrl, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
@@ -109,20 +109,27 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const open = openOptions(p);
   const services = await openCa(dir, open);
   const { config } = services;
-  const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
-  if (count < 1 || count > MAX_WORKERS) {
+  const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
+    const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
+    if (count < 1 || count > MAX_WORKERS) throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
+    const host = str(p, "host") ?? config.listen.host;
+    const port = int(p, "port", config.listen.port);
+    // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
+    const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
+    const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
+    const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
+    await services.crl.start();
+    return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
+  };
+  let prepared: Awaited<ReturnType<typeof prepare>>;
+  try {
+    prepared = await prepare();
+  } catch (e) {
     await services.close();
-    throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
+    throw e;
   }
-  const host = str(p, "host") ?? config.listen.host;
-  const port = int(p, "port", config.listen.port);
-  // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
-  const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
-  const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
-  const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
-  const ports = { est, portal, http };
-  await services.crl.start();
-  let responder = toWireResponder(await services.ocsp.exportResponder());
+  const { count, host, ports } = prepared;
+  let responder = prepared.responder;
   const supervisor = new Supervisor({
     count,
     exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
@@ -153,7 +160,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     await supervisor.drain();
     await services.close();
   };
-  let ready;
+  let ready: Awaited<ReturnType<Supervisor["start"]>>;
   try {
     ready = await supervisor.start();
   } catch (e) {
