@@ -37,6 +37,14 @@ export const CA_MESSAGES = {
       ].join("\n"),
   } satisfies Msg<[string, string, string, string]>,
   stopped: { ja: () => "サービスを停止しました。", en: () => "The service has stopped." } satisfies Msg,
+  workers: {
+    ja: (pids: readonly number[]) => `ワーカー: ${pids.length}（PID ${pids.join(", ")}）`,
+    en: (pids: readonly number[]) => `Workers: ${pids.length} (PID ${pids.join(", ")})`,
+  } satisfies Msg<[readonly number[]]>,
+  workerReplaced: {
+    ja: (worker: number, pid: number) => `ワーカー ${worker} を新しいプロセスで再開しました（PID ${pid}）。`,
+    en: (worker: number, pid: number) => `Worker ${worker} is serving again (PID ${pid}).`,
+  } satisfies Msg<[number, number]>,
   userAdded: {
     ja: (id: string, passcodeExp: string, passwordExp: string) =>
       `利用者 ${id} を登録しました。パスコードの有効期限: ${passcodeExp}、初期パスワードの有効期限: ${passwordExp}`,

@@ -269,6 +269,20 @@ export const ERRORS = {
     remedyJa: "{option} で別のポートを指定するか（設定ファイル shomei.json の {setting} でも変えられます）、--port 0 ですべて空いているポートを使ってください。",
     remedyEn: "Give another port with {option} (or change {setting} in shomei.json), or use --port 0 to pick free ports for all.",
   },
+  WORKER_DIED: {
+    status: 500, exit: 3,
+    ja: "ワーカー {worker}（PID {pid}）が停止しました（{how}）。{delay} 秒後に新しいワーカーを起動します。",
+    en: "Worker {worker} (PID {pid}) stopped ({how}). A new worker starts in {delay} s.",
+    remedyJa: "一度だけなら対処は不要です（他のワーカーは応答を続け、停止したワーカーは置き換えられます）。繰り返す場合は、この行の前のログを添えて不具合として報告してください（攻撃の可能性もあります）。",
+    remedyEn: "Nothing to do if it happens once (the other workers kept serving and this one is replaced). If it repeats, report it as a bug with the log lines before this one (it may be an attack).",
+  },
+  WORKER_NOT_DRAINED: {
+    status: 500, exit: 3,
+    ja: "ワーカー {worker}（PID {pid}）が {seconds} 秒以内に処理中のリクエストを終えなかったため、強制終了しました。",
+    en: "Worker {worker} (PID {pid}) did not finish its requests in flight within {seconds} s and was killed.",
+    remedyJa: "対処は不要です。繰り返す場合は、応答しないクライアントやデータベースの遅延がないか確認してください。",
+    remedyEn: "Nothing to do. If it repeats, look for clients that stall their connections or a slow database.",
+  },
 
   // ---- the issuance application (client) ------------------------------------------------
   SERVER_UNREACHABLE: {

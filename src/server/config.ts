@@ -16,6 +16,8 @@ export interface ShomeiConfig {
   /** Base URL users are given (`shomei enroll --server`). */
   readonly publicUrl: string;
   readonly listen: { readonly host: string; readonly port: number };
+  /** Worker processes `serve` runs its listeners in (absent: one per core). */
+  readonly workers?: number;
   /** `sqlite:shomei.db` (relative to the data folder) or `postgres://…[?schema=NAME]`. */
   readonly database: string;
   readonly keyKind: KeyKind;
@@ -109,6 +111,9 @@ export interface PortalConfig {
   /** The user's page warns when the certificate in use expires within this many days. */
   readonly expiryNoticeDays: number;
 }
+
+/** The most worker processes `serve` starts (`--workers`, `workers` in shomei.json). */
+export const MAX_WORKERS = 256;
 
 export const DEFAULTS = {
   serviceName: "Shomei",
@@ -233,6 +238,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
     hostnames: hostnames as string[],
     publicUrl: text(o, "publicUrl", file),
     listen: { host: text(listen, "host", file, DEFAULTS.listen.host), port: num(listen, "port", file, 0, 65535, DEFAULTS.listen.port) },
+    ...(o.workers !== undefined ? { workers: num(o, "workers", file, 1, MAX_WORKERS, 1) } : {}),
     database: text(o, "database", file, DEFAULTS.database),
     keyKind,
     csr: { allowedKeyKinds: keyKinds(csr, "allowedKeyKinds", file, DEFAULTS.csr.allowedKeyKinds) },

@@ -3,6 +3,10 @@
  * new from the database (every checkSeconds, and at once when this process revokes), and signs
  * a new CRL when something changed or crlIntervalMinutes have passed. A request only ever gets
  * the last signed CRL: nothing a client does makes the server rebuild.
+ *
+ * Under `serve`'s supervisor only the supervisor's publisher signs (start()); the workers'
+ * publishers are followers: they serve the CRL handed to them (adopt()), so every worker serves
+ * the same bytes, and pass their nudges on (relayNudges()) instead of signing themselves.
  */
 import { createHash } from "node:crypto";
 import { buildCrlFromEncoded, encodeCrlEntry, CRL_REASONS, type CrlReason } from "../pki/crl.js";
@@ -48,6 +52,8 @@ export class CrlPublisher {
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: ((crl: PublishedCrl) => void)[] = [];
+  private relay: (() => void) | undefined;
   /** Counters for tests and diagnostics. */
   readonly stats = { reads: 0, rowsRead: 0, builds: 0 };
 
@@ -70,9 +76,25 @@ export class CrlPublisher {
     this.timer = undefined;
   }
 
-  /** A revocation happened in this process: check now instead of at the next tick. */
+  /** A revocation happened in this process: check now instead of at the next tick (or tell the signer). */
   nudge(): void {
-    void this.refresh();
+    if (this.relay) this.relay();
+    else void this.refresh();
+  }
+
+  /** Calls `listener` with every CRL this publisher signs from now on. */
+  onPublish(listener: (crl: PublishedCrl) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Makes this a follower: it serves `crl`, signed elsewhere (kept only if not older than the one held). */
+  adopt(crl: PublishedCrl): void {
+    if (!this.crl || crl.crlNumber >= this.crl.crlNumber) this.crl = crl;
+  }
+
+  /** Makes this a follower: nudge() calls `relay` (which tells the signer) instead of refreshing here. */
+  relayNudges(relay: () => void): void {
+    this.relay = relay;
   }
 
   /** Reads new revocations and re-signs when needed; concurrent calls share one run (plus one more if asked meanwhile). */
@@ -127,6 +149,14 @@ export class CrlPublisher {
     this.lastNumber = crlNumber;
     const der = await buildCrlFromEncoded({ issuerDer: this.o.issuingDer, signer: this.o.signer, thisUpdate, nextUpdate, crlNumber }, [...this.entries.values()]);
     this.stats.builds++;
-    this.crl = { der, thisUpdate, nextUpdate, crlNumber, etag: `"${createHash("sha256").update(der).digest("base64url").slice(0, 27)}"` };
+    const crl = { der, thisUpdate, nextUpdate, crlNumber, etag: `"${createHash("sha256").update(der).digest("base64url").slice(0, 27)}"` };
+    this.crl = crl;
+    for (const listener of this.listeners) {
+      try {
+        listener(crl);
+      } catch (e) {
+        this.o.log?.("CRL hand-over failed", e);
+      }
+    }
   }
 }

@@ -6,7 +6,12 @@
  * every request still reads the certificate's status (one primary-key lookup), so a revocation
  * made by another process is answered at once: a cached answer is reused only when the status
  * it carries is still the database's.
+ *
+ * Under `serve`'s supervisor the supervisor makes the responder key and certificate
+ * (exportResponder()) and hands them to every worker (useResponder()), so all workers answer
+ * with one responder certificate and the CA key signs it once, not once per worker.
  */
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { generateKeyPair, keyObjectSigner, type Signer } from "../pki/keys.js";
 import { readCertificate } from "../pki/certificate.js";
 import {
@@ -33,8 +38,15 @@ export interface OcspResponderOptions {
 
 interface Responder {
   readonly der: Buffer;
+  readonly key: KeyObject;
   readonly signer: Signer;
   readonly renewAt: number;
+}
+
+/** A responder certificate (DER) and its private key (PKCS#8 PEM), as handed from the supervisor to a worker. */
+export interface ResponderHandOver {
+  readonly der: Buffer;
+  readonly keyPem: string;
 }
 
 interface Cached {
@@ -48,6 +60,8 @@ type Lookup = Omit<OcspSingleStatus, "thisUpdate" | "nextUpdate">;
 
 export class OcspResponder {
   private responder: Promise<Responder> | undefined;
+  /** Set by useResponder(): the responder comes from elsewhere and is never renewed here. */
+  private handedOver = false;
   private readonly cache = new Map<string, Cached>();
   /** Counters for tests and diagnostics. */
   readonly stats = { signed: 0, cached: 0, malformed: 0 };
@@ -57,6 +71,20 @@ export class OcspResponder {
   /** The responder certificate in use (issued on first use), DER. */
   async responderCertificate(): Promise<Buffer> {
     return (await this.currentResponder()).der;
+  }
+
+  /** The responder in use (issued or renewed now when due), for handing to other processes. */
+  async exportResponder(): Promise<ResponderHandOver> {
+    const r = await this.currentResponder();
+    return { der: r.der, keyPem: r.key.export({ format: "pem", type: "pkcs8" }).toString() };
+  }
+
+  /** Answers with this responder from now on (made by another process, which also renews it). */
+  useResponder(h: ResponderHandOver): void {
+    const key = createPrivateKey(h.keyPem);
+    this.handedOver = true;
+    this.cache.clear();
+    this.responder = Promise.resolve({ der: h.der, key, signer: keyObjectSigner(key), renewAt: Number.POSITIVE_INFINITY });
   }
 
   private currentResponder(): Promise<Responder> {
@@ -69,9 +97,10 @@ export class OcspResponder {
       });
       const { notBefore, notAfter } = readCertificate(der);
       this.cache.clear();
-      return { der, signer: keyObjectSigner(key.privateKey), renewAt: notAfter.getTime() - (notAfter.getTime() - notBefore.getTime()) / 3 };
+      return { der, key: key.privateKey, signer: keyObjectSigner(key.privateKey), renewAt: notAfter.getTime() - (notAfter.getTime() - notBefore.getTime()) / 3 };
     };
     const current = this.responder;
+    if (current && this.handedOver) return current;
     if (!current) return (this.responder = make());
     return current.then((r) => {
       if (now < r.renewAt) return r;

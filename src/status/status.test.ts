@@ -127,3 +127,55 @@ test("the OCSP responder reuses a cached answer only while the database still sa
   assert.notDeepEqual(later, before);
   assert.ok(readCertificate(later).notAfter.getTime() > clock.now.getTime() + 20 * DAY);
 });
+
+test("followers (serve's workers) serve the CRL and answer with the responder handed to them, and pass nudges on", async () => {
+  const ca = await makeTestCa();
+  const s = await store();
+  const key = await generateKeyPair();
+  const der = await issueClientCert(ca, { publicKey: key.publicKey, commonName: "u", notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) });
+  const serial = readCertificate(der).serialHex;
+  await s.insertCertificate(record(serial, der), []);
+  const clock = { now: new Date() };
+  const signer = keyObjectSigner(ca.issuingKey.privateKey);
+  const options = { store: s, issuingDer: ca.issuingDer, signer, clock: () => clock.now, intervalMinutes: 60, validityHours: 24, checkSeconds: 3600 };
+  const leader = new CrlPublisher(options);
+  const follower = new CrlPublisher(options);
+  leader.onPublish((crl) => follower.adopt(crl));
+  let nudges = 0;
+  follower.relayNudges(() => { nudges++; });
+  await leader.start();
+  try {
+    assert.deepEqual(follower.current?.der, leader.current?.der);
+    await s.revokeCertificate(serial, "keyCompromise", new Date(), []);
+    // A revocation in the follower's process reaches the leader, which signs and hands the CRL back.
+    follower.nudge();
+    assert.equal(nudges, 1);
+    assert.equal(follower.stats.builds, 0);
+    await leader.refresh();
+    assert.equal(readCrl(follower.current?.der ?? Buffer.alloc(0)).entries.length, 1);
+    assert.deepEqual(follower.current?.der, leader.current?.der);
+    // An older CRL arriving late does not replace a newer one.
+    const newer = follower.current ?? assert.fail("no CRL");
+    follower.adopt({ ...newer, crlNumber: newer.crlNumber - 1n, der: Buffer.from([0x30, 0]) });
+    assert.equal(follower.current, newer);
+  } finally {
+    leader.stop();
+  }
+
+  const own = { store: s, issuingDer: ca.issuingDer, issuingSigner: signer, clock: () => clock.now, cacheSeconds: 0 };
+  const maker = new OcspResponder(own);
+  const worker = new OcspResponder(own);
+  worker.useResponder(await maker.exportResponder());
+  const answer = readOcspResponse(await worker.respond(buildOcspRequest(der, ca.issuingDer)), der, ca.issuingDer, { now: clock.now });
+  assert.equal(answer.status, "revoked");
+  // The worker never makes a responder of its own, even when the one it holds is due for renewal.
+  const handed = await maker.responderCertificate();
+  assert.deepEqual(await worker.responderCertificate(), handed);
+  clock.now = new Date(clock.now.getTime() + 25 * DAY);
+  assert.deepEqual(await worker.responderCertificate(), handed);
+  // The maker renews; handed over again, the worker answers with the new one.
+  const renewed = await maker.exportResponder();
+  assert.notDeepEqual(renewed.der, handed);
+  worker.useResponder(renewed);
+  assert.deepEqual(await worker.responderCertificate(), renewed.der);
+});

@@ -1,33 +1,41 @@
 /** `shomei-ca serve` (and `start`, which creates a CA first when there is none). */
-import { hostname as osHostname } from "node:os";
+import { createServer, type Server } from "node:net";
+import { availableParallelism, hostname as osHostname } from "node:os";
+import { fileURLToPath } from "node:url";
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
-import { buildApp, buildPortalApp, publicBase } from "../../server/app.js";
+import { publicBase } from "../../server/app.js";
+import { MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
-import { buildPublicationApp, publicationUrls } from "../../server/publication.js";
+import { publicationUrls } from "../../server/publication.js";
 import { openCa } from "../../server/services.js";
-import { flag, int, parse, str } from "../common.js";
+import { Supervisor, toWireCrl, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
+import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { oldWrappingWarning } from "./keys.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
 
-const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, verbose: { type: "boolean" } } as const;
+const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, workers: { type: "string" }, verbose: { type: "boolean" } } as const;
 const START_OPTIONS = { ...SERVE_OPTIONS, org: { type: "string" }, hostname: { type: "string" } } as const;
 
 export const USAGE: Record<Lang, string> = {
-  ja: `使い方: shomei-ca serve [--data フォルダ] [--host アドレス] [--port N] [--portal-port N] [--http-port N] [--db URL] [--verbose]
+  ja: `使い方: shomei-ca serve [--data フォルダ] [--host アドレス] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
 
 HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら各エンドポイントを 1 行ずつ表示します。
   --host ADDR   待ち受けるアドレス（既定: 設定ファイル、通常 127.0.0.1。外部に公開するには 0.0.0.0）
   --port N      待ち受けるポート（既定: 設定ファイル、通常 8443。0 で空いているポート）
   --portal-port N  オンラインシステム（ポータル）のポート（既定: 設定ファイル、通常 8444。--port 0 のときは 0）
   --http-port N    失効情報（CRL・OCSP・発行 CA 証明書）を平文 HTTP で公開するポート（既定: 設定ファイル、通常 8080。--port 0 のときは 0）
+  --workers N      リクエストを処理するワーカープロセスの数（既定: 設定ファイルの workers、なければ CPU コア数）
+リクエストはすべてワーカープロセスが処理し、監視役のプロセスが停止したワーカーを自動で再起動します（WORKER_DIED を記録）。
+CRL の署名、OCSP 応答者証明書、メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
+SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停止します。
 ポータルはブラウザにクライアント証明書を求めるため、EST とは別のポートで待ち受けます。
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
-  en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--db URL] [--verbose]
+  en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
 
 Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, prints each endpoint on a line.
   --host ADDR   address to listen on (default from the config, normally 127.0.0.1; 0.0.0.0 for all)
@@ -35,6 +43,10 @@ Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, print
   --portal-port N  port of the online system (portal) (default from the config, normally 8444; 0 with --port 0)
   --http-port N    plain-HTTP port publishing revocation status (CRL, OCSP, issuing CA certificate) (default from the config,
                    normally 8080; 0 with --port 0)
+  --workers N      worker processes that serve the requests (default: workers in the config, else one per CPU core)
+Worker processes serve every request; a supervisor process restarts a worker that stops (logged as WORKER_DIED).
+The supervisor alone signs the CRLs, makes the OCSP responder certificate, delivers mail and runs the reminders.
+SIGTERM or Ctrl+C stops the service once the requests in flight are finished.
 The portal asks browsers for a client certificate, so it listens on a port of its own, apart from EST.
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
@@ -52,54 +64,123 @@ Creates a CA in the data folder when there is none (organisation "Shomei", host 
 by default), then serves. Meant for trying Shomei out; in production use shomei-ca init and shomei-ca serve.`,
 };
 
+/** How long a worker may take on shutdown to finish its requests in flight before it is killed. */
+const DRAIN_MS = 15_000;
+/** How often the supervisor checks whether the OCSP responder certificate is due for renewal. */
+const RESPONDER_CHECK_MS = 10 * 60_000;
+
+/**
+ * Free TCP ports on `host` for the listeners given as 0 (`--port 0`), so every worker, and a
+ * replacement, listens on the same ones. All are held until all are known, so no two are the same.
+ */
+async function freePorts(host: string, wanted: readonly number[]): Promise<number[]> {
+  const held: Server[] = [];
+  const hold = (): Promise<number> => new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    held.push(s);
+    s.once("error", reject);
+    s.listen({ host, port: 0, exclusive: true }, () => {
+      const a = s.address();
+      if (typeof a === "object" && a) resolve(a.port);
+      else reject(new Error("no port"));
+    });
+  });
+  try {
+    const ports: number[] = [];
+    for (const p of wanted) {
+      let port = p;
+      // A free port may be one given explicitly for another listener that is not bound yet: pick again.
+      for (let tries = 0; port === 0 || (p === 0 && wanted.includes(port) && tries < 10); tries++) port = await hold();
+      ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((res) => (s.listening ? s.close(() => res()) : res()))));
+  }
+}
+
+/**
+ * The supervisor: opens the CA (so a broken setting is reported before anything listens),
+ * signs the CRLs, makes the OCSP responder certificate, delivers the mail and runs the
+ * reminders; the workers serve every request.
+ */
 async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_OPTIONS | typeof START_OPTIONS): Promise<number> {
   const p = parse(args, options, false);
-  const services = await openCa(dataDir(p), openOptions(p));
+  const dir = dataDir(p);
+  const open = openOptions(p);
+  const services = await openCa(dir, open);
   const weakKeys = oldWrappingWarning(services.dir, lang);
   if (weakKeys) process.stderr.write(weakKeys + "\n");
   const { config } = services;
-  const logLevel = flag(p, "verbose") ? "info" : "warn";
-  // Known once the portal listens; published by the EST listener in /.well-known/shomei.json.
-  const published: { portal?: string } = {};
-  const app = await buildApp(services, { logLevel, portalUrl: () => published.portal });
-  const portalApp = await buildPortalApp(services, { logLevel });
-  const publicationApp = await buildPublicationApp(services, { logLevel });
-  const host = str(p, "host") ?? config.listen.host;
-  const port = int(p, "port", config.listen.port);
-  // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
-  const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
-  const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
-  const closeAll = async (): Promise<void> => {
-    await app.close();
-    await portalApp.close();
-    await publicationApp.close();
+  const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
+    const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
+    if (count < 1 || count > MAX_WORKERS) throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
+    const host = str(p, "host") ?? config.listen.host;
+    const port = int(p, "port", config.listen.port);
+    // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
+    const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
+    const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
+    const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
+    await services.crl.start();
+    return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
+  };
+  let prepared: Awaited<ReturnType<typeof prepare>>;
+  try {
+    prepared = await prepare();
+  } catch (e) {
+    await services.close();
+    throw e;
+  }
+  const { count, host, ports } = prepared;
+  let responder = prepared.responder;
+  const supervisor = new Supervisor({
+    count,
+    exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
+    drainMs: DRAIN_MS,
+    init: (worker) => {
+      const crl = services.crl.current;
+      return {
+        t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
+        logLevel: flag(p, "verbose") ? "info" : "warn", responder, ...(crl ? { crl: toWireCrl(crl) } : {}),
+      };
+    },
+    onNudge: () => services.crl.nudge(),
+    onProblem: (e) => process.stderr.write(`${formatError(e, lang)}\n`),
+    onReplaced: (worker, pid) => process.stderr.write(`${M.workerReplaced[lang](worker, pid)}\n`),
+  });
+  services.crl.onPublish((crl) => supervisor.broadcast({ t: "crl", crl: toWireCrl(crl) }));
+  const responderTimer = setInterval(() => {
+    services.ocsp.exportResponder().then((r) => {
+      const next = toWireResponder(r);
+      if (next.der === responder.der) return;
+      responder = next;
+      supervisor.broadcast({ t: "responder", responder });
+    }, (e: unknown) => process.stderr.write(`OCSP responder renewal failed: ${e instanceof Error ? e.message : String(e)}\n`));
+  }, RESPONDER_CHECK_MS);
+  responderTimer.unref();
+  const shutdown = async (): Promise<void> => {
+    clearInterval(responderTimer);
+    await supervisor.drain();
     await services.close();
   };
-  const listen = async (a: typeof app, at: number, option: string, setting: string): Promise<number> => {
-    try {
-      await a.listen({ host, port: at });
-    } catch (e) {
-      await closeAll();
-      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
-      throw e;
-    }
-    const address = a.server.address();
-    return typeof address === "object" && address ? address.port : at;
-  };
-  // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
-  await services.crl.start();
-  const httpBase = publicBase(host, await listen(publicationApp, httpPort, "--http-port", "publication.port"), config.hostnames, "http");
+  let ready: Awaited<ReturnType<Supervisor["start"]>>;
+  try {
+    ready = await supervisor.start();
+  } catch (e) {
+    await shutdown();
+    throw e;
+  }
+  const httpBase = publicBase(host, ready.http, config.hostnames, "http");
   const urls = config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase);
-  services.issuer.setUrls(urls);
-  const base = publicBase(host, await listen(app, port, "--port", "listen.port"), config.hostnames);
-  const portalBase = publicBase(host, await listen(portalApp, portalPort, "--portal-port", "portal.port"), config.hostnames);
-  published.portal = portalBase;
+  const base = publicBase(host, ready.est, config.hostnames);
+  const portalBase = publicBase(host, ready.portal, config.hostnames);
   out(`EST: ${base}/.well-known/est`);
   out(`Portal: ${portalBase}/`);
   out(`OCSP: ${urls.ocspUrl ?? `${httpBase}/ocsp`}`);
   out(`CRL: ${urls.crlUrl ?? `${httpBase}/crl/issuing.crl`}`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);
-  // Delivers queued mails and runs the reminders until shutdown.
+  out(M.workers[lang](supervisor.pids()));
+  // Delivers queued mails and runs the reminders until shutdown (here, once, not in every worker).
   const mailWorker = services.startWorker();
   out(M.serving[lang]());
   // Started through `npm start`, the commands are not on PATH yet: npx finds them.
@@ -115,7 +196,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     process.on("SIGTERM", stop);
   });
   await mailWorker.stop();
-  await closeAll();
+  await shutdown();
   out(M.stopped[lang]());
   return 0;
 }

@@ -1,0 +1,228 @@
+/**
+ * The supervisor `serve` runs: it forks the worker processes that serve every request
+ * (node:cluster, so all workers share the listening ports and connections are handed out
+ * round-robin), replaces a worker that dies, with a backoff so a crash loop does not spin, and
+ * drains them all on shutdown. It does no request work itself, so a request that aborts Node in
+ * native code costs only the requests in flight on one worker.
+ *
+ * Workers exit by themselves when the supervisor's IPC channel closes (node:cluster does this
+ * in every worker), so a supervisor killed with SIGKILL leaves no worker holding a port.
+ */
+import cluster, { type Worker } from "node:cluster";
+import { ShomeiError, type ErrorCode, type ErrorParams } from "../i18n/errors.js";
+import type { ResponderHandOver } from "../status/ocsp_responder.js";
+import type { PublishedCrl } from "../status/crl_publisher.js";
+
+/** A CRL on the wire (IPC carries JSON). */
+export interface WireCrl {
+  readonly der: string;
+  readonly thisUpdate: string;
+  readonly nextUpdate: string;
+  readonly crlNumber: string;
+  readonly etag: string;
+}
+
+export interface WireResponder {
+  readonly der: string;
+  readonly keyPem: string;
+}
+
+/** What a worker needs to serve: sent once, right after it started. */
+export interface WorkerInit {
+  readonly t: "init";
+  readonly worker: number;
+  readonly data: string;
+  readonly database?: string;
+  readonly host: string;
+  readonly ports: { readonly est: number; readonly portal: number; readonly http: number };
+  readonly logLevel: "warn" | "info";
+  readonly crl?: WireCrl;
+  readonly responder: WireResponder;
+}
+
+export type ToWorker =
+  | WorkerInit
+  | { readonly t: "crl"; readonly crl: WireCrl }
+  | { readonly t: "responder"; readonly responder: WireResponder }
+  | { readonly t: "drain" };
+
+/** The ports a worker listens on once it accepts connections. */
+export interface WorkerReady {
+  readonly t: "ready";
+  readonly est: number;
+  readonly portal: number;
+  readonly http: number;
+}
+
+export type FromWorker =
+  /** The worker listens for messages now (one sent earlier, while its modules load, would be lost). */
+  | { readonly t: "hello" }
+  | WorkerReady
+  | { readonly t: "failed"; readonly code?: ErrorCode; readonly params?: ErrorParams; readonly message: string }
+  | { readonly t: "nudge" };
+
+export const toWireCrl = (c: PublishedCrl): WireCrl => ({
+  der: c.der.toString("base64"), thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate.toISOString(),
+  crlNumber: c.crlNumber.toString(), etag: c.etag,
+});
+
+export const fromWireCrl = (c: WireCrl): PublishedCrl => ({
+  der: Buffer.from(c.der, "base64"), thisUpdate: new Date(c.thisUpdate), nextUpdate: new Date(c.nextUpdate),
+  crlNumber: BigInt(c.crlNumber), etag: c.etag,
+});
+
+export const toWireResponder = (r: ResponderHandOver): WireResponder => ({ der: r.der.toString("base64"), keyPem: r.keyPem });
+export const fromWireResponder = (r: WireResponder): ResponderHandOver => ({ der: Buffer.from(r.der, "base64"), keyPem: r.keyPem });
+
+/** A worker that lived shorter than this and died counts towards the backoff. */
+const QUICK_DEATH_MS = 10_000;
+const MAX_BACKOFF_MS = 30_000;
+
+/** Milliseconds before restarting after the n-th quick death in a row: at once, then 1 s, 2 s, 4 s … 30 s. */
+export function restartDelay(quickDeaths: number): number {
+  if (quickDeaths <= 1) return 0;
+  return Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (quickDeaths - 2));
+}
+
+export interface SupervisorOptions {
+  /** Number of workers (1 or more). */
+  readonly count: number;
+  /** The worker's entry module (a file path). */
+  readonly exec: string;
+  /** The init message for worker n (1-based); called at each (re)start, so it carries the current CRL and responder. */
+  readonly init: (worker: number) => WorkerInit;
+  /** A worker revoked something: the CRL should be re-signed now. */
+  readonly onNudge: () => void;
+  /** A worker died or was killed (WORKER_DIED, WORKER_NOT_DRAINED). */
+  readonly onProblem: (e: ShomeiError) => void;
+  /** A replacement worker accepts connections. */
+  readonly onReplaced: (worker: number, pid: number) => void;
+  /** How long a worker may take to finish its requests on shutdown before it is killed. */
+  readonly drainMs: number;
+}
+
+interface Slot {
+  readonly n: number;
+  worker: Worker | undefined;
+  startedAt: number;
+  quickDeaths: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+function describeExit(code: number | null, signal: string | null): string {
+  return signal ? `signal ${signal}` : `exit code ${code ?? "?"}`;
+}
+
+function workerError(m: Extract<FromWorker, { t: "failed" }>): Error {
+  return m.code ? new ShomeiError(m.code, m.params ?? {}) : new Error(m.message);
+}
+
+export class Supervisor {
+  private readonly slots: Slot[] = [];
+  private draining = false;
+
+  constructor(private readonly o: SupervisorOptions) {
+    for (let n = 1; n <= o.count; n++) this.slots.push({ n, worker: undefined, startedAt: 0, quickDeaths: 0, restartTimer: undefined });
+  }
+
+  /** The process IDs of the workers running now, in worker order. */
+  pids(): number[] {
+    return this.slots.flatMap((s) => (s.worker?.process.pid !== undefined ? [s.worker.process.pid] : []));
+  }
+
+  /**
+   * Starts every worker; resolves with the first one's ports once all accept connections.
+   * A worker that fails at start (a port in use, a broken setting) stops all of them, and its
+   * error is thrown here.
+   */
+  async start(): Promise<WorkerReady> {
+    cluster.setupPrimary({ exec: this.o.exec, args: [] });
+    // All at once (the supervisor binds each port once and shares it); the first failure is the one reported.
+    try {
+      const [first] = await Promise.all(this.slots.map((s) => this.launch(s, true)));
+      if (!first) throw new Error("no workers");
+      return first;
+    } catch (e) {
+      await this.drain();
+      throw e;
+    }
+  }
+
+  /** Sends a message to every worker that runs now (workers started later get the state in their init). */
+  broadcast(m: ToWorker): void {
+    for (const s of this.slots) {
+      const w = s.worker;
+      // A worker dying meanwhile cannot take it: its replacement gets the state in its init.
+      if (w?.isConnected()) w.send(m, () => undefined);
+    }
+  }
+
+  private launch(slot: Slot, atStart: boolean): Promise<WorkerReady> {
+    return new Promise<WorkerReady>((resolve, reject) => {
+      const w = cluster.fork({ SHOMEI_WORKER: String(slot.n) });
+      slot.worker = w;
+      slot.startedAt = Date.now();
+      let ready = false;
+      let failure: Error | undefined;
+      w.on("message", (m: FromWorker) => {
+        if (m.t === "hello") w.send(this.o.init(slot.n), () => undefined);
+        else if (m.t === "nudge") this.o.onNudge();
+        else if (m.t === "failed") failure = workerError(m);
+        else if (m.t === "ready" && !ready) {
+          ready = true;
+          if (!atStart && w.process.pid !== undefined) this.o.onReplaced(slot.n, w.process.pid);
+          resolve(m);
+        }
+      });
+      // A worker that cannot be reached (spawn failed) also ends in exit.
+      w.on("error", () => undefined);
+      w.once("exit", (code: number | null, signal: string | null) => {
+        if (slot.worker === w) slot.worker = undefined;
+        if (!ready) {
+          const e = failure ?? new ShomeiError("WORKER_DIED", { worker: slot.n, pid: w.process.pid ?? "?", how: describeExit(code, signal), delay: "-" });
+          if (atStart) return reject(e);
+          // A replacement that could not start: reported, and tried again after the backoff.
+          if (failure instanceof ShomeiError) this.o.onProblem(failure);
+        }
+        if (this.draining) return;
+        this.replace(slot, w.process.pid ?? 0, describeExit(code, signal));
+      });
+    });
+  }
+
+  private replace(slot: Slot, pid: number, how: string): void {
+    slot.quickDeaths = Date.now() - slot.startedAt < QUICK_DEATH_MS ? slot.quickDeaths + 1 : 1;
+    const delay = restartDelay(slot.quickDeaths);
+    this.o.onProblem(new ShomeiError("WORKER_DIED", { worker: slot.n, pid, how, delay: Math.round(delay / 1000) }));
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (this.draining) return;
+      this.launch(slot, false).catch(() => undefined);
+    }, delay);
+  }
+
+  /**
+   * Shutdown: no more restarts; every worker stops accepting, finishes its requests in flight
+   * and exits; one that has not exited after drainMs is killed.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.slots.map(async (slot) => {
+      if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      slot.restartTimer = undefined;
+      const w = slot.worker;
+      if (!w || w.isDead()) return;
+      const exited = new Promise<void>((res) => w.once("exit", () => res()));
+      if (w.isConnected()) w.send({ t: "drain" } satisfies ToWorker, (e) => { if (e) w.process.kill("SIGKILL"); });
+      else w.process.kill("SIGKILL");
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<"late">((res) => { timer = setTimeout(() => res("late"), this.o.drainMs); });
+      if ((await Promise.race([exited, late])) === "late") {
+        this.o.onProblem(new ShomeiError("WORKER_NOT_DRAINED", { worker: slot.n, pid: w.process.pid ?? "?", seconds: Math.round(this.o.drainMs / 1000) }));
+        w.process.kill("SIGKILL");
+        await exited;
+      }
+      clearTimeout(timer);
+    }));
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * One worker process of `serve`: the three listeners (publication, EST, portal) on the ports
+ * the supervisor shares among its workers. It signs no CRL and makes no OCSP responder
+ * certificate of its own: it serves what the supervisor hands it, and tells the supervisor
+ * when it revoked something. Mail and reminders run in the supervisor.
+ */
+import type { FastifyInstance } from "fastify";
+import { ShomeiError } from "../i18n/errors.js";
+import { buildApp, buildPortalApp, publicBase } from "./app.js";
+import { buildPublicationApp, publicationUrls } from "./publication.js";
+import { openCa, type CaServices } from "./services.js";
+import { fromWireCrl, fromWireResponder, type ToWorker, type WorkerInit, type WorkerReady } from "./supervisor.js";
+
+export interface RunningWorker {
+  readonly services: CaServices;
+  readonly ready: WorkerReady;
+  /** Takes the CRL or responder the supervisor hands over. */
+  handle(m: ToWorker): void;
+  /** Stops accepting, lets the requests in flight finish, closes the database. */
+  drain(): Promise<void>;
+}
+
+/** Opens the CA and listens as `init` says; throws PORT_IN_USE (and whatever opening the CA throws). */
+export async function startWorker(init: WorkerInit, nudge: () => void): Promise<RunningWorker> {
+  const services = await openCa(init.data, init.database ? { database: init.database } : {});
+  const apps: FastifyInstance[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const a of apps) await a.close();
+    await services.close();
+  };
+  const handle = (m: ToWorker): void => {
+    if (m.t === "crl") services.crl.adopt(fromWireCrl(m.crl));
+    else if (m.t === "responder") services.ocsp.useResponder(fromWireResponder(m.responder));
+  };
+  try {
+    services.crl.relayNudges(nudge);
+    handle({ t: "responder", responder: init.responder });
+    if (init.crl) handle({ t: "crl", crl: init.crl });
+    const { config } = services;
+    const published: { portal?: string } = {};
+    const app = await buildApp(services, { logLevel: init.logLevel, portalUrl: () => published.portal });
+    const portalApp = await buildPortalApp(services, { logLevel: init.logLevel });
+    const publicationApp = await buildPublicationApp(services, { logLevel: init.logLevel });
+    apps.push(app, portalApp, publicationApp);
+    const listen = async (a: FastifyInstance, at: number, option: string, setting: string): Promise<number> => {
+      try {
+        await a.listen({ host: init.host, port: at });
+      } catch (e) {
+        if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
+        throw e;
+      }
+      const address = a.server.address();
+      return typeof address === "object" && address ? address.port : at;
+    };
+    // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
+    const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
+    const httpBase = publicBase(init.host, http, config.hostnames, "http");
+    services.issuer.setUrls(config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase));
+    const est = await listen(app, init.ports.est, "--port", "listen.port");
+    const portal = await listen(portalApp, init.ports.portal, "--portal-port", "portal.port");
+    published.portal = publicBase(init.host, portal, config.hostnames);
+    return { services, ready: { t: "ready", est, portal, http }, handle, drain: closeAll };
+  } catch (e) {
+    await closeAll().catch(() => undefined);
+    throw e;
+  }
+}
