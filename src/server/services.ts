@@ -1,4 +1,5 @@
 /** Composition root: config, store, keys, mail and the domain services, wired once. */
+import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Issuer } from "../ca/issuer.js";
 import { FailureLimiter } from "../http/failure_limiter.js";
@@ -60,6 +61,15 @@ export interface CaServices extends DeskServices {
   readonly limiter: FailureLimiter;
   /** PEM of the TLS private key (decrypted in memory only) and the certificate chain. */
   readonly tls: { readonly key: string; readonly cert: string };
+  /** The issuing CA's private key as unencrypted PKCS#8 PEM (memory only: handed to `serve`'s workers). */
+  readonly issuingKeyPem: string;
+}
+
+/** Private keys already decrypted by the process that opened the CA first (`serve`'s supervisor). */
+export interface OpenedKeys {
+  /** Unencrypted PKCS#8 PEM of the issuing CA key and of the TLS key. */
+  readonly issuing: string;
+  readonly tls: string;
 }
 
 export interface OpenOptions {
@@ -67,6 +77,11 @@ export interface OpenOptions {
   readonly database?: string;
   readonly clock?: () => Date;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Keys the caller has decrypted already: the CA keys are wrapped with scrypt (about a second
+   * each), and `serve` would otherwise pay that again in every worker it starts or restarts.
+   */
+  readonly keys?: OpenedKeys;
 }
 
 /**
@@ -164,9 +179,10 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     // The service delivers mail: a setting that cannot work stops it at start, not at each mail.
     desk.checkMailSetting();
     const { dir, config } = desk;
-    const pass = dir.passphrase();
+    const pass = o.keys ? undefined : dir.passphrase();
     const clock = o.clock ?? ((): Date => new Date());
-    const issuingSigner = keyObjectSigner(dir.privateKey(dir.issuingKey, pass));
+    const issuingKey = o.keys ? createPrivateKey(o.keys.issuing) : dir.privateKey(dir.issuingKey, pass ?? "");
+    const issuingSigner = keyObjectSigner(issuingKey);
     const log = (message: string, error?: unknown): void => console.error(`${message}: ${error instanceof Error ? error.message : String(error)}`);
     const crl = new CrlPublisher({
       store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
@@ -200,9 +216,10 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays, csrPolicy: config.csr,
     });
     const limiter = new FailureLimiter(desk.store, { max: config.addressLimit.failures, windowMs: config.addressLimit.windowMinutes * 60_000 }, clock);
-    const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
+    const tlsKey = o.keys?.tls ?? dir.privateKey(dir.tlsKey, pass ?? "").export({ format: "pem", type: "pkcs8" }) as string;
+    const issuingKeyPem = o.keys?.issuing ?? issuingKey.export({ format: "pem", type: "pkcs8" }) as string;
     return {
-      ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
+      ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, issuingKeyPem, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
       close: async () => {
         crl.stop();
         await desk.close();

@@ -38,6 +38,8 @@ export interface WorkerInit {
   readonly logLevel: "warn" | "info";
   readonly crl?: WireCrl;
   readonly responder: WireResponder;
+  /** The CA keys the supervisor decrypted (unencrypted PKCS#8 PEM, over the IPC channel only). */
+  readonly keys: { readonly issuing: string; readonly tls: string };
 }
 
 export type ToWorker =

@@ -22,7 +22,7 @@ export interface RunningWorker {
 
 /** Opens the CA and listens as `init` says; throws PORT_IN_USE (and whatever opening the CA throws). */
 export async function startWorker(init: WorkerInit, nudge: () => void): Promise<RunningWorker> {
-  const services = await openCa(init.data, init.database ? { database: init.database } : {});
+  const services = await openCa(init.data, { keys: init.keys, ...(init.database ? { database: init.database } : {}) });
   const apps: FastifyInstance[] = [];
   const closeAll = async (): Promise<void> => {
     for (const a of apps) await a.close();

@@ -141,7 +141,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
       const crl = services.crl.current;
       return {
         t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
-        logLevel: flag(p, "verbose") ? "info" : "warn", responder, ...(crl ? { crl: toWireCrl(crl) } : {}),
+        logLevel: flag(p, "verbose") ? "info" : "warn", responder,
+        keys: { issuing: services.issuingKeyPem, tls: services.tls.key }, ...(crl ? { crl: toWireCrl(crl) } : {}),
       };
     },
     onNudge: () => services.crl.nudge(),
