@@ -10,7 +10,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { initCa, serve, type TestCa } from "../helpers/ca.js";
+import { readFileSync } from "node:fs";
+import { initCa, serve, workerPids, type TestCa } from "../helpers/ca.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { startInProcess, testClock, type Clock, type InProcess } from "../helpers/inprocess.js";
 import { has, needs, PG_URL } from "../helpers/tools.js";
@@ -110,6 +111,41 @@ test("two `shomei-ca serve` processes on one data folder: failures in flight on 
     for (let i = 0; i < listeners.length; i++) assert.equal((await wrong(i)).status, 429, listeners[i]);
   } finally {
     for (const s of servers) await s.stop();
+    ca.cleanup();
+  }
+});
+
+/** CPU time (clock ticks, user + system) a process has used so far, from /proc. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+test("`serve --workers 2`: 30 failures spread over both HTTPS ports and both workers, then 429 on both ports from every worker", { timeout: 300_000 }, async () => {
+  const ca = await initCa();
+  const srv = await serve(ca.dir, ["--workers", "2"]);
+  try {
+    const portal = /^Portal: (https:\/\/\S+?)\/?$/m.exec(srv.output())?.[1];
+    assert.ok(portal, srv.output());
+    const listeners = [srv.estUrl, `${portal}/.well-known/est`];
+    const pids = await workerPids(srv);
+    assert.equal(pids.length, 2);
+    const before = pids.map(cpuTicks);
+    const body = (await makeCsr("a0000901")).base64;
+    // Every request on a new connection: the supervisor hands connections to the workers in turn.
+    const wrong = (i: number): Promise<HttpResult> =>
+      enroll(listeners[i % 2] ?? "", ca.rootPem, `a09${String(i).padStart(5, "0")}`, "2222-3333-4444-5555", body, { "accept-language": "en" });
+    for (let i = 0; i < LIMIT; i++) assert.equal((await wrong(i)).status, 401, `failure ${i + 1} of ${LIMIT} is still evaluated`);
+    // Both workers did TLS handshakes and passcode checks (each one's CPU time grew).
+    pids.forEach((pid, i) => assert.ok(cpuTicks(pid) > (before[i] ?? 0), `worker ${pid} served some of the failures`));
+    // The next four connections per port reach both workers of each port: every one is paused.
+    for (let i = 0; i < 8; i++) {
+      const r = await wrong(LIMIT + i);
+      assert.equal(r.status, 429, `${listeners[i % 2] ?? ""}: ${r.body}`);
+      assert.match(r.body, /TOO_MANY_ATTEMPTS/);
+    }
+  } finally {
+    await srv.stop();
     ca.cleanup();
   }
 });

@@ -14,7 +14,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:https";
 import { connect } from "node:net";
-import { addUser, initCa, passcodeFor, readOutbox, serve, type Served } from "../helpers/ca.js";
+import { addUser, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
 import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
@@ -52,22 +52,6 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
-
-/** Waits (polling) until `check` holds; fails with `what` after `ms`. */
-async function until(what: string, check: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`${what} (after ${ms} ms)`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The PIDs from serve's `Workers:` line (printed right after the lines serve() waits for). */
-async function workerPids(srv: Served): Promise<number[]> {
-  const line = /^Workers: (\d+) \(PID ([\d, ]+)\)$/m;
-  await until(`a Workers: line in ${srv.output()}`, () => line.test(srv.output()), 30_000);
-  return (line.exec(srv.output())?.[2] ?? "").split(", ").map(Number);
-}
 
 async function show(dir: string, userId: string): Promise<Shown> {
   const r = await shomeiCa(["user", "show", userId, "--json", "--data", dir]);

@@ -81,6 +81,22 @@ export function serve(dir: string, extra: readonly string[] = []): Promise<Serve
   });
 }
 
+/** Waits (polling) until `check` holds; fails with `what` after `ms`. */
+export async function until(what: string, check: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what} (after ${ms} ms)`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The PIDs from serve's `Workers:` line (printed right after the lines serve() waits for). */
+export async function workerPids(srv: Served): Promise<number[]> {
+  const line = /^Workers: (\d+) \(PID ([\d, ]+)\)$/m;
+  await until(`a Workers: line in ${srv.output()}`, () => line.test(srv.output()), 30_000);
+  return (line.exec(srv.output())?.[2] ?? "").split(", ").map(Number);
+}
+
 export interface ParsedMail {
   readonly file: string;
   readonly to: string;
