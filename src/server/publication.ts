@@ -5,7 +5,7 @@
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import type { PublicationUrls } from "../pki/profiles.js";
-import { OCSP_BODY_LIMIT, statusPlugin } from "../status/plugin.js";
+import { OCSP_BODY_LIMIT, statusFrameworkError, statusPlugin } from "../status/plugin.js";
 import type { CaServices } from "./services.js";
 
 export interface PublicationOptions {
@@ -14,7 +14,7 @@ export interface PublicationOptions {
 }
 
 export async function buildPublicationApp(s: CaServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, logger: { level: o.logLevel ?? "warn" } });
+  const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, logger: { level: o.logLevel ?? "warn" }, frameworkErrors: statusFrameworkError });
   await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, clock: o.clock ?? ((): Date => new Date()) });
   return app;
 }
