@@ -53,6 +53,20 @@ export const ERRORS = {
     remedyJa: "証明書発行アプリケーションで作り直してください。自作の場合は CSR を同じ鍵で署名してください。",
     remedyEn: "Create the request again with the issuance application, or sign the CSR with its own key.",
   },
+  CSR_VERSION_UNSUPPORTED: {
+    status: 400, exit: 1,
+    ja: "CSR のバージョンが正しくありません（バージョン 1、値 0 だけを受け付けます）。",
+    en: "The CSR's version is not accepted (only version 1, encoded as 0).",
+    remedyJa: "証明書発行アプリケーションまたは openssl req で作り直してください。",
+    remedyEn: "Create the request again with the issuance application or openssl req.",
+  },
+  CSR_SIGNATURE_PARAMS_INVALID: {
+    status: 400, exit: 1,
+    ja: "CSR の署名アルゴリズムのパラメーターが正しくありません（{reason}）。",
+    en: "The CSR's signature algorithm parameters are not valid ({reason}).",
+    remedyJa: "ECDSA ではパラメーターなし、RSA では NULL にしてください。証明書発行アプリケーションまたは openssl req で作り直してください。",
+    remedyEn: "ECDSA takes no parameters and RSA takes NULL: create the request again with the issuance application or openssl req.",
+  },
   KEY_TOO_SMALL: {
     status: 400, exit: 1,
     ja: "RSA 鍵が短すぎます（{bits} ビット）。2048 ビット以上が必要です。",
@@ -66,6 +80,27 @@ export const ERRORS = {
     en: "This kind of key is not supported ({kind}).",
     remedyJa: "ECDSA P-256（推奨）、P-384、または RSA 2048/3072 ビットの鍵を使ってください。",
     remedyEn: "Use ECDSA P-256 (recommended), P-384, or RSA 2048/3072.",
+  },
+  KEY_INVALID: {
+    status: 400, exit: 1,
+    ja: "鍵が正しくありません（{reason}）。",
+    en: "The key is not valid ({reason}).",
+    remedyJa: "鍵が壊れています。証明書発行アプリケーションで新しい鍵を作ってください（ECDSA P-256 推奨）。",
+    remedyEn: "The key is damaged: create a new key with the issuance application (ECDSA P-256 recommended).",
+  },
+  KEY_RSA_EXPONENT: {
+    status: 400, exit: 1,
+    ja: "RSA 鍵の公開指数 {exponent} には対応していません（65537 だけを受け付けます）。",
+    en: "The RSA public exponent {exponent} is not accepted (only 65537).",
+    remedyJa: "公開指数 65537 の RSA 鍵、または ECDSA P-256（推奨）の鍵で作り直してください。",
+    remedyEn: "Create a new key: RSA with exponent 65537, or ECDSA P-256 (recommended).",
+  },
+  KEY_NOT_ALLOWED: {
+    status: 400, exit: 1,
+    ja: "この認証局では {kind} の鍵は受け付けていません（受け付ける鍵: {allowed}）。",
+    en: "This CA does not accept {kind} keys (accepted: {allowed}).",
+    remedyJa: "受け付けている種類の鍵で作り直してください。",
+    remedyEn: "Create the request again with a key of an accepted kind.",
   },
   SIGNATURE_ALGORITHM_UNSUPPORTED: {
     status: 400, exit: 1,

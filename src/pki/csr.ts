@@ -3,13 +3,14 @@
  * (the issuance application's side). The subject a CSR asks for is read for the audit log
  * only: the CA decides the subject.
  */
-import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
+import { verify as nodeVerify, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
-import { keyKindOf, spkiDer, SIGNATURE_ALGORITHMS, type KeyKind, type Signer } from "./keys.js";
+import { spkiDer, SIGNATURE_ALGORITHMS, type KeyKind, type Signer } from "./keys.js";
+import { publicKeyFromSpki } from "./spki.js";
 import { buildName, nameToString } from "./names.js";
 
 export interface ParsedCsr {
@@ -19,44 +20,65 @@ export interface ParsedCsr {
   readonly spki: Buffer;
   readonly publicKey: KeyObject;
   readonly keyKind: KeyKind;
-  /** The subject the requester asked for, as text (informational only). */
+  /** The subject the requester asked for, as text (informational only), at most SUBJECT_MAX characters. */
   readonly requestedSubject: string;
 }
+
+/** What a CA accepts in a request beyond what Shomei accepts at all. */
+export interface CsrPolicy {
+  /** The key kinds this CA certifies (default: all of KEY_KINDS). */
+  readonly allowedKeyKinds: readonly KeyKind[];
+}
+
+/** The longest requested subject kept (it goes into the audit log). */
+export const SUBJECT_MAX = 256;
 
 function malformed(cause?: unknown): ShomeiError {
   return new ShomeiError("BAD_DER", { what: "CSR" }, { cause });
 }
 
+/** The only version PKCS#10 defines: INTEGER 0, exactly `02 01 00`. */
+const VERSION_0 = Buffer.from([0x02, 0x01, 0x00]);
+const NULL = Buffer.from([0x05, 0x00]);
+
 /**
- * Parses a DER CSR, checks the key is one Shomei accepts and that the request is signed by
- * that key (proof of possession). The signed bytes are taken as received, not re-encoded,
- * and only the generic asn1js tree is built (the hot path of enrollment).
+ * Parses a DER CSR, checks the key is one Shomei (and the policy) accepts and that the request
+ * is signed by that key (proof of possession). The key is checked on its DER bytes before
+ * node:crypto sees it. The signed bytes are taken as received, not re-encoded, and only the
+ * generic asn1js tree is built (the hot path of enrollment). Every refusal is a catalog code.
  *
  *   CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
  *   CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo, attributes [0] }
  */
-export function parseCsr(der: Uint8Array): ParsedCsr {
+export function parseCsr(der: Uint8Array, policy?: CsrPolicy): ParsedCsr {
   const bytes = Buffer.from(der);
-  const ber = asn1js.fromBER(bytes);
+  let ber: ReturnType<typeof asn1js.fromBER>;
+  try {
+    // asn1js decodes strings while it parses: an odd-length BMPString throws a RangeError here.
+    ber = asn1js.fromBER(bytes);
+  } catch (e) {
+    throw malformed(e);
+  }
   if (ber.offset === -1 || ber.offset !== bytes.length) throw malformed(ber.result.error);
   const [info, algorithm, signature] = sequence(ber.result, 3) as [asn1js.AsnType, asn1js.AsnType, asn1js.AsnType];
   const [version, subject, spkiNode] = sequence(info, 4);
-  const [algOid] = sequence(algorithm, 1, 2);
-  if (!(version instanceof asn1js.Integer) || version.valueBlock.valueDec !== 0) throw malformed();
+  const [algOid, algParams] = sequence(algorithm, 1, 2);
+  if (!(version instanceof asn1js.Integer)) throw malformed();
+  if (!Buffer.from(version.valueBeforeDecodeView).equals(VERSION_0)) throw new ShomeiError("CSR_VERSION_UNSUPPORTED");
   if (!(algOid instanceof asn1js.ObjectIdentifier) || !(signature instanceof asn1js.BitString) || signature.valueBlock.unusedBits !== 0) throw malformed();
   if (!(subject instanceof asn1js.Sequence) || !(spkiNode instanceof asn1js.Sequence)) throw malformed();
 
   const spki = Buffer.from(spkiNode.valueBeforeDecodeView);
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({ key: spki, format: "der", type: "spki" });
-  } catch (e) {
-    throw new ShomeiError("KEY_UNSUPPORTED", { kind: "?" }, { cause: e });
+  const { publicKey, kind: keyKind } = publicKeyFromSpki(spki);
+  if (policy && !policy.allowedKeyKinds.includes(keyKind)) {
+    throw new ShomeiError("KEY_NOT_ALLOWED", { kind: keyKind, allowed: policy.allowedKeyKinds.join(", ") });
   }
-  const keyKind = keyKindOf(publicKey);
   const oid = algOid.valueBlock.toString();
   const alg = SIGNATURE_ALGORITHMS[oid];
   if (!alg) throw new ShomeiError("SIGNATURE_ALGORITHM_UNSUPPORTED", { oid });
+  const params = algParams === undefined ? undefined : Buffer.from(algParams.valueBeforeDecodeView);
+  if (alg.key === "ec" && params !== undefined) throw new ShomeiError("CSR_SIGNATURE_PARAMS_INVALID", { reason: "ECDSA takes no parameters" });
+  if (alg.key === "rsa" && !params?.equals(NULL)) throw new ShomeiError("CSR_SIGNATURE_PARAMS_INVALID", { reason: "RSA takes NULL parameters" });
   if (alg.key !== publicKey.asymmetricKeyType) throw new ShomeiError("CSR_SIGNATURE_INVALID");
   let ok = false;
   try {
@@ -69,9 +91,15 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   try {
     requestedSubject = nameToString(AsnConvert.parse(subject.valueBeforeDecodeView, Name));
   } catch (e) {
-    throw malformed(e);
+    throw new ShomeiError("BAD_DER", { what: "CSR subject" }, { cause: e });
   }
-  return { der: bytes, spki, publicKey, keyKind, requestedSubject };
+  return { der: bytes, spki, publicKey, keyKind, requestedSubject: capped(requestedSubject) };
+}
+
+/** At most SUBJECT_MAX characters (whole code points), marked with … when cut. */
+function capped(s: string): string {
+  const chars = [...s];
+  return chars.length <= SUBJECT_MAX ? s : chars.slice(0, SUBJECT_MAX - 1).join("") + "…";
 }
 
 /** The elements of a SEQUENCE, which must number between min and max. */

@@ -6,6 +6,7 @@ import { generateKeyPair as nodeGenerateKeyPair, createPublicKey, createPrivateK
 import { promisify } from "node:util";
 import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
+import { checkSpki } from "./spki.js";
 
 const generate = promisify(nodeGenerateKeyPair);
 
@@ -33,25 +34,19 @@ export async function generateKeyPair(kind: KeyKind = "ec-p256"): Promise<KeyPai
 }
 
 /**
- * Classifies a public key, refusing what Shomei does not accept: RSA under 2048 bits,
- * curves other than P-256/P-384, and every other key type.
+ * Classifies a key (public or private), refusing what Shomei does not accept: RSA other than
+ * 2048/3072 bits or with an exponent other than 65537, curves other than P-256/P-384, and
+ * every other key type. It reads the key's SubjectPublicKeyInfo DER and checks it with
+ * `checkSpki`, never `asymmetricKeyDetails` (which aborts the process on some malformed EC keys).
  */
 export function keyKindOf(key: KeyObject): KeyKind {
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === "ec") {
-    if (d.namedCurve === "prime256v1") return "ec-p256";
-    if (d.namedCurve === "secp384r1") return "ec-p384";
-    throw new ShomeiError("KEY_UNSUPPORTED", { kind: `EC ${d.namedCurve ?? "unknown curve"}` });
+  let der: Buffer;
+  try {
+    der = spkiDer(key);
+  } catch (e) {
+    throw new ShomeiError("KEY_INVALID", { reason: "the key cannot be encoded" }, { cause: e });
   }
-  if (key.asymmetricKeyType === "rsa") {
-    const bits = d.modulusLength ?? 0;
-    if (bits < 2048) throw new ShomeiError("KEY_TOO_SMALL", { bits });
-    if (bits === 2048) return "rsa-2048";
-    if (bits === 3072) return "rsa-3072";
-    if (bits <= 8192) return "rsa-3072"; // larger RSA keys sign like the 3072 profile
-    throw new ShomeiError("KEY_UNSUPPORTED", { kind: `RSA ${bits}` });
-  }
-  throw new ShomeiError("KEY_UNSUPPORTED", { kind: key.asymmetricKeyType ?? "unknown" });
+  return checkSpki(der);
 }
 
 export function isRsa(kind: KeyKind): boolean {

@@ -5,8 +5,8 @@
  */
 import type { Issuer } from "../ca/issuer.js";
 import type { CertificateRecord } from "../ca/ports.js";
-import { ShomeiError } from "../i18n/errors.js";
-import { parseCsr } from "../pki/csr.js";
+import { isShomeiError, ShomeiError } from "../i18n/errors.js";
+import { parseCsr, type CsrPolicy, type ParsedCsr } from "../pki/csr.js";
 import { sha256 } from "../pki/fingerprint.js";
 import { passcodeHash, sameHash } from "./passcode.js";
 import type { AuditEvent, RegistrationStore } from "./ports.js";
@@ -32,6 +32,8 @@ export interface EnrollmentDeps {
   readonly secret: Uint8Array;
   readonly clock: () => Date;
   readonly policy: EnrollmentPolicy;
+  /** What requests must be beyond what Shomei accepts at all (default: every key kind). */
+  readonly csrPolicy?: CsrPolicy;
 }
 
 export class EnrollmentService {
@@ -76,7 +78,14 @@ export class EnrollmentService {
       throw new ShomeiError("USER_SUSPENDED");
     }
 
-    const csr = parseCsr(req.csrDer);
+    // A refused request leaves the passcode as it was: the user can send a good one.
+    let csr: ParsedCsr;
+    try {
+      csr = parseCsr(req.csrDer, this.d.csrPolicy);
+    } catch (e) {
+      if (isShomeiError(e)) await store.audit([ev("enroll.refused", "failure", { reason: e.code })]);
+      throw e;
+    }
     const cert = await this.d.issuer.issueClient(csr, { userId, organization: user.organization }, now, csrHash);
     const result = await store.redeemPasscode({
       userId, passcodeHash: given, csrHash, now, replayWindowMs: policy.replayWindowMs, certificate: cert,

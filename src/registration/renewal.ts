@@ -6,9 +6,9 @@
  */
 import type { CertificateRecord } from "../ca/ports.js";
 import type { Issuer } from "../ca/issuer.js";
-import { ShomeiError } from "../i18n/errors.js";
+import { isShomeiError, ShomeiError } from "../i18n/errors.js";
 import { certificateSpki } from "../pki/certificate.js";
-import { parseCsr } from "../pki/csr.js";
+import { parseCsr, type CsrPolicy, type ParsedCsr } from "../pki/csr.js";
 import { sha256 } from "../pki/fingerprint.js";
 import type { AuditEvent, RegistrationStore, UserRecord } from "./ports.js";
 
@@ -20,6 +20,8 @@ export interface RenewalDeps {
   readonly clock: () => Date;
   /** Renewal opens this many days before the current certificate expires. */
   readonly renewWindowDays: number;
+  /** What requests must be beyond what Shomei accepts at all (default: every key kind). */
+  readonly csrPolicy?: CsrPolicy;
 }
 
 export interface RenewRequest {
@@ -46,7 +48,15 @@ export class RenewalService {
     const ev = (event: string, outcome: AuditEvent["outcome"], detail: Record<string, string | number>): AuditEvent =>
       ({ at: now, actor: `user:${userId}`, event, userId, outcome, detail: { previous: req.current.serial, ...detail, ...(req.remote ? { remote: req.remote } : {}) } });
 
-    const csr = parseCsr(req.csrDer);
+    // Parsing is safe on any bytes (keys are checked before node:crypto sees them), so it may
+    // come before the window check; a refusal is audited with its code.
+    let csr: ParsedCsr;
+    try {
+      csr = parseCsr(req.csrDer, this.d.csrPolicy);
+    } catch (e) {
+      if (isShomeiError(e)) await store.audit([ev("certificate.renew", "failure", { reason: e.code })]);
+      throw e;
+    }
     // A retry of the same request (a dropped connection) gets the certificate already made.
     const earlier = await store.findCertificateByCsr(userId, csrHash);
     if (earlier && earlier.status === "valid") {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { ShomeiError } from "../i18n/errors.js";
-import { isKeyKind, type KeyKind } from "../pki/keys.js";
+import { isKeyKind, KEY_KINDS, type KeyKind } from "../pki/keys.js";
 import type { PublicationUrls } from "../pki/profiles.js";
 
 export interface ShomeiConfig {
@@ -19,6 +19,8 @@ export interface ShomeiConfig {
   /** `sqlite:shomei.db` (relative to the data folder) or `postgres://…[?schema=NAME]`. */
   readonly database: string;
   readonly keyKind: KeyKind;
+  /** What a certificate request must be: the key kinds certified (default all: P-256, P-384, RSA 2048/3072). */
+  readonly csr: { readonly allowedKeyKinds: readonly KeyKind[] };
   readonly userIdPattern: string;
   readonly passcode: { readonly lifetimeDays: number; readonly maxAttempts: number; readonly replayWindowMinutes: number };
   /** Failed enrollment logins allowed per client address per window, across all user IDs. */
@@ -113,6 +115,7 @@ export const DEFAULTS = {
   listen: { host: "127.0.0.1", port: 8443 },
   database: "sqlite:shomei.db",
   keyKind: "ec-p256",
+  csr: { allowedKeyKinds: KEY_KINDS },
   userIdPattern: "^a[0-9]{7}$",
   passcode: { lifetimeDays: 40, maxAttempts: 5, replayWindowMinutes: 10 },
   addressLimit: { failures: 30, windowMinutes: 15 },
@@ -175,6 +178,14 @@ function smtpConfig(raw: unknown, file: string): SmtpConfig {
   };
 }
 
+function keyKinds(o: Json, key: string, file: string, fallback: readonly KeyKind[]): KeyKind[] {
+  const v = o[key] ?? fallback;
+  if (!Array.isArray(v) || v.length === 0 || !v.every((k) => typeof k === "string" && isKeyKind(k))) {
+    fail(file, `csr.${key}: a non-empty list of ${KEY_KINDS.join(", ")} expected`);
+  }
+  return [...new Set(v)];
+}
+
 function version(o: Json, key: string, file: string): string {
   const v = o[key] ?? "0.0.0";
   if (typeof v !== "string" || !/^\d+\.\d+\.\d+$/.test(v)) fail(file, `${key}: a version such as 1.2.3 expected`);
@@ -194,6 +205,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   const publication = obj(o.publication ?? DEFAULTS.publication, file, "publication");
   const revocation = obj(o.revocation ?? DEFAULTS.revocation, file, "revocation");
   const reminders = obj(o.reminders ?? DEFAULTS.reminders, file, "reminders");
+  const csr = obj(o.csr ?? DEFAULTS.csr, file, "csr");
   const transport = text(mail, "transport", file, "outbox");
   if (transport !== "outbox" && transport !== "smtp") fail(file, "mail.transport: outbox or smtp");
   if (transport === "smtp" && mail.smtp === undefined) fail(file, "mail.smtp: needed when mail.transport is smtp");
@@ -223,6 +235,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
     listen: { host: text(listen, "host", file, DEFAULTS.listen.host), port: num(listen, "port", file, 0, 65535, DEFAULTS.listen.port) },
     database: text(o, "database", file, DEFAULTS.database),
     keyKind,
+    csr: { allowedKeyKinds: keyKinds(csr, "allowedKeyKinds", file, DEFAULTS.csr.allowedKeyKinds) },
     userIdPattern: pattern,
     passcode: {
       lifetimeDays: num(passcode, "lifetimeDays", file, 1, 3650, DEFAULTS.passcode.lifetimeDays),

@@ -179,6 +179,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       secret: dir.hmacSecret(),
       clock: o.clock ?? ((): Date => new Date()),
       policy: { maxAttempts: config.passcode.maxAttempts, replayWindowMs: config.passcode.replayWindowMinutes * 60_000 },
+      csrPolicy: config.csr,
     });
     const portal = new PortalService({
       store: desk.store,
@@ -190,7 +191,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       onRevoked: () => crl.nudge(),
     });
     const renewal = new RenewalService({
-      store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays,
+      store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays, csrPolicy: config.csr,
     });
     const tlsKey = dir.privateKey(dir.tlsKey, pass).export({ format: "pem", type: "pkcs8" }) as string;
     return {

@@ -1,0 +1,91 @@
+/**
+ * CSR policy (issue 10, items 1, 3 and 6): version 0 encoded exactly, ECDSA without and RSA
+ * with NULL signature parameters, only the key kinds Shomei and the CA's policy accept, and
+ * subject strings asn1js cannot decode refused with a code instead of a RangeError.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { parseCsr, SUBJECT_MAX } from "./csr.js";
+import { tlv } from "./der.js";
+import { isShomeiError } from "../i18n/errors.js";
+import { craftCsr, EMPTY_POINT_CSR_B64, hex, nameWith, NULL, OID, p256Spki, rsaSpki } from "../../test/helpers/csr_craft.js";
+
+const code = (c: string) => (e: unknown): boolean => isShomeiError(e) && e.code === c;
+const p256 = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey;
+const rsa2048 = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+
+test("a well-formed request of each accepted kind parses, with its key kind", () => {
+  assert.equal(parseCsr(craftCsr({ key: p256 })).keyKind, "ec-p256");
+  assert.equal(parseCsr(craftCsr({ key: p384 })).keyKind, "ec-p384");
+  const rsa = parseCsr(craftCsr({ key: rsa2048 }));
+  assert.equal(rsa.keyKind, "rsa-2048");
+  assert.equal(rsa.requestedSubject, "CN=a0000001");
+});
+
+test("the issue's empty-point CSR is refused as KEY_INVALID (it used to abort the process)", () => {
+  assert.throws(() => parseCsr(Buffer.from(EMPTY_POINT_CSR_B64, "base64")), code("KEY_INVALID"));
+  // The same empty point in a request that is otherwise fine.
+  assert.throws(() => parseCsr(craftCsr({ key: p256, spki: p256Spki(hex("00")) })), code("KEY_INVALID"));
+  assert.throws(() => parseCsr(craftCsr({ key: p256, spki: p256Spki(Buffer.alloc(0)) })), code("KEY_INVALID"));
+});
+
+test("only version 0, encoded exactly 02 01 00, is accepted", () => {
+  const versions: Record<string, Buffer> = {
+    "version 1": hex("020101"),
+    "version 2": hex("020102"),
+    "-1": hex("0201ff"),
+    "0 in two bytes": hex("02020000"),
+    "a 100-byte version": tlv(0x02, Buffer.alloc(100)),
+    "a 100-byte version ending in 1": tlv(0x02, Buffer.concat([Buffer.alloc(99), hex("01")])),
+  };
+  for (const [name, version] of Object.entries(versions)) {
+    assert.throws(() => parseCsr(craftCsr({ key: p256, version })), code("CSR_VERSION_UNSUPPORTED"), name);
+  }
+  assert.throws(() => parseCsr(craftCsr({ key: p256, version: hex("0500") })), code("BAD_DER"));
+});
+
+test("signature algorithm parameters: none for ECDSA, NULL for RSA", () => {
+  assert.throws(() => parseCsr(craftCsr({ key: p256, algorithm: tlv(0x30, OID.ecdsaSha256, NULL) })), code("CSR_SIGNATURE_PARAMS_INVALID"));
+  assert.throws(() => parseCsr(craftCsr({ key: p256, algorithm: tlv(0x30, OID.ecdsaSha256, OID.p256) })), code("CSR_SIGNATURE_PARAMS_INVALID"));
+  assert.throws(() => parseCsr(craftCsr({ key: rsa2048, algorithm: tlv(0x30, OID.sha256WithRsa) })), code("CSR_SIGNATURE_PARAMS_INVALID"));
+  assert.throws(() => parseCsr(craftCsr({ key: rsa2048, algorithm: tlv(0x30, OID.sha256WithRsa, hex("0401ff")) })), code("CSR_SIGNATURE_PARAMS_INVALID"));
+});
+
+test("keys Shomei does not accept: RSA exponent 3, RSA 4096 and 8192, P-521", () => {
+  const e3 = generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 3 }).privateKey;
+  assert.throws(() => parseCsr(craftCsr({ key: e3 })), code("KEY_RSA_EXPONENT"));
+  for (const bits of [4096, 8192]) {
+    const n = Buffer.concat([hex("00c5"), Buffer.alloc(bits / 8 - 2, 0xa5), hex("01")]);
+    assert.throws(() => parseCsr(craftCsr({ key: p256, spki: rsaSpki(n, hex("010001")) })), (e) => code("KEY_UNSUPPORTED")(e) && new RegExp(`RSA ${bits}`).test(String((e as Error).message)));
+  }
+  const p521 = generateKeyPairSync("ec", { namedCurve: "secp521r1" }).privateKey;
+  assert.throws(() => parseCsr(craftCsr({ key: p521 })), code("KEY_UNSUPPORTED"));
+});
+
+test("the CA's policy narrows the key kinds: a P-384 or RSA request to a P-256-only CA is KEY_NOT_ALLOWED", () => {
+  const policy = { allowedKeyKinds: ["ec-p256"] as const };
+  assert.equal(parseCsr(craftCsr({ key: p256 }), policy).keyKind, "ec-p256");
+  assert.throws(() => parseCsr(craftCsr({ key: p384 }), policy), code("KEY_NOT_ALLOWED"));
+  assert.throws(() => parseCsr(craftCsr({ key: rsa2048 }), policy), code("KEY_NOT_ALLOWED"));
+});
+
+test("subject strings asn1js cannot decode are BAD_DER, not a RangeError", () => {
+  const bmpOdd = nameWith(tlv(0x1e, hex("006100")));
+  const universal5 = nameWith(tlv(0x1c, hex("0000006100")));
+  const universal6 = nameWith(tlv(0x1c, hex("000000610000")));
+  for (const [name, subject] of Object.entries({ bmpOdd, universal5, universal6 })) {
+    assert.throws(() => parseCsr(craftCsr({ key: p256, subject })), code("BAD_DER"), name);
+  }
+  // Well-formed ones still read.
+  assert.equal(parseCsr(craftCsr({ key: p256, subject: nameWith(tlv(0x1e, hex("00610062"))) })).requestedSubject, "CN=ab");
+  assert.equal(parseCsr(craftCsr({ key: p256, subject: nameWith(tlv(0x1c, hex("0000006100000062"))) })).requestedSubject, "CN=ab");
+});
+
+test("a 40 KB requested subject is kept to SUBJECT_MAX characters (it goes into the audit log)", () => {
+  const long = nameWith(tlv(0x0c, Buffer.from("x".repeat(40_000))));
+  const subject = parseCsr(craftCsr({ key: p256, subject: long })).requestedSubject;
+  assert.equal([...subject].length, SUBJECT_MAX);
+  assert.ok(subject.startsWith("CN=xxx") && subject.endsWith("…"));
+});
