@@ -5,6 +5,7 @@
  * that presents a client certificate and keeps cookies.
  */
 import { request } from "node:https";
+import type { FastifyInstance } from "fastify";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toPem } from "../../src/pki/pem.js";
@@ -50,7 +51,11 @@ export interface PortalEnv {
 export const OPERATOR_ID = "a0000000";
 export const OPERATOR_EMAIL = "operator@example.jp";
 
-export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<string, number>; config?: Record<string, unknown>; initArgs?: readonly string[] } = {}): Promise<PortalEnv> {
+export async function startPortalEnv(o: {
+  clock?: Clock; portalConfig?: Record<string, number>; config?: Record<string, unknown>; initArgs?: readonly string[];
+  /** Passed to startInProcess: a hook on the EST app before it listens (e.g. to keep it for inject()). */
+  configure?: (app: FastifyInstance) => void;
+} = {}): Promise<PortalEnv> {
   const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎", ...(o.initArgs ?? [])]);
   if (o.portalConfig || o.config) {
     // The operator's config file, edited as an operator would (settings are read at start).
@@ -60,7 +65,7 @@ export async function startPortalEnv(o: { clock?: Clock; portalConfig?: Record<s
     writeFileSync(file, JSON.stringify({ ...config, ...o.config }, null, 2));
   }
   const clock = o.clock ?? testClock();
-  const server = await startInProcess(ca.dir, clock);
+  const server = await startInProcess(ca.dir, clock, o.configure ? { configure: o.configure } : {});
   const rootPem = readFileSync(ca.rootPem, "utf8");
   const secretsFor = async (email: string): Promise<{ passcode?: string; password?: string }> => {
     const out: { passcode?: string; password?: string } = {};

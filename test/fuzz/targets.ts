@@ -1,0 +1,138 @@
+/**
+ * The parsers that take bytes from outside, each as a fuzz target: its valid samples, the
+ * mutators that make sense for it, and how to feed it one input. A target's `run` returns
+ * when the input was accepted and throws when it was refused; the campaign decides whether
+ * the refusal was a coded one.
+ */
+import { parseCsr } from "../../src/pki/csr.js";
+import { readCertsOnly } from "../../src/pki/pkcs7.js";
+import { decodePkcs12 } from "../../src/pki/pkcs12.js";
+import { parseOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
+import { readCrl } from "../../src/pki/crl.js";
+import { readCertificate } from "../../src/pki/certificate.js";
+import { parseUserCsv } from "../../src/registration/csv.js";
+import { readDescription, normaliseServerUrl } from "../../src/client/est.js";
+import { checkClientVersion } from "../../src/client/version_policy.js";
+import { byteMutators, derMutators, keyMutators, type Mutator, type Rng } from "./mutate.js";
+import { SAMPLES, SAMPLES_NOW } from "./samples.js";
+
+export interface Target {
+  readonly name: string;
+  readonly samples: readonly Buffer[];
+  /** Names of the mutators to draw from (see mutate.ts and textMutators below). */
+  readonly mutators: readonly string[];
+  run(input: Buffer): unknown;
+}
+
+export const sample = (name: keyof typeof SAMPLES): Buffer => Buffer.from(SAMPLES[name], "base64");
+
+const BYTE = Object.keys(byteMutators);
+const DER = Object.keys(derMutators);
+/** Every mutator but the key ones: for targets whose samples carry public keys that this target never reads. */
+export const DER_ONLY = [...BYTE, ...DER];
+/** Everything, the key classes included (empty, short, compressed and off-curve EC points; odd RSA keys). */
+export const DER_AND_KEYS = [...DER_ONLY, ...Object.keys(keyMutators)];
+
+// ---- text inputs (CSV, JSON) -----------------------------------------------------------------
+
+const CSV_PIECES = [
+  ",", "\"", "\"\"", "\r\n", "\n", "\r", "\uFEFF", "\u0000", "ユーザID", "メールアドレス", "言語", "=HYPERLINK(\"x\")",
+  "\u202e", "a".repeat(5000), ",,,,,,,,", "\"\r\n\"", "𠮷", "\ud800",
+];
+const JSON_PIECES = [
+  "{", "}", "[", "]", "\"", ":", ",", "null", "true", "1e999", "-0", "\"\\u0000\"", "\"\\ud800\"", "[".repeat(10000),
+  "\"portalUrl\":", "\"reenrollUrl\":", "\"minClientVersion\":", "\"http://x/\"", "\"https://\"", "\"javascript:alert(1)\"",
+  "\"https://user:pw@h/\"", "\"https://h/?q#f\"", "\"99999999999999999999.1-rc\"", "\"__proto__\":", "{\"__proto__\":{\"polluted\":1}}",
+];
+
+/** Text mutators: splice a piece of the format's own syntax (quotes, separators, BOMs, deep nesting) in. */
+export const textMutators: Record<string, Mutator> = {
+  csvPiece: (input: Buffer, rng: Rng) => splice(input, rng, Buffer.from(rng.pick(CSV_PIECES), "utf8")),
+  sjisBytes: (input: Buffer, rng: Rng) => splice(input, rng, rng.pick([Buffer.from([0x82]), Buffer.from([0x81, 0x5c]), Buffer.from([0xef, 0xbb]), Buffer.from([0x80, 0xfd, 0xfe])])),
+  jsonPiece: (input: Buffer, rng: Rng) => splice(input, rng, Buffer.from(rng.pick(JSON_PIECES), "utf8")),
+  jsonValue: (input: Buffer, rng: Rng) => {
+    const key = rng.pick(["portalUrl", "reenrollUrl", "helpdesk", "minClientVersion"]);
+    const value = rng.pick<unknown>([null, 1, [], {}, "", " ", "http://127.0.0.1/", "https://", "https://[::1", "ftp://x/", "1.2.3.4.5.6.7.8.9", "x".repeat(100_000), "-", "0.0.0-", { a: [1] }]);
+    let o: unknown;
+    try {
+      o = JSON.parse(input.toString("utf8"));
+    } catch {
+      return undefined;
+    }
+    if (typeof o !== "object" || o === null) return undefined;
+    (o as Record<string, unknown>)[key] = value;
+    return Buffer.from(JSON.stringify(o), "utf8");
+  },
+};
+
+function splice(input: Buffer, rng: Rng, piece: Buffer): Buffer {
+  const at = rng.int(input.length + 1);
+  const cut = rng.chance(0.3) ? rng.int(4) : 0;
+  return Buffer.concat([input.subarray(0, at), piece, input.subarray(at + cut)]);
+}
+
+const CSV_SAMPLES = [
+  Buffer.from("ユーザID,メールアドレス,氏名,所属,言語\r\na0000001,taro@example.jp,山田 太郎,総務部,日本語\r\na0000002,\"ichiro@example.jp\",\"髙橋, 一郎\",,en\r\n", "utf8"),
+  Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("userId,email,name\na0000003,hanako@example.jp,\"佐藤 \"\"花子\"\"\"\n", "utf8")]),
+];
+
+const JSON_SAMPLES = [
+  Buffer.from(JSON.stringify({
+    service: "Shomei", portalUrl: "https://127.0.0.1:8444/", reenrollUrl: "https://127.0.0.1:8444/.well-known/est",
+    helpdesk: "helpdesk@example.jp", minClientVersion: "0.1.0", rootFingerprint: "AB:CD",
+  }), "utf8"),
+  Buffer.from("{\"portalUrl\":null,\"reenrollUrl\":null,\"helpdesk\":\"\"}", "utf8"),
+];
+
+/** The parser targets (no server needed), by name. */
+export function parserTargets(): Target[] {
+  const rootDer = sample("rootDer");
+  const issuingDer = sample("issuingDer");
+  const userDer = sample("userDer");
+  const nonce = sample("ocspNonce");
+  return [
+    {
+      name: "csr", mutators: DER_AND_KEYS, samples: [sample("csrP256"), sample("csrP384"), sample("csrRsa2048")],
+      run: (input) => parseCsr(input),
+    },
+    {
+      // The client reading an EST certs-only answer, then each certificate in it (root_trust.ts does).
+      name: "pkcs7", mutators: DER_AND_KEYS, samples: [sample("pkcs7")],
+      run: (input) => readCertsOnly(input).map(readCertificate),
+    },
+    {
+      name: "pkcs12", mutators: DER_AND_KEYS, samples: [sample("pkcs12Modern"), sample("pkcs12Compatible")],
+      run: (input) => decodePkcs12(input, "fuzz-パスワード"),
+    },
+    {
+      name: "ocsp-request", mutators: DER_ONLY, samples: [sample("ocspRequest")],
+      run: (input) => parseOcspRequest(input),
+    },
+    {
+      name: "ocsp-response", mutators: DER_AND_KEYS, samples: [sample("ocspResponse")],
+      run: (input) => readOcspResponse(input, userDer, issuingDer, { nonce, now: SAMPLES_NOW }),
+    },
+    {
+      name: "crl", mutators: DER_ONLY, samples: [sample("crl")],
+      run: (input) => readCrl(input),
+    },
+    {
+      name: "certificate", mutators: DER_AND_KEYS, samples: [userDer, sample("rsaUserDer"), issuingDer, rootDer],
+      run: (input) => readCertificate(input),
+    },
+    {
+      name: "csv", mutators: [...BYTE, "csvPiece", "csvPiece", "csvPiece", "sjisBytes"], samples: CSV_SAMPLES,
+      run: (input) => parseUserCsv(input),
+    },
+    {
+      // The client reading /.well-known/shomei.json, then using what it says (renew.ts, enroll.ts).
+      name: "shomei-json", mutators: [...BYTE, "jsonPiece", "jsonPiece", "jsonValue", "jsonValue", "jsonValue"], samples: JSON_SAMPLES,
+      run: (input) => {
+        const d = readDescription(input);
+        if (d?.reenrollUrl !== undefined) normaliseServerUrl(d.reenrollUrl);
+        checkClientVersion("0.1.0", d?.minClientVersion);
+        return d;
+      },
+    },
+  ];
+}
