@@ -123,6 +123,20 @@ export const ERRORS = {
     remedyJa: "Content-Type: application/pkcs10 で送ってください。",
     remedyEn: "Send with Content-Type: application/pkcs10.",
   },
+  BAD_JSON: {
+    status: 400, exit: 1,
+    ja: "送信された JSON が正しくありません（空か、JSON として読めません）。",
+    en: "The JSON sent is not valid (it is empty or cannot be read as JSON).",
+    remedyJa: "本文を正しい JSON で送るか、この URL が受け付ける形式（フォームや application/pkcs10）で送ってください。",
+    remedyEn: "Send a valid JSON body, or the format this URL takes (a form or application/pkcs10).",
+  },
+  REQUEST_MALFORMED: {
+    status: 400, exit: 1,
+    ja: "要求の形式が正しくありません（URL、ヘッダーまたは本文が読めません）。",
+    en: "The request is malformed (its URL, headers or body cannot be read).",
+    remedyJa: "ブラウザや証明書発行アプリケーションから送り直してください。自作のクライアントの場合は URL の % 符号化と、Content-Type、Content-Length と本文が一致しているかを確認してください。",
+    remedyEn: "Send the request again from the browser or the issuance application. With your own client, check the URL's %-encoding and that Content-Type, Content-Length and the body agree.",
+  },
 
   // ---- enrollment ------------------------------------------------------------------------
   PASSCODE_REJECTED: {

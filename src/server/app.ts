@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { csrAttrsFor } from "../est/csrattrs.js";
 import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
+import { codedErrors, frameworkErrors } from "../http/errors.js";
 import type { FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
 import { toPem } from "../pki/pem.js";
@@ -34,10 +35,12 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
   const app = Fastify({
     https: { key: s.tls.key, cert: s.tls.cert, minVersion: "TLSv1.2" },
     bodyLimit: EST_BODY_LIMIT,
+    frameworkErrors: frameworkErrors(EST_BODY_LIMIT, s.config.helpdesk),
     logger: { level: o.logLevel ?? "warn" },
     // EST clients send a slash-less base path; keep routes exact.
     routerOptions: { ignoreTrailingSlash: true },
   });
+  codedErrors(app, EST_BODY_LIMIT, s.config.helpdesk);
   await app.register(estPlugin, {
     prefix: "/.well-known/est",
     enrollment: s.enrollment,

@@ -9,6 +9,7 @@
  * hide that status from them.
  */
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
 import type { CrlPublisher } from "./crl_publisher.js";
 import type { OcspResponder } from "./ocsp_responder.js";
@@ -21,6 +22,8 @@ export interface StatusOptions {
   readonly crl: CrlPublisher;
   readonly issuingDer: Buffer;
   readonly clock: () => Date;
+  /** Named in the error answers of the non-OCSP routes. */
+  readonly helpdesk?: string;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -28,14 +31,16 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /**
  * For the listener's `frameworkErrors`: what the router refuses before any plugin sees it (a
  * URL that does not decode, such as a GET request whose base64 ends in "%"). On /ocsp that is
- * still answered in OCSP (malformedRequest), elsewhere with a plain 400.
+ * still answered in OCSP (malformedRequest); elsewhere `otherwise` answers (a coded 4xx).
  */
-export function statusFrameworkError(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  if (req.url.startsWith("/ocsp")) {
+export function statusFrameworkError(otherwise: (error: FastifyError, req: FastifyRequest, reply: FastifyReply) => void) {
+  return (error: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    if (!req.url.startsWith("/ocsp")) {
+      otherwise(error, req, reply);
+      return;
+    }
     void reply.code(200).type("application/ocsp-response").header("cache-control", "no-store").send(ocspErrorResponse("malformedRequest"));
-    return;
-  }
-  void reply.code(error.statusCode !== undefined && error.statusCode < 500 ? error.statusCode : 400).type("text/plain; charset=utf-8").send("Bad request\n");
+  };
 }
 
 export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
@@ -46,11 +51,11 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   // Whatever fastify refuses before a handler runs (body too large, another content type) is,
   // on the OCSP routes, still answered in OCSP: clients read the status, not the HTTP code.
   app.setErrorHandler((error, req, reply) => {
-    const status = (error as { statusCode?: number }).statusCode ?? 500;
-    if (!req.url.startsWith("/ocsp")) return reply.send(error);
-    if (status >= 500) req.log.error(error);
+    const e = toShomeiError(error, OCSP_BODY_LIMIT, req.headers["content-type"]);
+    if (!req.url.startsWith("/ocsp")) return sendError(req, reply, e, opts.helpdesk ?? "-");
+    if (e.status >= 500) req.log.error({ err: error }, "internal error");
     return reply.code(200).type("application/ocsp-response").header("cache-control", "no-store")
-      .send(ocspErrorResponse(status < 500 ? "malformedRequest" : "internalError"));
+      .send(ocspErrorResponse(e.status < 500 ? "malformedRequest" : "internalError"));
   });
 
   const ocspReply = async (reply: FastifyReply, der: Buffer | undefined, cacheable: boolean): Promise<void> => {

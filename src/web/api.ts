@@ -41,6 +41,21 @@ export function certificateJson(c: CertificateRecord): Record<string, unknown> {
   };
 }
 
+/**
+ * The query string as single strings: a repeated parameter (`?q=a&q=b`, which the parser gives
+ * as an array) counts by its first value, so no handler meets anything but a string.
+ */
+export function queryParams(req: FastifyRequest): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  const q = req.query;
+  if (typeof q !== "object" || q === null) return out;
+  for (const [k, v] of Object.entries(q as Record<string, unknown>)) {
+    const first: unknown = Array.isArray(v) ? v[0] : v;
+    if (typeof first === "string") out[k] = first;
+  }
+  return out;
+}
+
 function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
@@ -109,7 +124,7 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
 
   app.get("/users", async (req, reply) => {
     operator(req);
-    const q = (req.query ?? {}) as Record<string, string | undefined>;
+    const q = queryParams(req);
     const limit = intParam(q.limit, 100, 1, 1000);
     const offset = intParam(q.offset, 0, 0, Number.MAX_SAFE_INTEGER);
     const users = await portal.searchUsers(q.q?.slice(0, 100), limit, offset);
@@ -131,7 +146,7 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
   app.post("/users/bulk", async (req, reply) => {
     const op = operator(req);
     if (!Buffer.isBuffer(req.body)) throw new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: "application/json" });
-    const q = (req.query ?? {}) as Record<string, string | undefined>;
+    const q = queryParams(req);
     const r = await portal.bulkRegister(op, req.body, q.dryRun === "true" || q.dryRun === "1");
     return send(reply, r.rejected > 0 && r.registered === 0 && !r.dryRun ? 422 : 200, r);
   });
@@ -186,7 +201,7 @@ export function apiPlugin(app: FastifyInstance, o: ApiOptions): Promise<void> {
 
   app.get("/audit", async (req, reply) => {
     operator(req);
-    const q = (req.query ?? {}) as Record<string, string | undefined>;
+    const q = queryParams(req);
     const since = isoParam(q.since, "since");
     const until = isoParam(q.until, "until");
     const records = await portal.queryAudit({

@@ -15,8 +15,8 @@ import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
 import { P } from "../i18n/portal_messages.js";
 import type { SessionRecord } from "../portal/ports.js";
 import type { Identity, PortalService } from "../portal/service.js";
-import { toShomeiError } from "../http/errors.js";
-import { apiPlugin } from "./api.js";
+import { frameworkErrors, toShomeiError } from "../http/errors.js";
+import { apiPlugin, queryParams } from "./api.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimit } from "../http/failure_limiter.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
@@ -94,7 +94,7 @@ function form(req: FastifyRequest): Form {
 }
 
 function query(req: FastifyRequest): Form {
-  return (req.query ?? {}) as Form;
+  return queryParams(req);
 }
 
 export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
@@ -105,6 +105,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
       requestCert: true, rejectUnauthorized: false, ca: [...o.clientCas],
     },
     bodyLimit: FORM_LIMIT,
+    frameworkErrors: frameworkErrors(FORM_LIMIT, o.helpdesk),
     logger: { level: o.logLevel ?? "warn" },
     routerOptions: { ignoreTrailingSlash: true },
   });
@@ -392,13 +393,19 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     let file: Buffer | undefined;
     try {
       if (!req.isMultipart()) throw new ShomeiError("UNSUPPORTED_MEDIA_TYPE", { type: req.headers["content-type"] ?? "-" });
-      for await (const part of req.parts()) {
-        if (part.type === "file") {
-          file = await part.toBuffer();
-          if (part.file.truncated) throw new ShomeiError("BODY_TOO_LARGE", { limit: CSV_LIMIT });
-        } else if (typeof part.value === "string") {
-          fields[part.fieldname] = part.value;
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === "file") {
+            file = await part.toBuffer();
+            if (part.file.truncated) throw new ShomeiError("BODY_TOO_LARGE", { limit: CSV_LIMIT });
+          } else if (typeof part.value === "string") {
+            fields[part.fieldname] = part.value;
+          }
         }
+      } catch (e) {
+        // Reading the parts fails only on what the client sent (busboy: "Unexpected end of form", a bad boundary…).
+        const err = toShomeiError(e, CSV_LIMIT, req.headers["content-type"]);
+        throw err.code === "INTERNAL" ? new ShomeiError("REQUEST_MALFORMED", {}, { cause: e }) : err;
       }
       portal.checkCsrf({ session: s.session }, fields.csrf);
       if (!file || file.length === 0) throw new ShomeiError("INPUT_REQUIRED", { what: P.csvFile[req.lang] });
