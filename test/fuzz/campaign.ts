@@ -74,7 +74,8 @@ export async function runCampaign(t: CampaignTarget, o: CampaignOptions): Promis
     const rng = caseRng(seed, caseNo);
     const { input, applied } = mutate(rng.pick(t.samples), rng, t.mutators, o.extra);
     if (o.progressFd !== undefined) {
-      const line = Buffer.from(`${JSON.stringify({ target: t.name, seed: o.seed, caseNo, mutators: applied, input: input.toString("base64") })}\n`);
+      // What this child has seen so far goes along, so a parent counts the cases before a crash.
+      const line = Buffer.from(`${JSON.stringify({ target: t.name, seed: o.seed, caseNo, mutators: applied, input: input.toString("base64"), accepted, codes, failures })}\n`);
       writeSync(o.progressFd, line, 0, line.length, 0);
     }
     try {

@@ -14,15 +14,23 @@ import type { CampaignResult, Failure } from "./campaign.js";
 
 const CHILD = fileURLToPath(new URL("./child.js", import.meta.url));
 
-interface ChildOutcome {
-  readonly result?: CampaignResult;
-  readonly died?: { readonly how: string; readonly last?: Omit<Failure, "error" | "target"> & { target: string } };
+/** The progress line of the case a child was running (campaign.ts writes it). */
+interface Progress extends Omit<Failure, "error"> {
+  readonly accepted: number;
+  readonly codes: Readonly<Record<string, number>>;
+  readonly failures: readonly Failure[];
 }
 
-function runChild(target: string, seed: number, first: number, cases: number, progress: string): Promise<ChildOutcome> {
+interface ChildOutcome {
+  readonly result?: CampaignResult;
+  readonly died?: { readonly how: string; readonly last?: Progress };
+}
+
+function runChild(target: string, seed: number, first: number, cases: number, progress: string, cwd: string): Promise<ChildOutcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, "--target", target, "--seed", String(seed), "--first", String(first), "--cases", String(cases), "--progress", progress], {
-      stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_NO_WARNINGS: "1" },
+      // In its own folder: an abort's core file, where the system writes one, lands there and goes with it.
+      stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_NO_WARNINGS: "1" }, cwd,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -34,9 +42,9 @@ function runChild(target: string, seed: number, first: number, cases: number, pr
         resolve({ result: JSON.parse(Buffer.concat(out).toString("utf8")) as CampaignResult });
         return;
       }
-      let last: Omit<Failure, "error"> | undefined;
+      let last: Progress | undefined;
       try {
-        last = JSON.parse(readFileSync(progress, "utf8").split("\n")[0] ?? "") as Omit<Failure, "error">;
+        last = JSON.parse(readFileSync(progress, "utf8").split("\n")[0] ?? "") as Progress;
       } catch {
         last = undefined;
       }
@@ -55,7 +63,8 @@ export async function runIsolated(target: string, seed: number, cases: number, f
   let accepted = 0;
   try {
     for (let from = first; from < first + cases;) {
-      const o = await runChild(target, seed, from, first + cases - from, progress);
+      rmSync(progress, { force: true });
+      const o = await runChild(target, seed, from, first + cases - from, progress, dir);
       if (o.result) {
         failures.push(...o.result.failures);
         accepted += o.result.accepted;
@@ -64,6 +73,12 @@ export async function runIsolated(target: string, seed: number, cases: number, f
       }
       const last = o.died?.last;
       const caseNo = last && last.caseNo >= from ? last.caseNo : from;
+      if (last && last.caseNo >= from) {
+        // The cases this child finished before it died.
+        accepted += last.accepted;
+        for (const [k, v] of Object.entries(last.codes)) codes[k] = (codes[k] ?? 0) + v;
+        failures.push(...last.failures);
+      }
       failures.push({
         target, seed, caseNo, mutators: last?.mutators ?? [], input: last?.input ?? "", error: o.died?.how ?? "the process died",
       });

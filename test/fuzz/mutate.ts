@@ -89,7 +89,8 @@ export interface DerNode {
   raw?: Buffer;
 }
 
-const MAX_DEPTH = 64;
+/** parseDer stops descending here (deeper content stays opaque bytes). */
+export const DER_NODE_LIMIT_DEPTH = 64;
 
 function readHeader(buf: Buffer, at: number): { tag: Buffer; start: number; end: number } | undefined {
   let p = at;
@@ -123,7 +124,7 @@ function readHeader(buf: Buffer, at: number): { tag: Buffer; start: number; end:
 
 /** The DER elements that exactly fill `buf`, or undefined when it is not a list of elements. */
 export function parseDer(buf: Buffer, depth = 0): DerNode[] | undefined {
-  if (depth > MAX_DEPTH) return undefined;
+  if (depth > DER_NODE_LIMIT_DEPTH) return undefined;
   const out: DerNode[] = [];
   for (let at = 0; at < buf.length;) {
     const h = readHeader(buf, at);

@@ -13,7 +13,7 @@ import { readCertificate } from "../../src/pki/certificate.js";
 import { parseUserCsv } from "../../src/registration/csv.js";
 import { readDescription, normaliseServerUrl } from "../../src/client/est.js";
 import { checkClientVersion } from "../../src/client/version_policy.js";
-import { byteMutators, derMutators, keyMutators, type Mutator, type Rng } from "./mutate.js";
+import { byteMutators, derMutators, encodeNodes, keyMutators, parseDer, type Mutator, type Rng } from "./mutate.js";
 import { SAMPLES, SAMPLES_NOW } from "./samples.js";
 
 export interface Target {
@@ -84,6 +84,15 @@ const JSON_SAMPLES = [
   Buffer.from("{\"portalUrl\":null,\"reenrollUrl\":null,\"helpdesk\":\"\"}", "utf8"),
 ];
 
+/** A PFX without its MacData (the third element), re-encoded. */
+function withoutMac(pfx: Buffer): Buffer {
+  const tree = parseDer(pfx);
+  const outer = tree?.[0];
+  if (!tree || !outer?.children) throw new Error("the PKCS#12 sample does not parse");
+  outer.children = outer.children.slice(0, 2);
+  return encodeNodes(tree);
+}
+
 /** The parser targets (no server needed), by name. */
 export function parserTargets(): Target[] {
   const rootDer = sample("rootDer");
@@ -101,7 +110,8 @@ export function parserTargets(): Target[] {
       run: (input) => readCertsOnly(input).map(readCertificate),
     },
     {
-      name: "pkcs12", mutators: DER_AND_KEYS, samples: [sample("pkcs12Modern"), sample("pkcs12Compatible")],
+      // Also without the MAC (the reader allows that), so mutations reach the bags instead of failing the MAC.
+      name: "pkcs12", mutators: DER_AND_KEYS, samples: [sample("pkcs12Modern"), sample("pkcs12Compatible"), withoutMac(sample("pkcs12Modern")), withoutMac(sample("pkcs12Compatible"))],
       run: (input) => decodePkcs12(input, "fuzz-パスワード"),
     },
     {
