@@ -35,7 +35,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { execFile } from "node:child_process";
-import { createHash, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
+import { createHash, randomBytes, type KeyObject } from "node:crypto";
 import { access, chmod, constants, mkdir, mkdtemp, open, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -43,6 +43,7 @@ import { ShomeiError } from "../i18n/errors.js";
 import { certificateSpki, certificateSubject, readCertificate } from "../pki/certificate.js";
 import { fingerprint, normaliseFingerprint } from "../pki/fingerprint.js";
 import { keyMatchesCertificate } from "../pki/key_match.js";
+import { publicKeyFromSpki } from "../pki/spki.js";
 import { fromPemAll } from "../pki/pem.js";
 import { decodePkcs12, encodePkcs12 } from "../pki/pkcs12.js";
 import { FileStore } from "./file_store.js";
@@ -132,7 +133,8 @@ function sleep(ms: number): Promise<void> {
  * the RSA modulus (without a leading zero). Lowercase hex, as `certutil -K` prints it.
  */
 export function nssKeyId(certDer: Uint8Array): string {
-  const jwk = createPublicKey({ key: certificateSpki(certDer), format: "der", type: "spki" }).export({ format: "jwk" });
+  // publicKeyFromSpki checks the key on its DER bytes first: a JWK export of a broken EC key aborts Node.
+  const jwk = publicKeyFromSpki(certificateSpki(certDer)).publicKey.export({ format: "jwk" });
   let raw: Buffer;
   if (jwk.kty === "EC" && jwk.x && jwk.y) {
     raw = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, "base64url"), Buffer.from(jwk.y, "base64url")]);

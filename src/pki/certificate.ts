@@ -6,7 +6,8 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, type Extension, type Name } from "@peculiar/asn1-x509";
 import { assembleCertificate, assembleTbs, type TbsParts } from "./assemble.js";
 import { ShomeiError } from "../i18n/errors.js";
-import type { Signer } from "./keys.js";
+import type { KeyKind, Signer } from "./keys.js";
+import { checkSpki, classifySpki } from "./spki.js";
 import { nameToString, commonNameOf } from "./names.js";
 import { fingerprint } from "./fingerprint.js";
 import { x509 } from "./x509lib.js";
@@ -56,53 +57,86 @@ export interface CertificateInfo {
   readonly fingerprint: string;
   readonly isCa: boolean;
   readonly selfSigned: boolean;
+  /** The subject key's kind; undefined for a well-formed key of a kind Shomei does not use. */
+  readonly keyKind: KeyKind | undefined;
 }
 
-/** Parses a DER certificate, or throws BAD_DER. */
+/**
+ * Parses a DER certificate, or throws BAD_DER (not a certificate, or names that cannot be
+ * decoded) or KEY_INVALID (its key is broken: an empty or off-curve EC point, a malformed RSA
+ * key…). A well-formed key of a kind Shomei does not use is allowed here (keyKind undefined:
+ * certificates of other CAs are read to be named); whatever loads a key checks it strictly.
+ */
 export function readCertificate(der: Uint8Array): CertificateInfo {
   let cert: Certificate;
+  let x: InstanceType<typeof x509.X509Certificate>;
+  let subject: string;
+  let issuer: string;
+  let commonName: string | undefined;
+  let spki: Buffer;
   try {
     cert = AsnConvert.parse(der, Certificate);
+    subject = nameToString(cert.tbsCertificate.subject);
+    issuer = nameToString(cert.tbsCertificate.issuer);
+    commonName = commonNameOf(cert.tbsCertificate.subject);
+    spki = Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
+    x = new x509.X509Certificate(new Uint8Array(der));
   } catch (e) {
     throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
   }
+  const keyKind = classifySpki(spki);
   const tbs = cert.tbsCertificate;
-  const subject = nameToString(tbs.subject);
-  const issuer = nameToString(tbs.issuer);
-  const x = new x509.X509Certificate(new Uint8Array(der));
-  const bc = x.getExtension(x509.BasicConstraintsExtension);
+  let isCa: boolean;
+  try {
+    isCa = x.getExtension(x509.BasicConstraintsExtension)?.ca ?? false;
+  } catch (e) {
+    throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
+  }
   return {
     der: Buffer.from(der),
     serialHex: Buffer.from(tbs.serialNumber).toString("hex").replace(/^00(?=[89a-f])/, ""),
     subject,
     issuer,
-    commonName: commonNameOf(tbs.subject),
+    commonName,
     notBefore: tbs.validity.notBefore.getTime(),
     notAfter: tbs.validity.notAfter.getTime(),
     fingerprint: fingerprint(der),
-    isCa: bc?.ca ?? false,
+    isCa,
     selfSigned: Buffer.from(AsnConvert.serialize(tbs.subject)).equals(Buffer.from(AsnConvert.serialize(tbs.issuer))),
+    keyKind,
   };
 }
 
-/** True when `cert` carries a valid signature by `issuer`'s key (names are not compared). */
+/**
+ * True when `cert` carries a valid signature by `issuer`'s key (names are not compared).
+ * The issuer's key is checked on its DER bytes first; anything unreadable is simply false.
+ */
 export async function isSignedBy(certDer: Uint8Array, issuerDer: Uint8Array): Promise<boolean> {
-  const cert = new x509.X509Certificate(new Uint8Array(certDer));
-  const issuer = new x509.X509Certificate(new Uint8Array(issuerDer));
   try {
+    checkSpki(certificateSpki(issuerDer));
+    const cert = new x509.X509Certificate(new Uint8Array(certDer));
+    const issuer = new x509.X509Certificate(new Uint8Array(issuerDer));
     return await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
   } catch {
     return false;
   }
 }
 
-/** SubjectPublicKeyInfo DER of a certificate. */
+/** SubjectPublicKeyInfo DER of a certificate (as encoded there, not checked), or BAD_DER. */
 export function certificateSpki(der: Uint8Array): Buffer {
-  const cert = AsnConvert.parse(der, Certificate);
-  return Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
+  try {
+    const cert = AsnConvert.parse(der, Certificate);
+    return Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
+  } catch (e) {
+    throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
+  }
 }
 
 /** The subject Name object of a certificate (to use as the issuer of what it signs). */
 export function certificateSubject(der: Uint8Array): Name {
-  return AsnConvert.parse(der, Certificate).tbsCertificate.subject;
+  try {
+    return AsnConvert.parse(der, Certificate).tbsCertificate.subject;
+  } catch (e) {
+    throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
+  }
 }

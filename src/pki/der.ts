@@ -54,3 +54,67 @@ export function* children(der: Uint8Array, parent: Tlv, what: string): Generator
     at = t.end;
   }
 }
+
+/**
+ * Re-encodes BER as DER where it matters for reading (as NSS writes PKCS#12 contents):
+ * indefinite lengths become definite and constructed OCTET STRINGs one primitive OCTET STRING.
+ * Throws BAD_DER on anything that is not BER, nested deeper than 32 levels, or left over.
+ */
+export function berToDer(ber: Uint8Array, what: string): Buffer {
+  const bad = (): ShomeiError => new ShomeiError("BAD_DER", { what });
+  /** The element at `at`: its DER, where it ended, and for OCTET STRINGs the content. */
+  const walk = (at: number, end: number, depth: number): { der: Buffer; next: number; octets?: Buffer } => {
+    if (depth > 32) throw bad();
+    const tag = ber[at];
+    const first = ber[at + 1];
+    if (tag === undefined || first === undefined || at + 2 > end || (tag & 0x1f) === 0x1f) throw bad();
+    let start = at + 2;
+    let stop: number | undefined; // undefined: indefinite, ends at 00 00
+    if (first === 0x80) {
+      if ((tag & 0x20) === 0) throw bad();
+    } else if (first & 0x80) {
+      const n = first & 0x7f;
+      if (n > 4 || start + n > end) throw bad();
+      let len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + (ber[start + i] ?? 0);
+      start += n;
+      stop = start + len;
+      if (stop > end) throw bad();
+    } else {
+      stop = start + first;
+      if (stop > end) throw bad();
+    }
+    if ((tag & 0x20) === 0) {
+      if (stop === undefined) throw bad();
+      const content = Buffer.from(ber.subarray(start, stop));
+      return { der: tlv(tag, content), next: stop, ...(tag === 0x04 ? { octets: content } : {}) };
+    }
+    const parts: Buffer[] = [];
+    const octets: Buffer[] = [];
+    let p = start;
+    const limit = stop ?? end;
+    for (;;) {
+      if (stop === undefined) {
+        if (p + 2 > limit) throw bad();
+        if (ber[p] === 0 && ber[p + 1] === 0) { p += 2; break; }
+      } else if (p >= stop) {
+        break;
+      }
+      const child = walk(p, limit, depth + 1);
+      if (tag === 0x24) {
+        if (child.octets === undefined) throw bad();
+        octets.push(child.octets);
+      }
+      parts.push(child.der);
+      p = child.next;
+    }
+    if (tag === 0x24) {
+      const content = Buffer.concat(octets);
+      return { der: tlv(0x04, content), next: p, octets: content };
+    }
+    return { der: tlv(tag, ...parts), next: p };
+  };
+  const r = walk(0, ber.length, 0);
+  if (r.next !== ber.length) throw bad();
+  return r.der;
+}

@@ -2,10 +2,15 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { certificateSpki } from "./certificate.js";
 import { spkiDer } from "./keys.js";
+import { checkSpki } from "./spki.js";
 
-/** Re-encodes an SPKI through node:crypto, so equal keys compare equal whatever their encoding. */
+/**
+ * Re-encodes an SPKI through node:crypto, so equal keys compare equal whatever their encoding;
+ * undefined for a key that checkSpki refuses (node:crypto never sees it).
+ */
 function canonicalSpki(spki: Uint8Array): Buffer | undefined {
   try {
+    checkSpki(spki);
     return createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }).export({ format: "der", type: "spki" });
   } catch {
     return undefined;

@@ -8,7 +8,7 @@
  * versions of asn1-x509). What is signed, and certificates carried in a response, are taken
  * from the DER as it came (der.ts), never re-encoded.
  */
-import { createHash, createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
+import { createHash, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { AsnConvert, AsnIntegerArrayBufferConverter, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
 import {
   AlgorithmIdentifier, CRLReasons, Certificate, ExtendedKeyUsage, Extension, GeneralName, Name, SubjectPublicKeyInfo,
@@ -17,6 +17,7 @@ import {
 import { ShomeiError } from "../i18n/errors.js";
 import { children, readTlv, tlv } from "./der.js";
 import { SIGNATURE_ALGORITHMS, type Signer } from "./keys.js";
+import { publicKeyFromSpki } from "./spki.js";
 
 export const id_pkix_ocsp_basic = "1.3.6.1.5.5.7.48.1.1";
 export const id_pkix_ocsp_nonce = "1.3.6.1.5.5.7.48.1.2";
@@ -397,7 +398,14 @@ function carriedCerts(basic: Uint8Array): Buffer[] {
   return [...children(basic, seq, "OCSP response")].map((c) => Buffer.from(basic.subarray(c.at, c.end)));
 }
 
-const publicKeyOf = (p: IssuerParts): KeyObject => createPublicKey({ key: p.spki, format: "der", type: "spki" });
+/** A signer's key, checked on its DER bytes before node:crypto loads it. */
+function publicKeyOf(p: IssuerParts): KeyObject {
+  try {
+    return publicKeyFromSpki(p.spki).publicKey;
+  } catch (e) {
+    throw invalid(`a signing certificate's key is not acceptable (${e instanceof Error ? e.message : String(e)})`, e);
+  }
+}
 
 /** The delegated responder certificate among `certs` that matches responderID and is valid, else throws. */
 function delegatedResponder(certs: readonly Buffer[], matches: (p: IssuerParts) => boolean, issuer: IssuerParts, now: Date): IssuerParts {

@@ -1,13 +1,14 @@
 /** PKCS#12 files and RC2, without external tools (test/interop/pkcs12.test.ts has those). */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createHmac, createCipheriv, pbkdf2Sync, randomBytes } from "node:crypto";
+import { createHash, createHmac, createCipheriv, generateKeyPairSync, pbkdf2Sync, randomBytes } from "node:crypto";
 import * as asn1js from "asn1js";
 import { decodePkcs12, encodePkcs12, iterateDigest, pkcs12Kdf, MAX_ITERATIONS, type Pkcs12Contents } from "./pkcs12.js";
 import { rc2CbcDecrypt, rc2CbcEncrypt, rc2DecryptBlock, rc2EncryptBlock, rc2ExpandKey } from "./rc2.js";
 import { spkiDer, type KeyPair } from "./keys.js";
 import { isShomeiError } from "../i18n/errors.js";
 import { twoClients } from "../../test/helpers/client_pki.js";
+import { readTlv, tlv } from "./der.js";
 
 const code = (c: string) => (e: unknown): boolean => isShomeiError(e) && e.code === c;
 const hex = (s: string): Buffer => Buffer.from(s, "hex");
@@ -342,6 +343,36 @@ test("BER with indefinite lengths and constructed OCTET STRINGs (as NSS writes) 
   // Our own output in BER form too.
   const ours = encodePkcs12({ privateKey: ecKey.privateKey, certificate: ecCert, chain, password: "pw", profile: "compatible", iterations: ITER });
   checkContents(decodePkcs12(toBer(ours), "pw"), ecKey, ecCert);
+});
+
+test("a key bag whose key is broken or not one Shomei accepts is refused with a code before node:crypto loads it", () => {
+  const rawKeyBag = (pkcs8: Buffer): Block => seq(oid(O.keyBag), ctx0(encoded(pkcs8)));
+  const file = (pkcs8: Buffer): Buffer => pfx(der(seq(dataInfo(der(seq(rawKeyBag(pkcs8)))))), "pw");
+  const ecPkcs8 = (scalar: Buffer, publicKey?: Buffer): Buffer => der(seq(int(0), seq(oid("1.2.840.10045.2.1"), oid("1.2.840.10045.3.1.7")),
+    octets(der(seq(int(1), octets(scalar), ...(publicKey ? [new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value: [new asn1js.BitString({ valueHex: publicKey })] })] : []))))));
+  const n = hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+  assert.throws(() => decodePkcs12(file(ecPkcs8(Buffer.alloc(32))), "pw"), code("KEY_INVALID"));
+  assert.throws(() => decodePkcs12(file(ecPkcs8(n)), "pw"), code("KEY_INVALID"));
+  assert.throws(() => decodePkcs12(file(ecPkcs8(Buffer.alloc(32, 1), Buffer.alloc(0))), "pw"), code("KEY_INVALID"));
+  assert.throws(() => decodePkcs12(file(ecPkcs8(Buffer.alloc(32, 1), hex("00"))), "pw"), code("KEY_INVALID"));
+  const p521 = generateKeyPairSync("ec", { namedCurve: "secp521r1" }).privateKey.export({ format: "der", type: "pkcs8" });
+  assert.throws(() => decodePkcs12(file(p521), "pw"), (e: unknown) => code("PKCS12_UNSUPPORTED")(e) && /P-521/.test((e as Error).message));
+  const e3 = generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 3 }).privateKey.export({ format: "der", type: "pkcs8" });
+  assert.throws(() => decodePkcs12(file(e3), "pw"), code("KEY_RSA_EXPONENT"));
+  // The same shape with a good key decodes.
+  assert.ok(decodePkcs12(file(ecKey.privateKey.export({ format: "der", type: "pkcs8" })), "pw").privateKey);
+});
+
+test("a friendlyName BMPString of odd length or a UniversalString not a multiple of 4 is PKCS12_MALFORMED, not a RangeError", () => {
+  // Raw bytes throughout: asn1js in this test would throw the same RangeError while building it.
+  const bag = der(certBag(ecCert));
+  const bagContent = bag.subarray(readTlv(bag, 0, "bag").start);
+  const friendlyNameOid = hex("06092a864886f70d010914");
+  for (const value of [hex("1e03006100"), hex("1c050000006100")]) {
+    const withName = tlv(0x30, bagContent, tlv(0x31, tlv(0x30, friendlyNameOid, tlv(0x31, value))));
+    const authSafe = der(seq(dataInfo(tlv(0x30, withName))));
+    assert.throws(() => decodePkcs12(pfx(authSafe, "pw"), "pw"), code("PKCS12_MALFORMED"), value.toString("hex"));
+  }
 });
 
 test("PBMAC1 (RFC 9579) is checked with PBKDF2 over the UTF-8 password", () => {

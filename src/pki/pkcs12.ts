@@ -26,7 +26,9 @@ import * as crypto from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import { encoded as encodedBlock } from "./assemble.js";
-import { ShomeiError } from "../i18n/errors.js";
+import { isShomeiError, ShomeiError } from "../i18n/errors.js";
+import { checkPkcs8 } from "./spki.js";
+import { berToDer } from "./der.js";
 import { rc2CbcDecrypt } from "./rc2.js";
 
 export type Pkcs12Profile = "modern" | "compatible";
@@ -374,7 +376,13 @@ const UNIVERSAL = 1;
 const CONTEXT = 3;
 
 function parse(bytes: Uint8Array, what: string): Block {
-  const r = asn1js.fromBER(bytes, { parseEmbedded: false });
+  let r: ReturnType<typeof asn1js.fromBER>;
+  try {
+    // asn1js decodes strings while it parses: an odd-length BMPString (a friendlyName) throws a RangeError.
+    r = asn1js.fromBER(bytes, { parseEmbedded: false });
+  } catch (e) {
+    throw malformed(`${what}: ${e instanceof Error ? e.message : "not ASN.1"}`, e);
+  }
   if (r.offset === -1 || r.result.error) throw malformed(`${what}: ${r.result.error || "not ASN.1"}`);
   if (r.offset !== bytes.length) throw malformed(`${what}: ${bytes.length - r.offset} extra bytes after the end`);
   return r.result;
@@ -739,7 +747,18 @@ function readMac(macNode: Block, authSafe: Buffer, state: ReadState): string {
   throw wrongPassword();
 }
 
-function toPrivateKey(pkcs8: Buffer, what: string): KeyObject {
+function toPrivateKey(ber: Buffer, what: string): KeyObject {
+  // Checked on its DER bytes first (curve, scalar in range, RSA size and exponent): node:crypto
+  // only ever sees a key Shomei accepts. NSS writes BER: it is made DER first.
+  let pkcs8: Buffer;
+  try {
+    pkcs8 = berToDer(ber, what);
+    checkPkcs8(pkcs8);
+  } catch (e) {
+    if (isShomeiError(e) && e.code === "BAD_DER") throw malformed(`${what}: not a PKCS#8 private key`, e);
+    if (isShomeiError(e) && e.code === "KEY_UNSUPPORTED") throw unsupported(`private key of type ${String(e.params.kind)}`);
+    throw e; // KEY_INVALID, KEY_TOO_SMALL, KEY_RSA_EXPONENT say what is wrong with the key itself
+  }
   try {
     return crypto.createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
   } catch (e) {

@@ -248,6 +248,21 @@ export function checkSpki(der: Uint8Array): KeyKind {
   throw new ShomeiError("KEY_UNSUPPORTED", { kind: oid.content.equals(OID_RSA_PSS) ? "RSA-PSS" : KNOWN_OTHER[text] ?? text });
 }
 
+/**
+ * Like checkSpki, but a well-formed key of a kind Shomei does not use (another curve, RSA
+ * 4096, Ed25519, …) is `undefined` instead of an error; a broken key (KEY_INVALID) or bytes
+ * that are not a SubjectPublicKeyInfo (BAD_DER) still throw. For reading certificates of other
+ * CAs: their keys are never loaded, since everything that loads a key calls checkSpki.
+ */
+export function classifySpki(der: Uint8Array): KeyKind | undefined {
+  try {
+    return checkSpki(der);
+  } catch (e) {
+    if (e instanceof ShomeiError && (e.code === "KEY_UNSUPPORTED" || e.code === "KEY_TOO_SMALL" || e.code === "KEY_RSA_EXPONENT")) return undefined;
+    throw e;
+  }
+}
+
 /** A checked public key: the KeyObject is made only after `checkSpki` passed. */
 export function publicKeyFromSpki(der: Uint8Array): { publicKey: KeyObject; kind: KeyKind } {
   const kind = checkSpki(der);
@@ -281,7 +296,8 @@ export function checkPkcs8(der: Uint8Array): KeyKind {
     const ecKey = whole(key.content, 0x30, what);
     const [v, scalar, ...tail] = elements(ecKey.content, what);
     if (v?.tag !== 0x02 || !v.content.equals(Buffer.from([1])) || scalar?.tag !== 0x04) throw bad(what);
-    if (scalar.content.length !== curve.size) throw invalid(`EC private key of ${scalar.content.length} bytes (${curve.size} expected)`);
+    // Some encoders drop leading zero bytes of the scalar: shorter is fine, longer is not.
+    if (scalar.content.length === 0 || scalar.content.length > curve.size) throw invalid(`EC private key of ${scalar.content.length} bytes (at most ${curve.size} expected)`);
     const d = big(scalar.content);
     if (d === 0n || d >= curve.n) throw invalid("EC private key out of range");
     for (const t of tail) {

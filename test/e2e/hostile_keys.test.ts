@@ -3,15 +3,19 @@
  * code shows as a dead server instead of killing the test runner): the empty-point CSR to
  * simpleenroll with a valid passcode and to simplereenroll with a valid certificate is a 400
  * with a code, the passcode still works, and the service keeps serving. Also an odd-length
- * BMPString in the subject (item 3), which was an HTTP 500.
+ * BMPString in the subject (item 3), which was an HTTP 500. Then the CSR policy (item 6) through
+ * the EST service in-process, with csr.allowedKeyKinds narrowed in shomei.json.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:https";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateKeyPairSync } from "node:crypto";
 import { addUser, initCa, serve, type Served, type TestCa } from "../helpers/ca.js";
 import { enroll, estRequest, makeCsr, type HttpResult } from "../helpers/est.js";
-import { craftCsr, EMPTY_POINT_CSR_B64, hex, nameWith } from "../helpers/csr_craft.js";
+import { craftCsr, EMPTY_POINT_CSR_B64, hex, nameWith, NULL, OID } from "../helpers/csr_craft.js";
+import { realClock, startInProcess, type InProcess } from "../helpers/inprocess.js";
 import { tlv } from "../../src/pki/der.js";
 import { readCertsOnly } from "../../src/pki/pkcs7.js";
 import { readCertificate } from "../../src/pki/certificate.js";
@@ -115,5 +119,45 @@ describe("hostile keys and names against shomei-ca serve", { timeout: 240_000 },
     assert.equal(renewed.status, 200, renewed.body);
     assert.equal(readCertificate(issuedDer(renewed)).commonName, "a0000903");
     await assertServing();
+  });
+});
+
+describe("CSR policy through the real EST service (csr.allowedKeyKinds from shomei.json)", { timeout: 240_000 }, () => {
+  let ca: TestCa;
+  let srv: InProcess;
+
+  before(async () => {
+    ca = await initCa();
+    // Edited as an operator would: this CA certifies P-256 keys only.
+    const file = join(ca.dir, "shomei.json");
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")) as object, csr: { allowedKeyKinds: ["ec-p256"] } }, null, 2));
+    srv = await startInProcess(ca.dir, realClock());
+  });
+  after(async () => {
+    await srv?.stop();
+    ca?.cleanup();
+  });
+
+  test("each refused request is a 400 with its own code and leaves the passcode usable", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const { passcode } = await addUser(ca.dir, "a0000911");
+    const post = (csr: Buffer): Promise<HttpResult> => enroll(srv.estUrl, ca.rootPem, "a0000911", passcode, csr.toString("base64"));
+    const p256 = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+    const refused: [string, Buffer][] = [
+      ["KEY_NOT_ALLOWED", craftCsr({ key: generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey })],
+      ["KEY_RSA_EXPONENT", craftCsr({ key: generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 3 }).privateKey })],
+      ["CSR_VERSION_UNSUPPORTED", craftCsr({ key: p256, version: tlv(0x02, Buffer.alloc(100)) })],
+      ["CSR_SIGNATURE_PARAMS_INVALID", craftCsr({ key: p256, algorithm: tlv(0x30, OID.ecdsaSha256, NULL) })],
+      ["BAD_DER", craftCsr({ key: p256, subject: nameWith(tlv(0x1c, hex("0000006100"))) })],
+    ];
+    for (const [code, csr] of refused) {
+      const r = await post(csr);
+      assert.equal(r.status, 400, `${code}: ${r.body}`);
+      assert.equal(codeOf(r), code, r.body);
+    }
+    const audit = await srv.services.store.queryAudit({ userId: "a0000911", event: "enroll.refused" });
+    assert.deepEqual(audit.map((e) => e.detail?.reason).sort(), refused.map(([c]) => c).sort());
+    const good = await post(craftCsr({ key: p256 }));
+    assert.equal(good.status, 200, good.body);
   });
 });
