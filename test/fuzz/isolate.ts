@@ -39,7 +39,9 @@ function runChild(target: string, seed: number, first: number, cases: number, pr
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (code === 0) {
-        resolve({ result: JSON.parse(Buffer.concat(out).toString("utf8")) as CampaignResult });
+        // The result is the child's last line (anything a library printed before it is ignored).
+        const lines = Buffer.concat(out).toString("utf8").split("\n").filter((l) => l.trim() !== "");
+        resolve({ result: JSON.parse(lines[lines.length - 1] ?? "") as CampaignResult });
         return;
       }
       let last: Progress | undefined;

@@ -15,14 +15,10 @@ import { readDescription, normaliseServerUrl } from "../../src/client/est.js";
 import { checkClientVersion } from "../../src/client/version_policy.js";
 import { byteMutators, derMutators, encodeNodes, keyMutators, parseDer, type Mutator, type Rng } from "./mutate.js";
 import { SAMPLES, SAMPLES_NOW } from "./samples.js";
+import type { CampaignTarget } from "./campaign.js";
 
-export interface Target {
-  readonly name: string;
-  readonly samples: readonly Buffer[];
-  /** Names of the mutators to draw from (see mutate.ts and textMutators below). */
-  readonly mutators: readonly string[];
-  run(input: Buffer): unknown;
-}
+/** A parser as a fuzz target (mutators: names from mutate.ts and textMutators below). */
+export type Target = CampaignTarget;
 
 export const sample = (name: keyof typeof SAMPLES): Buffer => Buffer.from(SAMPLES[name], "base64");
 
