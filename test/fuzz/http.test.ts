@@ -17,13 +17,14 @@ import { makeCsr } from "../helpers/est.js";
 import { caseRng } from "./mutate.js";
 import { targetSeed } from "./campaign.js";
 import { sample } from "./targets.js";
-import { answerCode, describeRequest, estCase, inject, ocspCase, ocspResponseStatus, portalCase, tlsClient, type FuzzAnswer, type FuzzRequest } from "./http.js";
+import { answerCode, consoleBulkCase, describeRequest, estCase, inject, ocspCase, ocspResponseStatus, portalCase, tlsClient, type FuzzAnswer, type FuzzRequest } from "./http.js";
 
 /** Fixed seed; `npm run fuzz` runs the parser targets with other seeds and more cases. */
 const SEED = 20261204;
 const EST_CASES = 400;
 const OCSP_CASES = 300;
 const PORTAL_CASES = 250;
+const CONSOLE_CASES = 60;
 
 let env: PortalEnv;
 let estApp: FastifyInstance | undefined;
@@ -143,4 +144,26 @@ test("fuzz the portal over TLS with a client certificate (login and logout forms
   const b = new Browserish(env.url, rootPem, other);
   const r = await b.login(other.userId, other.password);
   assert.equal(r.status, 303, Browserish.errorCode(r) ?? r.body.slice(0, 300));
+});
+
+test("fuzz the operator console's CSV upload (multipart/form-data, dry run): never a 5xx, and a good upload still reads", async () => {
+  const rootPem = readFileSync(env.ca.rootPem, "utf8");
+  const b = new Browserish(env.url, rootPem, operator);
+  await b.loginAndChange(operator.userId, operator.password);
+  const page = await b.get("/console/bulk");
+  assert.equal(page.status, 200, Browserish.errorCode(page));
+  const csrf = Browserish.csrf(page);
+  const csv = [Buffer.from("ユーザID,メールアドレス,氏名,所属,言語\r\nc0000001,c1@example.jp,山田 太郎,総務部,日本語\r\n", "utf8")];
+  const seed = targetSeed(SEED, "http-console-bulk");
+  const send = async (r: FuzzRequest): Promise<FuzzAnswer> => {
+    const res = await b.request(r.method, r.url, r.body, r.headers);
+    return { status: res.status, headers: res.headers, body: Buffer.from(res.body, "utf8") };
+  };
+  const failures = await campaign("http-console-bulk", CONSOLE_CASES, (n) => consoleBulkCase(caseRng(seed, n), { csrf, csv }), send, coded);
+  noFailures(failures);
+  const boundary = "----shomeiGood";
+  const body = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n${csrf}\r\n--${boundary}\r\nContent-Disposition: form-data; name="dryRun"\r\n\r\n1\r\n--${boundary}\r\nContent-Disposition: form-data; name="csv"; filename="u.csv"\r\nContent-Type: text/csv\r\n\r\n${csv[0]?.toString("utf8") ?? ""}\r\n--${boundary}--\r\n`);
+  const ok = await send({ method: "POST", url: "/console/bulk", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body });
+  assert.equal(ok.status, 200, ok.body.toString("utf8").slice(0, 300));
+  assert.match(ok.body.toString("utf8"), /c0000001/);
 });

@@ -202,3 +202,22 @@ export function portalCase(rng: Rng, o: { userId: string; csrf: string; csrSampl
     }
   }
 }
+
+/**
+ * A multipart/form-data upload to the operator console's bulk registration (always a dry run
+ * when it parses): the CSV mutated, and the multipart framing itself broken now and then
+ * (boundaries missing, truncated, repeated; parts without names; huge headers).
+ */
+export function consoleBulkCase(rng: Rng, o: { csrf: string; csv: readonly Buffer[] }): FuzzRequest {
+  const boundary = "----shomeiFuzz" + rng.bytes(4).toString("hex");
+  const csv = mutate(rng.pick(o.csv), rng, ["bitFlip", "truncate", "insert", "csvPiece", "csvPiece", "sjisBytes"], textMutators).input;
+  const field = (name: string, value: string): string => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  let body: Buffer = Buffer.concat([
+    Buffer.from(field("csrf", rng.chance(0.9) ? o.csrf : rng.pick(FIELD_VALUES)) + field("dryRun", "1")),
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="csv"; filename="${rng.pick(["users.csv", "", "..\\..\\x.csv", "名簿.csv"])}"\r\nContent-Type: text/csv\r\n\r\n`),
+    csv, Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  if (rng.chance(0.3)) body = mutate(body, rng, ["truncate", "bitFlip", "insert", "remove", "duplicateNode", "append"]).input;
+  const type = rng.chance(0.85) ? `multipart/form-data; boundary=${boundary}` : rng.pick(["multipart/form-data", `multipart/form-data; boundary="${boundary}`, "multipart/form-data; boundary=", `multipart/mixed; boundary=${boundary}`, "text/csv"]);
+  return { method: "POST", url: "/console/bulk", headers: { "content-type": type }, body };
+}
