@@ -89,6 +89,11 @@ function withoutMac(pfx: Buffer): Buffer {
   return encodeNodes(tree);
 }
 
+const CSR_SPKIS: readonly Buffer[] = ["csrP256", "csrP384", "csrRsa2048"].map((n) => {
+  const csr = parseCsr(sample(n as keyof typeof SAMPLES));
+  return csr.spki;
+});
+
 /** The parser targets (no server needed), by name. */
 export function parserTargets(): Target[] {
   const rootDer = sample("rootDer");
@@ -98,7 +103,12 @@ export function parserTargets(): Target[] {
   return [
     {
       name: "csr", mutators: DER_AND_KEYS, samples: [sample("csrP256"), sample("csrP384"), sample("csrRsa2048")],
-      run: (input) => parseCsr(input),
+      run: (input) => {
+        const csr = parseCsr(input);
+        // Proof of possession: a mutant accepted with another key than a sample's got past the signature check.
+        if (!CSR_SPKIS.some((k) => k.equals(csr.spki))) throw new Error("a mutated CSR was accepted with a key none of the samples has");
+        return csr;
+      },
     },
     {
       // The client reading an EST certs-only answer, then each certificate in it (root_trust.ts does).
@@ -116,7 +126,12 @@ export function parserTargets(): Target[] {
     },
     {
       name: "ocsp-response", mutators: DER_AND_KEYS, samples: [sample("ocspResponse")],
-      run: (input) => readOcspResponse(input, userDer, issuingDer, { nonce, now: SAMPLES_NOW }),
+      run: (input) => {
+        const a = readOcspResponse(input, userDer, issuingDer, { nonce, now: SAMPLES_NOW });
+        // The sample is signed "good": a mutant that reads as anything else got past the signature.
+        if (a.status !== "good" || a.thisUpdate.getTime() !== SAMPLES_NOW.getTime()) throw new Error(`a mutated response was accepted as ${a.status} of ${a.thisUpdate.toISOString()}`);
+        return a;
+      },
     },
     {
       name: "crl", mutators: DER_ONLY, samples: [sample("crl")],
