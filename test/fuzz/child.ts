@@ -5,7 +5,7 @@
 import { openSync, closeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { runCampaign } from "./campaign.js";
-import { parserTargets, textMutators, type Target } from "./targets.js";
+import { cleanupTargets, parserTargets, textMutators, type Target } from "./targets.js";
 
 const { values } = parseArgs({
   options: {
@@ -22,4 +22,5 @@ const result = await runCampaign(target, {
   ...(fd === undefined ? {} : { progressFd: fd }),
 });
 if (fd !== undefined) closeSync(fd);
+cleanupTargets();
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -16,6 +16,20 @@ import { checkClientVersion } from "../../src/client/version_policy.js";
 import { byteMutators, derMutators, encodeNodes, keyMutators, parseDer, type Mutator, type Rng } from "./mutate.js";
 import { SAMPLES, SAMPLES_NOW } from "./samples.js";
 import type { CampaignTarget } from "./campaign.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { planImport } from "../../src/client/backup.js";
+import { FileStore } from "../../src/client/file_store.js";
+
+/** Where pkcs12-import writes each case (one folder per process, removed by cleanupTargets). */
+let importDir: string | undefined;
+
+/** Removes what the targets wrote (the child calls it when its cases are done). */
+export function cleanupTargets(): void {
+  if (importDir) rmSync(importDir, { recursive: true, force: true });
+  importDir = undefined;
+}
 
 /** A parser as a fuzz target (mutators: names from mutate.ts and textMutators below). */
 export type Target = CampaignTarget;
@@ -119,6 +133,16 @@ export function parserTargets(): Target[] {
       // Also without the MAC (the reader allows that), so mutations reach the bags instead of failing the MAC.
       name: "pkcs12", mutators: DER_AND_KEYS, samples: [sample("pkcs12Modern"), sample("pkcs12Compatible"), withoutMac(sample("pkcs12Modern")), withoutMac(sample("pkcs12Compatible"))],
       run: (input) => decodePkcs12(input, "fuzz-パスワード"),
+    },
+    {
+      // The whole of `shomei import` up to what it would write: decoding, key match, certificates, chain.
+      name: "pkcs12-import", mutators: DER_AND_KEYS, samples: [sample("pkcs12Modern"), withoutMac(sample("pkcs12Compatible"))],
+      run: async (input) => {
+        importDir ??= mkdtempSync(join(tmpdir(), "shomei-fuzz-import-"));
+        const file = join(importDir, "in.p12");
+        writeFileSync(file, input);
+        return planImport(new FileStore(join(importDir, "store")), file, "fuzz-パスワード", SAMPLES_NOW);
+      },
     },
     {
       name: "ocsp-request", mutators: DER_ONLY, samples: [sample("ocspRequest")],
