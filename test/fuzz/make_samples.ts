@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { issueOcspResponderCert } from "../../src/ca/ocsp_responder_cert.js";
 import { makeTestCa, issueClientCert, DAY } from "../helpers/client_pki.js";
-import { generateKeyPair, keyObjectSigner, exportPrivateKeyPem } from "../../src/pki/keys.js";
+import { generateKeyPair, keyObjectSigner } from "../../src/pki/keys.js";
 import { buildCsr } from "../../src/pki/csr.js";
 import { certsOnly } from "../../src/pki/pkcs7.js";
 import { encodePkcs12 } from "../../src/pki/pkcs12.js";
@@ -55,7 +55,6 @@ const samples: Record<string, Buffer> = {
   issuingDer: ca.issuingDer,
   userDer,
   rsaUserDer,
-  userKeyPem: Buffer.from(exportPrivateKeyPem(user.privateKey)),
   csrP256: await csr("ec-p256"),
   csrP384: await csr("ec-p384"),
   csrRsa2048: await csr("rsa-2048"),
