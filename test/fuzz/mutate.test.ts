@@ -13,6 +13,8 @@ test("a seed and a case number always make the same input; other cases make othe
   assert.deepEqual(a, b);
   const distinct = new Set(Array.from({ length: 50 }, (_, n) => mutate(csr, caseRng(7, n), names).input.toString("base64")));
   assert.ok(distinct.size > 40, `only ${distinct.size} distinct inputs in 50 cases`);
+  // Never the sample itself, even when a mutation changed nothing.
+  for (let n = 0; n < 500; n++) assert.ok(!mutate(csr, caseRng(8, n), names).input.equals(csr), `case ${n}`);
 });
 
 test("the DER tree re-encodes every sample byte for byte, reaching into BIT and OCTET STRINGs", () => {

@@ -466,12 +466,15 @@ export const ALL_MUTATORS: Record<string, Mutator> = { ...byteMutators, ...derMu
 
 /**
  * The input for one case: a sample mutated 1–3 times by mutators drawn from `names`
- * (each name weighted once). Returns the input and the mutators applied.
+ * (each name weighted once), never the sample itself (a mutation that changed nothing, such
+ * as a tag swapped for the same tag, is followed by another). Returns the input and the
+ * mutators applied.
  */
 export function mutate(sample: Buffer, rng: Rng, names: readonly string[], extra: Readonly<Record<string, Mutator>> = {}): { input: Buffer; applied: string[] } {
   let input = sample;
   const applied: string[] = [];
-  for (let rounds = 1 + (rng.chance(0.3) ? rng.int(3) : 0), tries = 0; applied.length < rounds && tries < 20; tries++) {
+  let rounds = 1 + (rng.chance(0.3) ? rng.int(3) : 0);
+  for (let tries = 0; applied.length < rounds && tries < 40; tries++) {
     const name = rng.pick(names);
     const m = extra[name] ?? ALL_MUTATORS[name];
     if (!m) throw new Error(`no mutator ${name}`);
@@ -479,6 +482,7 @@ export function mutate(sample: Buffer, rng: Rng, names: readonly string[], extra
     if (out === undefined) continue;
     input = out;
     applied.push(name);
+    if (applied.length === rounds && input.equals(sample)) rounds++;
   }
   return { input, applied };
 }
