@@ -36,8 +36,11 @@ function runChild(target: string, seed: number, first: number, cases: number, pr
     const err: Buffer[] = [];
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.stderr.on("data", (c: Buffer) => err.push(c));
+    // A case that hangs is a failure too: the child is killed and its case reported like a crash.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000 + cases * 200);
     child.on("error", reject);
     child.on("close", (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) {
         // The result is the child's last line (anything a library printed before it is ignored).
         const lines = Buffer.concat(out).toString("utf8").split("\n").filter((l) => l.trim() !== "");
@@ -51,7 +54,8 @@ function runChild(target: string, seed: number, first: number, cases: number, pr
         last = undefined;
       }
       const stderr = Buffer.concat(err).toString("utf8").split("\n").filter((l) => l.trim() !== "").slice(0, 8).join("\n");
-      resolve({ died: { how: `the process died (${signal ?? `exit ${code}`}): ${stderr}`, ...(last ? { last } : {}) } });
+      const how = signal === "SIGKILL" ? "the case did not finish in time (killed)" : `the process died (${signal ?? `exit ${code}`})`;
+      resolve({ died: { how: `${how}: ${stderr}`, ...(last ? { last } : {}) } });
     });
   });
 }
