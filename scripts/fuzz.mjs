@@ -31,14 +31,14 @@ if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(cases) || cases < 1 || 
   process.exit(2);
 }
 if (values.http) {
-  const { startHttpFuzzEnv, fuzzEst, fuzzOcsp, fuzzPortal, fuzzConsoleBulk } = await load("http_campaigns.js");
+  const { startHttpFuzzEnv, fuzzEst, fuzzOcsp, fuzzPortal, fuzzConsoleBulk, fuzzPresentedCertificate } = await load("http_campaigns.js");
   const seed = Number(values.seed);
   const cases = Number(values.cases);
   process.stdout.write(`fuzz (HTTP): seed ${seed}, ${cases} case(s) per campaign\n`);
   const h = await startHttpFuzzEnv();
   let failed = 0;
   try {
-    for (const run of [fuzzEst, fuzzOcsp, fuzzPortal, fuzzConsoleBulk]) {
+    for (const run of [fuzzEst, fuzzOcsp, fuzzPortal, fuzzConsoleBulk, fuzzPresentedCertificate]) {
       const t0 = Date.now();
       const r = await run(h, seed, cases);
       const top = [...r.seen].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(", ");

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { fuzzConsoleBulk, fuzzEst, fuzzOcsp, fuzzPortal, startHttpFuzzEnv, type HttpCampaignResult, type HttpFuzzEnv } from "./http_campaigns.js";
+import { fuzzConsoleBulk, fuzzEst, fuzzOcsp, fuzzPortal, fuzzPresentedCertificate, startHttpFuzzEnv, type HttpCampaignResult, type HttpFuzzEnv } from "./http_campaigns.js";
 
 const SEED = 20261204;
 
@@ -39,4 +39,11 @@ test("fuzz the portal over TLS with a client certificate (login and logout forms
 
 test("fuzz the operator console's CSV upload (multipart/form-data, dry run): never a 5xx, and a good upload still reads", async () => {
   noFailures(await fuzzConsoleBulk(h, SEED, 60));
+});
+
+test("fuzz the client certificate presented to the portal (mutated names, extensions, dates with the real key): never a 5xx, and the real one still works", async () => {
+  const r = await fuzzPresentedCertificate(h, SEED, 150);
+  noFailures(r);
+  // Some reach the portal's own checks (the others Node's client will not present: their key no longer matches).
+  assert.ok([...r.seen].some(([k, n]) => k.startsWith("403") && n > 10), JSON.stringify([...r.seen]));
 });

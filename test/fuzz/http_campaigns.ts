@@ -7,16 +7,17 @@
  * that does not work is a failure too.
  */
 import { readFileSync } from "node:fs";
+import { request } from "node:https";
 import type { FastifyInstance } from "fastify";
 import { ERRORS } from "../../src/i18n/errors.js";
 import { buildPublicationApp } from "../../src/server/publication.js";
 import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
-import { fromPem } from "../../src/pki/pem.js";
+import { fromPem, toPem } from "../../src/pki/pem.js";
 import { startPortalEnv, Browserish, OPERATOR_ID, type PortalEnv, type PortalUser } from "../helpers/portal.js";
 import { makeCsr } from "../helpers/est.js";
-import { caseRng } from "./mutate.js";
+import { caseRng, mutate } from "./mutate.js";
 import { targetSeed } from "./campaign.js";
-import { sample } from "./targets.js";
+import { DER_ONLY, sample } from "./targets.js";
 import { answerCode, consoleBulkCase, describeRequest, estCase, inject, ocspCase, ocspResponseStatus, portalCase, tlsClient, type FuzzAnswer, type FuzzRequest } from "./http.js";
 
 export interface HttpFuzzEnv {
@@ -201,4 +202,53 @@ export async function fuzzConsoleBulk(h: HttpFuzzEnv, seed: number, cases: numbe
   const ok = await send({ method: "POST", url: "/console/bulk", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body });
   if (ok.status !== 200 || !ok.body.toString("utf8").includes("c0000001")) failures.push(`http-console-bulk seed=${seed}: afterwards a good upload answered HTTP ${ok.status} ${firstLine(ok)}`);
   return { name: "http-console-bulk", cases, failures, seen };
+}
+
+/** One request on a new TLS connection presenting `certPem` with `keyPem`; undefined when no HTTP answer came (refused in the handshake). */
+function withCertificate(base: string, rootPem: string, certPem: string, keyPem: string, r: FuzzRequest): Promise<FuzzAnswer | undefined> {
+  return new Promise((resolve) => {
+    let req;
+    try {
+      req = request(new URL(r.url, base), { method: r.method, headers: { "accept-language": "en", ...r.headers }, ca: rootPem, cert: certPem, key: keyPem, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("error", () => resolve(undefined));
+      });
+    } catch {
+      // Node's own TLS refuses to load the certificate: nothing was sent.
+      resolve(undefined);
+      return;
+    }
+    req.on("error", () => resolve(undefined));
+    req.end(r.body);
+  });
+}
+
+/**
+ * Mutated client certificates presented in the portal's TLS handshake with the user's real
+ * key (names, extensions, validity and serial mutated; the TLS layer asks but does not verify,
+ * the portal decides): every answer below 500, and afterwards the real certificate still works.
+ */
+export async function fuzzPresentedCertificate(h: HttpFuzzEnv, seed: number, cases: number): Promise<HttpCampaignResult> {
+  const der = fromPem(h.user.certPem, "CERTIFICATE");
+  const s = targetSeed(seed, "http-client-cert");
+  const failures: string[] = [];
+  const seen = new Map<string, number>();
+  const good = await makeCsr(h.user.userId);
+  for (let caseNo = 0; caseNo < cases; caseNo++) {
+    const rng = caseRng(s, caseNo);
+    const { input } = mutate(der, rng, DER_ONLY);
+    const r: FuzzRequest = rng.chance(0.7)
+      ? { method: "GET", url: rng.pick(["/", "/me", "/api/v1/users"]), headers: {} }
+      : { method: "POST", url: "/.well-known/est/simplereenroll", headers: { "content-type": "application/pkcs10", "content-transfer-encoding": "base64" }, body: Buffer.from(good.base64) };
+    const a = await withCertificate(h.env.url, h.rootPem, toPem(input, "CERTIFICATE"), h.user.keyPem, r);
+    const key = a ? `${a.status} ${answerCode(a) ?? ""}`.trim() : "no answer (handshake)";
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+    const why = a ? coded(r, a) : undefined;
+    if (why) failures.push(`http-client-cert seed=${seed} case=${caseNo}: ${why}\n  ${r.method} ${r.url} certificate (base64)=${input.toString("base64")}`);
+  }
+  const after = await withCertificate(h.env.url, h.rootPem, h.user.certPem, h.user.keyPem, { method: "GET", url: "/", headers: {} });
+  if (after?.status !== 200 && after?.status !== 303) failures.push(`http-client-cert seed=${seed}: afterwards the real certificate got ${after ? `HTTP ${after.status}` : "no answer"}`);
+  return { name: "http-client-cert", cases, failures, seen };
 }
