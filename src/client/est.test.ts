@@ -11,7 +11,7 @@ import { generateKeyPair, keyObjectSigner } from "../pki/keys.js";
 import { buildCsr } from "../pki/csr.js";
 import { readCertificate } from "../pki/certificate.js";
 import { ShomeiError, isShomeiError, type ErrorCode } from "../i18n/errors.js";
-import { EstClient, normaliseServerUrl, problemToError } from "./est.js";
+import { EstClient, normaliseServerUrl, problemToError, readDescription } from "./est.js";
 import { proxyFor } from "./proxy.js";
 import { makeTestCa } from "../../test/helpers/client_pki.js";
 import { startTestEstServer } from "../../test/helpers/client_est_server.js";
@@ -55,6 +55,19 @@ test("normaliseServerUrl accepts the base URL in the forms users paste, and only
   for (const bad of ["http://ca.example.jp", "ca.example.jp", "https://u:p@ca.example.jp", "https://ca.example.jp/?x=1"]) {
     assert.throws(() => normaliseServerUrl(bad), hasCode("FIELD_INVALID"), bad);
   }
+});
+
+test("shomei.json: a URL in it that the client could not use is the server's fault (SERVER_BAD_RESPONSE), not a wrong --server", () => {
+  const json = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
+  assert.deepEqual(readDescription(json({ portalUrl: "https://ca.example.jp:8444/", reenrollUrl: "https://ca.example.jp:8444/.well-known/est", helpdesk: "", x: 1 })),
+    { portalUrl: "https://ca.example.jp:8444/", reenrollUrl: "https://ca.example.jp:8444/.well-known/est" });
+  // Found by the fuzz suite: these made renewal fail with FIELD_INVALID naming --server, which the user never typed.
+  for (const reenrollUrl of ["http://ca.example.jp:8444/", "https://", "not a url", "https://u:p@ca.example.jp/"]) {
+    assert.throws(() => readDescription(json({ reenrollUrl })), hasCode("SERVER_BAD_RESPONSE"), reenrollUrl);
+  }
+  assert.throws(() => readDescription(json({ portalUrl: "javascript:alert(1)" })), hasCode("SERVER_BAD_RESPONSE"));
+  // Not a JSON object: nothing to follow (as from an EST server that publishes no description).
+  for (const body of ["", "[1]", "null", "\"x\"", "{", "[".repeat(100_000)]) assert.equal(readDescription(Buffer.from(body)), undefined, body.slice(0, 10));
 });
 
 test("problemToError: a catalog code becomes that error; anything else is SERVER_BAD_RESPONSE", () => {

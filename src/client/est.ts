@@ -207,21 +207,49 @@ export class EstClient {
    * and renewal are. Undefined when the server does not publish one (then renewal is tried at
    * the EST base itself).
    */
-  async describe(rootDer: Uint8Array): Promise<{ portalUrl?: string; reenrollUrl?: string; helpdesk?: string; minClientVersion?: string } | undefined> {
+  async describe(rootDer: Uint8Array): Promise<ServiceDescription | undefined> {
     const res = await httpsRequest({
       url: new URL("/.well-known/shomei.json", this.server), method: "GET", trust: { kind: "root", rootPem: toPem(rootDer, "CERTIFICATE") },
       headers: { ...this.commonHeaders(), accept: "application/json" },
     }, this.opts);
     // Other EST servers publish no description: then there is nothing to follow.
     if (res.status !== 200) return undefined;
-    let v: unknown;
-    try {
-      v = JSON.parse(res.body.toString("utf8"));
-    } catch {
-      return undefined;
-    }
-    const o = typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
-    const text = (k: string): Record<string, string> => (typeof o[k] === "string" && o[k] !== "" ? { [k]: o[k] } : {});
-    return { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk"), ...text("minClientVersion") };
+    return readDescription(res.body);
   }
+}
+
+/** What /.well-known/shomei.json tells the client. */
+export interface ServiceDescription {
+  readonly portalUrl?: string;
+  readonly reenrollUrl?: string;
+  readonly helpdesk?: string;
+  readonly minClientVersion?: string;
+}
+
+/**
+ * Reads the body of /.well-known/shomei.json: undefined when it is not a JSON object (then
+ * nothing is followed), SERVER_BAD_RESPONSE when a URL in it is not an https URL the client
+ * could use (rather than failing later as if the user had typed a wrong --server).
+ */
+export function readDescription(body: Uint8Array): ServiceDescription | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(body).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const text = (k: keyof ServiceDescription): Record<string, string> => (typeof o[k] === "string" && o[k] !== "" ? { [k]: o[k] } : {});
+  const d: ServiceDescription = { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk"), ...text("minClientVersion") };
+  for (const k of ["portalUrl", "reenrollUrl"] as const) {
+    const url = d[k];
+    if (url === undefined) continue;
+    try {
+      normaliseServerUrl(url);
+    } catch {
+      throw bad(`shomei.json: ${k} is not an https URL`);
+    }
+  }
+  return d;
 }

@@ -62,6 +62,12 @@ async function answer(f: Fixture, req: ParsedOcspRequest, status: OcspCertStatus
 
 const code = (c: string) => (e: unknown): boolean => e instanceof ShomeiError && e.code === c;
 
+test("a request whose CertID cannot be encoded again is OCSP_REQUEST_MALFORMED, not a plain Error (the responder answered internalError)", () => {
+  // Found by the fuzz suite (seed 777, case 1686): the hash algorithm's NULL parameters turned into an empty UTCTime.
+  const der = Buffer.from("MHYwdDBNMEswSTAJBgUrDgMCGhcABBTAOTdgTfRexQHMQeekLyQQwQTAnQQUf2LgUl5yOFZrvQRzB3xEOS3m8TgCEGWULn/S3HRSFFNe+PYbGz+iIzAhMB8GCSsGAQUFBzABAgQSBBDRT07iD+aFBxISURDqE+WM", "base64");
+  assert.throws(() => parseOcspRequest(der), code("OCSP_REQUEST_MALFORMED"));
+});
+
 test("request round trip: SHA-1 CertID of our issuer, the serial as the database holds it, the nonce", async () => {
   const f = await setup();
   const nonce = randomBytes(16);

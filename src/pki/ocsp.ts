@@ -215,16 +215,22 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   const list = req.tbsRequest.requestList;
   if (list.length === 0) throw malformed("no certificate asked about");
   if (list.length > MAX_CERT_IDS) throw malformed(`more than ${MAX_CERT_IDS} certificates in one request`);
-  const certIds = list.map((r): OcspCertId => {
-    const id = r.reqCert;
-    return {
-      hashAlgorithm: id.hashAlgorithm.algorithm,
-      issuerNameHash: Buffer.from(id.issuerNameHash.buffer),
-      issuerKeyHash: Buffer.from(id.issuerKeyHash.buffer),
-      serialHex: serialHexOf(id.serialNumber),
-      der: Buffer.from(AsnConvert.serialize(id)),
-    };
-  });
+  let certIds: OcspCertId[];
+  try {
+    certIds = list.map((r): OcspCertId => {
+      const id = r.reqCert;
+      return {
+        hashAlgorithm: id.hashAlgorithm.algorithm,
+        issuerNameHash: Buffer.from(id.issuerNameHash.buffer),
+        issuerKeyHash: Buffer.from(id.issuerKeyHash.buffer),
+        serialHex: serialHexOf(id.serialNumber),
+        // Encoding again can fail where decoding did not (e.g. algorithm parameters that are an empty UTCTime).
+        der: Buffer.from(AsnConvert.serialize(id)),
+      };
+    });
+  } catch (e) {
+    throw malformed("a CertID cannot be read", e);
+  }
   const nonceExt = req.tbsRequest.requestExtensions?.find((x) => x.extnID === id_pkix_ocsp_nonce);
   if (!nonceExt) return { certIds };
   const nonce = Buffer.from(nonceExt.extnValue.buffer);

@@ -6,7 +6,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { codedErrors, frameworkErrors } from "../http/errors.js";
 import type { PublicationUrls } from "../pki/profiles.js";
-import { OCSP_BODY_LIMIT, statusPlugin } from "../status/plugin.js";
+import { OCSP_BODY_LIMIT, statusFrameworkError, statusPlugin } from "../status/plugin.js";
 import type { CaServices } from "./services.js";
 
 export interface PublicationOptions {
@@ -15,7 +15,7 @@ export interface PublicationOptions {
 }
 
 export async function buildPublicationApp(s: CaServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, frameworkErrors: frameworkErrors(OCSP_BODY_LIMIT, s.config.helpdesk), logger: { level: o.logLevel ?? "warn" } });
+  const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, frameworkErrors: statusFrameworkError(frameworkErrors(OCSP_BODY_LIMIT, s.config.helpdesk)), logger: { level: o.logLevel ?? "warn" } });
   codedErrors(app, OCSP_BODY_LIMIT, s.config.helpdesk);
   await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()) });
   return app;

@@ -8,7 +8,7 @@
  * clients read the status inside the body (OpenSSL, NSS, Windows all do), and a 4xx would only
  * hide that status from them.
  */
-import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
 import type { CrlPublisher } from "./crl_publisher.js";
@@ -27,6 +27,21 @@ export interface StatusOptions {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * For the listener's `frameworkErrors`: what the router refuses before any plugin sees it (a
+ * URL that does not decode, such as a GET request whose base64 ends in "%"). On /ocsp that is
+ * still answered in OCSP (malformedRequest); elsewhere `otherwise` answers (a coded 4xx).
+ */
+export function statusFrameworkError(otherwise: (error: FastifyError, req: FastifyRequest, reply: FastifyReply) => void) {
+  return (error: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    if (!req.url.startsWith("/ocsp")) {
+      otherwise(error, req, reply);
+      return;
+    }
+    void reply.code(200).type("application/ocsp-response").header("cache-control", "no-store").send(ocspErrorResponse("malformedRequest"));
+  };
+}
 
 export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   app.addContentTypeParser("application/ocsp-request", { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT }, (_req, body, done) => {

@@ -5,6 +5,7 @@
  * that presents a client certificate and keeps cookies.
  */
 import { request } from "node:https";
+import type { FastifyInstance } from "fastify";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toPem } from "../../src/pki/pem.js";
@@ -54,6 +55,8 @@ export async function startPortalEnv(o: {
   clock?: Clock; portalConfig?: Record<string, number>; config?: Record<string, unknown>; initArgs?: readonly string[];
   /** Another database than the data folder's SQLite file (a PostgreSQL URL with its schema). */
   database?: string;
+  /** Passed to startInProcess: a hook on the EST app before it listens (e.g. to keep it for inject()). */
+  configure?: (app: FastifyInstance) => void;
 } = {}): Promise<PortalEnv> {
   const ca = await initCa(["--operator", OPERATOR_ID, "--operator-email", OPERATOR_EMAIL, "--operator-name", "運用 太郎", ...(o.initArgs ?? [])]);
   if (o.portalConfig || o.config) {
@@ -64,7 +67,7 @@ export async function startPortalEnv(o: {
     writeFileSync(file, JSON.stringify({ ...config, ...o.config }, null, 2));
   }
   const clock = o.clock ?? testClock();
-  const server = await startInProcess(ca.dir, clock, o.database ? { database: o.database } : {});
+  const server = await startInProcess(ca.dir, clock, { ...(o.database ? { database: o.database } : {}), ...(o.configure ? { configure: o.configure } : {}) });
   const rootPem = readFileSync(ca.rootPem, "utf8");
   const secretsFor = async (email: string): Promise<{ passcode?: string; password?: string }> => {
     const out: { passcode?: string; password?: string } = {};

@@ -38,3 +38,16 @@ test("a console revocation is in the CRL at once and OCSP answers revoked", asyn
     await new Promise((r) => setTimeout(r, 50));
   }
 });
+
+test("a GET /ocsp/ URL that does not decode (base64 ending in %, found by the fuzz suite) is answered malformedRequest, not HTTP 400", async () => {
+  for (const tail of ["MHYwdDBN%", "%E0%A4%A", "%zz"]) {
+    const r = await fetch(`${env.ocspUrl}/${tail}`);
+    assert.equal(r.status, 200, tail);
+    assert.equal(r.headers.get("content-type"), "application/ocsp-response");
+    // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED malformedRequest(1) }
+    assert.deepEqual([...new Uint8Array(await r.arrayBuffer())], [0x30, 0x03, 0x0a, 0x01, 0x01], tail);
+  }
+  const other = await fetch(`${env.server.httpUrl}/crl/%zz`);
+  assert.equal(other.status, 400);
+  assert.equal((await fetch(env.crlUrl)).status, 200);
+});
