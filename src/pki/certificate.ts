@@ -74,12 +74,15 @@ export function readCertificate(der: Uint8Array): CertificateInfo {
   let issuer: string;
   let commonName: string | undefined;
   let spki: Buffer;
+  let selfSigned: boolean;
   try {
     cert = AsnConvert.parse(der, Certificate);
     subject = nameToString(cert.tbsCertificate.subject);
     issuer = nameToString(cert.tbsCertificate.issuer);
     commonName = commonNameOf(cert.tbsCertificate.subject);
     spki = Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
+    // Re-encoding a name can fail on values that parsed (a UTCTime that is no time): keep it in here.
+    selfSigned = Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subject)).equals(Buffer.from(AsnConvert.serialize(cert.tbsCertificate.issuer)));
     x = new x509.X509Certificate(new Uint8Array(der));
   } catch (e) {
     throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
@@ -102,7 +105,7 @@ export function readCertificate(der: Uint8Array): CertificateInfo {
     notAfter: tbs.validity.notAfter.getTime(),
     fingerprint: fingerprint(der),
     isCa,
-    selfSigned: Buffer.from(AsnConvert.serialize(tbs.subject)).equals(Buffer.from(AsnConvert.serialize(tbs.issuer))),
+    selfSigned,
     keyKind,
   };
 }

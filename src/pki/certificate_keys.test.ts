@@ -52,6 +52,14 @@ test("a certificate whose subject has an odd-length BMPString is BAD_DER, not a 
   assert.throws(() => readCertificate(odd), code("BAD_DER"));
 });
 
+test("a certificate whose subject value is a UTCTime that does not parse is BAD_DER (found by the fuzz suite: the self-signed check re-encoded the name outside the try)", async () => {
+  const odd = await signEncoded({
+    serial: hex("03"), issuer: encode(buildName({ commonName: "Other CA" })), subject: nameWith(tlv(0x17, Buffer.from("a0000001"))),
+    notBefore: now, notAfter: new Date("2027-12-01T00:00:00Z"), spki: spkiDer(signer.publicKey), extensions: [],
+  }, keyObjectSigner(signer.privateKey));
+  assert.throws(() => readCertificate(odd), code("BAD_DER"));
+});
+
 test("isSignedBy, key matching and OCSP treat the broken key as unusable, with no exception of another kind", async () => {
   const child = await certWith(spkiDer(signer.publicKey), signer);
   assert.equal(await isSignedBy(child, bad), false);
