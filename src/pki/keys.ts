@@ -96,10 +96,12 @@ export function keyObjectSigner(privateKey: KeyObject): Signer {
   };
 }
 
-/** PKCS#8 PEM, encrypted with AES-256-CBC under a passphrase when one is given. */
-export function exportPrivateKeyPem(key: KeyObject, passphrase?: string): string {
-  if (passphrase === undefined) return key.export({ format: "pem", type: "pkcs8" }) as string;
-  return key.export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase }) as string;
+/**
+ * Unencrypted PKCS#8 PEM (the user's key file, 0600). Keys at rest under a passphrase are
+ * written by key_wrap.ts (scrypt): Node's own encrypted export uses PBKDF2 at 2,048 iterations.
+ */
+export function exportPrivateKeyPem(key: KeyObject): string {
+  return key.export({ format: "pem", type: "pkcs8" }) as string;
 }
 
 /** Reads a PKCS#8 (optionally encrypted) PEM private key. */
