@@ -8,13 +8,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { readFileSync } from "node:fs";
 import { initCa, serve, workerPids, type TestCa } from "../helpers/ca.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { startInProcess, testClock, type Clock, type InProcess } from "../helpers/inprocess.js";
-import { has, needs, PG_URL } from "../helpers/tools.js";
+import { needs, testSchema } from "../helpers/tools.js";
 
 const LIMIT = 30;
 const MIN = 60_000;
@@ -80,17 +78,11 @@ function addressLimit(name: string, target: () => Promise<{ database?: string } 
 
 addressLimit("SQLite, one data folder", () => Promise.resolve({}), () => Promise.resolve());
 
-const schema = `shomei_limit_${randomBytes(6).toString("hex")}`;
+const pgSchema = testSchema("shomei_limit");
 addressLimit(
   "PostgreSQL, one schema",
-  async () => ((await has("postgres")) ? { database: `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}` } : false),
-  async () => {
-    if (!(await has("postgres"))) return;
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  },
+  async () => { const url = await pgSchema.url(); return url === false ? false : { database: url }; },
+  () => pgSchema.drop(),
 );
 
 test("two `shomei-ca serve` processes on one data folder: failures in flight on all four listeners, no more than the limit evaluated, then 429 everywhere", { timeout: 300_000 }, async () => {

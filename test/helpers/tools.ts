@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import type { TestContext } from "node:test";
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 
 export interface Tool {
@@ -85,4 +86,25 @@ export async function needs(t: TestContext, ...tools: ToolName[]): Promise<boole
     return false;
   }
   return true;
+}
+
+/** A PostgreSQL schema of a test's own: its URL (with `?schema=`), and dropping it afterwards. */
+export interface TestSchema {
+  /** The URL, or false when PostgreSQL is not reachable. */
+  url(): Promise<string | false>;
+  drop(): Promise<void>;
+}
+
+export function testSchema(prefix: string): TestSchema {
+  const schema = `${prefix}_${randomBytes(6).toString("hex")}`;
+  return {
+    url: async () => ((await has("postgres")) ? `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}` : false),
+    drop: async () => {
+      if (!(await has("postgres"))) return;
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+    },
+  };
 }

@@ -6,10 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { Browserish, startPortalEnv, type PortalEnv } from "../helpers/portal.js";
-import { has, needs, PG_URL } from "../helpers/tools.js";
+import { needs, testSchema } from "../helpers/tools.js";
 
 const MAX = 5;
 
@@ -96,15 +94,9 @@ function lockout(name: string, target: () => Promise<{ database?: string } | fal
 
 lockout("SQLite", () => Promise.resolve({}), () => Promise.resolve());
 
-const schema = `shomei_lockout_${randomBytes(6).toString("hex")}`;
+const pgSchema = testSchema("shomei_lockout");
 lockout(
   "PostgreSQL",
-  async () => ((await has("postgres")) ? { database: `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}` } : false),
-  async () => {
-    if (!(await has("postgres"))) return;
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  },
+  async () => { const url = await pgSchema.url(); return url === false ? false : { database: url }; },
+  () => pgSchema.drop(),
 );

@@ -6,7 +6,6 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { openStore } from "../../src/store/open.js";
 import type { KyselyStore } from "../../src/store/kysely_store.js";
 import type { CertificateRecord } from "../../src/ca/ports.js";
@@ -14,7 +13,7 @@ import type { PasscodeRecord, UserRecord } from "../../src/registration/ports.js
 import { isShomeiError } from "../../src/i18n/errors.js";
 import { invalidUserIdMarker } from "../../src/registration/audit_input.js";
 import { tempDir } from "../helpers/ca.js";
-import { has, needs, PG_URL } from "../helpers/tools.js";
+import { needs, testSchema } from "../helpers/tools.js";
 
 const T0 = new Date("2026-04-01T00:00:00.000Z");
 const MIN = 60_000;
@@ -400,15 +399,9 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
 const dir = tempDir("shomei-store-");
 contract("SQLite", () => openStore(`sqlite:${join(dir, "contract.db")}`), () => Promise.resolve());
 
-const schema = `shomei_test_${randomBytes(6).toString("hex")}`;
+const pgSchema = testSchema("shomei_test");
 contract(
   "PostgreSQL",
-  async () => ((await has("postgres")) ? openStore(`${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`) : undefined),
-  async () => {
-    if (!(await has("postgres"))) return;
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
-  },
+  async () => { const url = await pgSchema.url(); return url === false ? undefined : openStore(url); },
+  () => pgSchema.drop(),
 );
