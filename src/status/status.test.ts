@@ -93,13 +93,19 @@ test("the CRL publisher lists every revocation, reads only what is new, and sign
   }
 });
 
-test("the OCSP responder reuses a cached answer only while the database still says the same, and renews its certificate", async () => {
+/** A test CA, a store, and one client certificate of that CA recorded in it (valid for a day either side of now). */
+async function oneCertificateOnRecord(): Promise<{ ca: Awaited<ReturnType<typeof makeTestCa>>; s: KyselyStore; der: Buffer; serial: string }> {
   const ca = await makeTestCa();
   const s = await store();
   const key = await generateKeyPair();
   const der = await issueClientCert(ca, { publicKey: key.publicKey, commonName: "u", notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) });
   const serial = readCertificate(der).serialHex;
   await s.insertCertificate(record(serial, der), []);
+  return { ca, s, der, serial };
+}
+
+test("the OCSP responder reuses a cached answer only while the database still says the same, and renews its certificate", async () => {
+  const { ca, s, der, serial } = await oneCertificateOnRecord();
   const clock = { now: new Date() };
   const responder = new OcspResponder({ store: s, issuingDer: ca.issuingDer, issuingSigner: keyObjectSigner(ca.issuingKey.privateKey), clock: () => clock.now, cacheSeconds: 300 });
   const req = buildOcspRequest(der, ca.issuingDer);
@@ -129,12 +135,7 @@ test("the OCSP responder reuses a cached answer only while the database still sa
 });
 
 test("followers (serve's workers) serve the CRL and answer with the responder handed to them, and pass nudges on", async () => {
-  const ca = await makeTestCa();
-  const s = await store();
-  const key = await generateKeyPair();
-  const der = await issueClientCert(ca, { publicKey: key.publicKey, commonName: "u", notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) });
-  const serial = readCertificate(der).serialHex;
-  await s.insertCertificate(record(serial, der), []);
+  const { ca, s, der, serial } = await oneCertificateOnRecord();
   const clock = { now: new Date() };
   const signer = keyObjectSigner(ca.issuingKey.privateKey);
   const options = { store: s, issuingDer: ca.issuingDer, signer, clock: () => clock.now, intervalMinutes: 60, validityHours: 24, checkSeconds: 3600 };
