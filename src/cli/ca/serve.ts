@@ -185,7 +185,10 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const mailWorker = services.startWorker();
   out(M.serving[lang]());
   // Started through `npm start`, the commands are not on PATH yet: npx finds them.
-  out(M.nextAfterServe[lang](services.dir.root, base, services.rootFingerprint, process.env.npm_lifecycle_event ? "npx " : ""));
+  // One URL for one server: the one init gave the operator (and the mails carry) when it names
+  // this listener's port, so the operator's and the users' enrollments share one store entry.
+  const userUrl = publicUrlPort(config.publicUrl) === ready.est ? config.publicUrl : base;
+  out(M.nextAfterServe[lang](services.dir.root, userUrl, services.rootFingerprint, process.env.npm_lifecycle_event ? "npx " : ""));
 
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -200,6 +203,16 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   await shutdown();
   out(M.stopped[lang]());
   return 0;
+}
+
+/** The port a configured public URL names (443 when it names none), or undefined when it is no URL. */
+function publicUrlPort(url: string): number | undefined {
+  try {
+    const u = new URL(url);
+    return u.port ? Number(u.port) : u.protocol === "https:" ? 443 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function run(args: string[], lang: Lang): Promise<number> {
