@@ -18,6 +18,7 @@ const step = (name, cmd, args) => {
 
 rmSync(join(root, "dist"), { recursive: true, force: true });
 step("type-check and build (tsc)", "npx", ["tsc", "-p", "tsconfig.json"]);
+step("make the commands executable (package.json bin)", process.execPath, ["scripts/bin-mode.mjs"]);
 step("lint (eslint)", "npx", ["eslint", "."]);
 
 const files = [];

@@ -57,6 +57,55 @@ export function chooseLang(args: readonly string[]): Lang {
   return langFromEnv();
 }
 
+/**
+ * A command line split around its command word. The global options (--lang, --help/-h,
+ * --version/-V) may come before the command word; after it, each command reads --lang and
+ * --help itself, and --version counts anywhere.
+ */
+export interface CommandLine {
+  /** --lang before the command word (ja or en; anything else is FIELD_INVALID). */
+  readonly lang: Lang | undefined;
+  /** --help or -h before the command word. */
+  readonly help: boolean;
+  /** --version or -V anywhere before a "--". */
+  readonly version: boolean;
+  /** The global options before the command word, as given. */
+  readonly leading: string[];
+  /** The first word that is not a global option (may be an option the command word must precede). */
+  readonly command: string | undefined;
+  /** Everything after the command word, as given. */
+  readonly rest: string[];
+}
+
+const VERSION_FLAGS = new Set(["--version", "-V"]);
+const HELP_FLAGS = new Set(["--help", "-h"]);
+
+export function splitCommandLine(argv: readonly string[]): CommandLine {
+  let lang: Lang | undefined;
+  let help = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] ?? "";
+    if (HELP_FLAGS.has(a)) help = true;
+    else if (VERSION_FLAGS.has(a)) continue;
+    else if (a === "--lang" || a.startsWith("--lang=")) {
+      const v = a === "--lang" ? argv[++i] : a.slice("--lang=".length);
+      if (v === undefined) throw new ShomeiError("USAGE", { reason: "option '--lang <value>' argument missing" });
+      if (!isLang(v)) throw new ShomeiError("FIELD_INVALID", { field: "--lang", reason: v });
+      lang = v;
+    } else break;
+  }
+  const end = argv.indexOf("--");
+  const version = (end < 0 ? argv : argv.slice(0, end)).some((a) => VERSION_FLAGS.has(a));
+  return { lang, help, version, leading: argv.slice(0, i), command: argv[i], rest: argv.slice(i + 1) };
+}
+
+/** The USAGE error for a command word that is none of `commands` (an option there must follow the command). */
+export function unknownCommand(word: string, unknown: string, lang: Lang): ShomeiError {
+  const misplaced = lang === "ja" ? `オプション「${word}」はコマンドの後に指定してください` : `option "${word}" goes after the command`;
+  return new ShomeiError("USAGE", { reason: word.startsWith("-") ? misplaced : unknown });
+}
+
 /** Prints an error as the user should see it: message, then what to do, then where to turn. */
 export function formatError(e: ShomeiError, lang: Lang, helpdesk?: string): string {
   const lines = [`${lang === "ja" ? "エラー" : "Error"} [${e.code}]: ${e.text(lang)}`, `${REMEDY_LABEL[lang]}: ${e.remedy(lang)}`];

@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /** `shomei-ca`: the operator's command (CA, registration desk, service). */
 import type { Lang } from "../i18n/errors.js";
-import { ShomeiError } from "../i18n/errors.js";
 import { VERSION } from "../version.js";
-import { chooseLang, runMain } from "./common.js";
+import { chooseLang, runMain, splitCommandLine, unknownCommand, type CommandLine } from "./common.js";
 import { langFromEnv } from "../i18n/lang.js";
 import * as init from "./ca/init.js";
 import * as serve from "./ca/serve.js";
@@ -25,7 +24,7 @@ const USAGE: Record<Lang, string> = {
   mail status|retry   送信待ちメールの状況・再送
   keys status|rewrap  秘密鍵の暗号化方式の表示・暗号化し直し
   help <コマンド>      各コマンドの説明
-共通オプション: --data フォルダ, --db URL, --lang ja|en, --help`,
+共通オプション: --data フォルダ, --db URL（コマンドの後に）; --lang ja|en, --help, --version（前後どちらでも）`,
   en: `shomei-ca ${VERSION} — Shomei's CA, registration desk and service (for operators)
 
 Usage: shomei-ca <command> [options]
@@ -38,38 +37,61 @@ Usage: shomei-ca <command> [options]
   mail status|retry   the outgoing mail queue; resend a failed mail
   keys status|rewrap  how the private keys are encrypted; re-encrypt old ones
   help <command>      help for a command
-Common options: --data DIR, --db URL, --lang ja|en, --help`,
+Common options: --data DIR, --db URL (after the command); --lang ja|en, --help, --version (before or after it)`,
 };
 
-async function main(argv: string[], lang: Lang): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case "init": return init.run(rest, lang);
-    case "serve": return serve.run(rest, lang);
-    case "start": return serve.runStart(rest, lang);
-    case "user": return user.run(rest, lang);
-    case "passcode": return user.runPasscode(rest, lang);
-    case "cert": return cert.run(rest, lang);
-    case "mail": return mail.run(rest, lang);
-    case "keys": return keys.run(rest, lang);
-    case "--version": case "-V": case "version":
-      process.stdout.write(`shomei-ca ${VERSION}\n`);
-      return 0;
-    case "help": {
-      const topic = rest[0];
-      const text = topic === "init" ? init.USAGE : topic === "serve" ? serve.USAGE : topic === "start" ? serve.START_USAGE
-        : topic === "user" || topic === "passcode" ? user.USAGE : topic === "cert" ? cert.USAGE : topic === "mail" ? mail.USAGE : topic === "keys" ? keys.USAGE : USAGE;
-      process.stdout.write(text[lang] + "\n");
-      return 0;
-    }
-    case undefined: case "--help": case "-h":
-      process.stdout.write(USAGE[lang] + "\n");
-      return cmd === undefined ? 2 : 0;
-    default:
-      throw new ShomeiError("USAGE", { reason: `unknown command "${cmd}"` });
-  }
+const COMMANDS: Readonly<Record<string, { run: (args: string[], lang: Lang) => Promise<number>; usage: Record<Lang, string> }>> = {
+  init: { run: init.run, usage: init.USAGE },
+  serve: { run: serve.run, usage: serve.USAGE },
+  start: { run: serve.runStart, usage: serve.START_USAGE },
+  user: { run: user.run, usage: user.USAGE },
+  passcode: { run: user.runPasscode, usage: user.USAGE },
+  cert: { run: cert.run, usage: cert.USAGE },
+  mail: { run: mail.run, usage: mail.USAGE },
+  keys: { run: keys.run, usage: keys.USAGE },
+};
+
+function command(word: string, lang: Lang): (typeof COMMANDS)[string] {
+  const c = Object.hasOwn(COMMANDS, word) ? COMMANDS[word] : undefined;
+  if (!c) throw unknownCommand(word, `unknown command "${word}"`, lang);
+  return c;
 }
 
-// In `user add`, --lang is the new user's language (their e-mails), not the operator's.
-const argv = process.argv.slice(2);
-await runMain(main, argv, argv[0] === "user" && argv[1] === "add" ? langFromEnv() : chooseLang(argv));
+/** Help for a command word, or the overview when there is none; exit 0. */
+function help(word: string | undefined, lang: Lang): number {
+  process.stdout.write((word === undefined ? USAGE : command(word, lang).usage)[lang] + "\n");
+  return 0;
+}
+
+/** `shomei-ca [--lang ja|en] [--help] <command> [options]`; --version anywhere. */
+async function main(argv: string[], lang: Lang): Promise<number> {
+  const line = splitCommandLine(argv);
+  const cmd = line.command;
+  if (line.version || cmd === "version") {
+    process.stdout.write(`shomei-ca ${VERSION}\n`);
+    return 0;
+  }
+  if (line.help) return help(cmd, lang);
+  if (cmd === "help") return help(splitCommandLine(line.rest).command, lang);
+  if (cmd === undefined) {
+    process.stdout.write(USAGE[lang] + "\n");
+    return 2;
+  }
+  // The leading --lang chose the operator's language and is not passed on: after `user add`,
+  // --lang is the new user's language.
+  return command(cmd, lang).run(line.rest, lang);
+}
+
+/** The operator's language: --lang before the command, else (except in `user add`) one after it, else the locale. */
+function operatorLang(argv: readonly string[]): Lang {
+  let line: CommandLine;
+  try {
+    line = splitCommandLine(argv);
+  } catch {
+    return chooseLang(argv);
+  }
+  if (line.lang) return line.lang;
+  return line.command === "user" && line.rest[0] === "add" ? langFromEnv() : chooseLang(argv);
+}
+
+await runMain(main, process.argv.slice(2), operatorLang(process.argv.slice(2)));

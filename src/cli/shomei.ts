@@ -3,10 +3,10 @@
  * `shomei`, the certificate issuance application: dispatches to one file per command
  * (src/cli/user/*.ts). Exit codes: 0 ok, 1 the user must act, 2 bad invocation, 3 bug.
  */
-import { ShomeiError, type Lang } from "../i18n/errors.js";
+import type { Lang } from "../i18n/errors.js";
 import { msg, type ClientMessageKey } from "../i18n/client_messages.js";
 import { EXPIRING_DAYS } from "../client/listing.js";
-import { runMain } from "./common.js";
+import { runMain, splitCommandLine, unknownCommand } from "./common.js";
 import { enrollCommand } from "./user/enroll.js";
 import { listCommand } from "./user/list.js";
 import { loginCheckCommand } from "./user/login_check.js";
@@ -32,36 +32,34 @@ const COMMANDS: Readonly<Record<string, { run: Command; usage: ClientMessageKey 
 };
 
 function usageOf(lang: Lang, name: string | undefined): string {
-  const cmd = name === undefined ? undefined : COMMANDS[name];
-  if (name !== undefined && !cmd) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unknownCommand", { command: name }) });
+  const cmd = name === undefined || !Object.hasOwn(COMMANDS, name) ? undefined : COMMANDS[name];
+  if (name !== undefined && !cmd) throw unknownCommand(name, msg(lang, "cli.unknownCommand", { command: name }), lang);
   return msg(lang, cmd ? cmd.usage : "usage.main", { version: shomeiVersion(), expiringDays: EXPIRING_DAYS });
 }
 
-/** `shomei [--lang ja|en] <command> [options]`. */
+/** `shomei [--lang ja|en] [--help] <command> [options]`; --version anywhere. */
 async function main(argv: string[], lang: Lang): Promise<number> {
-  let i = 0;
-  while (argv[i] === "--lang" || argv[i]?.startsWith("--lang=")) i += argv[i] === "--lang" ? 2 : 1;
-  const [first, ...rest] = argv.slice(i);
-  const globalOpts = argv.slice(0, i);
+  const line = splitCommandLine(argv);
+  const first = line.command;
+  if (line.version || first === "version") {
+    process.stdout.write(`shomei ${shomeiVersion()}\n`);
+    return 0;
+  }
+  if (line.help) {
+    process.stdout.write(usageOf(lang, first));
+    return 0;
+  }
+  if (first === "help") {
+    process.stdout.write(usageOf(lang, splitCommandLine(line.rest).command));
+    return 0;
+  }
   if (first === undefined) {
     process.stderr.write(usageOf(lang, undefined));
     return 2;
   }
-  if (first === "--help" || first === "-h") {
-    process.stdout.write(usageOf(lang, undefined));
-    return 0;
-  }
-  if (first === "--version" || first === "-V" || first === "version") {
-    process.stdout.write(`shomei ${shomeiVersion()}\n`);
-    return 0;
-  }
-  if (first === "help") {
-    process.stdout.write(usageOf(lang, rest[0]));
-    return 0;
-  }
-  const cmd = COMMANDS[first];
-  if (!cmd) throw new ShomeiError("USAGE", { reason: msg(lang, "cli.unknownCommand", { command: first }) });
-  return cmd.run([...globalOpts, ...rest], lang);
+  const cmd = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (!cmd) throw unknownCommand(first, msg(lang, "cli.unknownCommand", { command: first }), lang);
+  return cmd.run([...(line.lang ? ["--lang", line.lang] : []), ...line.rest], lang);
 }
 
 await runMain(main);

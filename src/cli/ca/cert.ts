@@ -34,7 +34,7 @@ const OPTIONS = { ...COMMON_OPTIONS, user: { type: "string" }, reason: { type: "
 export async function run(args: string[], lang: Lang): Promise<number> {
   const p = parse(args, OPTIONS, true);
   const sub = p.positionals[0];
-  if (flag(p, "help") || !sub) return (out(USAGE[lang]), sub ? 0 : 2);
+  if (flag(p, "help") || !sub) return (out(USAGE[lang]), flag(p, "help") ? 0 : 2);
   if (sub !== "list" && sub !== "revoke") throw new ShomeiError("USAGE", { reason: `cert ${sub}` });
   const desk = await openDesk(dataDir(p), openOptions(p));
   try {

@@ -34,7 +34,7 @@ const OPTIONS = { ...COMMON_OPTIONS, json: { type: "boolean" } } as const;
 export async function run(args: string[], lang: Lang): Promise<number> {
   const p = parse(args, OPTIONS, true);
   const sub = p.positionals[0];
-  if (flag(p, "help") || !sub) return (out(USAGE[lang]), sub ? 0 : 2);
+  if (flag(p, "help") || !sub) return (out(USAGE[lang]), flag(p, "help") ? 0 : 2);
   if (sub !== "status" && sub !== "retry") throw new ShomeiError("USAGE", { reason: `mail ${sub}` });
   const seqArg = p.positionals[1];
   if (sub === "retry" && (!seqArg || !/^\d+$/.test(seqArg))) throw new ShomeiError("INPUT_REQUIRED", { what: "SEQ" });

@@ -66,7 +66,7 @@ function positionalUser(p: ReturnType<typeof parse>, index: number): string {
 export async function run(args: string[], lang: Lang): Promise<number> {
   const p = parse(args, OPTIONS, true);
   const sub = p.positionals[0];
-  if (flag(p, "help") || !sub) return (out(USAGE[lang]), sub ? 0 : 2);
+  if (flag(p, "help") || !sub) return (out(USAGE[lang]), flag(p, "help") ? 0 : 2);
   return withDesk(dataDir(p), p, async (d) => {
     const tz = d.config.timeZone;
     switch (sub) {
