@@ -11,6 +11,7 @@ import * as user from "./ca/user.js";
 import * as cert from "./ca/cert.js";
 import * as mail from "./ca/mail.js";
 import * as keys from "./ca/keys.js";
+import * as chain from "./ca/chain.js";
 
 const USAGE: Record<Lang, string> = {
   ja: `shomei-ca ${VERSION} — Shomei の認証局・登録窓口・サービス（運用担当者用）
@@ -24,6 +25,7 @@ const USAGE: Record<Lang, string> = {
   cert list|revoke    発行した証明書の一覧・失効
   mail status|retry   送信待ちメールの状況・再送
   keys status|rewrap  秘密鍵の暗号化方式の表示・暗号化し直し
+  ca reissue-issuing|sign-arl  発行 CA 証明書の発行し直し（同じ鍵）・ARL への署名
   help <コマンド>      各コマンドの説明
 共通オプション: --data フォルダ, --db URL, --lang ja|en, --help`,
   en: `shomei-ca ${VERSION} — Shomei's CA, registration desk and service (for operators)
@@ -37,6 +39,7 @@ Usage: shomei-ca <command> [options]
   cert list|revoke    list issued certificates, revoke one
   mail status|retry   the outgoing mail queue; resend a failed mail
   keys status|rewrap  how the private keys are encrypted; re-encrypt old ones
+  ca reissue-issuing|sign-arl  reissue the issuing CA certificate (same key); sign the ARL
   help <command>      help for a command
 Common options: --data DIR, --db URL, --lang ja|en, --help`,
 };
@@ -52,13 +55,14 @@ async function main(argv: string[], lang: Lang): Promise<number> {
     case "cert": return cert.run(rest, lang);
     case "mail": return mail.run(rest, lang);
     case "keys": return keys.run(rest, lang);
+    case "ca": return chain.run(rest, lang);
     case "--version": case "-V": case "version":
       process.stdout.write(`shomei-ca ${VERSION}\n`);
       return 0;
     case "help": {
       const topic = rest[0];
       const text = topic === "init" ? init.USAGE : topic === "serve" ? serve.USAGE : topic === "start" ? serve.START_USAGE
-        : topic === "user" || topic === "passcode" ? user.USAGE : topic === "cert" ? cert.USAGE : topic === "mail" ? mail.USAGE : topic === "keys" ? keys.USAGE : USAGE;
+        : topic === "user" || topic === "passcode" ? user.USAGE : topic === "cert" ? cert.USAGE : topic === "mail" ? mail.USAGE : topic === "keys" ? keys.USAGE : topic === "ca" ? chain.USAGE : USAGE;
       process.stdout.write(text[lang] + "\n");
       return 0;
     }
