@@ -255,6 +255,13 @@ export const ERRORS = {
     remedyJa: "データフォルダのファイルが入れ替わっていないか確認してください（バックアップから ca/issuing.pem と private/issuing.key.pem を組で戻します）。",
     remedyEn: "Check that no file in the data folder was swapped (restore ca/issuing.pem and private/issuing.key.pem together from a backup).",
   },
+  ROOT_KEY_OFFLINE: {
+    status: 500, exit: 1,
+    ja: "ルート CA の秘密鍵がデータフォルダにありません（{file}）。この操作にはルート CA の鍵が必要です。",
+    en: "The root CA private key is not in the data folder ({file}); this needs the root CA key.",
+    remedyJa: "別の場所に保管しているルート CA の鍵ファイルを一時的に {file} に戻して（パスフレーズは同じ）もう一度実行し、終わったら再び取り外してください。",
+    remedyEn: "Put the root CA key file kept elsewhere back at {file} for a moment (same passphrase), run the command again, then take it away again.",
+  },
   ROOT_CA_EXPIRED: {
     status: 500, exit: 1,
     ja: "ルート CA 証明書の有効期限（{notAfter}）が過ぎているため、その下で証明書を発行し直せません。",

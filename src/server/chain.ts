@@ -13,7 +13,7 @@ import { ARL_VALIDITY_DAYS, reissueIssuing, signArl } from "../ca/hierarchy.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { certificateSpki, readCertificate } from "../pki/certificate.js";
 import { readCrl } from "../pki/crl.js";
-import { keyObjectSigner, spkiDer } from "../pki/keys.js";
+import { keyObjectSigner, spkiDer, type Signer } from "../pki/keys.js";
 import { fromPemAll, toPem } from "../pki/pem.js";
 import type { PublicationUrls } from "../pki/profiles.js";
 import { writeFileAtomic } from "../util/files.js";
@@ -27,10 +27,16 @@ export function issuingCaUrls(config: Pick<ShomeiConfig, "urls" | "publication" 
   return { crlUrl: config.urls.arlUrl ?? `${b}/crl/root.crl`, caIssuersUrl: config.urls.rootCertUrl ?? `${b}/ca/root.crt` };
 }
 
+/** The root key's signer; ROOT_KEY_OFFLINE when its file is not in the data folder (kept offline). */
+function rootSigner(dir: DataDir, passphrase: string): Signer {
+  if (!existsSync(dir.rootKey)) throw new ShomeiError("ROOT_KEY_OFFLINE", { file: dir.rootKey });
+  return keyObjectSigner(dir.privateKey(dir.rootKey, passphrase));
+}
+
 /** Signs a new ARL with the root key and writes it to ca/root.crl (atomically). Returns its nextUpdate. */
 export async function writeArl(dir: DataDir, passphrase: string, now: Date): Promise<Date> {
   const rootDer = dir.certificate(dir.rootCert);
-  const der = await signArl({ rootDer, rootSigner: keyObjectSigner(dir.privateKey(dir.rootKey, passphrase)), now });
+  const der = await signArl({ rootDer, rootSigner: rootSigner(dir, passphrase), now });
   await writeFileAtomic(dir.arl, der);
   return readCrl(der).nextUpdate ?? new Date(now.getTime() + ARL_VALIDITY_DAYS * 86_400_000);
 }
@@ -66,9 +72,8 @@ export async function reissueIssuingCa(dir: DataDir, config: ShomeiConfig, passp
   // The issuing key must be the one the certificate names: a new certificate for another key would orphan every user certificate.
   const issuingKey = dir.privateKey(dir.issuingKey, passphrase);
   if (!spkiDer(issuingKey).equals(certificateSpki(oldDer))) throw new ShomeiError("ISSUING_KEY_MISMATCH", { key: dir.issuingKey, cert: dir.issuingCert });
-  const rootSigner = keyObjectSigner(dir.privateKey(dir.rootKey, passphrase));
   const urls = issuingCaUrls(config);
-  const newDer = await reissueIssuing({ rootDer, rootSigner, issuingDer: oldDer, now, urls });
+  const newDer = await reissueIssuing({ rootDer, rootSigner: rootSigner(dir, passphrase), issuingDer: oldDer, now, urls });
   const old = readCertificate(oldDer);
   const fresh = readCertificate(newDer);
   const backup = dir.replacedIssuingCert(old.serialHex);

@@ -248,8 +248,42 @@ test("Java CertPathValidator, PKIX defaults with revocation, OCSP and CRL distri
   rmSync(arl);
   try {
     const undecided = await java(bob.certPath);
-    assert.match(undecided.stdout, /^INVALID: .*Could not determine revocation status/, undecided.stdout + undecided.stderr);
+    assert.match(undecided.stdout, /^INVALID: .*\(index 1\)$/m, undecided.stdout + undecided.stderr); // index 1: the issuing CA
   } finally {
     writeFileSync(arl, kept);
+  }
+});
+
+test("ca sign-arl re-signs the ARL; with the root key kept offline it says so (ROOT_KEY_OFFLINE) and changes nothing; ca --help", async (t) => {
+  if (!(await needs(t, "openssl"))) return;
+  const fresh = await initCa();
+  try {
+    const dir = new DataDir(fresh.dir);
+    const first = readFileSync(dir.arl);
+    const key = readFileSync(dir.rootKey);
+    rmSync(dir.rootKey);
+    for (const sub of ["sign-arl", "reissue-issuing"]) {
+      const offline = await shomeiCa(["ca", sub, "--data", fresh.dir]);
+      assert.equal(offline.code, 1, offline.stdout + offline.stderr);
+      assert.match(offline.stderr, /\[ROOT_KEY_OFFLINE\]/);
+    }
+    assert.ok(readFileSync(dir.arl).equals(first));
+    writeFileSync(dir.rootKey, key, { mode: 0o600 });
+    const signed = await shomeiCa(["ca", "sign-arl", "--data", fresh.dir]);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.match(signed.stdout, /Signed the ARL: .*root\.crl \(valid until \d{4}-/);
+    assert.ok(!readFileSync(dir.arl).equals(first));
+    const check = await run("openssl", ["crl", "-inform", "DER", "-in", dir.arl, "-CAfile", fresh.rootPem, "-noout"]);
+    assert.match(check.stdout + check.stderr, /verify OK/);
+
+    const help = await shomeiCa(["ca", "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /reissue-issuing/);
+    assert.equal((await shomeiCa(["ca"])).code, 2);
+    const bad = await shomeiCa(["ca", "reissue-root", "--data", fresh.dir]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /\[USAGE\]/);
+  } finally {
+    fresh.cleanup();
   }
 });
