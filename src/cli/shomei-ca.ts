@@ -10,6 +10,7 @@ import * as user from "./ca/user.js";
 import * as cert from "./ca/cert.js";
 import * as mail from "./ca/mail.js";
 import * as keys from "./ca/keys.js";
+import * as chain from "./ca/chain.js";
 
 const USAGE: Record<Lang, string> = {
   ja: `shomei-ca ${VERSION} — Shomei の認証局・登録窓口・サービス（運用担当者用）
@@ -23,6 +24,7 @@ const USAGE: Record<Lang, string> = {
   cert list|revoke    発行した証明書の一覧・失効
   mail status|retry   送信待ちメールの状況・再送
   keys status|rewrap  秘密鍵の暗号化方式の表示・暗号化し直し
+  ca reissue-issuing|sign-arl  発行 CA 証明書の発行し直し（同じ鍵）・ARL への署名
   help <コマンド>      各コマンドの説明
 共通オプション: --data フォルダ, --db URL（コマンドの後に）; --lang ja|en, --help, --version（前後どちらでも）`,
   en: `shomei-ca ${VERSION} — Shomei's CA, registration desk and service (for operators)
@@ -36,6 +38,7 @@ Usage: shomei-ca <command> [options]
   cert list|revoke    list issued certificates, revoke one
   mail status|retry   the outgoing mail queue; resend a failed mail
   keys status|rewrap  how the private keys are encrypted; re-encrypt old ones
+  ca reissue-issuing|sign-arl  reissue the issuing CA certificate (same key); sign the ARL
   help <command>      help for a command
 Common options: --data DIR, --db URL (after the command); --lang ja|en, --help, --version (before or after it)`,
 };
@@ -49,6 +52,7 @@ const COMMANDS: Readonly<Record<string, { run: (args: string[], lang: Lang) => P
   cert: { run: cert.run, usage: cert.USAGE },
   mail: { run: mail.run, usage: mail.USAGE },
   keys: { run: keys.run, usage: keys.USAGE },
+  ca: { run: chain.run, usage: chain.USAGE },
 };
 
 function command(word: string, lang: Lang): (typeof COMMANDS)[string] {

@@ -248,6 +248,27 @@ export const ERRORS = {
     remedyJa: "環境変数 SHOMEI_CA_PASSPHRASE、または secrets フォルダのパスフレーズファイルを確認してください。",
     remedyEn: "Check SHOMEI_CA_PASSPHRASE or the passphrase file in the secrets folder.",
   },
+  ISSUING_KEY_MISMATCH: {
+    status: 500, exit: 1,
+    ja: "発行 CA の秘密鍵（{key}）が発行 CA 証明書（{cert}）の公開鍵と一致しません。",
+    en: "The issuing CA private key ({key}) does not match the public key of the issuing CA certificate ({cert}).",
+    remedyJa: "データフォルダのファイルが入れ替わっていないか確認してください（バックアップから ca/issuing.pem と private/issuing.key.pem を組で戻します）。",
+    remedyEn: "Check that no file in the data folder was swapped (restore ca/issuing.pem and private/issuing.key.pem together from a backup).",
+  },
+  ROOT_KEY_OFFLINE: {
+    status: 500, exit: 1,
+    ja: "ルート CA の秘密鍵がデータフォルダにありません（{file}）。この操作にはルート CA の鍵が必要です。",
+    en: "The root CA private key is not in the data folder ({file}); this needs the root CA key.",
+    remedyJa: "別の場所に保管しているルート CA の鍵ファイルを一時的に {file} に戻して（パスフレーズは同じ）もう一度実行し、終わったら再び取り外してください。",
+    remedyEn: "Put the root CA key file kept elsewhere back at {file} for a moment (same passphrase), run the command again, then take it away again.",
+  },
+  ROOT_CA_EXPIRED: {
+    status: 500, exit: 1,
+    ja: "ルート CA 証明書の有効期限（{notAfter}）が過ぎているため、その下で証明書を発行し直せません。",
+    en: "The root CA certificate expired ({notAfter}), so nothing can be reissued under it.",
+    remedyJa: "新しい認証局を作成し（shomei-ca init）、利用者に新しいルート CA を配布してください。",
+    remedyEn: "Create a new CA (shomei-ca init) and give users its new root CA.",
+  },
   KEY_REWRAP_FAILED: {
     status: 500, exit: 3,
     ja: "秘密鍵 {file} を新しい方式で暗号化し直した結果が元の鍵と一致しないため、ファイルは変更していません。",

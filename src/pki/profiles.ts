@@ -63,12 +63,18 @@ function publication(urls: PublicationUrls): Extension[] {
   return out;
 }
 
-/** A root or issuing CA: basicConstraints CA (path length 0 for the issuing CA), keyCertSign + cRLSign. */
-export function caExtensions(opts: { spki: Uint8Array; issuerKeyId?: Uint8Array; pathLength?: number }): Extension[] {
+/**
+ * A root or issuing CA: basicConstraints CA (path length 0 for the issuing CA), keyCertSign +
+ * cRLSign. The issuing CA also names where its issuer publishes (urls: the root's CRL, the ARL,
+ * as CDP and the root certificate as AIA caIssuers), so relying parties that check the whole
+ * chain's revocation (Java PKIX, openssl -crl_check_all) find it.
+ */
+export function caExtensions(opts: { spki: Uint8Array; issuerKeyId?: Uint8Array; pathLength?: number; urls?: PublicationUrls }): Extension[] {
   return [
     ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: true, ...(opts.pathLength === undefined ? {} : { pathLenConstraint: opts.pathLength }) })),
     keyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign),
     ...keyIds(opts.spki, opts.issuerKeyId),
+    ...(opts.urls ? publication(opts.urls) : []),
   ];
 }
 

@@ -37,8 +37,10 @@ export interface ShomeiConfig {
   /**
    * Published in certificates (AIA, CRL distribution point). Empty (the default): derived from
    * the plain-HTTP publication listener once it listens (`http://HOST:PORT/ocsp`, …/crl/issuing.crl).
+   * arlUrl and rootCertUrl go into the issuing CA certificate (at init and `ca reissue-issuing`);
+   * empty: `http://HOST:PORT/crl/root.crl` and `/ca/root.crt` on the publication port.
    */
-  readonly urls: PublicationUrls;
+  readonly urls: PublicationUrls & { readonly arlUrl?: string; readonly rootCertUrl?: string };
   /** Plain-HTTP listener for the CRL, OCSP and the CA certificate (relying parties fetch them without TLS). */
   readonly publication: { readonly port: number };
   readonly revocation: RevocationConfig;
@@ -278,7 +280,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
       initialPasswordDays: days(reminders, "initialPasswordDays", file, DEFAULTS.reminders.initialPasswordDays),
       checkMinutes: num(reminders, "checkMinutes", file, 1, 1440, DEFAULTS.reminders.checkMinutes),
     },
-    urls: { ...optUrl("caIssuersUrl"), ...optUrl("ocspUrl"), ...optUrl("crlUrl") },
+    urls: { ...optUrl("caIssuersUrl"), ...optUrl("ocspUrl"), ...optUrl("crlUrl"), ...optUrl("arlUrl"), ...optUrl("rootCertUrl") },
     minClientVersion: version(o, "minClientVersion", file),
     portal: {
       port: num(portal, "port", file, 0, 65535, P.port),

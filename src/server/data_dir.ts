@@ -4,6 +4,8 @@
  *   shomei.json              configuration
  *   shomei.db                SQLite database (embedded default)
  *   ca/root.pem, ca/issuing.pem     CA certificates (public)
+ *   ca/root.crl              the root's CRL of the CAs it certifies (ARL), DER, signed at init and by `ca sign-arl` / `ca reissue-issuing`
+ *   ca/issuing-SERIAL.pem    an issuing CA certificate replaced by `ca reissue-issuing` (same key; kept)
  *   private/*.key.pem        CA and TLS private keys, encrypted PKCS#8: scrypt + AES-256-CBC (0600; older versions: PBKDF2)
  *   secrets/ca-passphrase    the key passphrase, unless SHOMEI_CA_PASSPHRASE is set (0600)
  *   secrets/hmac.key         server secret for passcode hashes (0600)
@@ -28,6 +30,9 @@ export class DataDir {
   get config(): string { return join(this.root, "shomei.json"); }
   get rootCert(): string { return join(this.root, "ca", "root.pem"); }
   get issuingCert(): string { return join(this.root, "ca", "issuing.pem"); }
+  get arl(): string { return join(this.root, "ca", "root.crl"); }
+  /** Where `ca reissue-issuing` keeps the issuing CA certificate it replaced. */
+  replacedIssuingCert(serialHex: string): string { return join(this.root, "ca", `issuing-${serialHex}.pem`); }
   get rootKey(): string { return join(this.root, "private", "root.key.pem"); }
   get issuingKey(): string { return join(this.root, "private", "issuing.key.pem"); }
   get tlsKey(): string { return join(this.root, "private", "tls.key.pem"); }

@@ -14,6 +14,7 @@ import { DEFAULTS, checkConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
 import { publicBase } from "./app.js";
 import { publicationUrls } from "./publication.js";
+import { issuingCaUrls } from "./chain.js";
 import type { Lang } from "../i18n/errors.js";
 import type { RegistrationResult } from "../registration/service.js";
 import { openDesk } from "./services.js";
@@ -87,7 +88,7 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     // a wildcard address), so TLS clients and scanners find its CRL and OCSP responder.
     const configured = config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl;
     const tlsUrls = configured ? config.urls : publicationUrls(publicBase("0.0.0.0", config.publication.port, o.hostnames, "http"));
-    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: tlsUrls });
+    const h = await createHierarchy({ organization, hostnames: o.hostnames, now: o.now, rootKey, issuingKey, tlsKey, urls: tlsUrls, issuingUrls: issuingCaUrls(config) });
 
     mkdirSync(dir.root, { recursive: true, mode: 0o700 });
     const passphraseInFile = !process.env.SHOMEI_CA_PASSPHRASE;
@@ -103,6 +104,7 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     await writeFileAtomic(dir.rootCert, toPem(h.rootDer, "CERTIFICATE"));
     await writeFileAtomic(dir.issuingCert, toPem(h.issuingDer, "CERTIFICATE"));
     await writeFileAtomic(dir.tlsCert, toPem(h.tlsDer, "CERTIFICATE") + toPem(h.issuingDer, "CERTIFICATE"));
+    await writeFileAtomic(dir.arl, h.arlDer);
     mkdirSync(dir.outbox, { recursive: true, mode: 0o700 });
 
     const tls = readCertificate(h.tlsDer);

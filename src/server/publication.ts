@@ -3,6 +3,7 @@
  * parties fetch without TLS (they check signatures, and fetching them over TLS would need
  * revocation checking of its own). Nothing secret and nothing that changes state is here.
  */
+import { readFile } from "node:fs/promises";
 import Fastify, { type FastifyInstance } from "fastify";
 import { codedErrors, frameworkErrors } from "../http/errors.js";
 import type { PublicationUrls } from "../pki/profiles.js";
@@ -17,7 +18,7 @@ export interface PublicationOptions {
 export async function buildPublicationApp(s: CaServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, frameworkErrors: statusFrameworkError(frameworkErrors(OCSP_BODY_LIMIT, s.config.helpdesk)), logger: { level: o.logLevel ?? "warn" } });
   codedErrors(app, OCSP_BODY_LIMIT, s.config.helpdesk);
-  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()) });
+  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, rootDer: s.rootDer, arl: () => readFile(s.dir.arl).catch(() => undefined), helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()) });
   return app;
 }
 
@@ -26,3 +27,4 @@ export function publicationUrls(base: string): Required<PublicationUrls> {
   const b = base.replace(/\/$/, "");
   return { ocspUrl: `${b}/ocsp`, crlUrl: `${b}/crl/issuing.crl`, caIssuersUrl: `${b}/ca/issuing.crt` };
 }
+

@@ -4,6 +4,8 @@
  *   POST /ocsp                            application/ocsp-request
  *   GET  /crl/issuing.crl                 DER CRL, application/pkix-crl
  *   GET  /ca/issuing.crt                  the issuing CA certificate (AIA caIssuers)
+ *   GET  /crl/root.crl                    the root's CRL of the CAs it certifies (ARL; the issuing CA's CDP)
+ *   GET  /ca/root.crt                     the root CA certificate (the issuing CA's AIA caIssuers)
  * A request that is not OCSP gets an OCSPResponse saying malformedRequest with HTTP 200: OCSP
  * clients read the status inside the body (OpenSSL, NSS, Windows all do), and a 4xx would only
  * hide that status from them.
@@ -21,6 +23,10 @@ export interface StatusOptions {
   readonly ocsp: OcspResponder;
   readonly crl: CrlPublisher;
   readonly issuingDer: Buffer;
+  /** The root CA certificate, served for the issuing CA's AIA caIssuers. */
+  readonly rootDer?: Buffer;
+  /** Reads the ARL (signed offline by the root: a file, read at each request so a new one is served without a restart). */
+  readonly arl?: () => Promise<Buffer | undefined>;
   readonly clock: () => Date;
   /** Named in the error answers of the non-OCSP routes. */
   readonly helpdesk?: string;
@@ -94,5 +100,20 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   app.get("/ca/issuing.crt", (_req, reply) => {
     void reply.type("application/pkix-cert").header("cache-control", "max-age=86400, public").send(opts.issuingDer);
   });
+
+  const rootDer = opts.rootDer;
+  if (rootDer) {
+    app.get("/ca/root.crt", (_req, reply) => {
+      void reply.type("application/pkix-cert").header("cache-control", "max-age=86400, public").send(rootDer);
+    });
+  }
+  const arl = opts.arl;
+  if (arl) {
+    app.get("/crl/root.crl", async (_req, reply) => {
+      const der = await arl();
+      if (!der) return reply.code(404).type("text/plain; charset=utf-8").send("No ARL: run shomei-ca ca sign-arl / ARL がありません: shomei-ca ca sign-arl を実行してください\n");
+      return reply.type("application/pkix-crl").header("cache-control", "max-age=3600, public, no-transform").send(der);
+    });
+  }
   return Promise.resolve();
 };

@@ -55,6 +55,7 @@ export const TOOLS = {
     available: onPath(PY_DEBIAN, ["-c", "import aiosmtpd"]),
   },
   tinyproxy: { name: "tinyproxy", install: "apt-get install -y tinyproxy", available: onPath("sh", ["-c", "command -v tinyproxy"]) },
+  java: { name: "Java (Debian's default-jdk-headless)", install: "apt-get install -y default-jdk-headless", available: onPath("java", ["-version"]) },
   testssl: { name: "testssl.sh (Debian's command testssl)", install: "apt-get install -y testssl.sh", available: onPath("sh", ["-c", "command -v testssl"]) },
   postgres: {
     name: "PostgreSQL",

@@ -14,6 +14,7 @@ import { Supervisor, toWireCrl, toWireResponder, type WireResponder, type Worker
 import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { oldWrappingWarning } from "./keys.js";
+import { arlWarning } from "./chain.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
 
 const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, workers: { type: "string" }, verbose: { type: "boolean" } } as const;
@@ -111,6 +112,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const services = await openCa(dir, open);
   const weakKeys = oldWrappingWarning(services.dir, lang);
   if (weakKeys) process.stderr.write(weakKeys + "\n");
+  const arl = arlWarning(services.dir, services.clock(), lang);
+  if (arl) process.stderr.write(arl + "\n");
   const { config } = services;
   const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
     const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
