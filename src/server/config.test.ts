@@ -21,3 +21,14 @@ test("csr.allowedKeyKinds that is empty, not a list or names an unknown kind is 
   }
   assert.throws(() => checkConfig({ ...base, csr: "all" }, "shomei.json"), (e) => isShomeiError(e) && e.code === "CONFIG_INVALID");
 });
+
+test("clientCertificate.subjectAltName defaults to the e-mail; upn may name a domain; anything else is CONFIG_INVALID", () => {
+  assert.deepEqual(checkConfig(base, "shomei.json").clientCertificate, { subjectAltName: { mode: "email" } });
+  assert.deepEqual(checkConfig({ ...base, clientCertificate: { subjectAltName: "none" } }, "shomei.json").clientCertificate, { subjectAltName: { mode: "none" } });
+  assert.deepEqual(checkConfig({ ...base, clientCertificate: { subjectAltName: "upn", upnDomain: "corp.example" } }, "shomei.json").clientCertificate,
+    { subjectAltName: { mode: "upn", upnDomain: "corp.example" } });
+  for (const clientCertificate of [{ subjectAltName: "dns" }, { subjectAltName: "email", upnDomain: "corp.example" }, { subjectAltName: "upn", upnDomain: "a@b" }, "email"]) {
+    assert.throws(() => checkConfig({ ...base, clientCertificate }, "shomei.json"),
+      (e) => isShomeiError(e) && e.code === "CONFIG_INVALID" && /clientCertificate/.test(e.message), JSON.stringify(clientCertificate));
+  }
+});

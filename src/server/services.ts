@@ -194,6 +194,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       signer: issuingSigner,
       urls: config.urls,
       clientValidityDays: config.clientValidityDays,
+      altName: config.clientCertificate.subjectAltName,
     });
     const enrollment = new EnrollmentService({
       store: desk.store,
