@@ -31,7 +31,7 @@ export interface ShomeiConfig {
   readonly initialPasswordLifetimeDays: number;
   readonly clientValidityDays: number;
   /** What client certificates carry besides the subject (see ClientAltNamePolicy). */
-  readonly clientCertificate: { readonly subjectAltName: ClientAltNamePolicy };
+  readonly clientCertificate: ClientCertificateConfig;
   readonly renewWindowDays: number;
   /** Shown on every error and in every e-mail. */
   readonly helpdesk: string;
@@ -49,6 +49,17 @@ export interface ShomeiConfig {
   readonly portal: PortalConfig;
   /** The oldest `shomei` allowed to enroll or renew; published in /.well-known/shomei.json. */
   readonly minClientVersion: string;
+}
+
+/**
+ * `clientCertificate` in shomei.json: which subjectAltName client certificates carry. "email"
+ * (default): the user's e-mail as rfc822Name; "upn": a Windows UPN otherName, USERID@upnDomain,
+ * or the e-mail when upnDomain is not set; "none": no SAN. See ClientAltNamePolicy.
+ */
+export interface ClientCertificateConfig {
+  readonly subjectAltName: ClientAltNamePolicy["mode"];
+  /** Only with "upn". */
+  readonly upnDomain?: string;
 }
 
 /** Outgoing mail: `outbox` (embedded default: .eml files in DIR/outbox) or an SMTP server. */
@@ -195,21 +206,18 @@ function keyKinds(o: Json, key: string, file: string, fallback: readonly KeyKind
   return [...new Set(v)];
 }
 
-/**
- * `clientCertificate`: `{ "subjectAltName": "email" | "upn" | "none", "upnDomain": "corp.example" }`
- * (upnDomain only with "upn"; without it the UPN is the user's e-mail).
- */
-function clientCertificate(raw: unknown, file: string): { subjectAltName: ClientAltNamePolicy } {
+/** `clientCertificate`: `{ "subjectAltName": "email" | "upn" | "none", "upnDomain": "corp.example" }`. */
+function clientCertificate(raw: unknown, file: string): ClientCertificateConfig {
   const c = obj(raw, file, "clientCertificate");
   const mode = text(c, "subjectAltName", file, DEFAULTS.clientCertificate.subjectAltName);
   if (mode !== "email" && mode !== "upn" && mode !== "none") fail(file, "clientCertificate.subjectAltName: email, upn or none");
-  if (c.upnDomain === undefined) return { subjectAltName: { mode } };
+  if (c.upnDomain === undefined) return { subjectAltName: mode };
   if (mode !== "upn") fail(file, "clientCertificate.upnDomain: only with subjectAltName upn");
   const domain = c.upnDomain;
   if (typeof domain !== "string" || !/^[^\s@]+$/.test(domain) || domain.length > 253) {
     fail(file, "clientCertificate.upnDomain: a domain such as corp.example expected (no @, no spaces)");
   }
-  return { subjectAltName: { mode, upnDomain: domain } };
+  return { subjectAltName: mode, upnDomain: domain };
 }
 
 function version(o: Json, key: string, file: string): string {
