@@ -71,11 +71,16 @@ export async function makeUsers(ids: UserIds, count: number): Promise<BenchUser[
 }
 
 /** Registers the users with an active passcode, one store transaction each (as the desk does). */
+/** The e-mail address registerUsers records for a bench user. */
+export function benchEmail(userId: string): string {
+  return `${userId}@bench.invalid`;
+}
+
 export async function registerUsers(store: KyselyStore, secret: Uint8Array, organization: string, users: readonly BenchUser[]): Promise<void> {
   const now = new Date();
   for (const u of users) {
     const user: UserRecord = {
-      userId: u.userId, email: `${u.userId}@bench.invalid`, name: `Bench ${u.userId}`, organization, lang: "en",
+      userId: u.userId, email: benchEmail(u.userId), name: `Bench ${u.userId}`, organization, lang: "en",
       role: "user", status: "active",
       passwordHash: "$argon2id$bench-dummy", // never checked: enrollment uses the passcode only
       passwordInitial: true, passwordSetAt: now, passwordExpiresAt: new Date(now.getTime() + 40 * DAY), createdAt: now,

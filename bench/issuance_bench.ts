@@ -10,6 +10,7 @@ import * as asn1js from "asn1js";
 import BetterSqlite3 from "better-sqlite3";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Name } from "@peculiar/asn1-x509";
+import type { ClientIdentity } from "../src/ca/issuer.js";
 import type { CertificateRecord } from "../src/ca/ports.js";
 import { assembleCertificate, assembleTbs } from "../src/pki/assemble.js";
 import { certificateSpki, certificateSubject, encode } from "../src/pki/certificate.js";
@@ -25,7 +26,7 @@ import { passcodeHash } from "../src/registration/passcode.js";
 import type { AuditEvent } from "../src/registration/ports.js";
 import { openCa, type CaServices } from "../src/server/services.js";
 import type { BenchConfig } from "./config.js";
-import { makeUsers, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
+import { benchEmail, makeUsers, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
 import { rateAsync, rateSync, runItems, type Rate, type RunResult } from "./measure.js";
 import { profileThis, summarise, type ProfileSummary } from "./profile.js";
 
@@ -149,7 +150,8 @@ async function run(cfg: BenchConfig, s: CaServices, ids: UserIds, log: (s: strin
   const setupSeconds = (performance.now() - t0) / 1000;
   log(`  setup done in ${setupSeconds.toFixed(1)} s`);
 
-  const who = (u: BenchUser): { userId: string; organization: string } => ({ userId: u.userId, organization: org });
+  // The e-mail registerUsers gave each user: it becomes the certificate's subjectAltName, as in service.
+  const who = (u: BenchUser): ClientIdentity => ({ userId: u.userId, organization: org, email: benchEmail(u.userId) });
 
   /** parse + issue + redeem (what simpleEnroll does after its reads), timing each step. */
   const composed = (split: { csr: number; sign: number; db: number }) => async (u: BenchUser): Promise<void> => {
@@ -228,7 +230,7 @@ async function run(cfg: BenchConfig, s: CaServices, ids: UserIds, log: (s: strin
   // Signing: issueClient, and the pieces of it (fed the same kind of pre-encoded parts it uses).
   const parsed: ParsedCsr[] = pool.map((d) => parseCsr(d));
   const now = new Date();
-  const who0 = { userId: "a0000000", organization: org };
+  const who0 = { userId: "a0000000", organization: org, email: benchEmail("a0000000") };
   comp("sign", "Issuer.issueClient (whole: subject, SKI, TBS, ECDSA, certificate, fingerprint)", await rateAsync((i) => issuer.issueClient(at(parsed, i), who0, now, "00"), ms), true);
   comp("sign", "subject: buildName + encode", rateSync(() => void encode(buildName({ organization: org, commonName: "a0000000" })), ms));
   comp("sign", "subjectKeyIdExtension + encode (SPKI via asn1-schema, SHA-1)", rateSync((i) => void encode(subjectKeyIdExtension(at(parsed, i).spki)), ms));

@@ -20,7 +20,7 @@ import { buildOcspRequest, readOcspResponse } from "../src/pki/ocsp.js";
 import { readCrl } from "../src/pki/crl.js";
 import { buildPublicationApp } from "../src/server/publication.js";
 import { openCa } from "../src/server/services.js";
-import { createCa, makeUsers, registerUsers, UserIds } from "./fixtures.js";
+import { benchEmail, createCa, makeUsers, registerUsers, UserIds } from "./fixtures.js";
 
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL("../../docs/revocation-benchmarks.md", import.meta.url));
 const REVOKED = Number(process.env.BENCH_REVOKED ?? 1_000_000);
@@ -46,7 +46,7 @@ async function main(): Promise<number> {
       const [user] = await makeUsers(new UserIds(), 1);
       if (!user) throw new Error("no bench user");
       await registerUsers(s.store, s.dir.hmacSecret(), s.config.organization, [user]);
-      const cert = await s.issuer.issueClient(parseCsr(user.csrDer), { userId: user.userId, organization: s.config.organization }, new Date(), "bench");
+      const cert = await s.issuer.issueClient(parseCsr(user.csrDer), { userId: user.userId, organization: s.config.organization, email: benchEmail(user.userId) }, new Date(), "bench");
       await s.store.insertCertificate(cert, []);
 
       log(`Inserting ${REVOKED.toLocaleString("en-US")} revocations …`);

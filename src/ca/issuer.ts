@@ -7,7 +7,9 @@ import type { ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { KeyKind, Signer } from "../pki/keys.js";
 import { buildName } from "../pki/names.js";
-import { clientFixedExtensions, keyIdentifier, subjectKeyIdExtension, type PublicationUrls } from "../pki/profiles.js";
+import {
+  clientAltNameExtension, clientFixedExtensions, isAsciiMailbox, keyIdentifier, subjectKeyIdExtension, type ClientAltName, type PublicationUrls,
+} from "../pki/profiles.js";
 import { randomSerial, serialHex, type RandomSource } from "../pki/serial.js";
 import type { CertificateRecord } from "./ports.js";
 import { BACKDATE_MS } from "./hierarchy.js";
@@ -19,13 +21,36 @@ export interface IssuerOptions {
   readonly signer: Signer;
   readonly urls: PublicationUrls;
   readonly clientValidityDays: number;
+  /** Which subjectAltName client certificates carry (default: the user's e-mail). */
+  readonly altName?: ClientAltNamePolicy;
   readonly random?: RandomSource;
+}
+
+/**
+ * The subjectAltName of client certificates (config `clientCertificate`):
+ * - "email": the user's e-mail as rfc822Name. An address that is not ASCII cannot be an
+ *   rfc822Name (IA5String); its certificate is issued without a SAN (use "upn" for such users).
+ * - "upn": a Windows UPN otherName, `USERID@upnDomain` when upnDomain is set, else the e-mail.
+ * - "none": no SAN (as before; Python cryptography's ClientVerifier then refuses the certificate).
+ */
+export interface ClientAltNamePolicy {
+  readonly mode: "email" | "upn" | "none";
+  readonly upnDomain?: string;
+}
+
+/** The alternative name `who` gets under `policy`, or undefined for none. */
+export function clientAltName(policy: ClientAltNamePolicy, who: ClientIdentity): ClientAltName | undefined {
+  if (policy.mode === "upn") return { upn: policy.upnDomain ? `${who.userId}@${policy.upnDomain}` : who.email };
+  if (policy.mode === "email" && isAsciiMailbox(who.email)) return { email: who.email };
+  return undefined;
 }
 
 /** Who the certificate is for, as the registration desk recorded it. */
 export interface ClientIdentity {
   readonly userId: string;
   readonly organization: string;
+  /** The user's e-mail address: the certificate's subjectAltName by default. */
+  readonly email: string;
 }
 
 export class Issuer {
@@ -68,14 +93,16 @@ export class Issuer {
   }
 
   /**
-   * Signs a client certificate: subject O = organisation, CN = user ID; validity from five
-   * minutes ago for the configured days, never beyond the issuing CA's own expiry.
+   * Signs a client certificate: subject O = organisation, CN = user ID, subjectAltName as the
+   * policy says; validity from five minutes ago for the configured days, never beyond the
+   * issuing CA's own expiry.
    */
   async issueClient(csr: ParsedCsr, who: ClientIdentity, now: Date, csrHash: string): Promise<CertificateRecord> {
     const serial = randomSerial(this.opts.random);
     const notBefore = new Date(now.getTime() - BACKDATE_MS);
     const wanted = now.getTime() + this.opts.clientValidityDays * DAY;
     const notAfter = new Date(Math.min(wanted, this.issuerNotAfter.getTime()));
+    const altName = clientAltName(this.opts.altName ?? { mode: "email" }, who);
     const der = await signEncoded({
       serial,
       subject: encode(buildName({ organization: who.organization, commonName: who.userId })),
@@ -83,7 +110,9 @@ export class Issuer {
       notBefore,
       notAfter,
       spki: csr.spki,
-      extensions: [...this.fixedExtensions(csr.keyKind), encode(subjectKeyIdExtension(csr.spki))],
+      extensions: [
+        ...this.fixedExtensions(csr.keyKind), encode(subjectKeyIdExtension(csr.spki)), ...(altName ? [encode(clientAltNameExtension(altName))] : []),
+      ],
     }, this.opts.signer, this.signatureAlgorithm);
     return {
       serial: serialHex(serial),

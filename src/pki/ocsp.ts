@@ -270,6 +270,12 @@ export interface OcspResponseInput {
   readonly responderCertDer: Uint8Array;
   /** Carry responderCertDer in `certs` (needed for a delegated responder, pointless for the CA). */
   readonly includeResponderCert: boolean;
+  /**
+   * Certificates carried after the responder's, such as the issuing CA that certified a
+   * delegated responder: relying parties that trust only the root (GnuTLS ocsptool) build the
+   * responder's chain from them. Readers that know the issuer already skip them.
+   */
+  readonly extraCerts?: readonly Uint8Array[];
   readonly producedAt: Date;
   readonly responses: readonly OcspSingleStatus[];
   /** The request's nonce (ParsedOcspRequest.nonce), echoed byte for byte. */
@@ -309,11 +315,12 @@ export async function buildOcspResponse(i: OcspResponseInput): Promise<Buffer> {
   });
   const tbs = Buffer.from(AsnConvert.serialize(data));
   const signature = await i.signer.sign(tbs);
+  const carried = [...(i.includeResponderCert ? [i.responderCertDer] : []), ...(i.extraCerts ?? [])];
   const basic = tlv(0x30,
     tbs,
     Buffer.from(AsnConvert.serialize(i.signer.algorithm)),
     tlv(0x03, Buffer.from([0]), signature),
-    ...(i.includeResponderCert ? [tlv(0xa0, tlv(0x30, i.responderCertDer))] : []),
+    ...(carried.length > 0 ? [tlv(0xa0, tlv(0x30, ...carried))] : []),
   );
   const bytes = new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(basic) });
   return Buffer.from(AsnConvert.serialize(new OCSPResponse({ responseStatus: RESPONSE_STATUS.successful, responseBytes: bytes })));

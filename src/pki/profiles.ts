@@ -10,11 +10,12 @@ import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import {
   AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CRLDistributionPoints,
   DistributionPoint, DistributionPointName, ExtendedKeyUsage, Extension, GeneralName, KeyIdentifier, KeyUsage,
-  KeyUsageFlags, SubjectAlternativeName, SubjectKeyIdentifier, SubjectPublicKeyInfo,
+  KeyUsageFlags, OtherName, SubjectAlternativeName, SubjectKeyIdentifier, SubjectPublicKeyInfo,
   id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_cRLDistributionPoints, id_ce_extKeyUsage,
   id_ce_keyUsage, id_ce_subjectAltName, id_ce_subjectKeyIdentifier, id_pe_authorityInfoAccess,
   id_kp_clientAuth, id_kp_serverAuth, id_ad_caIssuers, id_ad_ocsp,
 } from "@peculiar/asn1-x509";
+import { tlv } from "./der.js";
 import type { KeyKind } from "./keys.js";
 import { isRsa } from "./keys.js";
 
@@ -117,9 +118,35 @@ export function clientFixedExtensions(opts: { keyKind: KeyKind; issuerKeyId: Uin
   ];
 }
 
-/** A user's client certificate: the fixed extensions, then the subject's key ID. */
-export function clientExtensions(opts: { spki: Uint8Array; keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls }): Extension[] {
-  return [...clientFixedExtensions(opts), subjectKeyIdExtension(opts.spki)];
+/** Microsoft's user principal name otherName (szOID_NT_PRINCIPAL_NAME), a UTF8String. */
+export const UPN_OID = "1.3.6.1.4.1.311.20.2.3";
+
+/**
+ * The name a client certificate carries besides its subject: an e-mail address as rfc822Name
+ * (IA5String, so ASCII only) or a Windows UPN as otherName (UTF8String).
+ */
+export type ClientAltName = { readonly email: string } | { readonly upn: string };
+
+/** True when `address` can be an rfc822Name: printable ASCII, one @, something either side. */
+export function isAsciiMailbox(address: string): boolean {
+  return /^[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+$/.test(address);
+}
+
+/**
+ * The subjectAltName of a client certificate (non-critical: the subject is not empty).
+ * Python cryptography's ClientVerifier (and RFC 5280 profiles built on it) require one.
+ */
+export function clientAltNameExtension(name: ClientAltName): Extension {
+  const general = "email" in name
+    ? new GeneralName({ rfc822Name: name.email })
+    // OtherName.value is the [0] EXPLICIT content: the UTF8String itself.
+    : new GeneralName({ otherName: new OtherName({ typeId: UPN_OID, value: new Uint8Array(tlv(0x0c, Buffer.from(name.upn, "utf8"))).buffer }) });
+  return ext(id_ce_subjectAltName, false, new SubjectAlternativeName([general]));
+}
+
+/** A user's client certificate: the fixed extensions, the subject's key ID, then the alternative name if any. */
+export function clientExtensions(opts: { spki: Uint8Array; keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls; altName?: ClientAltName }): Extension[] {
+  return [...clientFixedExtensions(opts), subjectKeyIdExtension(opts.spki), ...(opts.altName ? [clientAltNameExtension(opts.altName)] : [])];
 }
 
 /** The service's TLS certificate: EKU serverAuth and the host names / IP addresses as SANs. */

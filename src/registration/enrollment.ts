@@ -98,7 +98,7 @@ export class EnrollmentService {
       if (isShomeiError(e)) await store.audit([ev("enroll.refused", "failure", { reason: e.code })]);
       throw e;
     }
-    const cert = await this.d.issuer.issueClient(csr, { userId, organization: user.organization }, now, csrHash);
+    const cert = await this.d.issuer.issueClient(csr, { userId, organization: user.organization, email: user.email }, now, csrHash);
     const result = await store.redeemPasscode({
       userId, passcodeHash: given, csrHash, now, replayWindowMs: policy.replayWindowMs, certificate: cert,
       audit: [

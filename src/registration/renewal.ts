@@ -72,7 +72,7 @@ export class RenewalService {
       await store.audit([ev("certificate.renew", "failure", { reason: "too-early" })]);
       throw new ShomeiError("RENEW_TOO_EARLY", { opensAt: opens.toISOString(), notAfter: req.current.notAfter.toISOString() });
     }
-    const cert = await this.d.issuer.issueClient(csr, { userId, organization: req.user.organization }, now, csrHash);
+    const cert = await this.d.issuer.issueClient(csr, { userId, organization: req.user.organization, email: req.user.email }, now, csrHash);
     await store.insertCertificate(cert, [
       ev("certificate.renew", "success", { serial: cert.serial, notAfter: cert.notAfter.toISOString(), requestedSubject: csr.requestedSubject }),
     ]);

@@ -21,3 +21,16 @@ test("csr.allowedKeyKinds that is empty, not a list or names an unknown kind is 
   }
   assert.throws(() => checkConfig({ ...base, csr: "all" }, "shomei.json"), (e) => isShomeiError(e) && e.code === "CONFIG_INVALID");
 });
+
+test("clientCertificate.subjectAltName defaults to the e-mail; upn may name a domain; anything else is CONFIG_INVALID", () => {
+  assert.deepEqual(checkConfig(base, "shomei.json").clientCertificate, { subjectAltName: "email" });
+  assert.deepEqual(checkConfig({ ...base, clientCertificate: { subjectAltName: "none" } }, "shomei.json").clientCertificate, { subjectAltName: "none" });
+  const upn = checkConfig({ ...base, clientCertificate: { subjectAltName: "upn", upnDomain: "corp.example" } }, "shomei.json");
+  assert.deepEqual(upn.clientCertificate, { subjectAltName: "upn", upnDomain: "corp.example" });
+  // init writes the checked configuration back as shomei.json: it must read again as it was.
+  assert.deepEqual(checkConfig(JSON.parse(JSON.stringify(upn)), "shomei.json"), upn);
+  for (const clientCertificate of [{ subjectAltName: "dns" }, { subjectAltName: "email", upnDomain: "corp.example" }, { subjectAltName: "upn", upnDomain: "a@b" }, "email"]) {
+    assert.throws(() => checkConfig({ ...base, clientCertificate }, "shomei.json"),
+      (e) => isShomeiError(e) && e.code === "CONFIG_INVALID" && /clientCertificate/.test(e.message), JSON.stringify(clientCertificate));
+  }
+});

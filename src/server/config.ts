@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { ShomeiError } from "../i18n/errors.js";
 import { isKeyKind, KEY_KINDS, type KeyKind } from "../pki/keys.js";
 import type { PublicationUrls } from "../pki/profiles.js";
+import type { ClientAltNamePolicy } from "../ca/issuer.js";
 
 export interface ShomeiConfig {
   readonly version: 1;
@@ -29,6 +30,8 @@ export interface ShomeiConfig {
   readonly addressLimit: { readonly failures: number; readonly windowMinutes: number };
   readonly initialPasswordLifetimeDays: number;
   readonly clientValidityDays: number;
+  /** What client certificates carry besides the subject (see ClientAltNamePolicy). */
+  readonly clientCertificate: ClientCertificateConfig;
   readonly renewWindowDays: number;
   /** Shown on every error and in every e-mail. */
   readonly helpdesk: string;
@@ -48,6 +51,17 @@ export interface ShomeiConfig {
   readonly portal: PortalConfig;
   /** The oldest `shomei` allowed to enroll or renew; published in /.well-known/shomei.json. */
   readonly minClientVersion: string;
+}
+
+/**
+ * `clientCertificate` in shomei.json: which subjectAltName client certificates carry. "email"
+ * (default): the user's e-mail as rfc822Name; "upn": a Windows UPN otherName, USERID@upnDomain,
+ * or the e-mail when upnDomain is not set; "none": no SAN. See ClientAltNamePolicy.
+ */
+export interface ClientCertificateConfig {
+  readonly subjectAltName: ClientAltNamePolicy["mode"];
+  /** Only with "upn". */
+  readonly upnDomain?: string;
 }
 
 /** Outgoing mail: `outbox` (embedded default: .eml files in DIR/outbox) or an SMTP server. */
@@ -128,6 +142,7 @@ export const DEFAULTS = {
   addressLimit: { failures: 30, windowMinutes: 15 },
   initialPasswordLifetimeDays: 40,
   clientValidityDays: 365,
+  clientCertificate: { subjectAltName: "email" },
   renewWindowDays: 30,
   timeZone: "Asia/Tokyo",
   publication: { port: 8080 },
@@ -193,6 +208,20 @@ function keyKinds(o: Json, key: string, file: string, fallback: readonly KeyKind
   return [...new Set(v)];
 }
 
+/** `clientCertificate`: `{ "subjectAltName": "email" | "upn" | "none", "upnDomain": "corp.example" }`. */
+function clientCertificate(raw: unknown, file: string): ClientCertificateConfig {
+  const c = obj(raw, file, "clientCertificate");
+  const mode = text(c, "subjectAltName", file, DEFAULTS.clientCertificate.subjectAltName);
+  if (mode !== "email" && mode !== "upn" && mode !== "none") fail(file, "clientCertificate.subjectAltName: email, upn or none");
+  if (c.upnDomain === undefined) return { subjectAltName: mode };
+  if (mode !== "upn") fail(file, "clientCertificate.upnDomain: only with subjectAltName upn");
+  const domain = c.upnDomain;
+  if (typeof domain !== "string" || !/^[^\s@]+$/.test(domain) || domain.length > 253) {
+    fail(file, "clientCertificate.upnDomain: a domain such as corp.example expected (no @, no spaces)");
+  }
+  return { subjectAltName: mode, upnDomain: domain };
+}
+
 function version(o: Json, key: string, file: string): string {
   const v = o[key] ?? "0.0.0";
   if (typeof v !== "string" || !/^\d+\.\d+\.\d+$/.test(v)) fail(file, `${key}: a version such as 1.2.3 expected`);
@@ -256,6 +285,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
     },
     initialPasswordLifetimeDays: num(o, "initialPasswordLifetimeDays", file, 1, 3650, DEFAULTS.initialPasswordLifetimeDays),
     clientValidityDays: num(o, "clientValidityDays", file, 1, 3650, DEFAULTS.clientValidityDays),
+    clientCertificate: clientCertificate(o.clientCertificate ?? DEFAULTS.clientCertificate, file),
     renewWindowDays: num(o, "renewWindowDays", file, 0, 3650, DEFAULTS.renewWindowDays),
     helpdesk: text(o, "helpdesk", file),
     timeZone: text(o, "timeZone", file, DEFAULTS.timeZone),

@@ -148,7 +148,8 @@ export class OcspResponder {
       const responder = await this.currentResponder();
       const validMs = Math.max(this.o.cacheSeconds, 60) * 1000;
       const der = await buildOcspResponse({
-        signer: responder.signer, responderCertDer: responder.der, includeResponderCert: true, producedAt: now,
+        // The issuing CA rides along: a relying party trusting only the root can then chain the responder.
+        signer: responder.signer, responderCertDer: responder.der, includeResponderCert: true, extraCerts: [this.o.issuingDer], producedAt: now,
         responses: answers.map((a) => ({ ...a, thisUpdate: now, nextUpdate: new Date(now.getTime() + validMs) })),
         ...(req.nonce ? { nonce: req.nonce } : {}),
       });

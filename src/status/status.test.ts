@@ -1,7 +1,7 @@
 /** The CRL publisher and the OCSP responder over a real SQLite store: incremental reads, cache that never hides a revocation. */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../store/open.js";
 import type { KyselyStore } from "../store/kysely_store.js";
@@ -13,6 +13,9 @@ import { randomSerial, serialHex } from "../pki/serial.js";
 import type { CertificateRecord } from "../ca/ports.js";
 import { makeTestCa, issueClientCert, DAY } from "../../test/helpers/client_pki.js";
 import { tempDir } from "../../test/helpers/ca.js";
+import { needs } from "../../test/helpers/tools.js";
+import { run } from "../../test/helpers/run.js";
+import { toPem } from "../pki/pem.js";
 import { CrlPublisher } from "./crl_publisher.js";
 import { OcspResponder } from "./ocsp_responder.js";
 
@@ -179,4 +182,30 @@ test("followers (serve's workers) serve the CRL and answer with the responder ha
   assert.notDeepEqual(renewed.der, handed);
   worker.useResponder(renewed);
   assert.deepEqual(await worker.responderCertificate(), renewed.der);
+});
+
+test("OCSP answers carry the responder certificate and the issuing CA, so a relying party trusting only the root verifies them (OpenSSL)", async (t) => {
+  if (!(await needs(t, "openssl"))) return;
+  const { ca, s, der } = await oneCertificateOnRecord();
+  const responder = new OcspResponder({ store: s, issuingDer: ca.issuingDer, issuingSigner: keyObjectSigner(ca.issuingKey.privateKey), clock: () => new Date(), cacheSeconds: 300 });
+  const answer = await responder.respond(buildOcspRequest(der, ca.issuingDer));
+  // Our own client still reads it (it skips the extra certificate).
+  assert.equal(readOcspResponse(answer, der, ca.issuingDer, { now: new Date() }).status, "good");
+
+  const dir = tempDir();
+  dirs.push(dir);
+  writeFileSync(join(dir, "resp.der"), answer);
+  writeFileSync(join(dir, "root.pem"), toPem(ca.rootDer, "CERTIFICATE"));
+  writeFileSync(join(dir, "issuing.pem"), toPem(ca.issuingDer, "CERTIFICATE"));
+  writeFileSync(join(dir, "user.pem"), toPem(der, "CERTIFICATE"));
+  const r = await run("openssl", [
+    "ocsp", "-respin", join(dir, "resp.der"), "-CAfile", join(dir, "root.pem"), "-issuer", join(dir, "issuing.pem"), "-cert", join(dir, "user.pem"), "-resp_text",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr + r.stdout, /Response verify OK/);
+  assert.match(r.stdout, /: good/);
+  // The certificates carried: the responder's, then the issuing CA's.
+  const subjects = [...r.stdout.matchAll(/^\s*Subject: (.*)$/gm)].map((m) => m[1]);
+  assert.equal(subjects.length, 2, r.stdout);
+  assert.ok(subjects[1]?.endsWith(`CN=${readCertificate(ca.issuingDer).commonName ?? "?"}`), subjects.join(" | "));
 });

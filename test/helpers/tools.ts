@@ -22,6 +22,15 @@ function onPath(cmd: string, args: string[] = ["--version"]): () => Promise<bool
 /** Debian's own Python, whose site packages hold python3-cryptography (a pyenv python3 on PATH may not). */
 export const PY_DEBIAN = "/usr/bin/python3";
 
+/**
+ * The first Python whose cryptography has the ClientVerifier API (cryptography 42+): the
+ * `python3` on PATH (it may be a newer one than Debian's), then Debian's own; undefined if neither.
+ */
+export function clientVerifierPython(): Promise<string | undefined> {
+  const probe = ["-c", "from cryptography.x509.verification import PolicyBuilder; PolicyBuilder.build_client_verifier"];
+  return Promise.resolve(["python3", PY_DEBIAN].find((py) => spawnSync(py, probe, { stdio: "ignore" }).status === 0));
+}
+
 /** PostgreSQL URL for tests: $SHOMEI_TEST_PG, else the local server's `test` database. */
 export const PG_URL = process.env.SHOMEI_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -49,11 +58,17 @@ export const TOOLS = {
     install: "apt-get install -y python3-cryptography",
     available: onPath(PY_DEBIAN, ["-c", "import cryptography"]),
   },
+  pyClientVerifier: {
+    name: "Python cryptography 42 or later (ClientVerifier), in python3 or Debian's python3",
+    install: "python3 -m pip install 'cryptography>=42' (Debian 12's python3-cryptography is older)",
+    available: async () => (await clientVerifierPython()) !== undefined,
+  },
   aiosmtpd: {
     name: "Python aiosmtpd (Debian's python3-aiosmtpd, a real SMTP server for the mail tests)",
     install: "apt-get install -y python3-aiosmtpd",
     available: onPath(PY_DEBIAN, ["-c", "import aiosmtpd"]),
   },
+  ocsptool: { name: "GnuTLS ocsptool", install: "apt-get install -y gnutls-bin", available: onPath("sh", ["-c", "command -v ocsptool"]) },
   tinyproxy: { name: "tinyproxy", install: "apt-get install -y tinyproxy", available: onPath("sh", ["-c", "command -v tinyproxy"]) },
   java: { name: "Java (Debian's default-jdk-headless)", install: "apt-get install -y default-jdk-headless", available: onPath("java", ["-version"]) },
   testssl: { name: "testssl.sh (Debian's command testssl)", install: "apt-get install -y testssl.sh", available: onPath("sh", ["-c", "command -v testssl"]) },
