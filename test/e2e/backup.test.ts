@@ -102,7 +102,7 @@ describe("export", () => {
     assert.equal(existsSync(file), false);
   });
 
-  test("at a terminal it asks only after checking: an existing file is said before the password, a weak password after the first entry", async (t) => {
+  test("at a terminal it asks only after checking: an existing file or an unclear user ID is said before the password, a weak password after the first entry, a missing import file before its password", async (t) => {
     if (!(await needs(t, "python3"))) return;
     const at = (args: readonly string[], answers: { when: string; send: string }[]): ReturnType<typeof runAtTerminal> =>
       runAtTerminal([process.execPath, SHOMEI, ...args, "--store", store], { answers, env: { LANG: "en_US.UTF-8" } });
@@ -120,6 +120,16 @@ describe("export", () => {
     assert.match(weak.output, /\[BACKUP_PASSWORD_WEAK\]/);
     assert.doesNotMatch(weak.output, /Type it again/, "judged after the first entry");
     assert.equal(existsSync(file), false);
+
+    // Two user IDs on this PC and no --user: said before any password is asked.
+    const two = join(tempDir(), "two-ids");
+    await env.enrollWithCli("a0000902", two);
+    await env.enrollWithCli("a0000903", two);
+    const ambiguous = await runAtTerminal([process.execPath, SHOMEI, "export", "--out", file, "--store", two],
+      { answers: [{ when: "Backup password", send: PASS }, { when: "Type it again", send: PASS }], env: { LANG: "en_US.UTF-8" } });
+    assert.equal(ambiguous.code, 2, ambiguous.output);
+    assert.match(ambiguous.output, /a0000902/);
+    assert.doesNotMatch(ambiguous.output, /Backup password/, "no password asked before the user ID is clear");
 
     const missing = await at(["import", join(tempDir(), "nope.p12")], [{ when: "password", send: PASS }]);
     assert.equal(missing.code, 1, missing.output);
