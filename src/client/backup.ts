@@ -6,6 +6,7 @@
  * user's guide shows.
  */
 import type { KeyObject } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { ShomeiError } from "../i18n/errors.js";
 import { readCertificate, type CertificateInfo } from "../pki/certificate.js";
@@ -86,14 +87,29 @@ export interface ImportPlan {
   readonly algorithms: readonly string[];
 }
 
-/** Reads and checks a PKCS#12 file; writes nothing. */
-export async function planImport(store: CertificateStore, file: string, password: string, now: Date = new Date()): Promise<ImportPlan> {
-  let bytes: Buffer;
+/** The bytes of a backup file; BACKUP_READ_FAILED when it cannot be read (checked before any password is asked). */
+export async function readBackupFile(file: string): Promise<Buffer> {
   try {
-    bytes = await readFile(file);
+    return await readFile(file);
   } catch (e) {
     throw new ShomeiError("BACKUP_READ_FAILED", { file, reason: (e as Error).message }, { cause: e });
   }
+}
+
+/**
+ * Before the password is asked for an export: the certificate to export (USAGE when the user
+ * ID is ambiguous, NO_CERTIFICATE…) and BACKUP_FILE_EXISTS when `out` exists and may not be
+ * replaced. Returns the user ID, which the password must not contain.
+ */
+export async function checkExport(store: CertificateStore, req: Omit<ExportRequest, "password" | "profile">, now: Date = new Date()): Promise<string> {
+  const { row } = await currentCertificate(store, req.userId, now);
+  if (req.force !== true && existsSync(req.out)) throw new ShomeiError("BACKUP_FILE_EXISTS", { file: req.out });
+  return row.userId;
+}
+
+/** Reads and checks a PKCS#12 file; writes nothing. */
+export async function planImport(store: CertificateStore, file: string, password: string, now: Date = new Date()): Promise<ImportPlan> {
+  const bytes = await readBackupFile(file);
   const p12 = decodePkcs12(bytes, password);
   if (!p12.privateKey) throw new ShomeiError("PKCS12_NO_KEY", { file });
   if (p12.certificates.length === 0) throw new ShomeiError("PKCS12_NO_CERTIFICATE", { file });
@@ -101,7 +117,8 @@ export async function planImport(store: CertificateStore, file: string, password
   const leafBag = p12.certificates.find((c) => keyMatchesCertificate(key, c.der));
   if (!leafBag) throw new ShomeiError("PKCS12_KEY_MISMATCH", { file });
   const certificate = readCertificate(leafBag.der);
-  if (certificate.isCa) throw new ShomeiError("PKCS12_KEY_MISMATCH", { file });
+  // A CA's own key and certificate (test vectors, a CA backup) are not a user's backup: say so.
+  if (certificate.isCa) throw new ShomeiError("PKCS12_CA_CERTIFICATE", { file });
   const userId = checkUserId(certificate.commonName ?? "");
   const cas = p12.certificates.filter((c) => c !== leafBag).map((c) => readCertificate(c.der));
   const root = cas.find((c) => c.selfSigned);

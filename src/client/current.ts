@@ -1,5 +1,6 @@
 /** The certificate a command works with: the current one (valid, latest expiry) of one user ID. */
 import { ShomeiError } from "../i18n/errors.js";
+import { formatTime } from "../i18n/format.js";
 import { describeCertificates, type CertificateRow } from "./listing.js";
 import type { CertificateStore, StoredCertificate } from "./store.js";
 
@@ -22,7 +23,7 @@ export async function currentCertificate(store: CertificateStore, userId: string
   const row = current[0];
   if (!row) {
     const newest = [...rows].sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime())[0];
-    if (newest && newest.status === "expired") throw new ShomeiError("CERT_EXPIRED", { notAfter: newest.notAfter.toISOString() });
+    if (newest && newest.status === "expired") throw new ShomeiError("CERT_EXPIRED", { notAfter: formatTime(newest.notAfter) });
     throw new ShomeiError("NO_CERTIFICATE_IN_STORE", { store: store.location, userId: userId ?? "-" });
   }
   const cert = stored.find((c) => c.location.cert === row.certPath);

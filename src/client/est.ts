@@ -3,6 +3,7 @@
  * with the user ID and one-time passcode, over TLS verified against the confirmed root).
  */
 import { ERRORS, ShomeiError, type ErrorCode, type Lang } from "../i18n/errors.js";
+import { formatTime } from "../i18n/format.js";
 import { decodeBase64Strict, toPem } from "../pki/pem.js";
 import { readCertsOnly } from "../pki/pkcs7.js";
 import { httpsRequest, type HttpOptions, type HttpResponse } from "./http.js";
@@ -74,6 +75,8 @@ export function recoverParams(code: ErrorCode, texts: readonly string[]): Record
 }
 
 /** An RFC 9457 problem from the server: our own code when the server sent one we know. */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
+
 export function problemToError(res: HttpResponse): ShomeiError {
   const type = mediaType(res);
   if (type === "application/problem+json" || type === "application/json") {
@@ -91,6 +94,8 @@ export function problemToError(res: HttpResponse): ShomeiError {
         const params: Record<string, string | number> = recoverParams(code, texts);
         const source = typeof p.params === "object" && p.params !== null ? (p.params as Record<string, unknown>) : {};
         for (const [k, v] of Object.entries(source)) if (typeof v === "string" || typeof v === "number") params[k] = v;
+        // Times come as ISO 8601 (RENEW_TOO_EARLY's opensAt): the user reads them in the PC's zone.
+        for (const [k, v] of Object.entries(params)) if (typeof v === "string" && ISO_TIME.test(v)) params[k] = formatTime(new Date(v));
         if (typeof p.helpdesk === "string" && p.helpdesk !== "") params.helpdesk = p.helpdesk;
         return new ShomeiError(code, params);
       }

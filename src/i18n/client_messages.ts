@@ -156,6 +156,7 @@ NO_PROXY で指定します。
   3  内部エラー
 `,
   "login.using": "ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}）で {server} に接続します。",
+  "login.portalFound": "{server} はポータルではありません。サービスの案内（/.well-known/shomei.json）にあるポータル {portal} に接続します。",
   "login.passwordPrompt": "パスワード（入力した文字は表示されません）: ",
   "login.ok": "ログインできます（ユーザID {userId}）。",
   "login.changeDue": "ただし初期パスワードのままです。ブラウザで最初にログインしたとき、新しいパスワードへの変更を求められます（初期パスワードの期限: {expires}）。",
@@ -240,7 +241,9 @@ macOS では「キーチェーンアクセス」にドラッグします。
   "import.trustPrompt": "このルート証明書を信頼して、証明書を読み込みますか? [y/N] ",
   "import.rootSaved": "ルート証明書を {server} 用に信頼しました: {path}",
   "import.already": "この証明書は既にストアにあります。新しく保存したものはありません。",
+  "import.noRoot": "注意: ファイルにルート証明書が入っておらず、このストアはこの証明書の認証局のルート証明書をまだ信頼していません。このままでは login-check、renew、doctor でサーバーを確認できません。運用担当者に案内されたサーバーで次を実行してください: shomei root install --server URL",
   "import.done": "読み込みました: 証明書 {cert}、秘密鍵 {key}。ブラウザを再起動すると使えます。",
+  "import.done.file": "読み込みました: 証明書 {cert}、秘密鍵 {key}（ファイルの証明書ストアです。ブラウザで使うには、ブラウザに .p12 ファイルを読み込むか、--store nss:$HOME/.pki/nssdb を指定して読み込んでください）。",
   "enroll.fetchingRoot": "{server} からルート証明書を取得しています…",
   "enroll.rootOffered": `サーバーのルート証明書:
   名前:     {subject}
@@ -260,6 +263,7 @@ macOS では「キーチェーンアクセス」にドラッグします。
   "enroll.done": "ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}）を保存しました: 証明書 {cert}、秘密鍵 {key}、チェーン {chain}",
   "enroll.rootSaved": "ルート証明書を保存しました: {root}",
   "enroll.next": "次に: ブラウザを再起動し、オンラインシステムにこの証明書とメールの初期パスワードでログインしてください。保存した証明書は shomei list で確認できます。",
+  "enroll.next.file": "次に: 証明書はファイルに保存しました（ブラウザはこのファイルを直接は使いません）。shomei export --out ファイル名.p12 で書き出してブラウザに読み込むか、ブラウザの証明書ストアに取得し直してください（shomei enroll … --store nss:$HOME/.pki/nssdb）。その後、オンラインシステムにこの証明書とメールの初期パスワードでログインしてください。保存した証明書は shomei list で確認できます。",
   "list.store": "証明書ストア: {store}",
   "list.empty": "証明書ストア {store} に証明書はありません。\n取得するには: shomei enroll --server URL --user ユーザID",
   "list.col.userId": "ユーザID",
@@ -539,6 +543,7 @@ Exit codes:
   3  internal error
 `,
   "login.using": "Connecting to {server} with the certificate of user ID {userId} (serial {serial}, expires {notAfter}).",
+  "login.portalFound": "{server} is not the portal; connecting to the portal {portal} named in the service's description (/.well-known/shomei.json).",
   "login.passwordPrompt": "Password (what you type is not shown): ",
   "login.ok": "Login works (user ID {userId}).",
   "login.changeDue": "But the password is still the initial one: the first login in the browser will ask you to choose a new one (the initial password expires {expires}).",
@@ -624,7 +629,9 @@ Exit codes: 0 imported (or already there), 1 you must act, 2 wrong usage, 3 inte
   "import.trustPrompt": "Trust this root certificate and import the certificate? [y/N] ",
   "import.rootSaved": "The root certificate is now trusted for {server}: {path}",
   "import.already": "This certificate is already in the store. Nothing new was stored.",
+  "import.noRoot": "Note: the file holds no root certificate, and this store does not yet trust the root of this certificate's authority, so login-check, renew and doctor cannot check the server. Run, with the server the operator gave you: shomei root install --server URL",
   "import.done": "Imported: certificate {cert}, private key {key}. Restart the browser to use it.",
+  "import.done.file": "Imported: certificate {cert}, private key {key} (a file store: to use it in the browser, import the .p12 file into the browser, or import with --store nss:$HOME/.pki/nssdb).",
   "enroll.fetchingRoot": "Fetching the root certificate from {server} …",
   "enroll.rootOffered": `The server's root certificate:
   Name:      {subject}
@@ -644,6 +651,7 @@ Exit codes: 0 imported (or already there), 1 you must act, 2 wrong usage, 3 inte
   "enroll.done": "Stored the certificate for user ID {userId} (serial {serial}, expires {notAfter}): certificate {cert}, private key {key}, chain {chain}",
   "enroll.rootSaved": "Stored the root certificate: {root}",
   "enroll.next": "Next: restart the browser and log in to the online system with this certificate and the initial password from the e-mail. See the stored certificates with: shomei list",
+  "enroll.next.file": "Next: the certificate was stored in files, which the browser does not read by itself. Export it with shomei export --out FILE.p12 and import that file into the browser, or enroll into the browser's store instead (shomei enroll … --store nss:$HOME/.pki/nssdb). Then log in to the online system with this certificate and the initial password from the e-mail. See the stored certificates with: shomei list",
   "list.store": "Certificate store: {store}",
   "list.empty": "There are no certificates in the store {store}.\nTo obtain one: shomei enroll --server URL --user ID",
   "list.col.userId": "User ID",

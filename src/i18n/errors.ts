@@ -327,6 +327,13 @@ export const ERRORS = {
     remedyJa: "--server の URL が正しいか確認してください。解決しない場合はヘルプデスクに連絡してください。",
     remedyEn: "Check the --server URL. If that does not help, contact the helpdesk.",
   },
+  LOGIN_NOT_PORTAL: {
+    status: 502, exit: 1,
+    ja: "{server} はオンラインシステム（ポータル）ではありません（HTTP {status}）。",
+    en: "{server} is not the online system (portal) (HTTP {status}).",
+    remedyJa: "ポータルの URL を --server に指定してください（運用担当者からのメールに書かれたオンラインシステムの URL。証明書の取得に使った URL とはポートが違うことがあります）。",
+    remedyEn: "Give the portal's URL with --server (the online system's URL in the operator's e-mail; its port may differ from the URL used to obtain the certificate).",
+  },
   ROOT_FINGERPRINT_MISMATCH: {
     status: 400, exit: 1,
     ja: "ルート証明書のフィンガープリントが指定された値と一致しません。何も信頼・保存していません。",
@@ -736,6 +743,13 @@ export const ERRORS = {
     en: "The file {file} holds no user certificate for its private key.",
     remedyJa: "ファイルが壊れているか、別の証明書のファイルです。元のバックアップを使ってください。何も保存していません。",
     remedyEn: "The file is damaged or belongs to another certificate; use the original backup. Nothing was stored.",
+  },
+  PKCS12_CA_CERTIFICATE: {
+    status: 400, exit: 1,
+    ja: "ファイル {file} の証明書は認証局（CA）の証明書で、利用者の証明書ではありません。",
+    en: "The file {file} holds a CA certificate, not a user certificate.",
+    remedyJa: "認証局の鍵のファイルは読み込めません。shomei export で書き出した、ご自分の証明書のバックアップを指定してください。何も保存していません。",
+    remedyEn: "A certificate authority's key file cannot be imported; give the backup of your own certificate (written by shomei export). Nothing was stored.",
   },
   PKCS12_CHAIN_BROKEN: {
     status: 400, exit: 1,

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { encodePkcs12 } from "../../src/pki/pkcs12.js";
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem } from "../../src/pki/keys.js";
 import { fromPem } from "../../src/pki/pem.js";
-import { run, shomei } from "../helpers/run.js";
+import { run, shomei, SHOMEI } from "../helpers/run.js";
+import { runAtTerminal } from "../helpers/pty.js";
 import { tempDir } from "../helpers/ca.js";
 import { issueClientCert, makeTestCa, DAY } from "../helpers/client_pki.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
@@ -100,6 +101,41 @@ describe("export", () => {
     assert.equal(bad.code, 2);
     assert.equal(existsSync(file), false);
   });
+
+  test("at a terminal it asks only after checking: an existing file or an unclear user ID is said before the password, a weak password after the first entry, a missing import file before its password", async (t) => {
+    if (!(await needs(t, "python3"))) return;
+    const at = (args: readonly string[], answers: { when: string; send: string }[]): ReturnType<typeof runAtTerminal> =>
+      runAtTerminal([process.execPath, SHOMEI, ...args, "--store", store], { answers, env: { LANG: "en_US.UTF-8" } });
+    const existing = join(tempDir(), "existing.p12");
+    writeFileSync(existing, "an older backup");
+    const exists = await at(["export", "--out", existing], [{ when: "Backup password", send: PASS }, { when: "Type it again", send: PASS }]);
+    assert.equal(exists.code, 1, exists.output);
+    assert.match(exists.output, /\[BACKUP_FILE_EXISTS\]/);
+    assert.doesNotMatch(exists.output, /Backup password/, "no password asked for a file that cannot be written");
+    assert.equal(readFileSync(existing, "utf8"), "an older backup");
+
+    const file = join(tempDir(), "weak-at-terminal.p12");
+    const weak = await at(["export", "--out", file], [{ when: "Backup password", send: "short" }, { when: "Type it again", send: "short" }]);
+    assert.equal(weak.code, 1, weak.output);
+    assert.match(weak.output, /\[BACKUP_PASSWORD_WEAK\]/);
+    assert.doesNotMatch(weak.output, /Type it again/, "judged after the first entry");
+    assert.equal(existsSync(file), false);
+
+    // Two user IDs on this PC and no --user: said before any password is asked.
+    const two = join(tempDir(), "two-ids");
+    await env.enrollWithCli("a0000902", two);
+    await env.enrollWithCli("a0000903", two);
+    const ambiguous = await runAtTerminal([process.execPath, SHOMEI, "export", "--out", file, "--store", two],
+      { answers: [{ when: "Backup password", send: PASS }, { when: "Type it again", send: PASS }], env: { LANG: "en_US.UTF-8" } });
+    assert.equal(ambiguous.code, 2, ambiguous.output);
+    assert.match(ambiguous.output, /a0000902/);
+    assert.doesNotMatch(ambiguous.output, /Backup password/, "no password asked before the user ID is clear");
+
+    const missing = await at(["import", join(tempDir(), "nope.p12")], [{ when: "password", send: PASS }]);
+    assert.equal(missing.code, 1, missing.output);
+    assert.match(missing.output, /\[BACKUP_READ_FAILED\]/);
+    assert.doesNotMatch(missing.output, /The file's password/, "no password asked for a file that is not there");
+  });
 });
 
 describe("import", () => {
@@ -122,6 +158,9 @@ describe("import", () => {
     const ok = await importFrom(file, other, ["--server", env.server.url, "--root-fingerprint", env.ca.rootFingerprint]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /Imported: certificate/);
+    // A file store: how to get the certificate into the browser, not "restart the browser".
+    assert.match(ok.stdout, /import the \.p12 file into the browser, or import with --store nss:/);
+    assert.doesNotMatch(ok.stderr, /holds no root certificate/, "the file brought its root");
     const again = await importFrom(file, other, []);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /already in the store/);
@@ -196,6 +235,38 @@ describe("import", () => {
     assert.equal(existsSync(join(into, "certs")), false, "nothing stored");
     const missing = await importFrom(join(tempDir(), "nope.p12"), into, []);
     assert.match(missing.stderr, /\[BACKUP_READ_FAILED\]/);
+  });
+
+  test("a file without the root: imported, and the user is told at once that no root is trusted and what to run", async () => {
+    const file = join(tempDir(), "no-root.p12");
+    writeFileSync(file, encodePkcs12({
+      privateKey: importPrivateKeyPem(readFileSync(keyPath, "utf8")), certificate: fromPem(readFileSync(certPath, "utf8"), "CERTIFICATE"),
+      chain: [fromPem(readFileSync(env.ca.issuingPem, "utf8"), "CERTIFICATE")], password: PASS, profile: "modern", iterations: 1000,
+    }));
+    const fresh = join(tempDir(), "fresh");
+    const r = await importFrom(file, fresh, ["--server", env.server.url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Imported: certificate/);
+    assert.match(r.stderr, /the file holds no root certificate, and this store does not yet trust the root .* shomei root install --server URL/s);
+    const status = await shomei(["root", "status", "--store", fresh]);
+    assert.equal(status.code, 1, "root status agrees: nothing trusted yet");
+    // A store that already trusts the service's root needs no such note.
+    const known = await importFrom(file, store, []);
+    assert.equal(known.code, 0, known.stderr);
+    assert.doesNotMatch(known.stderr, /holds no root certificate/);
+  });
+
+  test("a file whose certificate is a CA's (like pyca's test vectors): PKCS12_CA_CERTIFICATE, not a damaged file", async () => {
+    const ca = await makeTestCa({ organization: "Vector CA" });
+    const file = join(tempDir(), "ca-key.p12");
+    writeFileSync(file, encodePkcs12({ privateKey: ca.issuingKey.privateKey, certificate: ca.issuingDer, chain: [ca.rootDer], password: PASS, profile: "modern", iterations: 1000 }));
+    const into = join(tempDir(), "s");
+    const r = await importFrom(file, into, ["--server", env.server.url, "--yes"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[PKCS12_CA_CERTIFICATE\]/);
+    assert.match(r.stderr, /holds a CA certificate, not a user certificate/);
+    assert.doesNotMatch(r.stderr, /PKCS12_KEY_MISMATCH/);
+    assert.equal(existsSync(join(into, "certs")), false, "nothing stored");
   });
 
   test("a certificate from another CA: warned that the portal will not accept it", async () => {

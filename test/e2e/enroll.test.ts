@@ -37,6 +37,11 @@ describe("shomei enroll against the real service", { timeout: 180_000 }, () => {
     );
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.ok(r.stderr.includes(ca.rootFingerprint), "the root fingerprint is shown to the user");
+    // A file store is not what the browser reads: the closing line says how to get it there,
+    // not "restart the browser".
+    assert.match(r.stdout, /shomei export --out ファイル名\.p12 で書き出してブラウザに読み込む/);
+    assert.match(r.stdout, /--store nss:/);
+    assert.doesNotMatch(r.stdout, /ブラウザを再起動/);
 
     const dir = join(store, "certs", "a0000201");
     const [serial] = readdirSync(dir);

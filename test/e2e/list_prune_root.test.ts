@@ -121,6 +121,12 @@ test("list: every certificate with its status (valid, superseded, expired), the 
 
   const text = await shomei(["list", "--store", store]);
   assert.equal(text.code, 0, text.stderr);
+  // People read the expiry in the PC's time zone, with the zone named; --json keeps ISO 8601.
+  const inTokyo = new Date(Date.parse(cur.notAfter) + 9 * 3600_000).toISOString().slice(0, 16).replace("T", " ");
+  const tokyo = await shomei(["list", "--store", store], { env: { TZ: "Asia/Tokyo" } });
+  assert.ok(tokyo.stdout.includes(`${inTokyo} JST`), tokyo.stdout);
+  const utc = await shomei(["list", "--store", store], { env: { TZ: "UTC" } });
+  assert.ok(utc.stdout.includes(`${cur.notAfter.slice(0, 16).replace("T", " ")} UTC`), utc.stdout);
   assert.match(text.stdout, new RegExp(`^\\*\\s+a0000601\\s+${second}\\s.*valid$`, "m"));
   assert.match(text.stdout, new RegExp(`^\\s+a0000601\\s+${first}\\s.*superseded$`, "m"));
   assert.match(text.stdout, new RegExp(`^\\s+a0000601\\s+${expired}\\s.*expired$`, "m"));
@@ -211,7 +217,7 @@ test("root status: trusted after enroll (exit 0, name, validity, fingerprint); n
   assert.ok(all.stdout.includes(`${env.server.url}: a root certificate is trusted`));
   assert.ok(all.stdout.includes(env.ca.rootFingerprint));
   assert.match(all.stdout, /Name: .*CN=/);
-  assert.match(all.stdout, /Valid: +\d{4}-\d\d-\d\d \d\d:\d\d to \d{4}-\d\d-\d\d/);
+  assert.match(all.stdout, /Valid: +\d{4}-\d\d-\d\d \d\d:\d\d \S+ to \d{4}-\d\d-\d\d \d\d:\d\d \S+/);
   const one = await shomei(["root", "status", "--store", store, "--server", `${env.server.url}/.well-known/est/`]);
   assert.equal(one.code, 0, one.stdout);
 

@@ -86,3 +86,36 @@ test("no certificate in the store, or a store that does not know the server's ro
   assert.match(r.stderr, /\[NO_CERTIFICATE_IN_STORE\]/);
   assert.match(r.stderr, /shomei enroll/);
 });
+
+test("pointed at the EST address instead of the portal: it finds the portal through /.well-known/shomei.json and logs in", async () => {
+  const u = await enrolled("a0000505");
+  const r = await shomei(["login-check", "--server", env.server.url, "--store", u.store, "--password-stdin"], { input: `${u.password}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stderr.includes(`${env.server.url} is not the portal; connecting to the portal ${env.url}`), r.stderr);
+  assert.match(r.stdout, /Login works \(user ID a0000505\)\./);
+  assert.doesNotMatch(r.stderr, /SERVER_BAD_RESPONSE/);
+});
+
+test("pointed at a server that does not name its portal: LOGIN_NOT_PORTAL says which URL to give", async () => {
+  // A service whose EST port publishes no description (as other EST servers): the one fault
+  // here is made by answering 404 for /.well-known/shomei.json before the real route.
+  const bare = await startPortalEnv({
+    clock: realClock(),
+    configure: (app) => {
+      app.addHook("onRequest", async (req, reply) => {
+        if (req.url.startsWith("/.well-known/shomei.json")) await reply.code(404).send();
+      });
+    },
+  });
+  try {
+    const u = await bare.enrollWithCli("a0000503");
+    const r = await shomei(["login-check", "--server", bare.server.url, "--store", u.store, "--password-stdin"], { input: `${u.password}\n` });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[LOGIN_NOT_PORTAL\]/);
+    assert.match(r.stderr, /is not the online system \(portal\) \(HTTP 404\)/);
+    assert.match(r.stderr, /Give the portal's URL with --server/);
+    assert.doesNotMatch(r.stderr, /SERVER_BAD_RESPONSE/);
+  } finally {
+    await bare.stop();
+  }
+});

@@ -86,6 +86,8 @@ describe("shomei with --store nss:DIR", () => {
     const rootNick = `Shomei root ${env.ca.rootFingerprint.replace(/:/g, "").slice(0, 8)}`;
     assert.match(enrolled.stdout, new RegExp(`Stored the root certificate: nss:${dir} ${rootNick}`));
     assert.match(enrolled.stdout, new RegExp(`certificate nss:${dir} a0000801 \\(テスト株式会社\\) \\(serial [0-9a-f]+\\)`));
+    // The browser reads this database: restarting it is the next step.
+    assert.match(enrolled.stdout, /Next: restart the browser and log in/);
     let lines = await certutilL(dir);
     assert.deepEqual(lines.find((l) => l.nickname === rootNick), { nickname: rootNick, trust: "C,," });
     assert.deepEqual(lines.filter((l) => l.nickname === NICK).map((l) => l.trust), ["u,u,u"]);

@@ -91,6 +91,8 @@ describe("shomei-ca", { timeout: 180_000 }, () => {
     if (!(await needs(t, "python3"))) return;
     const r = await shomeiCa(["user", "add", "a0000001", "--email", "taro@example.jp", "--name", "山田 太郎", "--data", ca.dir]);
     assert.equal(r.code, 0, r.stderr);
+    // Times in the configured zone (Asia/Tokyo by default) in the one format the client uses too.
+    assert.match(r.stdout, /passcode expires: \d{4}-\d\d-\d\d \d\d:\d\d JST/i);
     const mails = (await readOutbox(ca.dir)).filter((m) => m.to === "taro@example.jp");
     assert.equal(mails.length, 2);
     const pc = mails.find((m) => PASSCODE_LINE.test(m.body));

@@ -46,8 +46,11 @@ describe("renewal within the window (short-lived profile)", () => {
     clock.now = new Date(Date.now() + 60_000);
     // What the store remembers of the service (the helpdesk, for shomei doctor offline) is refreshed by renewal.
     rmSync(join(store, "services.json"), { force: true });
-    const r = await shomei(["renew", "--store", store]);
+    const r = await shomei(["renew", "--store", store], { env: { TZ: "Asia/Tokyo" } });
     assert.equal(r.code, 0, r.stderr);
+    // Times as people read them, in the PC's zone with the zone named, never ISO 8601.
+    assert.match(r.stdout, /expires \d{4}-\d\d-\d\d \d\d:\d\d JST\)/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\d{4}-\d\d-\d\dT\d\d:\d\d/);
     assert.match(r.stderr, /Renewing the certificate of user ID a0000701/);
     const services = JSON.parse(readFileSync(join(store, "services.json"), "utf8")) as Record<string, { helpdesk?: string }>;
     assert.match(Object.values(services)[0]?.helpdesk ?? "", /helpdesk/);
@@ -137,10 +140,12 @@ describe("renewal outside the window (defaults: 365 days, window 30)", () => {
 
   test("too early: RENEW_TOO_EARLY says when it opens; the current certificate stays the only one", async () => {
     const store = await enrolled(env, "a0000711");
-    const r = await shomei(["renew", "--store", store, "--lang", "en"]);
+    const r = await shomei(["renew", "--store", store, "--lang", "en"], { env: { TZ: "Asia/Tokyo" } });
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stderr, /\[RENEW_TOO_EARLY\]/);
-    assert.match(r.stderr, /renewal opens on \d{4}-/);
+    // The service's ISO 8601 times are shown in the PC's zone, as everywhere else.
+    assert.match(r.stderr, /renewal opens on \d{4}-\d\d-\d\d \d\d:\d\d JST \(the current certificate is valid until \d{4}-\d\d-\d\d \d\d:\d\d JST\)/);
+    assert.doesNotMatch(r.stderr, /\d\d:\d\d:\d\d/);
     assert.equal(stored(store, "a0000711").length, 1);
     assert.equal((await env.server.services.store.listCertificates("a0000711")).length, 1);
   });

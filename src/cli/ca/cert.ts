@@ -1,7 +1,7 @@
 /** `shomei-ca cert list|revoke`: the operator's view of issued certificates, and revocation. */
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
-import { formatDateTime } from "../../i18n/format.js";
+import { formatTime } from "../../i18n/format.js";
 import { REVOCATION_REASONS } from "../../portal/ports.js";
 import { revokeCertificate } from "../../portal/revocation.js";
 import { openDesk } from "../../server/services.js";
@@ -39,7 +39,7 @@ export async function run(args: string[], lang: Lang): Promise<number> {
   const desk = await openDesk(dataDir(p), openOptions(p));
   try {
     const tz = desk.config.timeZone;
-    const when = (d: Date | null | undefined): string => (d ? formatDateTime(d, lang, tz) : "-");
+    const when = (d: Date | null | undefined): string => (d ? formatTime(d, tz) : "-");
     if (sub === "revoke") {
       const serial = p.positionals[1];
       if (!serial) throw new ShomeiError("INPUT_REQUIRED", { what: "SERIAL" });

@@ -1,7 +1,7 @@
 /** `shomei-ca mail status` and `shomei-ca mail retry SEQ`: the outgoing mail queue. */
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
-import { formatDateTime } from "../../i18n/format.js";
+import { formatTime } from "../../i18n/format.js";
 import { loadConfig } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { openStore } from "../../store/open.js";
@@ -44,7 +44,7 @@ export async function run(args: string[], lang: Lang): Promise<number> {
   const store = await openStore(dir.databaseUrl(str(p, "db") ?? config.database));
   try {
     const tz = config.timeZone;
-    const f = (d: Date | null): string => (d ? formatDateTime(d, lang, tz) : "-");
+    const f = (d: Date | null): string => (d ? formatTime(d, tz) : "-");
     if (sub === "retry") {
       const seq = Number(seqArg);
       const now = new Date();

@@ -2,7 +2,7 @@
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
-import { formatDateTime } from "../../i18n/format.js";
+import { formatTime } from "../../i18n/format.js";
 import { isLang } from "../../i18n/lang.js";
 import type { DeliveryOutcome } from "../../registration/ports.js";
 import { openDesk, type DeskServices } from "../../server/services.js";
@@ -78,7 +78,7 @@ export async function run(args: string[], lang: Lang): Promise<number> {
           userId: positionalUser(p, 1), email: required(p, "email"), name: required(p, "name"),
           ...(org ? { organization: org } : {}), lang: userLang,
         }, operatorActor());
-        out(M.userAdded[lang](r.user.userId, formatDateTime(r.passcodeExpiresAt, lang, tz), formatDateTime(r.passwordExpiresAt, lang, tz)));
+        out(M.userAdded[lang](r.user.userId, formatTime(r.passcodeExpiresAt, tz), formatTime(r.passwordExpiresAt, tz)));
         for (const m of r.mails) out(mailLine(m, lang));
         return 0;
       }
@@ -100,7 +100,7 @@ export async function run(args: string[], lang: Lang): Promise<number> {
         const passcode = pc ? { status: pc.status, issuedAt: pc.issuedAt, expiresAt: pc.expiresAt, failedAttempts: pc.failedAttempts, usedAt: pc.usedAt } : null;
         const certificates = certs.map((c) => ({ serial: c.serial, notBefore: c.notBefore, notAfter: c.notAfter, status: c.status, fingerprint: c.fingerprint }));
         if (flag(p, "json")) return (out(JSON.stringify({ ...shown, passcode, certificates }, null, 2)), 0);
-        const f = (x: Date | null | undefined): string => (x ? formatDateTime(x, lang, tz) : "-");
+        const f = (x: Date | null | undefined): string => (x ? formatTime(x, tz) : "-");
         out(`${lang === "ja" ? "ユーザID" : "User ID"}: ${user.userId}`);
         out(`${lang === "ja" ? "氏名" : "Name"}: ${user.name}`);
         out(`${lang === "ja" ? "メール" : "E-mail"}: ${user.email}`);
@@ -125,7 +125,7 @@ export async function runPasscode(args: string[], lang: Lang): Promise<number> {
   const id = positionalUser(p, 1);
   return withDesk(dataDir(p), p, async (d) => {
     const r = await d.registration.reissuePasscode(id, operatorActor());
-    out(M.passcodeReissued[lang](id, formatDateTime(r.expiresAt, lang, d.config.timeZone)));
+    out(M.passcodeReissued[lang](id, formatTime(r.expiresAt, d.config.timeZone)));
     out(mailLine(r.mail, lang));
     return 0;
   });

@@ -1,8 +1,11 @@
 /** `shomei export` and `shomei import`: PKCS#12 backups. Usage: usage.export, usage.import. */
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
-import { applyImport, exportBackup, planImport } from "../../client/backup.js";
+import {
+  applyImport, BACKUP_PASSWORD_MIN, backupPasswordProblem, checkExport, exportBackup, planImport, readBackupFile,
+} from "../../client/backup.js";
 import { openCertificateStore } from "../../client/open_store.js";
+import { FileStore } from "../../client/file_store.js";
 import { isYes } from "../../client/root_trust.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { flag, parse, required, str, type Options } from "../common.js";
@@ -30,6 +33,8 @@ export async function exportCommand(args: readonly string[], lang: Lang): Promis
   if (profile !== "modern" && profile !== "compatible") throw new ShomeiError("FIELD_INVALID", { field: "--profile", reason: `${profile} (modern, compatible)` });
   const userId = optionalUserId(p);
   const store = openCertificateStore(str(p, "store"));
+  // Everything that can fail without the password is checked before it is asked for.
+  const forUser = await checkExport(store, { out, force: flag(p, "force"), ...(userId ? { userId } : {}) });
   note(msg(lang, "export.warning"));
   let password: string;
   if (flag(p, "password-stdin")) {
@@ -37,6 +42,9 @@ export async function exportCommand(args: readonly string[], lang: Lang): Promis
   } else {
     const first = await askLine(msg(lang, "export.passwordPrompt"), { secret: true });
     if (first === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });
+    // A weak password is said after the first entry, not after typing it twice.
+    const problem = backupPasswordProblem(first, forUser);
+    if (problem) throw new ShomeiError("BACKUP_PASSWORD_WEAK", { reason: problem, min: BACKUP_PASSWORD_MIN });
     const again = await askLine(msg(lang, "export.passwordAgain"), { secret: true });
     if (again !== first) throw new ShomeiError("PASSWORD_CONFIRM_MISMATCH");
     password = first;
@@ -57,6 +65,7 @@ export async function importCommand(args: readonly string[], lang: Lang): Promis
   if (file === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "FILE" });
   const server = optionalServer(p);
   const store = openCertificateStore(str(p, "store"));
+  await readBackupFile(file); // a missing or unreadable file is said before the password is asked for
   const password = flag(p, "password-stdin") ? await firstLineOfStdin() : await askLine(msg(lang, "import.passwordPrompt"), { secret: true });
   if (password === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--password-stdin" });
 
@@ -84,6 +93,10 @@ export async function importCommand(args: readonly string[], lang: Lang): Promis
   }
   const r = await applyImport(store, plan, server, trust);
   if (r.rootSaved) process.stdout.write(msg(lang, "import.rootSaved", { server: server ?? plan.knownServer ?? "-", path: r.rootSaved }) + "\n");
-  process.stdout.write((r.saved ? msg(lang, "import.done", { cert: r.saved.cert, key: r.saved.key }) : msg(lang, "import.already")) + "\n");
+  const done = store instanceof FileStore ? "import.done.file" : "import.done";
+  process.stdout.write((r.saved ? msg(lang, done, { cert: r.saved.cert, key: r.saved.key }) : msg(lang, "import.already")) + "\n");
+  // Without a root nothing can check the server later: say so now, with what to do.
+  const renewsAt = server ?? plan.knownServer;
+  if (!plan.root && (renewsAt === undefined || (await store.trustedRoot(renewsAt)) === undefined)) note(msg(lang, "import.noRoot"));
   return 0;
 }

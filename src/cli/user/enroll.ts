@@ -9,6 +9,7 @@ import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { enroll, type EnrollEvent, type EnrollPrompts } from "../../client/enroll.js";
 import { EstClient, normaliseServerUrl } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
+import { FileStore } from "../../client/file_store.js";
 import { checkUserId } from "../../client/user_id.js";
 import { isYes } from "../../client/root_trust.js";
 import { flag, parse, readStdin, required, str, type Options } from "../common.js";
@@ -90,6 +91,7 @@ export async function enrollCommand(args: readonly string[], lang: Lang): Promis
     userId: r.userId, serial: r.certificate.serialHex, notAfter: formatLocalDateTime(r.certificate.notAfter),
     cert: r.saved.cert, key: r.saved.key, chain: r.saved.chain,
   }) + "\n");
-  process.stdout.write(msg(lang, "enroll.next") + "\n");
+  // Only an NSS database is what the browser reads: a file store needs one more step.
+  process.stdout.write(msg(lang, store instanceof FileStore ? "enroll.next.file" : "enroll.next") + "\n");
   return 0;
 }

@@ -1,12 +1,9 @@
 /** Small formatting helpers shared by the `shomei` commands. */
+import { formatTime } from "../../i18n/format.js";
 
-function pad2(n: number): string {
-  return String(n).padStart(2, "0");
-}
-
-/** Local date and time as `YYYY-MM-DD HH:MM`, the way users read an expiry. */
+/** A time in the PC's own zone with that zone (`2027-11-05 01:58 JST`), the way users read an expiry. */
 export function formatLocalDateTime(d: Date): string {
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  return formatTime(d);
 }
 
 const WIDE = /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6]/u;

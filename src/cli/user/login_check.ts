@@ -7,8 +7,8 @@ import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
 import { toPem } from "../../pki/pem.js";
 import { currentCertificate } from "../../client/current.js";
-import { httpsRequest } from "../../client/http.js";
-import { normaliseServerUrl, problemToError } from "../../client/est.js";
+import { httpsRequest, type HttpResponse } from "../../client/http.js";
+import { EstClient, normaliseServerUrl, problemToError } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, required, str, type Options } from "../common.js";
@@ -66,8 +66,8 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
     : await askLine(msg(lang, "login.passwordPrompt"), { secret: true });
   if (!password) throw new ShomeiError("INPUT_REQUIRED", { what: lang === "ja" ? "パスワード" : "password" });
 
-  const res = await httpsRequest({
-    url: new URL("/api/v1/login", server),
+  const login = (base: string): Promise<HttpResponse> => httpsRequest({
+    url: new URL("/api/v1/login", base),
     method: "POST",
     headers: {
       "content-type": "application/json", accept: "application/json, application/problem+json",
@@ -77,6 +77,16 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
     trust: { kind: "root", rootPem: toPem(root, "CERTIFICATE") },
     clientCert: { cert: toPem(cert.certDer, "CERTIFICATE"), key: key.export({ format: "pem", type: "pkcs8" }) as string },
   }, { env: proxyEnv(p) });
+  let res = await login(server);
+  if (res.status === 404) {
+    // Pointed at the EST port (or another part of the service): the service says where its
+    // portal is in /.well-known/shomei.json; without one, say which URL to give.
+    const est = new EstClient(server, { userAgent: `shomei/${shomeiVersion()}`, lang, env: proxyEnv(p) });
+    const portal = await est.describe(root).then((d) => d?.portalUrl, () => undefined);
+    if (portal === undefined || normaliseServerUrl(portal) === server) throw new ShomeiError("LOGIN_NOT_PORTAL", { server, status: res.status });
+    process.stderr.write(msg(lang, "login.portalFound", { server, portal: normaliseServerUrl(portal) }) + "\n");
+    res = await login(normaliseServerUrl(portal));
+  }
   if (res.status !== 200) throw problemToError(res);
   let answer: unknown;
   try {
