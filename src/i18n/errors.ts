@@ -146,6 +146,27 @@ export const ERRORS = {
     remedyJa: "メールのユーザID とパスコードを確認してもう一度入力してください。それでも失敗する場合は" + ASK_OPERATOR_PASSCODE_JA,
     remedyEn: "Check the user ID and passcode from the e-mail and try again. If it still fails: " + ASK_OPERATOR_PASSCODE_EN,
   },
+  PASSCODE_WRONG: {
+    status: 401, exit: 1,
+    ja: "パスコードが違います。あと {triesLeft} 回間違えるとパスコードは無効になります。",
+    en: "The passcode is wrong. {triesLeft} more wrong tries and the passcode is voided.",
+    remedyJa: "メールのパスコードをよく見て（コピーして貼り付けるのが確実です）もう一度入力してください。無効になったら" + ASK_OPERATOR_PASSCODE_JA,
+    remedyEn: "Look at the passcode in the e-mail again (copying and pasting it is safest) and try again. Once it is voided: " + ASK_OPERATOR_PASSCODE_EN,
+  },
+  PASSCODE_CHARS_INVALID: {
+    status: 400, exit: 2,
+    ja: "入力したパスコードには、パスコードに使われない文字があります: {charsJa}。サーバーには送っていません（試行回数は減っていません）。",
+    en: "The passcode you typed has characters that passcodes never use: {charsEn}. It was not sent (no try was used).",
+    remedyJa: "パスコードは英大文字（I, L, O を除く）と数字 2〜9 の 16 文字です（0 と 1 もありません）。メールからコピーして貼り付けてください。",
+    remedyEn: "Passcodes are 16 characters: capital letters except I, L and O, and the digits 2 to 9 (never 0 or 1). Copy and paste it from the e-mail.",
+  },
+  PASSCODE_LENGTH_WRONG: {
+    status: 400, exit: 2,
+    ja: "入力したパスコードは {length} 文字です（16 文字のはずです）。サーバーには送っていません（試行回数は減っていません）。",
+    en: "The passcode you typed has {length} characters instead of 16. It was not sent (no try was used).",
+    remedyJa: "メールのパスコード（XXXX-XXXX-XXXX-XXXX の形、ハイフンは省略可）をすべて入力してください。",
+    remedyEn: "Type the whole passcode from the e-mail (XXXX-XXXX-XXXX-XXXX; the hyphens may be left out).",
+  },
   AUTH_REQUIRED: {
     status: 401, exit: 1,
     ja: "認証情報（ユーザID とパスコード）がありません。",
@@ -175,6 +196,13 @@ export const ERRORS = {
     en: "User ID \"{userId}\" does not match the required pattern ({pattern}).",
     remedyJa: "例: a0000001 のように、設定された形式で指定してください。",
     remedyEn: "Give a user ID in the configured pattern, e.g. a0000001.",
+  },
+  USER_ID_FORMAT: {
+    status: 400, exit: 2,
+    ja: "ユーザID「{userId}」はこのサービスのユーザID の形（{formatJa}）に合いません。サーバーには送っていません。",
+    en: "User ID \"{userId}\" cannot be one of this service's user IDs ({formatEn}). It was not sent.",
+    remedyJa: "メールに書かれたユーザID をそのまま指定してください。",
+    remedyEn: "Give the user ID exactly as the e-mail shows it.",
   },
   USER_EXISTS: {
     status: 409, exit: 1,
