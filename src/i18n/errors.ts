@@ -839,6 +839,20 @@ export const ERRORS = {
     remedyJa: "環境変数 {env} にパスワードを設定するか、設定ファイルの mail.smtp.passwordFile に指定したファイル（所有者のみ読み取り可）に書いてください。shomei.json にパスワードは書きません。",
     remedyEn: "Set the environment variable {env} to the password, or write it to the file named by mail.smtp.passwordFile (readable by its owner only). The password never goes in shomei.json.",
   },
+  MAIL_OUTBOX_EMPTY: {
+    status: 404, exit: 1,
+    ja: "outbox フォルダ（{dir}）にメールはまだありません。",
+    en: "There is no mail in the outbox folder ({dir}) yet.",
+    remedyJa: "メールは shomei-ca init と shomei-ca user add（SMTP 未設定時）で書かれます。SMTP を設定している場合、メールは送信済みです（shomei-ca mail status で確認）。",
+    remedyEn: "Mails are written by shomei-ca init and shomei-ca user add (when no SMTP server is configured). With SMTP configured, mails are sent instead (see shomei-ca mail status).",
+  },
+  MAIL_NONE_FOR_USER: {
+    status: 404, exit: 1,
+    ja: "outbox フォルダ（{dir}）にユーザID {userId} のメールはありません。",
+    en: "The outbox folder ({dir}) has no mail for user ID {userId}.",
+    remedyJa: "ユーザID を確認してください（shomei-ca user list）。ユーザID を付けない shomei-ca mail show --all ですべてのメールを表示できます。",
+    remedyEn: "Check the user ID (shomei-ca user list). shomei-ca mail show --all, without a user ID, shows every mail.",
+  },
   MAIL_NOT_RETRYABLE: {
     status: 404, exit: 1,
     ja: "番号 {seq} の送信失敗メールはありません。",
