@@ -4,7 +4,7 @@
  */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { initCa, passcodeFor, tempDir, type TestCa } from "../helpers/ca.js";
 import { shomeiCa } from "../helpers/run.js";
@@ -61,6 +61,21 @@ describe("shomei-ca mail show", { timeout: 180_000 }, () => {
       assert.match(empty.stderr, /\[MAIL_OUTBOX_EMPTY\]/);
     } finally {
       other.cleanup();
+    }
+  });
+
+  test("a control character in a mail reaches the terminal written out, not as such", async () => {
+    const file = join(ca.dir, "outbox", "99991231T235959-ffffffff.eml");
+    writeFileSync(file, "From: a@example.jp\r\nTo: b@example.jp\r\nSubject: =?UTF-8?B?" + Buffer.from("件名\u001b[2J").toString("base64") +
+      "?=\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + Buffer.from("本文\u202eabc\n").toString("base64") + "\r\n");
+    try {
+      const r = await shomeiCa(["mail", "show", "--data", ca.dir, "--lang", "en"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.includes("Subject: 件名\\u001B[2J"), r.stdout);
+      assert.ok(r.stdout.includes("本文\\u202Eabc"), r.stdout);
+      assert.ok(!r.stdout.includes("\u001b") && !r.stdout.includes("\u202e"));
+    } finally {
+      rmSync(file);
     }
   });
 

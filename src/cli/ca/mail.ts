@@ -105,6 +105,12 @@ async function showOutbox(outbox: string, userId: string | undefined, all: boole
     mails = mails.slice(-1);
   }
   const ja = lang === "ja";
+  // A file in the outbox could have been put there by anyone: no control or invisible character reaches the terminal as such.
+  const shown = (t: string): string => t.replace(/[^\P{Cc}\n\t]|[\p{Cs}\u061C\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFEFF]/gu,
+    (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`);
+  mails = mails.map(({ file, mail }) => ({
+    file, mail: { from: shown(mail.from), to: shown(mail.to), subject: shown(mail.subject), date: shown(mail.date), text: shown(mail.text) },
+  }));
   mails.forEach(({ file, mail }, i) => {
     if (i > 0) out("");
     out(`==== ${file}`);
