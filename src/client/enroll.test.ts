@@ -167,12 +167,12 @@ test("no passcode: INPUT_REQUIRED, nothing sent", async () => {
   assert.equal(srv.enrollRequests().length, 0);
 });
 
-test("a wrong passcode shows the server's code; the pending key stays for a retry", async (t) => {
+test("a wrong passcode says how many tries are left; the pending key stays for a retry", async (t) => {
   if (!(await needs(t, "python3"))) return;
   const user = "a0000108";
   const passcode = await srv.addUser(user);
   const s = await real();
-  await assert.rejects(enroll({ userId: user, rootFingerprint: s.fp }, { est: s.est, store: s.store, prompts: prompts({ passcode: "WRONG" }) }), hasCode("PASSCODE_REJECTED"));
+  await assert.rejects(enroll({ userId: user, rootFingerprint: s.fp }, { est: s.est, store: s.store, prompts: prompts({ passcode: "ABCD-EFGH-JKMN-PQRS" }) }), hasCode("PASSCODE_WRONG"));
   assert.deepEqual(await s.store.listCertificates(), []);
   const pending = await s.store.loadPending(user);
   assert.ok(pending);
@@ -244,7 +244,7 @@ test("a pending enrollment for another server is not sent to this one", async (t
 // ---- against the stand-in, for answers the real service never gives ----
 
 const USER = "a0000001";
-const PASSCODE = "ABCD-EFGH-JKMN";
+const PASSCODE = "ABCD-EFGH-JKMN-PQRS";
 
 interface StandIn {
   readonly ca: TestCa;

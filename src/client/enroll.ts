@@ -10,8 +10,9 @@ import { verifyChain } from "../pki/chain.js";
 import { buildCsr } from "../pki/csr.js";
 import { normaliseFingerprint } from "../pki/fingerprint.js";
 import { keyMatchesCertificate } from "../pki/key_match.js";
+import { checkPasscodeFormat, nameChar } from "../pki/passcode_format.js";
 import { generateKeyPair, keyObjectSigner, type KeyKind } from "../pki/keys.js";
-import type { EstClient } from "./est.js";
+import type { EstClient, ServiceDescription } from "./est.js";
 import { decideRootTrust, splitCaCerts } from "./root_trust.js";
 import { checkClientVersion } from "./version_policy.js";
 import type { CertificateStore, PendingEnrollment, SavedLocation } from "./store.js";
@@ -99,6 +100,35 @@ export async function usablePending(store: CertificateStore, userId: string, ser
   return undefined;
 }
 
+/**
+ * Refuses a typed passcode that cannot be right (wrong length, or characters passcodes never
+ * use) before it is sent, so a typing mistake does not use one of the tries.
+ */
+export function checkTypedPasscode(passcode: string): void {
+  const p = checkPasscodeFormat(passcode);
+  if (!p) return;
+  if (p.badChars.length > 0) {
+    throw new ShomeiError("PASSCODE_CHARS_INVALID", {
+      charsJa: p.badChars.map((c) => nameChar(c, "ja")).join("、"), charsEn: p.badChars.map((c) => nameChar(c, "en")).join(", "),
+    });
+  }
+  throw new ShomeiError("PASSCODE_LENGTH_WRONG", { length: p.length });
+}
+
+/** Refuses a user ID that cannot match the pattern the service publishes (shown in its words only). */
+export function checkServiceUserId(userId: string, described: ServiceDescription | undefined): void {
+  if (described?.userIdPattern === undefined || described.userIdFormat === undefined) return;
+  let re: RegExp;
+  try {
+    re = new RegExp(described.userIdPattern, "u");
+  } catch {
+    return; // a pattern this client cannot read: the service decides
+  }
+  if (!re.test(userId)) {
+    throw new ShomeiError("USER_ID_FORMAT", { userId, formatJa: described.userIdFormat.ja, formatEn: described.userIdFormat.en });
+  }
+}
+
 /** Runs one enrollment from bootstrap to stored certificate. */
 export async function enroll(req: EnrollRequest, deps: EnrollDeps): Promise<EnrollResult> {
   const { est, store, prompts } = deps;
@@ -121,10 +151,12 @@ export async function enroll(req: EnrollRequest, deps: EnrollDeps): Promise<Enro
   }
   const described = deps.clientVersion !== undefined ? await est.describe(bundle.root.der) : undefined;
   if (deps.clientVersion !== undefined) checkClientVersion(deps.clientVersion, described?.minClientVersion);
+  checkServiceUserId(userId, described);
   if (!known?.equals(bundle.root.der)) rootSaved = await store.trustRoot(server, bundle.root.der);
 
   const passcode = (await prompts.passcode())?.trim();
   if (!passcode) throw new ShomeiError("INPUT_REQUIRED", { what: "--passcode-stdin" });
+  checkTypedPasscode(passcode);
 
   let pending = await usablePending(store, userId, server, now());
   const resumed = pending !== undefined;

@@ -97,6 +97,10 @@ export function problemToError(res: HttpResponse): ShomeiError {
         // Times come as ISO 8601 (RENEW_TOO_EARLY's opensAt): the user reads them in the PC's zone.
         for (const [k, v] of Object.entries(params)) if (typeof v === "string" && ISO_TIME.test(v)) params[k] = formatTime(new Date(v));
         if (typeof p.helpdesk === "string" && p.helpdesk !== "") params.helpdesk = p.helpdesk;
+        // Shomei says how many tries a wrong (but still active) passcode has left.
+        if (code === "PASSCODE_REJECTED" && typeof p.triesLeft === "number" && Number.isInteger(p.triesLeft) && p.triesLeft > 0) {
+          return new ShomeiError("PASSCODE_WRONG", { ...params, triesLeft: p.triesLeft });
+        }
         return new ShomeiError(code, params);
       }
       const title = typeof p.title === "string" ? `: ${p.title}` : "";
@@ -229,6 +233,9 @@ export interface ServiceDescription {
   readonly reenrollUrl?: string;
   readonly helpdesk?: string;
   readonly minClientVersion?: string;
+  /** The service's user ID pattern and the same in words; both or neither. */
+  readonly userIdPattern?: string;
+  readonly userIdFormat?: { readonly ja: string; readonly en: string };
 }
 
 /**
@@ -246,7 +253,10 @@ export function readDescription(body: Uint8Array): ServiceDescription | undefine
   if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
   const o = v as Record<string, unknown>;
   const text = (k: keyof ServiceDescription): Record<string, string> => (typeof o[k] === "string" && o[k] !== "" ? { [k]: o[k] } : {});
-  const d: ServiceDescription = { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk"), ...text("minClientVersion") };
+  const f = o.userIdFormat as Record<string, unknown> | null | undefined;
+  const userIdFormat = typeof o.userIdPattern === "string" && typeof f === "object" && f !== null && typeof f.ja === "string" && typeof f.en === "string"
+    ? { userIdPattern: o.userIdPattern, userIdFormat: { ja: f.ja, en: f.en } } : {};
+  const d: ServiceDescription = { ...text("portalUrl"), ...text("reenrollUrl"), ...text("helpdesk"), ...text("minClientVersion"), ...userIdFormat };
   for (const k of ["portalUrl", "reenrollUrl"] as const) {
     const url = d[k];
     if (url === undefined) continue;

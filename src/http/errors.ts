@@ -54,6 +54,8 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiErr
       detail: e.text(lang),
       remedy: e.remedy(lang),
       helpdesk,
+      // A wrong passcode: how many more wrong ones before it is voided.
+      ...(e.code === "PASSCODE_REJECTED" && typeof e.params.triesLeft === "number" ? { triesLeft: e.params.triesLeft } : {}),
     });
   }
   const helpLabel = lang === "ja" ? "問い合わせ先" : "Helpdesk";

@@ -25,6 +25,8 @@ export const CA_MESSAGES = {
       [
         "利用者を登録するには（パスコードと初期パスワードのメールが outbox フォルダに書かれます）:",
         `  ${npx}shomei-ca user add a0000001 --email user@example.jp --name "山田 太郎" --data ${dir}`,
+        "outbox のメールを読める形で表示するには:",
+        `  ${npx}shomei-ca mail show a0000001 --data ${dir}`,
         "利用者が証明書を取得するには:",
         `  ${npx}shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
       ].join("\n"),
@@ -32,6 +34,8 @@ export const CA_MESSAGES = {
       [
         "To register a user (the passcode and initial-password e-mails are written to the outbox folder):",
         `  ${npx}shomei-ca user add a0000001 --email user@example.com --name "Taro Yamada" --data ${dir}`,
+        "To read the outbox mails decoded:",
+        `  ${npx}shomei-ca mail show a0000001 --data ${dir}`,
         "For the user to obtain the certificate:",
         `  ${npx}shomei enroll --server ${url} --user a0000001 --root-fingerprint ${fp}`,
       ].join("\n"),
@@ -55,6 +59,10 @@ export const CA_MESSAGES = {
     ja: (where: string) => `メール: ${where}`,
     en: (where: string) => `Mail: ${where}`,
   } satisfies Msg<[string]>,
+  mailShowHint: {
+    ja: (id: string, dir: string, npx: string) => `メールの内容（パスコードと初期パスワード）を表示するには: ${npx}shomei-ca mail show ${id} --data ${dir}`,
+    en: (id: string, dir: string, npx: string) => `To read these mails (passcode and initial password): ${npx}shomei-ca mail show ${id} --data ${dir}`,
+  } satisfies Msg<[string, string, string]>,
   mailQueued: {
     ja: (kind: string, error: string) =>
       `メール（${kind}）はまだ送れていません。送信待ちとして保存し、自動で再送します（shomei-ca serve の実行中）。理由: ${error}\n  状況の確認: shomei-ca mail status`,

@@ -146,6 +146,27 @@ export const ERRORS = {
     remedyJa: "メールのユーザID とパスコードを確認してもう一度入力してください。それでも失敗する場合は" + ASK_OPERATOR_PASSCODE_JA,
     remedyEn: "Check the user ID and passcode from the e-mail and try again. If it still fails: " + ASK_OPERATOR_PASSCODE_EN,
   },
+  PASSCODE_WRONG: {
+    status: 401, exit: 1,
+    ja: "パスコードが違います。あと {triesLeft} 回間違えるとパスコードは無効になります。",
+    en: "The passcode is wrong. {triesLeft} more wrong tries and the passcode is voided.",
+    remedyJa: "メールのパスコードをよく見て（コピーして貼り付けるのが確実です）もう一度入力してください。無効になったら" + ASK_OPERATOR_PASSCODE_JA,
+    remedyEn: "Look at the passcode in the e-mail again (copying and pasting it is safest) and try again. Once it is voided: " + ASK_OPERATOR_PASSCODE_EN,
+  },
+  PASSCODE_CHARS_INVALID: {
+    status: 400, exit: 2,
+    ja: "入力したパスコードには、パスコードに使われない文字があります: {charsJa}。サーバーには送っていません（試行回数は減っていません）。",
+    en: "The passcode you typed has characters that passcodes never use: {charsEn}. It was not sent (no try was used).",
+    remedyJa: "パスコードは英大文字（I, L, O を除く）と数字 2〜9 の 16 文字です（0 と 1 もありません）。メールからコピーして貼り付けてください。",
+    remedyEn: "Passcodes are 16 characters: capital letters except I, L and O, and the digits 2 to 9 (never 0 or 1). Copy and paste it from the e-mail.",
+  },
+  PASSCODE_LENGTH_WRONG: {
+    status: 400, exit: 2,
+    ja: "入力したパスコードは {length} 文字です（16 文字のはずです）。サーバーには送っていません（試行回数は減っていません）。",
+    en: "The passcode you typed has {length} characters instead of 16. It was not sent (no try was used).",
+    remedyJa: "メールのパスコード（XXXX-XXXX-XXXX-XXXX の形、ハイフンは省略可）をすべて入力してください。",
+    remedyEn: "Type the whole passcode from the e-mail (XXXX-XXXX-XXXX-XXXX; the hyphens may be left out).",
+  },
   AUTH_REQUIRED: {
     status: 401, exit: 1,
     ja: "認証情報（ユーザID とパスコード）がありません。",
@@ -175,6 +196,13 @@ export const ERRORS = {
     en: "User ID \"{userId}\" does not match the required pattern ({pattern}).",
     remedyJa: "例: a0000001 のように、設定された形式で指定してください。",
     remedyEn: "Give a user ID in the configured pattern, e.g. a0000001.",
+  },
+  USER_ID_FORMAT: {
+    status: 400, exit: 2,
+    ja: "ユーザID「{userId}」はこのサービスのユーザID の形（{formatJa}）に合いません。サーバーには送っていません。",
+    en: "User ID \"{userId}\" cannot be one of this service's user IDs ({formatEn}). It was not sent.",
+    remedyJa: "メールに書かれたユーザID をそのまま指定してください。",
+    remedyEn: "Give the user ID exactly as the e-mail shows it.",
   },
   USER_EXISTS: {
     status: 409, exit: 1,
@@ -845,6 +873,20 @@ export const ERRORS = {
     en: "The SMTP password is missing (environment variable {env}, file {file}).",
     remedyJa: "環境変数 {env} にパスワードを設定するか、設定ファイルの mail.smtp.passwordFile に指定したファイル（所有者のみ読み取り可）に書いてください。shomei.json にパスワードは書きません。",
     remedyEn: "Set the environment variable {env} to the password, or write it to the file named by mail.smtp.passwordFile (readable by its owner only). The password never goes in shomei.json.",
+  },
+  MAIL_OUTBOX_EMPTY: {
+    status: 404, exit: 1,
+    ja: "outbox フォルダ（{dir}）にメールはまだありません。",
+    en: "There is no mail in the outbox folder ({dir}) yet.",
+    remedyJa: "メールは shomei-ca init と shomei-ca user add（SMTP 未設定時）で書かれます。SMTP を設定している場合、メールは送信済みです（shomei-ca mail status で確認）。",
+    remedyEn: "Mails are written by shomei-ca init and shomei-ca user add (when no SMTP server is configured). With SMTP configured, mails are sent instead (see shomei-ca mail status).",
+  },
+  MAIL_NONE_FOR_USER: {
+    status: 404, exit: 1,
+    ja: "outbox フォルダ（{dir}）にユーザID {userId} のメールはありません。",
+    en: "The outbox folder ({dir}) has no mail for user ID {userId}.",
+    remedyJa: "ユーザID を確認してください（shomei-ca user list）。ユーザID を付けない shomei-ca mail show --all ですべてのメールを表示できます。",
+    remedyEn: "Check the user ID (shomei-ca user list). shomei-ca mail show --all, without a user ID, shows every mail.",
   },
   MAIL_NOT_RETRYABLE: {
     status: 404, exit: 1,

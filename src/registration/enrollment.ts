@@ -74,7 +74,8 @@ export class EnrollmentService {
         ev("passcode.failure", "failure", { reason: "wrong-passcode" }),
       ]);
       if (voided) await store.audit([ev("passcode.void", "success", { attempts })]);
-      throw new ShomeiError("PASSCODE_REJECTED");
+      // The user may know how many tries are left (the limiter per address still caps guessing).
+      throw new ShomeiError("PASSCODE_REJECTED", voided ? {} : { triesLeft: Math.max(0, policy.maxAttempts - attempts) });
     }
     if (pc.status === "void") return reject("void");
     if (pc.status === "used") {

@@ -5,9 +5,10 @@
  * enrollment at a few dozen per second.
  */
 import { createHmac, randomInt, timingSafeEqual } from "node:crypto";
+import { normalisePasscode, PASSCODE_ALPHABET, PASSCODE_LENGTH } from "../pki/passcode_format.js";
 
-export const PASSCODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-export const PASSCODE_LENGTH = 16;
+// The form is shared with the issuance application, which checks it before sending.
+export { normalisePasscode, PASSCODE_ALPHABET, PASSCODE_LENGTH };
 
 /** A new random passcode in display form. */
 export function generatePasscode(pick: (n: number) => number = randomInt): string {
@@ -18,14 +19,6 @@ export function generatePasscode(pick: (n: number) => number = randomInt): strin
 
 export function formatPasscode(raw: string): string {
   return raw.match(/.{1,4}/g)!.join("-");
-}
-
-/**
- * What the user typed, as compared: full-width characters folded (NFKC), case ignored,
- * hyphens (any dash) and spaces removed.
- */
-export function normalisePasscode(input: string): string {
-  return input.normalize("NFKC").toUpperCase().replace(/[\s\-\u2010-\u2015\u2212\u30FC]/g, "");
 }
 
 /** HMAC-SHA-256 (hex) of the normalised passcode, bound to the user ID. */

@@ -5,6 +5,7 @@ import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
 import { codedErrors, frameworkErrors } from "../http/errors.js";
 import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
+import { describeUserIdPattern, type UserIdFormat } from "./user_id_words.js";
 import { toPem } from "../pki/pem.js";
 import { buildPortal } from "../web/portal.js";
 import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
@@ -30,6 +31,9 @@ export interface ServiceDescription {
   readonly minClientVersion: string;
   /** The service's time (ISO 8601), so `shomei doctor` can tell a PC whose clock is off. */
   readonly serverTime: string;
+  /** The user ID pattern, and the same in words (null when it has none): clients check before sending and show the words. */
+  readonly userIdPattern: string;
+  readonly userIdFormat: UserIdFormat | null;
 }
 
 /** The services' limiter, or one with the overriding limit over the same store. */
@@ -63,6 +67,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
       portalUrl: portal ? `${portal}/` : null, reenrollUrl: portal ? `${portal}/.well-known/est` : null,
       rootFingerprint: s.rootFingerprint, helpdesk: s.config.helpdesk, minClientVersion: s.config.minClientVersion,
       serverTime: s.clock().toISOString(),
+      userIdPattern: s.config.userIdPattern, userIdFormat: describeUserIdPattern(s.config.userIdPattern) ?? null,
     };
     void reply.type("application/json; charset=utf-8").send(d);
   });

@@ -102,6 +102,7 @@ export async function initFromArgs(args: readonly string[], lang: Lang, defaults
     lang,
   }, operatorActor());
   out(M.operatorCreated[lang](op.user.userId, op.delivered));
+  if (op.delivered.some((f) => f.endsWith(".eml"))) out(M.mailShowHint[lang](op.user.userId, r.dir.root, process.env.npm_lifecycle_event ? "npx " : ""));
   out(M.operatorNext[lang](r.config.publicUrl, op.user.userId, r.rootFingerprint, process.env.npm_lifecycle_event ? "npx " : ""));
   return r;
 }

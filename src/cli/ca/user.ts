@@ -57,6 +57,11 @@ function mailLine(m: DeliveryOutcome, lang: Lang): string {
   return (m.status === "failed" ? M.mailRefused : M.mailQueued)[lang](m.kind, m.error ?? "-");
 }
 
+/** "npx " when run through npm (npm start), where the commands are not on PATH. */
+function npxPrefix(): string {
+  return process.env.npm_lifecycle_event ? "npx " : "";
+}
+
 function positionalUser(p: ReturnType<typeof parse>, index: number): string {
   const id = p.positionals[index];
   if (!id) throw new ShomeiError("INPUT_REQUIRED", { what: "USERID" });
@@ -80,6 +85,7 @@ export async function run(args: string[], lang: Lang): Promise<number> {
         }, operatorActor());
         out(M.userAdded[lang](r.user.userId, formatTime(r.passcodeExpiresAt, tz), formatTime(r.passwordExpiresAt, tz)));
         for (const m of r.mails) out(mailLine(m, lang));
+        if (r.mails.some((m) => m.delivered?.endsWith(".eml"))) out(M.mailShowHint[lang](r.user.userId, d.dir.root, npxPrefix()));
         return 0;
       }
       case "list": {
@@ -127,6 +133,7 @@ export async function runPasscode(args: string[], lang: Lang): Promise<number> {
     const r = await d.registration.reissuePasscode(id, operatorActor());
     out(M.passcodeReissued[lang](id, formatTime(r.expiresAt, d.config.timeZone)));
     out(mailLine(r.mail, lang));
+    if (r.mail.delivered?.endsWith(".eml")) out(M.mailShowHint[lang](id, d.dir.root, npxPrefix()));
     return 0;
   });
 }

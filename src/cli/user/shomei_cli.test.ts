@@ -153,15 +153,15 @@ test("enroll with no terminal and no fingerprint stops (exit 1) after showing th
   assert.deepEqual(await srv.passcode("a0000303"), { status: "active", failedAttempts: 0 });
 });
 
-test("a wrong passcode exits 1 with the catalog message and remedy", async (t) => {
+test("a wrong passcode exits 1 with the catalog message, the tries left and the remedy", async (t) => {
   if (!(await needs(t, "python3"))) return;
   await srv.addUser("a0000304");
   const store = join(await tempDir(), "store");
   const r = await shomei(
     ["enroll", "--server", srv.url, "--user", "a0000304", "--passcode-stdin", "--root-fingerprint", srv.rootFingerprint, "--store", store],
-    { input: "NOPE" },
+    { input: "ABCD-EFGH-JKMN-PQRS" },
   );
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /\[PASSCODE_REJECTED\]/);
+  assert.match(r.stderr, /\[PASSCODE_WRONG\].*あと 4 回/);
   assert.match(r.stderr, /対処: .*パスコード/);
 });
