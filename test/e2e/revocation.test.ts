@@ -8,11 +8,12 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type AddressInfo } from "node:net";
-import { addUser, initCa, readOutbox, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
-import { run, shomei, shomeiCa } from "../helpers/run.js";
+import { initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
+import { enrollUser, type Enrolled } from "../helpers/enrolled.js";
+import { run, shomeiCa } from "../helpers/run.js";
 import { needs } from "../helpers/tools.js";
 import { Browserish } from "../helpers/portal.js";
 import { fromPem } from "../../src/pki/pem.js";
@@ -37,19 +38,9 @@ after(async () => {
   ca?.cleanup();
 });
 
-interface Enrolled { readonly userId: string; readonly serial: string; readonly certPath: string; readonly keyPath: string; readonly password: string }
-
-async function enroll(userId: string): Promise<Enrolled> {
+function enroll(userId: string): Promise<Enrolled> {
   assert.ok(ca && srv);
-  const { email, passcode } = await addUser(ca.dir, userId);
-  const store = join(work, `store-${userId}`);
-  const r = await shomei(["enroll", "--server", srv.url, "--user", userId, "--passcode-stdin", "--root-fingerprint", ca.rootFingerprint, "--store", store], { input: `${passcode}\n` });
-  assert.equal(r.code, 0, r.stderr);
-  const dir = join(store, "certs", userId);
-  const serial = readdirSync(dir)[0] ?? "";
-  const password = (await readOutbox(ca.dir)).filter((m) => m.to.includes(email)).map((m) => /^(?:初期パスワード|Initial password): (\S+)$/m.exec(m.body)?.[1]).find(Boolean);
-  assert.ok(password, "initial password mail");
-  return { userId, serial, certPath: join(dir, serial, "cert.pem"), keyPath: join(dir, serial, "key.pem"), password };
+  return enrollUser(ca, srv.url, work, userId);
 }
 
 /** openssl ocsp against the URL the certificate itself names; its stdout and stderr. */

@@ -15,8 +15,9 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type AddressInfo } from "node:net";
-import { addUser, initCa, readOutbox, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
-import { ROOT, run, shomei, shomeiCa } from "../helpers/run.js";
+import { initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
+import { enrollUser, type Enrolled } from "../helpers/enrolled.js";
+import { ROOT, run, shomeiCa } from "../helpers/run.js";
 import { needs } from "../helpers/tools.js";
 import { Browserish } from "../helpers/portal.js";
 import { DataDir } from "../../src/server/data_dir.js";
@@ -35,19 +36,9 @@ let httpPort = 0;
 let oldIssuingPem = "";
 let reissueOutput = "";
 
-interface Enrolled { readonly userId: string; readonly serial: string; readonly certPath: string; readonly keyPath: string; readonly password: string }
-
-async function enroll(userId: string): Promise<Enrolled> {
+function enroll(userId: string): Promise<Enrolled> {
   assert.ok(ca && srv);
-  const { email, passcode } = await addUser(ca.dir, userId);
-  const store = join(work, `store-${userId}`);
-  const r = await shomei(["enroll", "--server", srv.url, "--user", userId, "--passcode-stdin", "--root-fingerprint", ca.rootFingerprint, "--store", store], { input: `${passcode}\n` });
-  assert.equal(r.code, 0, r.stderr);
-  const dir = join(store, "certs", userId);
-  const serial = readdirSync(dir)[0] ?? "";
-  const password = (await readOutbox(ca.dir)).filter((m) => m.to.includes(email)).map((m) => /^(?:初期パスワード|Initial password): (\S+)$/m.exec(m.body)?.[1]).find(Boolean);
-  assert.ok(password, "initial password mail");
-  return { userId, serial, certPath: join(dir, serial, "cert.pem"), keyPath: join(dir, serial, "key.pem"), password };
+  return enrollUser(ca, srv.url, work, userId);
 }
 
 function freePort(): Promise<number> {
