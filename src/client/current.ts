@@ -10,7 +10,7 @@ export interface Current {
 }
 
 /**
- * The current certificate of `userId` (or of the only user ID in the store). USAGE when several
+ * The current certificate of `userId` (or of the only user ID in the store). USER_AMBIGUOUS when several
  * user IDs qualify, CERT_EXPIRED when the user's certificates have all expired,
  * NO_CERTIFICATE_IN_STORE when there is none.
  */
@@ -19,7 +19,7 @@ export async function currentCertificate(store: CertificateStore, userId: string
   const rows = describeCertificates(stored, now).filter((r) => userId === undefined || r.userId === userId);
   const current = rows.filter((r) => r.current);
   const users = [...new Set(current.map((r) => r.userId))];
-  if (users.length > 1) throw new ShomeiError("USAGE", { reason: `--user ${users.join(" | ")}` });
+  if (users.length > 1) throw new ShomeiError("USER_AMBIGUOUS", { userIds: users.join(", "), example: users[users.length - 1] ?? "" });
   const row = current[0];
   if (!row) {
     const newest = [...rows].sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime())[0];

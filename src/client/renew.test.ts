@@ -33,5 +33,5 @@ test("several user IDs in the store: the user must say which (--user)", async ()
     const der = await issueClientCert(ca, { publicKey: key.publicKey, commonName: id, notBefore: now, notAfter: new Date(now.getTime() + 10 * DAY) });
     await store.saveCertificate({ userId: id, server: "https://ca.example.jp", certDer: der, chainDer: [ca.issuingDer, ca.rootDer], privateKey: key.privateKey });
   }
-  await assert.rejects(renew({}, { store, est: noNetwork, progress: () => undefined }), (e) => isShomeiError(e) && e.code === "USAGE" && /a0000811/.test(String(e.params.reason)));
+  await assert.rejects(renew({}, { store, est: noNetwork, progress: () => undefined }), (e) => isShomeiError(e) && e.code === "USER_AMBIGUOUS" && /a0000811/.test(String(e.params.userIds)));
 });

@@ -411,6 +411,13 @@ export const ERRORS = {
     remedyJa: "--help で使い方を確認してください。",
     remedyEn: "See --help for how to use the command.",
   },
+  USER_AMBIGUOUS: {
+    status: 400, exit: 2,
+    ja: "このパソコンには複数のユーザIDの証明書があります（{userIds}）。どのユーザIDで行うか指定してください。",
+    en: "This PC holds certificates of several user IDs ({userIds}); say which one to use.",
+    remedyJa: "--user を付けて実行し直してください（例: --user {example}）。",
+    remedyEn: "Run the command again with --user, for example --user {example}.",
+  },
 
   PROXY_AUTH_REQUIRED: {
     status: 502, exit: 1,

@@ -102,7 +102,7 @@ describe("export", () => {
     assert.equal(existsSync(file), false);
   });
 
-  test("at a terminal it asks only after checking: an existing file or an unclear user ID is said before the password, a weak password after the first entry, a missing import file before its password", async (t) => {
+  test("at a terminal it asks only after checking: an existing file is said before the password, with several user IDs a numbered choice comes first, a weak password after the first entry, a missing import file before its password", async (t) => {
     if (!(await needs(t, "python3"))) return;
     const at = (args: readonly string[], answers: { when: string; send: string }[]): ReturnType<typeof runAtTerminal> =>
       runAtTerminal([process.execPath, SHOMEI, ...args, "--store", store], { answers, env: { LANG: "en_US.UTF-8" } });
@@ -121,15 +121,23 @@ describe("export", () => {
     assert.doesNotMatch(weak.output, /Type it again/, "judged after the first entry");
     assert.equal(existsSync(file), false);
 
-    // Two user IDs on this PC and no --user: said before any password is asked.
+    // Two user IDs on this PC and no --user: a numbered choice before any password is asked;
+    // choosing 2 exports the second. Without a terminal: USER_AMBIGUOUS says what to type.
     const two = join(tempDir(), "two-ids");
     await env.enrollWithCli("a0000902", two);
     await env.enrollWithCli("a0000903", two);
-    const ambiguous = await runAtTerminal([process.execPath, SHOMEI, "export", "--out", file, "--store", two],
-      { answers: [{ when: "Backup password", send: PASS }, { when: "Type it again", send: PASS }], env: { LANG: "en_US.UTF-8" } });
-    assert.equal(ambiguous.code, 2, ambiguous.output);
-    assert.match(ambiguous.output, /a0000902/);
-    assert.doesNotMatch(ambiguous.output, /Backup password/, "no password asked before the user ID is clear");
+    const chosen = await runAtTerminal([process.execPath, SHOMEI, "export", "--out", file, "--store", two],
+      { answers: [{ when: "Number of the user ID", send: "2" }, { when: "Backup password", send: PASS }, { when: "Type it again", send: PASS }], env: { LANG: "en_US.UTF-8" } });
+    assert.equal(chosen.code, 0, chosen.output);
+    assert.match(chosen.output, /1\) a0000902 .* expires \d{4}-\d{2}-\d{2}/);
+    assert.match(chosen.output, /2\) a0000903 +\S.* expires /, "each user ID with a name from the certificate");
+    assert.ok(chosen.output.indexOf("Number of the user ID") < chosen.output.indexOf("Backup password"), "the user ID is chosen before any password is asked");
+    assert.match(chosen.output, /Wrote the certificate of user ID a0000903 /);
+    const script = await shomei(["export", "--out", join(tempDir(), "script.p12"), "--password-stdin", "--store", two], { input: `${PASS}\n` });
+    assert.equal(script.code, 2, script.stderr);
+    assert.match(script.stderr, /\[USER_AMBIGUOUS\]/);
+    assert.match(script.stderr, /a0000902, a0000903/);
+    assert.match(script.stderr, /--user a0000903/);
 
     const missing = await at(["import", join(tempDir(), "nope.p12")], [{ when: "password", send: PASS }]);
     assert.equal(missing.code, 1, missing.output);

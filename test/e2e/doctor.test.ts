@@ -98,6 +98,26 @@ describe("against a running service", () => {
     assert.match(ja.stdout, /問い合わせ先: /);
   });
 
+  test("two user IDs on one PC and no --user: each ID's certificate checked, labelled with the ID; exit 0", async () => {
+    const store = join(tempDir(), "two-ids");
+    await env.enrollWithCli("a0000111", store);
+    await env.enrollWithCli("a0000112", store);
+    const { code, json, stderr } = await doctorJson(["--store", store]);
+    assert.equal(code, 0, stderr + JSON.stringify(json, null, 2));
+    const perCert = ["certificate", "expiry", "revocation", "key", "duplicates"];
+    assert.deepEqual(json.checks.map((c) => c.id), [...ORDER, ...perCert]);
+    for (const c of json.checks) assert.equal(c.status, "ok", `${c.id}: ${c.finding}`);
+    const certChecks = json.checks.filter((c) => c.id === "certificate");
+    assert.deepEqual(certChecks.map((c) => c.details.userId), ["a0000111", "a0000112"]);
+    assert.match(certChecks[1]?.finding ?? "", /a0000112/);
+
+    const text = await shomei(["doctor", "--store", store], { env: { LANG: "en_US.UTF-8", HTTPS_PROXY: "" } });
+    assert.equal(text.code, 0, text.stdout + text.stderr);
+    assert.match(text.stdout, /\[a0000111\]: /);
+    assert.match(text.stdout, /\[a0000112\]: /);
+    assert.doesNotMatch(text.stdout, /several user IDs/i);
+  });
+
   test("at a real terminal: each check shows 'Checking: …' while it runs, then the line is replaced by its result", async (t) => {
     if (!(await needs(t, "python3"))) return;
     const u = await env.enrollWithCli("a0000109");

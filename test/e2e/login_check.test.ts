@@ -7,7 +7,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { shomei } from "../helpers/run.js";
+import { shomei, SHOMEI } from "../helpers/run.js";
+import { runAtTerminal } from "../helpers/pty.js";
 import { tempDir } from "../helpers/ca.js";
 import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import { realClock } from "../helpers/inprocess.js";
@@ -55,6 +56,25 @@ test("after the password was changed in the browser: works, no change due", asyn
   const r = await check(u.store, next);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /No password change is due\./);
+});
+
+test("two user IDs on one PC and no --user: without a terminal USER_AMBIGUOUS names both and what to type; at a terminal choosing 2 logs in as the second", async () => {
+  const store = join(tempDir(), "two-ids");
+  const first = await env.enrollWithCli("a0000511", store);
+  const second = await env.enrollWithCli("a0000512", store);
+  const script = await check(store, first.password);
+  assert.equal(script.code, 2, script.stderr);
+  assert.match(script.stderr, /\[USER_AMBIGUOUS\]/);
+  assert.match(script.stderr, /a0000511, a0000512/);
+  assert.match(script.stderr, /--user a0000512/);
+  const ja = await check(store, first.password, ["--lang", "ja"]);
+  assert.match(ja.stderr, /複数のユーザIDの証明書があります（a0000511, a0000512）/);
+
+  const at = await runAtTerminal([process.execPath, SHOMEI, "login-check", "--server", env.url, "--store", store],
+    { answers: [{ when: "Number of the user ID", send: "2" }, { when: "Password", send: second.password }], env: { LANG: "en_US.UTF-8" } });
+  assert.equal(at.code, 0, at.output);
+  assert.match(at.output, /1\) a0000511 .* expires /);
+  assert.match(at.output, /Login works \(user ID a0000512\)\./);
 });
 
 test("a wrong password: LOGIN_FAILED with the remaining tries, exit 1; it counts toward the lock", async () => {

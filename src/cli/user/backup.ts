@@ -9,7 +9,7 @@ import { FileStore } from "../../client/file_store.js";
 import { isYes } from "../../client/root_trust.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { flag, parse, required, str, type Options } from "../common.js";
-import { checkArgs, firstLineOfStdin, optionalServer, optionalUserId } from "./args.js";
+import { checkArgs, chooseUserId, firstLineOfStdin, optionalServer } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 
@@ -31,8 +31,8 @@ export async function exportCommand(args: readonly string[], lang: Lang): Promis
   const out = required(p, "out");
   const profile = str(p, "profile") ?? "modern";
   if (profile !== "modern" && profile !== "compatible") throw new ShomeiError("FIELD_INVALID", { field: "--profile", reason: `${profile} (modern, compatible)` });
-  const userId = optionalUserId(p);
   const store = openCertificateStore(str(p, "store"));
+  const userId = await chooseUserId(p, store, lang);
   // Everything that can fail without the password is checked before it is asked for.
   const forUser = await checkExport(store, { out, force: flag(p, "force"), ...(userId ? { userId } : {}) });
   note(msg(lang, "export.warning"));

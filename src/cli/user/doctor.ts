@@ -9,7 +9,9 @@ import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
 import { dmsg } from "../../i18n/doctor_messages.js";
 import { Doctor } from "../../client/doctor.js";
-import { exitCodeOf, runChecks, type CheckResult } from "../../client/doctor_run.js";
+import { exitCodeOf, runChecks, type CheckId, type CheckResult } from "../../client/doctor_run.js";
+import { describeCertificates } from "../../client/listing.js";
+import type { CertificateStore } from "../../client/store.js";
 import { checkLines, renderReport, reportJson, summaryLine, type DoctorReport } from "../../client/doctor_report.js";
 import { openCertificateStore, storeSpec } from "../../client/open_store.js";
 import { writeFileAtomic } from "../../util/files.js";
@@ -31,6 +33,18 @@ const OPTIONS = {
   ...PROXY_OPTION,
 } satisfies Options;
 
+/** The checks about one user ID's certificate: run once per user ID when the store holds several. */
+const PER_CERTIFICATE: readonly CheckId[] = ["certificate", "expiry", "revocation", "key", "duplicates"];
+
+/** The user IDs with certificates in the store, in order; empty when it cannot be read (the store check says why). */
+async function storedUserIds(store: CertificateStore): Promise<string[]> {
+  try {
+    return [...new Set(describeCertificates(await store.listCertificates(), new Date()).map((r) => r.userId))].sort();
+  } catch {
+    return [];
+  }
+}
+
 export async function doctorCommand(args: readonly string[], lang: Lang): Promise<number> {
   const p = parse(args, OPTIONS, false);
   if (flag(p, "help")) {
@@ -49,19 +63,39 @@ export async function doctorCommand(args: readonly string[], lang: Lang): Promis
   const spec = storeSpec(str(p, "store"));
   const store = openCertificateStore(spec);
 
-  const doctor = await Doctor.prepare({
+  // Several user IDs and no --user: every ID's certificate is checked (the per-certificate
+  // checks once per ID, labelled with it); the network and store checks run once.
+  const users = userId !== undefined ? [userId] : await storedUserIds(store);
+  const prepare = (forUser: string | undefined): Promise<Doctor> => Doctor.prepare({
     lang, storeSpec: spec, store, env, clientVersion: shomeiVersion(), now: () => new Date(),
-    ...(server ? { server } : {}), ...(userId ? { userId } : {}), ocsp: askOcsp,
+    ...(server ? { server } : {}), ...(forUser ? { userId: forUser } : {}), ocsp: askOcsp,
   });
+  const labelled = users.length > 1;
+  const doctor = await prepare(labelled ? users[0] : userId);
 
   const tty = process.stderr.isTTY === true;
-  const results: CheckResult[] = await runChecks(doctor.definitions(), lang, {
-    starting: (_id, title) => { if (tty) process.stderr.write(dmsg(lang, "progress", { title })); },
-    finished: (r) => {
-      if (tty) process.stderr.write("\r\x1b[K");
-      if (!json) process.stdout.write(checkLines(lang, r).join("\n") + "\n");
-    },
-  });
+  const runFor = async (d: Doctor, forUser: string | undefined, only?: readonly CheckId[]): Promise<CheckResult[]> => {
+    const label = (r: CheckResult): CheckResult => forUser !== undefined && PER_CERTIFICATE.includes(r.id)
+      ? { ...r, title: `${r.title} [${forUser}]`, details: { ...r.details, userId: forUser } }
+      : r;
+    const defs = d.definitions().filter((def) => only === undefined || only.includes(def.id));
+    const out = await runChecks(defs, lang, {
+      starting: (id, title) => { if (tty) process.stderr.write(dmsg(lang, "progress", { title: forUser !== undefined && PER_CERTIFICATE.includes(id) ? `${title} [${forUser}]` : title })); },
+      finished: (r) => {
+        if (tty) process.stderr.write("\r\x1b[K");
+        if (!json) process.stdout.write(checkLines(lang, label(r)).join("\n") + "\n");
+      },
+    });
+    return out.map(label);
+  };
+  const results: CheckResult[] = await runFor(doctor, labelled ? users[0] : undefined);
+  if (labelled) {
+    for (const other of users.slice(1)) {
+      const d = await prepare(other);
+      await d.readCertificates().catch(() => undefined); // the store check ran in the full run above (and says if it cannot be read)
+      results.push(...await runFor(d, other, PER_CERTIFICATE));
+    }
+  }
 
   const helpdesk = await doctor.helpdesk();
   const proxySetting = env.https_proxy || env.HTTPS_PROXY || undefined;

@@ -10,9 +10,8 @@ import { currentCertificate } from "../../client/current.js";
 import { httpsRequest, type HttpResponse } from "../../client/http.js";
 import { EstClient, normaliseServerUrl, problemToError } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
-import { checkUserId } from "../../client/user_id.js";
 import { flag, parse, required, str, type Options } from "../common.js";
-import { checkArgs, firstLineOfStdin } from "./args.js";
+import { checkArgs, chooseUserId, firstLineOfStdin } from "./args.js";
 import { askLine } from "./terminal.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
@@ -48,10 +47,8 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
   }
   checkArgs(p, lang);
   const server = normaliseServerUrl(required(p, "server"));
-  const wanted = str(p, "user");
-  if (wanted !== undefined) checkUserId(wanted);
-
   const store = openCertificateStore(str(p, "store"));
+  const wanted = await chooseUserId(p, store, lang);
   const { row, cert } = await currentCertificate(store, wanted, new Date());
 
   // The portal is checked against the root the user confirmed: for this address, or else the

@@ -6,7 +6,7 @@ import { EstClient } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { renew, type RenewEvent } from "../../client/renew.js";
 import { flag, parse, str, type Options } from "../common.js";
-import { checkArgs, optionalServer, optionalUserId } from "./args.js";
+import { checkArgs, chooseUserId, optionalServer } from "./args.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
 import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
@@ -29,9 +29,10 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
   }
   checkArgs(p, lang);
   const server = optionalServer(p);
-  const userId = optionalUserId(p);
   const keyKind = str(p, "key");
   if (keyKind !== undefined && !isKeyKind(keyKind)) throw new ShomeiError("FIELD_INVALID", { field: "--key", reason: `${keyKind} (ec-p256, ec-p384, rsa-2048, rsa-3072)` });
+  const store = openCertificateStore(str(p, "store"));
+  const userId = await chooseUserId(p, store, lang);
 
   const note = (text: string): void => void process.stderr.write(text + "\n");
   const progress = (e: RenewEvent): void => {
@@ -45,7 +46,7 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
   const r = await renew(
     { ...(userId ? { userId } : {}), ...(server ? { server } : {}), ...(keyKind && isKeyKind(keyKind) ? { keyKind } : {}) },
     {
-      store: openCertificateStore(str(p, "store")),
+      store,
       est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang, env: proxyEnv(p) }),
       progress,
       clientVersion: shomeiVersion(),
