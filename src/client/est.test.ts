@@ -18,6 +18,7 @@ import { startTestEstServer } from "../../test/helpers/client_est_server.js";
 import { startTestProxy } from "../../test/helpers/client_proxy.js";
 import { startRealEstServer, type RealEstServer } from "../../test/helpers/client_real_server.js";
 import { needs } from "../../test/helpers/tools.js";
+import { freePort } from "../../test/helpers/ports.js";
 
 const NO_PROXY_ENV = { env: {} };
 
@@ -38,14 +39,6 @@ let srv: RealEstServer;
 before(async () => { srv = await startRealEstServer(); });
 after(async () => { await srv?.stop(); });
 beforeEach(() => { srv.reset(); });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test("normaliseServerUrl accepts the base URL in the forms users paste, and only https", () => {
   for (const input of ["https://ca.example.jp", "https://ca.example.jp/", "https://ca.example.jp/.well-known/est", " https://CA.example.jp/.well-known/est/ "]) {

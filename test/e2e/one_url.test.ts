@@ -6,21 +6,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { serve, tempDir } from "../helpers/ca.js";
 import { shomeiCa } from "../helpers/run.js";
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().once("error", reject).listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
-}
+import { freePort } from "../helpers/ports.js";
 
 const enrollServer = (text: string): string[] => [...text.matchAll(/shomei enroll --server (\S+)/g)].map((m) => m[1] ?? "");
 

@@ -10,12 +10,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readOutbox, tempDir, type ParsedMail } from "./ca.js";
 import { run, ROOT } from "./run.js";
 import { PY_DEBIAN } from "./tools.js";
+import { freePort } from "./ports.js";
 
 export const SMTP_USER = "shomei-mailer";
 export const SMTP_PASSWORD = "smtp-pässword-42";
@@ -57,18 +57,6 @@ function parseEvent(line: string): SmtpEvent {
   if (line.startsWith("AUTH ")) return { what: "AUTH", tls };
   if (line.startsWith("DATA ")) return { what: "DATA", tls };
   throw new Error(`unknown smtp server event: ${line}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The script is not compiled: it lives beside this file's source in test/helpers. */

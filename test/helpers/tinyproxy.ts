@@ -4,9 +4,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer, connect, type AddressInfo } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "./ca.js";
+import { freePort } from "./ports.js";
 
 export interface Tinyproxy {
   /** http://127.0.0.1:PORT (no credentials). */
@@ -16,17 +17,6 @@ export interface Tinyproxy {
   /** tinyproxy's log so far (CONNECT targets are logged at Info level). */
   log(): string;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function accepting(port: number): Promise<boolean> {

@@ -14,7 +14,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createServer, type AddressInfo } from "node:net";
 import { initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
 import { enrollUser, type Enrolled } from "../helpers/enrolled.js";
 import { ROOT, run, shomeiCa } from "../helpers/run.js";
@@ -26,6 +25,7 @@ import { keyObjectSigner } from "../../src/pki/keys.js";
 import { caExtensions, keyIdentifier } from "../../src/pki/profiles.js";
 import { fromPem, fromPemAll, toPem } from "../../src/pki/pem.js";
 import { randomSerial } from "../../src/pki/serial.js";
+import { freePort } from "../helpers/ports.js";
 
 const JAVA_CHECK = join(ROOT, "test", "interop", "java", "ChainCheck.java");
 
@@ -39,17 +39,6 @@ let reissueOutput = "";
 function enroll(userId: string): Promise<Enrolled> {
   assert.ok(ca && srv);
   return enrollUser(ca, srv.url, work, userId);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** What `init` wrote before this version: the issuing CA certificate without CDP and AIA (same key and name), and no ARL. */
