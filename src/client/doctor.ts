@@ -411,10 +411,13 @@ export class Doctor {
     const cert = row ? this.stored.find((c) => c.location.cert === row.certPath) : undefined;
     if (!row || !cert) return { status: "problem", finding: this.t("certificate.none", { userId: userLabel }), remedy: this.t("certificate.noneRemedy"), details: {} };
     this.selected = { row, cert };
-    return {
-      status: "ok", finding: this.t("certificate.ok", { userId: row.userId, serial: row.serial, issuer: row.issuer }),
-      details: { userId: row.userId, serial: row.serial, subject: row.subject, issuer: row.issuer, notBefore: row.notBefore.toISOString(), notAfter: row.notAfter.toISOString(), fingerprint: row.fingerprint },
-    };
+    const about = { userId: row.userId, serial: row.serial, issuer: row.issuer };
+    const details = { userId: row.userId, serial: row.serial, subject: row.subject, issuer: row.issuer, notBefore: row.notBefore.toISOString(), notAfter: row.notAfter.toISOString(), fingerprint: row.fingerprint };
+    // Imported without --server: usable for login, but renewal will have to be told where to go.
+    if (cert.server === undefined) {
+      return { status: "warning", finding: this.t("certificate.noServer", about), remedy: this.t("certificate.noServerRemedy"), details: { ...details, serverKnown: false } };
+    }
+    return { status: "ok", finding: this.t("certificate.ok", about), details };
   }
 
   private expiry(): Outcome | Skip {

@@ -800,12 +800,12 @@ export const ERRORS = {
     remedyJa: "表示されたフィンガープリントが運用担当者から案内されたものと一致することを確かめてから、端末で「y」と答えるか、--root-fingerprint で指定してください（確認済みなら --yes でも進めます）。",
     remedyEn: "Check that the fingerprint shown matches the one the operator gave you, then answer \"y\" on a terminal or give it with --root-fingerprint (--yes also proceeds once you have checked).",
   },
-  IMPORT_SERVER_REQUIRED: {
+  RENEW_SERVER_UNKNOWN: {
     status: 400, exit: 2,
-    ja: "この証明書をどのサーバーで更新するかが分かりません（バックアップには入っていません）。",
-    en: "Which server this certificate renews with is not known (a backup does not say).",
-    remedyJa: "--server に証明書を取得したサーバーのアドレス（パスコードのメールに記載）を指定してください。",
-    remedyEn: "Give the server you obtained it from (in the passcode e-mail) with --server.",
+    ja: "ユーザID {userId} の証明書をどのサーバーで更新するかが分かりません（--server なしでバックアップから読み込んだ証明書です）。",
+    en: "Which server renews the certificate of user ID {userId} is not known (it was imported from a backup without --server).",
+    remedyJa: "証明書を取得したサーバーのアドレス（パスコードのメールに記載）を指定してください: shomei renew --server https://…（端末で実行すれば尋ねます）。一度更新すれば記録されます。",
+    remedyEn: "Give the address of the server you got the certificate from (in the passcode e-mail): shomei renew --server https://… (run at a terminal, it asks). Once renewed, it is recorded.",
   },
 
   // ---- NSS store ----
