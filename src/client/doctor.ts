@@ -233,7 +233,7 @@ export class Doctor {
       return { status: "ok", finding: this.t("proxy.ok", { proxy: where, target: to }), details: { proxy: where, authentication: proxy.username !== "" } };
     } catch (e) {
       if (isShomeiError(e) && e.code === "PROXY_AUTH_REQUIRED") {
-        return { status: "problem", finding: this.t("proxy.auth", { proxy: where, status: e.params.status ?? 407 }), remedy: this.t("proxy.authRemedy"), details: { proxy: where, code: e.code, credentialsGiven: proxy.username !== "" } };
+        return { status: "problem", finding: this.t("proxy.auth", { proxy: where, status: String(e.params.status ?? 407) }), remedy: this.t("proxy.authRemedy"), details: { proxy: where, code: e.code, credentialsGiven: proxy.username !== "" } };
       }
       return { status: "problem", finding: this.t("proxy.refused", { proxy: where, target: to, reason: errorReason(e) }), remedy: this.t("proxy.refusedRemedy", { target: to }), details: { proxy: where } };
     }

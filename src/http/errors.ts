@@ -4,7 +4,7 @@
  * the helpdesk. 5xx details never leave the server.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ShomeiError, isShomeiError, REMEDY_LABEL } from "../i18n/errors.js";
+import { ShomeiError, isShomeiError, isoTimes, REMEDY_LABEL } from "../i18n/errors.js";
 import { langFromAcceptLanguage } from "../i18n/lang.js";
 import { boundedText } from "../util/untrusted_text.js";
 
@@ -46,6 +46,7 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiErr
   if (e.status === 429) void reply.header("Retry-After", String(Number(e.params.minutes ?? 1) * 60));
   void reply.code(e.status);
   if (wantsProblemJson(req)) {
+    const times = isoTimes(e);
     return reply.type("application/problem+json").send({
       type: `urn:shomei:error:${e.code}`,
       title: e.text(lang),
@@ -54,6 +55,8 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiErr
       detail: e.text(lang),
       remedy: e.remedy(lang),
       helpdesk,
+      // The texts show times for people (in the service's zone); programs get them as ISO 8601.
+      ...(times ? { params: times } : {}),
       // A wrong passcode: how many more wrong ones before it is voided.
       ...(e.code === "PASSCODE_REJECTED" && typeof e.params.triesLeft === "number" ? { triesLeft: e.params.triesLeft } : {}),
     });

@@ -7,6 +7,8 @@
  * docs/troubleshooting.md is generated from this file (`npm run docs:errors`).
  */
 
+import { formatTime } from "./format.js";
+
 export type Lang = "ja" | "en";
 
 export interface CatalogEntry {
@@ -946,24 +948,34 @@ export const ERRORS = {
 } as const satisfies Record<string, CatalogEntry>;
 
 export type ErrorCode = keyof typeof ERRORS;
-export type ErrorParams = Readonly<Record<string, string | number>>;
+/**
+ * Values filled into the messages. A Date is a time people read: the message shows it as
+ * `2027-11-05 01:58 JST` in the error's timeZone (the service's configured zone on the
+ * server, the PC's own zone when none is given); JSON answers carry it as ISO 8601 (isoTimes).
+ */
+export type ErrorParams = Readonly<Record<string, string | number | Date>>;
 
-function fill(template: string, params: ErrorParams): string {
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
-    Object.hasOwn(params, name) ? String(params[name]) : whole,
-  );
+function fill(template: string, params: ErrorParams, timeZone: string | undefined): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    if (!Object.hasOwn(params, name)) return whole;
+    const v = params[name];
+    return v instanceof Date ? formatTime(v, timeZone) : String(v);
+  });
 }
 
 /** The one error type Shomei throws on purpose. */
 export class ShomeiError extends Error {
   readonly code: ErrorCode;
   readonly params: ErrorParams;
+  /** The zone the message shows its times in (undefined: the zone of the machine showing it). */
+  readonly timeZone: string | undefined;
 
-  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
-    super(fill(ERRORS[code].en, params), options);
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown; timeZone?: string }) {
+    super(fill(ERRORS[code].en, params, options?.timeZone), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ShomeiError";
     this.code = code;
     this.params = params;
+    this.timeZone = options?.timeZone;
   }
 
   get status(): number {
@@ -977,14 +989,20 @@ export class ShomeiError extends Error {
   /** The message in the given language. */
   text(lang: Lang): string {
     const e = ERRORS[this.code];
-    return fill(lang === "ja" ? e.ja : e.en, this.params);
+    return fill(lang === "ja" ? e.ja : e.en, this.params, this.timeZone);
   }
 
   /** What to do next, in the given language. */
   remedy(lang: Lang): string {
     const e = ERRORS[this.code];
-    return fill(lang === "ja" ? e.remedyJa : e.remedyEn, this.params);
+    return fill(lang === "ja" ? e.remedyJa : e.remedyEn, this.params, this.timeZone);
   }
+}
+
+/** The times among an error's params as ISO 8601, for JSON answers (undefined when it has none). */
+export function isoTimes(e: ShomeiError): Record<string, string> | undefined {
+  const out = Object.entries(e.params).filter((kv): kv is [string, Date] => kv[1] instanceof Date).map(([k, d]) => [k, d.toISOString()] as const);
+  return out.length === 0 ? undefined : Object.fromEntries(out);
 }
 
 export function isShomeiError(e: unknown): e is ShomeiError {

@@ -1,5 +1,4 @@
 /** Dates as people read them, in the operator's time zone (Asia/Tokyo by default). */
-import type { Lang } from "./errors.js";
 
 const pad2 = (n: number): string => String(n).padStart(2, "0");
 
@@ -15,25 +14,17 @@ function zoneName(d: Date, timeZone: string | undefined): string {
 }
 
 /**
- * The one format for a time people read in a terminal: `2027-11-05 01:58 JST`, the date and
+ * The one format for a time people read: `2027-11-05 01:58 JST`, the date and
  * time in `timeZone` (the PC's own zone when undefined) followed by that zone. Both `shomei`
- * (the PC's zone) and `shomei-ca` (the configured `timeZone`) print times this way; `--json`
- * output keeps ISO 8601.
+ * (the PC's zone) and `shomei-ca` (the configured `timeZone`) print times this way, and so do
+ * the service's mails, web pages and error texts (its `timeZone`); `--json` output and JSON
+ * APIs keep ISO 8601.
  */
 export function formatTime(d: Date, timeZone?: string): string {
   const parts = new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" })
     .formatToParts(d);
   const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value);
   return `${get("year")}-${pad2(get("month"))}-${pad2(get("day"))} ${pad2(get("hour"))}:${pad2(get("minute"))} ${zoneName(d, timeZone)}`;
-}
-
-export function formatDateTime(d: Date, lang: Lang, timeZone: string): string {
-  if (lang === "ja") {
-    const f = new Intl.DateTimeFormat("ja-JP", { timeZone, year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
-    return `${f.format(d)}（${timeZone === "Asia/Tokyo" ? "日本時間" : timeZone}）`;
-  }
-  const f = new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false, timeZoneName: "short" });
-  return f.format(d);
 }
 
 /**

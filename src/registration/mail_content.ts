@@ -5,7 +5,7 @@
  * are part of the contract with users' guides and tests: keep them exactly.
  */
 import type { Lang } from "../i18n/errors.js";
-import { formatDateTime } from "../i18n/format.js";
+import { formatTime } from "../i18n/format.js";
 
 export interface MailContext {
   readonly serviceName: string;
@@ -28,7 +28,7 @@ export interface MailText {
 }
 
 export function passcodeMail(c: MailContext, r: Recipient, passcode: string, expiresAt: Date): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   const cmd = `shomei enroll --server ${c.serverUrl} --user ${r.userId}`;
   if (r.lang === "ja") {
     return {
@@ -93,7 +93,7 @@ export function passcodeMail(c: MailContext, r: Recipient, passcode: string, exp
 }
 
 export function initialPasswordMail(c: MailContext, r: Recipient, password: string, expiresAt: Date, lifetimeDays: number): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】初期パスワードのお知らせ`,
@@ -138,7 +138,7 @@ export function initialPasswordMail(c: MailContext, r: Recipient, password: stri
 
 /** A reminder that the client certificate expires soon: renew it with `shomei renew`. */
 export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt: Date, daysLeft: number): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】クライアント証明書の有効期限が近づいています（残り ${daysLeft} 日）`,
@@ -185,7 +185,7 @@ export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt:
 
 /** A reminder that the initial password (never used) expires soon: log in and change it. */
 export function initialPasswordReminderMail(c: MailContext, r: Recipient, expiresAt: Date, daysLeft: number): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】初期パスワードの有効期限が近づいています（残り ${daysLeft} 日）`,

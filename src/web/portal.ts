@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import formbody from "@fastify/formbody";
 import multipart from "@fastify/multipart";
 import type { Lang } from "../i18n/errors.js";
-import { ShomeiError, isShomeiError } from "../i18n/errors.js";
+import { ShomeiError, isShomeiError, isoTimes } from "../i18n/errors.js";
 import { parseLocalDateTime } from "../i18n/format.js";
 import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
 import { P } from "../i18n/portal_messages.js";
@@ -153,6 +153,8 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     reply.code(e.status).type("application/problem+json").send({
       type: `urn:shomei:error:${e.code}`, title: e.text(req.lang), status: e.status, code: e.code,
       detail: e.text(req.lang), remedy: e.remedy(req.lang), helpdesk: o.helpdesk,
+      // The texts show times for people (in the service's zone); programs get them as ISO 8601.
+      ...(isoTimes(e) ? { params: isoTimes(e) } : {}),
     });
   app.setErrorHandler((err, req, reply) => {
     const limit = req.url.startsWith("/api/v1/users/bulk") ? CSV_LIMIT : FORM_LIMIT;
