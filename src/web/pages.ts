@@ -44,7 +44,8 @@ function switchHref(c: PageContext): string {
   return `${c.path}${sep}lang=${other}`;
 }
 
-export function layout(c: PageContext, title: string, body: Interpolation): string {
+/** `head`: more elements for <head> (the enrollment page's script and style sheet). */
+export function layout(c: PageContext, title: string, body: Interpolation, head: Interpolation = ""): string {
   const L = c.lang;
   const nav = c.user
     ? html`<nav aria-label="menu"><ul>
@@ -54,7 +55,7 @@ export function layout(c: PageContext, title: string, body: Interpolation): stri
       </ul></nav>`
     : "";
   return "<!doctype html>\n" + html`<html lang="${L}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} — ${c.serviceName}</title><link rel="stylesheet" href="/static/style.css"></head>
+<title>${title} — ${c.serviceName}</title><link rel="stylesheet" href="/static/style.css">${head}</head>
 <body><a class="skip" href="#main">${P.skip[L]}</a>
 <header><p>${c.serviceName}</p>${nav}<a href="${switchHref(c)}" lang="${L === "ja" ? "en" : "ja"}">${P.switchLang[L]}</a></header>
 <main id="main"><h1>${title}</h1>${body}</main>
