@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import { realClock } from "../helpers/inprocess.js";
-import { tempDir } from "../helpers/ca.js";
+import { readOutbox, tempDir } from "../helpers/ca.js";
 import { run } from "../helpers/run.js";
 import { has, needs } from "../helpers/tools.js";
 import { autoSelectCertificate, type AutoSelectPolicy } from "../helpers/chromium_policy.js";
@@ -159,6 +159,11 @@ describe("enrollment in the browser: /enroll, the .p12, NSS and a portal login",
       }
       const userId = profile === "modern" ? "a0000701" : "a0000702";
       const secrets = await register(e, userId);
+      // The mail points at the page first, the command line second.
+      const mail = (await readOutbox(e.ca.dir)).find((m) => m.to.includes(`${userId}@`) && /パスコード: /.test(m.body));
+      assert.ok(mail);
+      const pageAt = mail.body.search(/^ {3}https:\/\/\S+\/enroll$/m);
+      assert.ok(pageAt > 0 && pageAt < mail.body.indexOf("shomei enroll --server"), mail.body);
       const home = await userHome(e);
       homes.push(home.dir);
       const files = join(home.dir, "Downloads");
