@@ -112,6 +112,10 @@ export const E = {
     "オンラインシステム {url} を開き、証明書を選んで、ユーザID と「初期パスワードのお知らせ」メールの初期パスワードでログインしてください（初期パスワードはメール送信から 40 日で期限切れになります）。",
     "Open the online system at {url}, pick the certificate, and log in with your user ID and the initial password from the \"initial password\" e-mail (it expires 40 days after it was sent).",
   ),
+  renewLoginStep: t(
+    "ブラウザーを再起動し、新しい証明書（有効期限の遅いほう）を選んでこのオンラインシステムにログインしてください。パスワードは今までと同じです。",
+    "Restart the browser, pick the new certificate (the one that expires later) and log in to this online system. Your password stays the same.",
+  ),
   loginStepNoUrl: t(
     "メールに書かれたオンラインシステムを開き、証明書を選んで、ユーザID と初期パスワードでログインしてください。",
     "Open the online system named in the e-mail, pick the certificate, and log in with your user ID and the initial password.",
@@ -133,6 +137,7 @@ export const E = {
     linux: t("ブラウザーの証明書の管理の「自分の証明書」で、有効期限が早いほうを削除（コマンドラインでは shomei prune）。", "In the browser's certificate manager under \"Your certificates\", delete the one that expires sooner (on a command line: shomei prune)."),
   } as Readonly<Record<SystemId, Text>>,
   renewLink: t("証明書を更新する", "Renew certificate"),
+  statusSuperseded: t("更新済み（古い証明書）", "Superseded (renewed)"),
   renewOffer: t(
     "更新の受付期間です。このブラウザーで新しい証明書を取得できます。",
     "The renewal window is open: you can get the new certificate in this browser.",

@@ -107,6 +107,7 @@ export function buildPortalApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
       csrAttrs: csrAttrsFor(s.config.keyKind), helpdesk: s.config.helpdesk,
       limiter: limiterFor(s, o),
     },
+    renewPage: { keyKind: s.config.keyKind, rootFingerprint: s.rootFingerprint, userIdPattern: s.config.userIdPattern },
     serviceName: s.config.serviceName,
     helpdesk: s.config.helpdesk,
     timeZone: s.config.timeZone,

@@ -133,7 +133,7 @@ ${field("passwordConfirm", E.passwordConfirm[L], html`<input id="passwordConfirm
 <h2>${E.stepsTitle[L]}</h2>
 ${steps(L, d.mode)}
 <h2>${E.loginTitle[L]}</h2>
-<p>${d.portalUrl ? fillText(E.loginStep[L], { url: d.portalUrl }) : E.loginStepNoUrl[L]}</p>
+<p>${renew ? E.renewLoginStep[L] : d.portalUrl ? fillText(E.loginStep[L], { url: d.portalUrl }) : E.loginStepNoUrl[L]}</p>
 ${d.portalUrl ? html`<p><a href="${d.portalUrl}">${d.portalUrl}</a></p>` : ""}
 <p class="keep" data-template="${E.keepBackup[L]}">${fillText(E.keepBackup[L], { file: "USERID.p12" })}</p>
 </section>
