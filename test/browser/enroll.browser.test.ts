@@ -328,6 +328,14 @@ describe("enrollment in the browser: /enroll, the .p12, NSS and a portal login",
       // The right passcode still works: the certificate arrives.
       await fillForm(page, { userId, passcode: secrets.passcode });
       assert.equal(await submit(page), "result", await alertText(page));
+
+      // The same passcode from another browser (another key, another request): used, refused with its remedy.
+      const other = await newPage(browser, "en");
+      await other.page.goto(`${e.server.url}/enroll`, { waitUntil: "load" });
+      await fillForm(other.page, { userId, passcode: secrets.passcode });
+      assert.equal(await submit(other.page), "error");
+      assert.equal(await errorCode(other.page), "PASSCODE_REJECTED");
+      assert.match(await alertText(other.page), /ask for a new passcode/);
     } finally {
       await browser.close().catch(() => undefined);
     }
@@ -357,6 +365,14 @@ describe("enrollment in the browser: /enroll, the .p12, NSS and a portal login",
       assert.equal(integrity, `sha384-${createHash("sha384").update(body).digest("base64")}`);
       assert.equal(await js.isVisible("#enroll-form"), true);
       assert.equal(await js.isVisible("noscript"), false);
+
+      // A browser without WebCrypto gets the coded error instead of the form.
+      const bare = await newPage(browser);
+      await bare.ctx.addInitScript("Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined })");
+      await bare.page.goto(`${e.server.url}/enroll`, { waitUntil: "load" });
+      await bare.page.waitForSelector("#error:not([hidden])");
+      assert.equal(await errorCode(bare.page), "BROWSER_NO_WEBCRYPTO");
+      assert.equal(await bare.page.isVisible("#enroll-form"), false);
     } finally {
       await browser.close().catch(() => undefined);
     }
