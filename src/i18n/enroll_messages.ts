@@ -64,6 +64,10 @@ export const E = {
     ja: (userId: string): string => `${userId} の申請が途中で止まっています。同じユーザID とパスコードでもう一度押すと、同じ鍵で続けます（パスコードが無駄になることはありません）。`,
     en: (userId: string): string => `A request for ${userId} did not finish. Press the button again with the same user ID and passcode to continue with the same key (the passcode is not used up).`,
   },
+  pendingFoundRenew: t(
+    "前回の更新が途中で止まっています。もう一度押すと、同じ鍵で続けます。",
+    "The last renewal did not finish. Press the button again to continue with the same key.",
+  ),
   // After the certificate arrived.
   doneTitle: t("証明書を受け取りました", "Your certificate is here"),
   downloadIntro: t(

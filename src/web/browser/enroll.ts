@@ -95,7 +95,7 @@ const isCode = (c: string): c is ErrorCode => Object.hasOwn(ERRORS, c);
 /** The user ID as the service knows it (full-width folded, spaces trimmed, any case), or the error. */
 function checkUserId(cfg: Config, input: string): { userId: string; error?: ShomeiError } {
   const typed = input.normalize("NFKC").trim();
-  if (typed === "") return { userId: "", error: new ShomeiError("USER_ID_FORMAT", { userId: "", formatJa: cfg.userIdWords, formatEn: cfg.userIdWords }) };
+  if (typed === "") return { userId: "", error: new ShomeiError("INPUT_REQUIRED", { what: E.userId[cfg.lang] }) };
   let re: RegExp | undefined;
   try { re = cfg.userIdPattern ? new RegExp(cfg.userIdPattern) : undefined; } catch { re = undefined; }
   if (!re || re.test(typed)) return { userId: typed };
@@ -395,7 +395,7 @@ async function start(): Promise<void> {
     const first = waiting[0];
     const box = $("pending");
     if (first && box) {
-      box.textContent = E.pendingFound[L](first.userId);
+      box.textContent = cfg.mode === "renew" ? E.pendingFoundRenew[L] : E.pendingFound[L](first.userId);
       box.hidden = false;
       const input = $<HTMLInputElement>("userId");
       if (input && input.value === "") input.value = first.userId;
