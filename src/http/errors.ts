@@ -39,10 +39,17 @@ export function wantsProblemJson(req: FastifyRequest): boolean {
   return (req.headers.accept ?? "").includes("application/problem+json");
 }
 
+/** A request made by a page's script (fetch), not a navigation or a command-line client. */
+export function fromPageScript(req: FastifyRequest): boolean {
+  const mode = req.headers["sec-fetch-mode"];
+  return mode === "cors" || mode === "same-origin" || req.headers["x-shomei-client"] === "browser";
+}
+
 export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiError, helpdesk: string): FastifyReply {
   const lang = langFromAcceptLanguage(req.headers["accept-language"]);
   if (e.code === "INTERNAL") req.log.error({ err: e.cause ?? e }, "internal error");
-  if (e.status === 401) void reply.header("WWW-Authenticate", 'Basic realm="shomei", charset="UTF-8"');
+  // Not to a script's fetch() (the browser enrollment page): the browser would open its own login dialog over the page.
+  if (e.status === 401 && !fromPageScript(req)) void reply.header("WWW-Authenticate", 'Basic realm="shomei", charset="UTF-8"');
   if (e.status === 429) void reply.header("Retry-After", String(Number(e.params.minutes ?? 1) * 60));
   void reply.code(e.status);
   if (wantsProblemJson(req)) {

@@ -343,6 +343,20 @@ export const ERRORS = {
     remedyJa: "URL、ネットワーク、プロキシ設定を確認してください（shomei doctor で確認できます）。",
     remedyEn: "Check the URL, the network and the proxy settings (shomei doctor helps).",
   },
+  BROWSER_NO_WEBCRYPTO: {
+    status: 400, exit: 1,
+    ja: "このブラウザーでは暗号機能（WebCrypto）または保存領域（IndexedDB）が使えないため、証明書を取得できません。",
+    en: "This browser offers no cryptography (WebCrypto) or storage (IndexedDB), so it cannot obtain the certificate.",
+    remedyJa: "最新の Microsoft Edge、Google Chrome、Firefox または Safari で、メールに書かれた https:// の URL を開いてください（プライベートウィンドウでは保存できないことがあります）。コマンドラインを使える場合は shomei enroll でも取得できます。",
+    remedyEn: "Open the https:// URL from the e-mail in a current Microsoft Edge, Google Chrome, Firefox or Safari (a private window may not allow storage). With a command line, shomei enroll also works.",
+  },
+  BROWSER_CONNECTION_LOST: {
+    status: 502, exit: 1,
+    ja: "サービスに接続できないか、応答の途中で接続が切れました: {reason}",
+    en: "The service cannot be reached, or the connection dropped before its answer arrived: {reason}",
+    remedyJa: "ネットワークを確認して、もう一度同じボタンを押してください。鍵と要求はこのブラウザーに残してあるので、10 分以内なら同じ証明書を受け取れ、パスコードが無駄になることはありません。続く場合はヘルプデスクに連絡してください。",
+    remedyEn: "Check the network and press the same button again. The key and the request are kept in this browser, so within 10 minutes you get the same certificate and the passcode is not used up. If it persists, contact the helpdesk.",
+  },
   SERVER_TLS_UNTRUSTED: {
     status: 502, exit: 1,
     ja: "サーバーの TLS 証明書が確認したルート証明書につながりません: {reason}",

@@ -18,6 +18,7 @@ import type { Identity, PortalService } from "../portal/service.js";
 import { frameworkErrors, toShomeiError } from "../http/errors.js";
 import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
+import { renewRoutes, type RenewPageOptions } from "./renew_page.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
@@ -40,6 +41,8 @@ export interface PortalOptions {
   readonly helpdesk: string;
   readonly timeZone: string;
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+  /** The browser renewal page (/me/renew): the key kind and root the service uses. */
+  readonly renewPage?: RenewPageOptions;
   /** EST on this listener too, for simplereenroll (renewal authenticated by the current certificate). */
   readonly est?: {
     readonly enrollment: EnrollmentService;
@@ -270,8 +273,10 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     if (!s) return reply;
     const c = await userCtx(req, s);
     const m = await portal.overview(s.id);
+    const now = portal.now();
+    const renewOpen = o.est !== undefined && s.id.cert.status === "valid" && now < s.id.cert.notAfter && now >= o.est.renewal.opensAt(s.id.cert);
     return page(reply, 200, mePage(c, {
-      ...m, current: s.id.cert, now: portal.now(),
+      ...m, current: s.id.cert, now, renewOpen,
       ...(query(req).done === "password" ? { notice: P.changed[req.lang] } : {}),
     }));
   });
@@ -436,6 +441,14 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     });
     return page(reply, 200, auditPage(s.c, { ...f, since: since ? f.since : "", until: until ? f.until : "" }, records));
   });
+
+  if (o.renewPage) {
+    const renewPage = o.renewPage;
+    renewRoutes(app, renewPage, async (req, reply) => {
+      const s = await requireSession(req, reply, "full");
+      return s ? { c: await userCtx(req, s), cert: s.id.cert } : undefined;
+    });
+  }
 
   await app.register(apiPlugin, { prefix: "/api/v1", portal });
   if (o.est) {
