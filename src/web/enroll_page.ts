@@ -15,7 +15,7 @@ import type { Lang } from "../i18n/errors.js";
 import { E, SYSTEMS, fillText } from "../i18n/enroll_messages.js";
 import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
 import { P } from "../i18n/portal_messages.js";
-import { formatDateTime } from "../i18n/format.js";
+import { formatTime } from "../i18n/format.js";
 import type { KeyKind } from "../pki/keys.js";
 import { BACKUP_PASSWORD_MIN } from "../util/backup_password.js";
 import { html, type Html } from "./html.js";
@@ -107,7 +107,7 @@ export function enrollPage(c: PageContext, d: EnrollPageData): string {
  data-user-id-pattern="${d.userIdPattern}" data-user-id-words="${words}" data-portal-url="${d.portalUrl ?? ""}"
  data-password-min="${BACKUP_PASSWORD_MIN}" data-user-id="${d.userId ?? ""}">
 ${renew
-    ? html`<dl><dt>${P.userId[L]}</dt><dd id="renew-user">${d.userId ?? ""}</dd>${d.currentNotAfter ? html`<dt>${E.validUntil[L]}</dt><dd>${formatDateTime(d.currentNotAfter, L, c.timeZone)}</dd>` : ""}</dl>`
+    ? html`<dl><dt>${P.userId[L]}</dt><dd id="renew-user">${d.userId ?? ""}</dd>${d.currentNotAfter ? html`<dt>${E.validUntil[L]}</dt><dd>${formatTime(d.currentNotAfter, c.timeZone)}</dd>` : ""}</dl>`
     : html`${field("userId", E.userId[L], html`<input id="userId" name="userId" type="text" autocomplete="username" required maxlength="64" spellcheck="false" autocapitalize="none" aria-describedby="userId-hint">`, words)}
 ${field("passcode", E.passcode[L], html`<input id="passcode" name="passcode" type="text" autocomplete="one-time-code" required maxlength="64" spellcheck="false" aria-describedby="passcode-hint">`, E.passcodeHelp[L])}`}
 ${field("password", E.password[L], html`<input id="password" name="password" type="password" autocomplete="new-password" required maxlength="256" aria-describedby="password-hint password-rules">`, "")}

@@ -16,8 +16,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { readCertificate } from "../../src/pki/certificate.js";
@@ -26,11 +25,11 @@ import { parseCertList } from "../../src/client/nss_store.js";
 import { startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import { realClock } from "../helpers/inprocess.js";
 import { tempDir } from "../helpers/ca.js";
+import { autoSelectCertificate, type AutoSelectPolicy } from "../helpers/chromium_policy.js";
 import { shomei } from "../helpers/run.js";
 import { has, needs } from "../helpers/tools.js";
 import { CHROMIUM, STEP_TIMEOUT, alertText, changePassword, heading, login, pathOf, textOf } from "../helpers/browser.js";
 
-const POLICY_DIR = "/etc/chromium/policies/managed";
 const USER = "a0000901";
 /** The flags of shared/docs/browser-testing.md (as test/helpers/browser.ts uses them). */
 const ARGS = [
@@ -54,9 +53,7 @@ function launch(home: string): Promise<Browser> {
 describe("Chromium logs in with the certificate shomei put into its NSS database", { timeout: 240_000 }, () => {
   let env: PortalEnv | undefined;
   let home: string | undefined;
-  let policyFile: string | undefined;
-  const createdDirs: string[] = [];
-  let policyProblem: string | undefined;
+  let policy: AutoSelectPolicy | undefined;
 
   before(async () => {
     if (!(await has("chromium")) || !(await has("nss"))) return;
@@ -64,39 +61,18 @@ describe("Chromium logs in with the certificate shomei put into its NSS database
     env = await startPortalEnv({ clock: realClock() });
     home = tempDir("shomei-home-");
     // Chromium picks the certificate for this portal (and only this one) without asking.
-    const policy = { AutoSelectCertificateForUrls: [JSON.stringify({ pattern: env.url, filter: {} })] };
-    try {
-      let dir = "/";
-      for (const part of POLICY_DIR.split("/").filter(Boolean)) {
-        dir = join(dir, part);
-        if (!existsSync(dir)) {
-          mkdirSync(dir);
-          createdDirs.unshift(dir);
-        }
-      }
-      const file = join(POLICY_DIR, `shomei-test-nss-${process.pid}-${randomBytes(4).toString("hex")}.json`);
-      writeFileSync(file, JSON.stringify(policy) + "\n", { flag: "wx" });
-      policyFile = file;
-    } catch (e) {
-      policyProblem = `cannot write the Chromium policy in ${POLICY_DIR} (machine-wide, root only): ${e instanceof Error ? e.message : String(e)}`;
-    }
+    policy = autoSelectCertificate(env.url, "nss");
   });
 
   after(async () => {
-    if (policyFile) rmSync(policyFile, { force: true });
-    for (const d of createdDirs) {
-      try {
-        if (readdirSync(d).length === 0) rmdirSync(d);
-      } catch {
-        // left for whoever else put something there
-      }
-    }
+    policy?.remove();
     await env?.stop();
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
   test("shomei enroll --store nss:$HOME/.pki/nssdb, then Chromium (Way B) trusts the portal, presents the certificate and logs in", async (t) => {
     if (!(await needs(t, "nss", "chromium")) || !env || !home) return;
+    const policyProblem = policy?.problem;
     if (policyProblem !== undefined) {
       if (process.env.CI === "true") throw new Error(`CI: ${policyProblem}`);
       t.skip(policyProblem);

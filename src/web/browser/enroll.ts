@@ -14,6 +14,7 @@ import { encodePkcs12Web, type WebPkcs12Profile } from "../../pki/pkcs12_web.js"
 import { backupPasswordProblem } from "../../util/backup_password.js";
 import { allPending, deletePending, loadPending, savePending, seal, unseal, type Pending } from "./pending.js";
 import { x509 } from "./x509web.js";
+import { formatTime } from "../../i18n/format.js";
 
 interface Config {
   readonly mode: "enroll" | "renew";
@@ -297,7 +298,6 @@ function showSystem(s: SystemId): void {
 }
 
 async function showResult(cfg: Config, p: Pending, parts: { cert: x509.X509Certificate; root: x509.X509Certificate }, p12: Uint8Array): Promise<void> {
-  const L = cfg.lang;
   const file = `${p.userId}.p12`;
   const p12Link = $<HTMLAnchorElement>("download-p12");
   const rootLink = $<HTMLAnchorElement>("download-root");
@@ -313,7 +313,7 @@ async function showResult(cfg: Config, p: Pending, parts: { cert: x509.X509Certi
   set("fp-sha256", hex(await parts.root.getThumbprint("SHA-256"), ":"));
   set("fp-sha1", hex(await parts.root.getThumbprint("SHA-1"), " "));
   set("cert-user", p.userId);
-  set("cert-until", parts.cert.notAfter.toLocaleString(L === "ja" ? "ja-JP" : "en-GB"));
+  set("cert-until", formatTime(parts.cert.notAfter));
   for (const el of document.querySelectorAll<HTMLElement>("[data-template]")) {
     if (el.id !== "download-p12") el.textContent = fillText(el.dataset.template ?? "", { file });
   }
