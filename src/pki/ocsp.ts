@@ -524,3 +524,31 @@ export function readOcspResponse(der: Uint8Array, certDer: Uint8Array, issuerDer
   if (st.good !== undefined) return { status: "good", ...base };
   return { status: "unknown", ...base };
 }
+
+// ---- pre-signed answers ------------------------------------------------------------------
+
+/** The CertID hash algorithms pre-signed answers are made for. */
+export const PRESIGNED_HASHES = { sha1: SHA1_OID, sha256: "2.16.840.1.101.3.4.2.1" } as const;
+export type PresignedHash = keyof typeof PRESIGNED_HASHES;
+
+/** An issuer's name and key hashes for each pre-signed CertID hash. */
+export type IssuerHashes = Readonly<Record<PresignedHash, { readonly name: Buffer; readonly key: Buffer }>>;
+
+export function issuerHashes(issuerDer: Uint8Array): IssuerHashes {
+  const p = issuerParts(issuerDer, "issuer certificate");
+  return {
+    sha1: { name: digest("sha1", p.name), key: digest("sha1", p.keyBits) },
+    sha256: { name: digest("sha256", p.name), key: digest("sha256", p.keyBits) },
+  };
+}
+
+/** The CertID (as OpenSSL writes it: algorithm parameters NULL) of a serial under an issuer. */
+export function certIdFor(hashes: IssuerHashes, hash: PresignedHash, serialHex: string): OcspCertId {
+  const h = hashes[hash];
+  const oid = Buffer.from(AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: PRESIGNED_HASHES[hash], parameters: new Uint8Array([0x05, 0x00]).buffer })));
+  let serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
+  if (serial.length === 0) serial = Buffer.from([0]);
+  if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
+  const der = tlv(0x30, oid, tlv(0x04, h.name), tlv(0x04, h.key), tlv(0x02, serial));
+  return { hashAlgorithm: PRESIGNED_HASHES[hash], issuerNameHash: h.name, issuerKeyHash: h.key, serialHex, der };
+}

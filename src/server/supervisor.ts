@@ -46,6 +46,8 @@ export type ToWorker =
   | WorkerInit
   | { readonly t: "crl"; readonly crl: WireCrl }
   | { readonly t: "responder"; readonly responder: WireResponder }
+  /** These certificates' pre-signed OCSP answers changed in the store. */
+  | { readonly t: "ocsp"; readonly serials: readonly string[] }
   | { readonly t: "drain" };
 
 /** The ports a worker listens on once it accepts connections. */
@@ -93,7 +95,7 @@ export interface SupervisorOptions {
   readonly exec: string;
   /** The init message for worker n (1-based); called at each (re)start, so it carries the current CRL and responder. */
   readonly init: (worker: number) => WorkerInit;
-  /** A worker revoked something: the CRL should be re-signed now. */
+  /** A worker revoked something: the CRL and the OCSP answer should be re-signed now. */
   readonly onNudge: () => void;
   /** A worker died or was killed (WORKER_DIED, WORKER_NOT_DRAINED). */
   readonly onProblem: (e: ShomeiError) => void;

@@ -1,6 +1,6 @@
 /**
  * Revocation status over plain HTTP (relying parties fetch these without TLS, RFC 5280 / 6960):
- *   GET  /ocsp/{url-encoded base64 DER}   RFC 6960 A.1 (cacheable)
+ *   GET  /ocsp/{url-encoded base64 DER}   RFC 6960 A.1, RFC 5019 (cacheable: max-age, ETag, Last-Modified, Expires)
  *   POST /ocsp                            application/ocsp-request
  *   GET  /crl/issuing.crl                 DER CRL, application/pkix-crl
  *   GET  /ca/issuing.crt                  the issuing CA certificate (AIA caIssuers)
@@ -14,7 +14,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
 import type { CrlPublisher } from "./crl_publisher.js";
-import type { OcspResponder } from "./ocsp_responder.js";
+import type { OcspReply, OcspResponder } from "./ocsp_responder.js";
 
 /** An OCSP request is a few hundred bytes; this leaves room for a signed one. */
 export const OCSP_BODY_LIMIT = 16 * 1024;
@@ -30,6 +30,8 @@ export interface StatusOptions {
   readonly clock: () => Date;
   /** Named in the error answers of the non-OCSP routes. */
   readonly helpdesk?: string;
+  /** The longest max-age of a GET OCSP answer (config ocsp.httpMaxAgeSeconds; default 60). */
+  readonly httpMaxAgeSeconds?: number;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -64,16 +66,33 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
       .send(ocspErrorResponse(e.status < 500 ? "malformedRequest" : "internalError"));
   });
 
-  const ocspReply = async (reply: FastifyReply, der: Buffer | undefined, cacheable: boolean): Promise<void> => {
-    const answer = der ? await opts.ocsp.respond(der) : ocspErrorResponse("malformedRequest");
-    void reply.type("application/ocsp-response").header("cache-control", cacheable ? "max-age=60, public, no-transform, must-revalidate" : "no-store").send(answer);
+  /**
+   * Sends an answer. A GET answer that may be cached (RFC 5019 6.2) says until when: max-age
+   * and Expires never reach past its nextUpdate (nor httpMaxAgeSeconds), Last-Modified is its
+   * thisUpdate, and the ETag names its bytes (If-None-Match gets 304). Everything else: no-store.
+   */
+  const send = (req: FastifyRequest, reply: FastifyReply, r: OcspReply, get: boolean): FastifyReply => {
+    void reply.type("application/ocsp-response");
+    const c = r.cacheable;
+    if (!get || !c) return reply.header("cache-control", "no-store").send(r.body);
+    const now = opts.clock().getTime();
+    const maxAge = Math.max(0, Math.min(opts.httpMaxAgeSeconds ?? 60, Math.floor((c.nextUpdate.getTime() - now) / 1000)));
+    void reply.header("cache-control", `max-age=${maxAge}, public, no-transform, must-revalidate`).header("etag", c.etag)
+      .header("last-modified", c.thisUpdate.toUTCString()).header("expires", new Date(now + maxAge * 1000).toUTCString());
+    if (req.headers["if-none-match"] === c.etag) return reply.code(304).send();
+    return reply.send(r.body);
+  };
+  const ocspReply = (req: FastifyRequest, reply: FastifyReply, der: Buffer | undefined, get: boolean): FastifyReply | Promise<FastifyReply> => {
+    if (!der) return send(req, reply, { body: ocspErrorResponse("malformedRequest") }, get);
+    // The common case, answered without a promise: a pre-signed answer in memory.
+    const hit = opts.ocsp.answerFromMemory(der);
+    if (hit) return send(req, reply, hit, get);
+    return opts.ocsp.answer(der).then((r) => send(req, reply, r, get));
   };
 
-  app.post("/ocsp", async (req, reply) => {
-    await ocspReply(reply, Buffer.isBuffer(req.body) ? req.body : undefined, false);
-  });
+  app.post("/ocsp", (req, reply) => ocspReply(req, reply, Buffer.isBuffer(req.body) ? req.body : undefined, false));
   // Some clients (and RFC 5019 ones) append the request to a trailing slash, or to the URL as is.
-  app.get("/ocsp/*", async (req, reply) => {
+  app.get("/ocsp/*", (req, reply) => {
     const raw = (req.params as { "*"?: string })["*"] ?? "";
     let b64: string;
     try {
@@ -82,7 +101,7 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
       b64 = "";
     }
     const der = BASE64.test(b64) && b64.length > 0 && b64.length <= OCSP_BODY_LIMIT * 2 ? Buffer.from(b64, "base64") : undefined;
-    await ocspReply(reply, der, true);
+    return ocspReply(req, reply, der, true);
   });
 
   // Only ever the CRL last signed: the publisher signs the first one before the listener opens.
