@@ -106,6 +106,9 @@ test("the client half refuses wrong nonce, missing nonce, stale answers, other c
   assert.throws(() => readOcspResponse(resp, f.userDer, f.ca.issuingDer, { nonce: randomBytes(16), now: NOW }), code("OCSP_RESPONSE_INVALID"));
   const noNonce = await answer(f, req, "good", { nonce: false });
   assert.throws(() => readOcspResponse(noNonce, f.userDer, f.ca.issuingDer, { nonce, now: NOW }), code("OCSP_RESPONSE_INVALID"));
+  // A pre-signed answer carries no nonce (RFC 8954 2.1): accepted when the caller allows it; another nonce never is.
+  assert.equal(readOcspResponse(noNonce, f.userDer, f.ca.issuingDer, { nonce, now: NOW, nonceOptional: true }).status, "good");
+  assert.throws(() => readOcspResponse(resp, f.userDer, f.ca.issuingDer, { nonce: randomBytes(16), now: NOW, nonceOptional: true }), code("OCSP_RESPONSE_INVALID"));
   // Without a nonce of ours, the same answer is fine; a week later it is stale.
   assert.equal(readOcspResponse(resp, f.userDer, f.ca.issuingDer, { now: NOW }).status, "good");
   assert.throws(() => readOcspResponse(resp, f.userDer, f.ca.issuingDer, { now: new Date(NOW.getTime() + 7 * DAY) }), code("OCSP_RESPONSE_INVALID"));

@@ -443,9 +443,12 @@ function delegatedResponder(certs: readonly Buffer[], matches: (p: IssuerParts) 
 /**
  * Checks an OCSPResponse about `certDer` (issued by `issuerDer`) and returns what it says, or
  * throws OCSP_RESPONSE_INVALID: unsuccessful status, bad signature or responder, no answer for
- * this certificate, nonce missing or different (when one was sent), stale or future dates.
+ * this certificate, nonce missing (unless nonceOptional) or different (when one was sent), stale or future dates.
  */
-export function readOcspResponse(der: Uint8Array, certDer: Uint8Array, issuerDer: Uint8Array, opts: { nonce?: Uint8Array; now: Date }): OcspAnswer {
+export function readOcspResponse(
+  der: Uint8Array, certDer: Uint8Array, issuerDer: Uint8Array,
+  opts: { nonce?: Uint8Array; now: Date; /** Accept an answer without the nonce sent (a pre-signed one, RFC 8954 2.1). */ nonceOptional?: boolean },
+): OcspAnswer {
   let resp: OCSPResponse;
   try {
     resp = AsnConvert.parse(der, OCSPResponse);
@@ -500,8 +503,10 @@ export function readOcspResponse(der: Uint8Array, certDer: Uint8Array, issuerDer
     const got = data.responseExtensions?.find((x) => x.extnID === id_pkix_ocsp_nonce);
     const sent = Buffer.from(AsnConvert.serialize(new OctetString(opts.nonce)));
     const value = got ? Buffer.from(got.extnValue.buffer) : undefined;
-    if (!value) throw invalid("the response does not carry the nonce sent (it may be a replay)");
-    if (!value.equals(sent) && !value.equals(Buffer.from(opts.nonce))) throw invalid("the response carries another nonce (it may be a replay)");
+    // RFC 8954 2.1: a responder may answer with a pre-signed response that carries no nonce;
+    // its freshness is then its thisUpdate/nextUpdate (checked below). A different nonce is a replay.
+    if (!value && opts.nonceOptional !== true) throw invalid("the response does not carry the nonce sent (it may be a replay)");
+    if (value && !value.equals(sent) && !value.equals(Buffer.from(opts.nonce))) throw invalid("the response carries another nonce (it may be a replay)");
   }
 
   const now = opts.now.getTime();
