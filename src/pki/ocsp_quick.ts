@@ -51,6 +51,13 @@ function el(d: Uint8Array, at: number, limit: number): { tag: number; start: num
   return end > limit ? undefined : { tag, start, end };
 }
 
+/** An OBJECT IDENTIFIER's content as DER has it: each subidentifier minimal, the last one ended. */
+function validOid(d: Uint8Array, start: number, end: number): boolean {
+  if (end <= start || ((d[end - 1] ?? 0) & 0x80) !== 0) return false;
+  for (let i = start; i < end; i++) if (d[i] === 0x80 && (i === start || ((d[i - 1] ?? 0) & 0x80) === 0)) return false;
+  return true;
+}
+
 const same = (d: Uint8Array, start: number, end: number, want: Buffer): boolean =>
   end - start === want.length && want.equals(d.subarray(start, end));
 
@@ -100,7 +107,7 @@ export function readOcspRequestQuick(d: Uint8Array): QuickOcspRequest | undefine
     const ext = el(d, at, exts.end);
     if (ext?.tag !== 0x30) return undefined;
     const id = el(d, ext.start, ext.end);
-    if (id?.tag !== 0x06) return undefined;
+    if (id?.tag !== 0x06 || !validOid(d, id.start, id.end)) return undefined;
     let v = el(d, id.end, ext.end);
     if (v?.tag === 0x01) v = el(d, v.end, ext.end);
     if (v?.tag !== 0x04 || v.end !== ext.end) return undefined;
