@@ -333,8 +333,8 @@ export function ocspErrorResponse(status: OcspErrorStatus): Buffer {
 
 // ---- client half -----------------------------------------------------------------------
 
-/** A request about one certificate: SHA-1 CertID (what responders universally accept), optional nonce. */
-export function buildOcspRequest(certDer: Uint8Array, issuerDer: Uint8Array, opts: { nonce?: Uint8Array } = {}): Buffer {
+/** A request about one certificate: SHA-1 CertID (what responders universally accept) unless told otherwise, optional nonce. */
+export function buildOcspRequest(certDer: Uint8Array, issuerDer: Uint8Array, opts: { nonce?: Uint8Array; hash?: "sha1" | "sha256" } = {}): Buffer {
   const issuer = issuerParts(issuerDer, "issuer certificate");
   let serial: ArrayBuffer;
   try {
@@ -342,10 +342,11 @@ export function buildOcspRequest(certDer: Uint8Array, issuerDer: Uint8Array, opt
   } catch (e) {
     throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
   }
+  const hash = opts.hash ?? "sha1";
   const certId = new CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: SHA1_OID, parameters: new Uint8Array([0x05, 0x00]).buffer }),
-    issuerNameHash: new OctetString(digest("sha1", issuer.name)),
-    issuerKeyHash: new OctetString(digest("sha1", issuer.keyBits)),
+    hashAlgorithm: new AlgorithmIdentifier({ algorithm: hash === "sha1" ? SHA1_OID : "2.16.840.1.101.3.4.2.1", parameters: new Uint8Array([0x05, 0x00]).buffer }),
+    issuerNameHash: new OctetString(digest(hash, issuer.name)),
+    issuerKeyHash: new OctetString(digest(hash, issuer.keyBits)),
     serialNumber: serial,
   });
   const tbs = new TBSRequest({ requestList: [new Request({ reqCert: certId })] });
