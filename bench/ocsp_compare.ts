@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,13 +23,12 @@ import { toPem } from "../src/pki/pem.js";
 import { readCertificate } from "../src/pki/certificate.js";
 import { openCa } from "../src/server/services.js";
 import { benchEmail, createCa, makeUsers, registerUsers, UserIds } from "./fixtures.js";
+import { writeSection } from "./doc_section.js";
 
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL("../../docs/revocation-benchmarks.md", import.meta.url));
 const SHOMEI_CA = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const MARK_BEGIN = "<!-- bench:ocsp begin -->";
-const MARK_END = "<!-- bench:ocsp end -->";
 const TICK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || "100");
 
 const fmt = (n: number, d = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -242,7 +241,6 @@ async function inNamespace(): Promise<number> {
       }
     }
     const section = [
-      MARK_BEGIN,
       "## OCSP against `openssl ocsp` (`npm run bench:ocsp`)",
       "",
       `Written by \`npm run bench:ocsp\` on ${started.toISOString()} (${availableParallelism()} cores, ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version};`,
@@ -260,13 +258,8 @@ async function inNamespace(): Promise<number> {
       "With a nonce Shomei still answers the pre-signed response (RFC 8954 2.1; `ocsp.requireNonce: true` signs each",
       "one instead); `openssl ocsp` signs every answer either way and serves one connection at a time, so",
       "keep-alive buys it nothing (it closes each connection).",
-      MARK_END,
     ].join("\n");
-    const old = existsSync(OUT) ? readFileSync(OUT, "utf8") : "# Revocation publishing benchmark\n";
-    const begin = old.indexOf(MARK_BEGIN);
-    const end = old.indexOf(MARK_END);
-    const next = begin >= 0 && end > begin ? old.slice(0, begin) + section + old.slice(end + MARK_END.length) : `${old.trimEnd()}\n\n${section}\n`;
-    writeFileSync(OUT, next);
+    writeSection(OUT, "ocsp", section);
     say(section);
     say(`Wrote ${OUT}`);
     return samples.some((x) => x.failed > 0 && x.server === "Shomei") ? 1 : 0;

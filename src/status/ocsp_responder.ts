@@ -23,8 +23,8 @@ import { createHash, createPrivateKey, type KeyObject } from "node:crypto";
 import { generateKeyPair, keyObjectSigner, type Signer } from "../pki/keys.js";
 import { readCertificate } from "../pki/certificate.js";
 import {
-  buildOcspResponse, certIdFor, certIdIssuedBy, issuerHashes, ocspErrorResponse, parseOcspRequest,
-  type IssuerHashes, type OcspCertId, type OcspSingleStatus,
+  buildOcspResponse, buildOcspResponseFast, certIdFor, certIdIssuedBy, issuerHashes, ocspErrorResponse, parseOcspRequest, responderTemplate,
+  type IssuerHashes, type OcspCertId, type OcspSingleStatus, type ResponderTemplate,
 } from "../pki/ocsp.js";
 import { readOcspRequestQuick } from "../pki/ocsp_quick.js";
 import { ShomeiError } from "../i18n/errors.js";
@@ -118,6 +118,8 @@ export class OcspResponder {
   private generation = 0;
   private readonly hashes: IssuerHashes;
   private readonly maxPresigned: number;
+  /** What the pre-signed answers of the responder in use repeat, encoded once. */
+  private template: { readonly der: Buffer; readonly t: ResponderTemplate } | undefined;
   /** Counters for tests and diagnostics. */
   readonly stats = { signed: 0, cached: 0, malformed: 0, presigned: 0, storeReads: 0 };
 
@@ -236,15 +238,23 @@ export class OcspResponder {
    */
   async presign(subject: OcspSubject, now: Date, validityMs: number, refreshAt: Date): Promise<StoredOcspResponse> {
     const responder = await this.currentResponder();
+    if (this.template?.der !== responder.der) {
+      this.template = {
+        der: responder.der,
+        t: responderTemplate({ signer: responder.signer, responderCertDer: responder.der, includeResponderCert: true, extraCerts: [this.o.issuingDer] }),
+      };
+    }
+    const t = this.template.t;
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
-    const nextUpdate = new Date(Math.min(thisUpdate.getTime() + validityMs, readCertificate(responder.der).notAfter.getTime()));
-    const status: Lookup = subject.status === "revoked"
-      ? { certId: certIdFor(this.hashes, "sha1", subject.serial), status: "revoked", revokedAt: subject.revokedAt ?? subject.createdAt, ...(subject.reason ? { reason: subject.reason } : {}) }
-      : { certId: certIdFor(this.hashes, "sha1", subject.serial), status: "good" };
-    const sign = (hash: "sha1" | "sha256"): Promise<Buffer> => buildOcspResponse({
-      signer: responder.signer, responderCertDer: responder.der, includeResponderCert: true, extraCerts: [this.o.issuingDer], producedAt: thisUpdate,
-      responses: [{ ...status, certId: certIdFor(this.hashes, hash, subject.serial), thisUpdate, nextUpdate }],
-    });
+    const nextUpdate = new Date(Math.min(thisUpdate.getTime() + validityMs, t.notAfter.getTime()));
+    const sign = (hash: "sha1" | "sha256"): Promise<Buffer> => {
+      const certId = certIdFor(this.hashes, hash, subject.serial);
+      const status: OcspSingleStatus = subject.status === "revoked"
+        ? { certId, status: "revoked", revokedAt: subject.revokedAt ?? subject.createdAt, ...(subject.reason ? { reason: subject.reason } : {}), thisUpdate, nextUpdate }
+        : { certId, status: "good", thisUpdate, nextUpdate };
+      // The issuing CA rides along (as in every answer): a relying party trusting only the root can chain the responder.
+      return buildOcspResponseFast(t, thisUpdate, status);
+    };
     const [sha1, sha256] = await Promise.all([sign("sha1"), sign("sha256")]);
     return { serial: subject.serial, certStatus: subject.status, sha1, sha256, thisUpdate, nextUpdate, refreshAt: new Date(Math.min(refreshAt.getTime(), nextUpdate.getTime())) };
   }
