@@ -548,10 +548,12 @@ export function issuerHashes(issuerDer: Uint8Array): IssuerHashes {
   };
 }
 
+const ALGORITHM_DER: Partial<Record<PresignedHash, Buffer>> = {};
+
 /** The CertID (as OpenSSL writes it: algorithm parameters NULL) of a serial under an issuer. */
 export function certIdFor(hashes: IssuerHashes, hash: PresignedHash, serialHex: string): OcspCertId {
   const h = hashes[hash];
-  const oid = Buffer.from(AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: PRESIGNED_HASHES[hash], parameters: new Uint8Array([0x05, 0x00]).buffer })));
+  const oid = (ALGORITHM_DER[hash] ??= Buffer.from(AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: PRESIGNED_HASHES[hash], parameters: new Uint8Array([0x05, 0x00]).buffer }))));
   let serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
   if (serial.length === 0) serial = Buffer.from([0]);
   if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
