@@ -203,6 +203,9 @@ async function inNamespace(): Promise<number> {
       await gone;
     };
 
+    // Warm-up (JIT, caches), not counted.
+    await ab(`http://127.0.0.1:${shomeiPort}/ocsp`, f("req.der"), false);
+    await ab(`http://127.0.0.1:${shomeiPort}/ocsp`, f("req.der"), true);
     const samples: Sample[] = [];
     const servers = [
       { name: "Shomei", url: `http://127.0.0.1:${shomeiPort}/ocsp` },

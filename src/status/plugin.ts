@@ -10,6 +10,7 @@
  * clients read the status inside the body (OpenSSL, NSS, Windows all do), and a 4xx would only
  * hide that status from them.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
@@ -136,3 +137,50 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   }
   return Promise.resolve();
 };
+
+/**
+ * The hot path of OCSP by POST, ahead of fastify (the listener's request handler calls it
+ * first): a POST to /ocsp of an application/ocsp-request body is read here and answered here —
+ * the pre-signed answer from memory, else responder.answer() — exactly as the route below would,
+ * without the framework's request objects and hooks. Returns false for anything else, which
+ * fastify then handles.
+ */
+export function ocspPostFastPath(ocsp: Pick<OcspResponder, "answerFromMemory" | "answer">): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const write = (res: ServerResponse, body: Buffer, close: boolean): void => {
+    res.writeHead(200, {
+      "content-type": "application/ocsp-response", "content-length": body.length, "cache-control": "no-store",
+      ...(close ? { connection: "close" } : {}),
+    });
+    res.end(body);
+  };
+  return (req, res) => {
+    if (req.method !== "POST" || req.url !== "/ocsp" || req.headers["content-type"] !== "application/ocsp-request") return false;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on("data", (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > OCSP_BODY_LIMIT) {
+        // As the route answers a body over the limit; the rest is not read.
+        done = true;
+        write(res, ocspErrorResponse("malformedRequest"), true);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => {
+      if (done) return;
+      done = true;
+      const body = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks);
+      if (body.length === 0) return write(res, ocspErrorResponse("malformedRequest"), false);
+      const hit = ocsp.answerFromMemory(body);
+      if (hit) return write(res, hit.body, false);
+      void ocsp.answer(body).then((r) => write(res, r.body, false), () => write(res, ocspErrorResponse("internalError"), false));
+    });
+    req.on("error", () => {
+      done = true;
+    });
+    return true;
+  };
+}
