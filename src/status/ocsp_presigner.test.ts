@@ -15,6 +15,7 @@ import { buildOcspRequest, readOcspResponse } from "../pki/ocsp.js";
 import { readCertificate } from "../pki/certificate.js";
 import { makeTestCa, issueClientCert, DAY } from "../../test/helpers/client_pki.js";
 import { tempDir } from "../../test/helpers/ca.js";
+import { needs, testSchema } from "../../test/helpers/tools.js";
 import { OcspResponder } from "./ocsp_responder.js";
 import { OcspPresigner, type PresignProgress } from "./ocsp_presigner.js";
 
@@ -26,11 +27,11 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function setup(count: number, shortLived: number) {
+async function setup(count: number, shortLived: number, url?: string) {
   const ca = await makeTestCa();
   const dir = tempDir();
   dirs.push(dir);
-  const s = await openStore(`sqlite:${join(dir, "shomei.db")}`);
+  const s = await openStore(url ?? `sqlite:${join(dir, "shomei.db")}`);
   stores.push(s);
   const now = new Date();
   const certs: { der: Buffer; serial: string }[] = [];
@@ -103,7 +104,20 @@ test("every certificate gets a pre-signed answer; a worker serves it (SHA-1 and 
 });
 
 test("a revocation is signed again and the workers told; answers due are renewed; expired certificates' answers are dropped", async () => {
-  const { ca, s, certs, clock, supervisor, presigner, changed, worker } = await setup(4, 1);
+  await revocationAndRenewal();
+});
+
+test("the same on PostgreSQL (the store's queries and its upsert that never undoes a revocation)", async (t) => {
+  if (!(await needs(t, "postgres"))) return;
+  const schema = testSchema("shomei_ocsp");
+  t.after(() => schema.drop());
+  const url = await schema.url();
+  if (url === false) return assert.fail("PostgreSQL not reachable");
+  await revocationAndRenewal(url);
+});
+
+async function revocationAndRenewal(url?: string): Promise<void> {
+  const { ca, s, certs, clock, supervisor, presigner, changed, worker } = await setup(4, 1, url);
   await presigner.run();
   const w = worker();
   w.useResponder(await supervisor.exportResponder());
@@ -144,4 +158,4 @@ test("a revocation is signed again and the workers told; answers due are renewed
   assert.equal(renewed.certStatus, "revoked");
   const expired = certs[3] ?? assert.fail();
   assert.equal(await s.getOcspResponse(expired.serial), undefined);
-});
+}
