@@ -76,8 +76,10 @@ export class OcspPresigner {
    * answers are served meanwhile.
    */
   async start(): Promise<void> {
-    // Revocations from before this start are covered by the first run's status comparison.
+    // Revocations from before this start are covered by the first run's status comparison: those
+    // within the look-back are marked seen, or every start would sign them again.
     this.lastSeq = await this.o.store.lastRevocationSeq();
+    for (const r of await this.o.store.listRevocations(Math.max(0, this.lastSeq - LOOK_BACK))) this.recent.set(r.serial, r.seq);
     this.timer = setInterval(() => void this.run(), this.o.checkSeconds * 1000);
     this.timer.unref();
     void this.run();

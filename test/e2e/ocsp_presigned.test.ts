@@ -199,15 +199,20 @@ test("GET answers carry max-age, ETag, Last-Modified and Expires that never reac
   assert.deepEqual(Buffer.from(await post.arrayBuffer()), body);
 });
 
-test("after a restart the persisted answers are served as they were, before any re-signing (same bytes, same producedAt)", { timeout: 120_000 }, async (t) => {
+test("after a restart the persisted answers (good and revoked) are served as they were, before any re-signing (same bytes, same producedAt)", { timeout: 120_000 }, async (t) => {
   if (!(await needs(t, "openssl"))) return;
   assert.ok(ca && srv);
   const dave = await enrollUser(ca, srv.url, work, "a0001304");
+  const erin = await enrollUser(ca, srv.url, work, "a0001305");
   const before = await presigned(dave, "good");
+  // A revoked certificate's answer too (the pre-signer does not sign recent revocations again at start).
+  assert.equal((await shomeiCa(["cert", "revoke", erin.serial, "--reason", "superseded", "--data", ca.dir])).code, 0);
+  const erinBefore = await presigned(erin, "revoked");
   await srv.stop();
   srv = await serve(ca.dir, ["--workers", "2"]);
   const first = Buffer.from(await (await get(dave)).arrayBuffer());
   assert.deepEqual(first, before);
+  assert.deepEqual(Buffer.from(await (await get(erin)).arrayBuffer()), erinBefore);
   const out = join(work, "dave.der");
   writeFileSync(out, first);
   const text = await run("openssl", ["ocsp", "-respin", out, "-resp_text", "-noverify"]);
