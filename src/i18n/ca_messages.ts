@@ -93,6 +93,12 @@ export const CA_MESSAGES = {
     en: (url: string, id: string, fp: string, npx: string) =>
       `The operator gets a certificate the same way a user does (once the service runs):\n  ${npx}shomei enroll --server ${url} --user ${id} --root-fingerprint ${fp}\nThen open the portal in the browser and log in with the initial password to use the operator console.`,
   } satisfies Msg<[string, string, string, string]>,
+  ocspPresignProgress: {
+    ja: (phase: "missing" | "due", signed: number, perSecond: number, done: boolean) =>
+      `OCSP_PRESIGN: ${phase === "missing" ? "未署名・状態変更の証明書" : "期限の近い応答の更新"}: ${signed.toLocaleString("en")} 件を署名${done ? "しました（完了）" : "済み（継続中）"}、${perSecond.toLocaleString("en")} 件/秒`,
+    en: (phase: "missing" | "due", signed: number, perSecond: number, done: boolean) =>
+      `OCSP_PRESIGN: ${phase === "missing" ? "certificates without an up-to-date answer" : "answers due for renewal"}: ${signed.toLocaleString("en")} signed${done ? " (done)" : " so far"}, ${perSecond.toLocaleString("en")}/s`,
+  } satisfies Msg<["missing" | "due", number, number, boolean]>,
   createdNew: {
     ja: (dir: string) => `データフォルダ ${dir} に認証局がないため、新しく作成します。`,
     en: (dir: string) => `No CA in ${dir} yet: creating one.`,

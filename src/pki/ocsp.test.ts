@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { issueOcspResponderCert } from "../ca/ocsp_responder_cert.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { makeTestCa, issueClientCert, DAY, type TestCa } from "../../test/helpers/client_pki.js";
@@ -12,8 +12,8 @@ import { run } from "../../test/helpers/run.js";
 import { tempDir } from "../../test/helpers/ca.js";
 import { generateKeyPair, keyObjectSigner } from "./keys.js";
 import {
-  buildOcspRequest, buildOcspResponse, certIdIssuedBy, ocspErrorResponse, parseOcspRequest, readOcspResponse,
-  type OcspCertStatus, type ParsedOcspRequest,
+  buildOcspRequest, buildOcspResponse, buildOcspResponseFast, certIdFor, certIdIssuedBy, issuerHashes, ocspErrorResponse, parseOcspRequest,
+  readOcspResponse, responderTemplate, type OcspCertStatus, type OcspSingleStatus, type ParsedOcspRequest,
 } from "./ocsp.js";
 import { toPem } from "./pem.js";
 import { readCertificate, signEncoded, encode, certificateSubject, certificateSpki } from "./certificate.js";
@@ -106,6 +106,9 @@ test("the client half refuses wrong nonce, missing nonce, stale answers, other c
   assert.throws(() => readOcspResponse(resp, f.userDer, f.ca.issuingDer, { nonce: randomBytes(16), now: NOW }), code("OCSP_RESPONSE_INVALID"));
   const noNonce = await answer(f, req, "good", { nonce: false });
   assert.throws(() => readOcspResponse(noNonce, f.userDer, f.ca.issuingDer, { nonce, now: NOW }), code("OCSP_RESPONSE_INVALID"));
+  // A pre-signed answer carries no nonce (RFC 8954 2.1): accepted when the caller allows it; another nonce never is.
+  assert.equal(readOcspResponse(noNonce, f.userDer, f.ca.issuingDer, { nonce, now: NOW, nonceOptional: true }).status, "good");
+  assert.throws(() => readOcspResponse(resp, f.userDer, f.ca.issuingDer, { nonce: randomBytes(16), now: NOW, nonceOptional: true }), code("OCSP_RESPONSE_INVALID"));
   // Without a nonce of ours, the same answer is fine; a week later it is stale.
   assert.equal(readOcspResponse(resp, f.userDer, f.ca.issuingDer, { now: NOW }).status, "good");
   assert.throws(() => readOcspResponse(resp, f.userDer, f.ca.issuingDer, { now: new Date(NOW.getTime() + 7 * DAY) }), code("OCSP_RESPONSE_INVALID"));
@@ -212,4 +215,34 @@ test("the responder certificate copies the issuing CA's subject (an organisation
   assert.equal(cn.length, 1);
   assert.match(cn[0] ?? "", / OCSP Responder$/);
   assert.equal(readCertificate(der).commonName, cn[0]);
+});
+
+test("the pre-signer's direct DER encoding gives the same bytes as buildOcspResponse (good, revoked with and without reason, unknown; SHA-1, SHA-256; serials with a leading zero byte)", async () => {
+  const f = await setup();
+  // A signer whose signature is fixed, so whole responses compare byte for byte.
+  const signer = { ...f.responderSigner, sign: (data: Uint8Array) => Promise.resolve(createHash("sha256").update(data).digest()) };
+  const input = { signer, responderCertDer: f.responderDer, includeResponderCert: true, extraCerts: [f.ca.issuingDer] };
+  const t = responderTemplate(input);
+  const hashes = issuerHashes(f.ca.issuingDer);
+  const thisUpdate = new Date("2026-12-04T21:00:00.789Z");
+  const nextUpdate = new Date(thisUpdate.getTime() + 96 * 3_600_000);
+  for (const serial of ["7b62bad7b95c35fc", "80", "01", "ff00ff00ff00ff00ff00ff00ff00ff00"]) {
+    for (const hash of ["sha1", "sha256"] as const) {
+      const certId = certIdFor(hashes, hash, serial);
+      const cases: OcspSingleStatus[] = [
+        { certId, status: "good", thisUpdate, nextUpdate },
+        { certId, status: "revoked", revokedAt: new Date("2026-01-02T03:04:05.678Z"), reason: "keyCompromise", thisUpdate, nextUpdate },
+        { certId, status: "revoked", revokedAt: new Date("2026-01-02T03:04:05Z"), thisUpdate, nextUpdate },
+        { certId, status: "revoked", revokedAt: new Date("2026-01-02T03:04:05Z"), reason: "aACompromise", thisUpdate },
+        { certId, status: "unknown", thisUpdate, nextUpdate },
+      ];
+      for (const r of cases) {
+        const slow = await buildOcspResponse({ ...input, producedAt: thisUpdate, responses: [r] });
+        assert.deepEqual(await buildOcspResponseFast(t, thisUpdate, r), slow, `${serial} ${hash} ${r.status} ${r.reason ?? ""}`);
+      }
+      // And it is read back as asked.
+      assert.equal(parseOcspRequest(buildOcspRequest(f.userDer, f.ca.issuingDer, { hash })).certIds[0]?.hashAlgorithm, certIdFor(hashes, hash, "01").hashAlgorithm);
+    }
+  }
+  assert.deepEqual(t.notAfter, readCertificate(f.responderDer).notAfter);
 });

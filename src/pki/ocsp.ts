@@ -333,8 +333,8 @@ export function ocspErrorResponse(status: OcspErrorStatus): Buffer {
 
 // ---- client half -----------------------------------------------------------------------
 
-/** A request about one certificate: SHA-1 CertID (what responders universally accept), optional nonce. */
-export function buildOcspRequest(certDer: Uint8Array, issuerDer: Uint8Array, opts: { nonce?: Uint8Array } = {}): Buffer {
+/** A request about one certificate: SHA-1 CertID (what responders universally accept) unless told otherwise, optional nonce. */
+export function buildOcspRequest(certDer: Uint8Array, issuerDer: Uint8Array, opts: { nonce?: Uint8Array; hash?: "sha1" | "sha256" } = {}): Buffer {
   const issuer = issuerParts(issuerDer, "issuer certificate");
   let serial: ArrayBuffer;
   try {
@@ -342,10 +342,11 @@ export function buildOcspRequest(certDer: Uint8Array, issuerDer: Uint8Array, opt
   } catch (e) {
     throw new ShomeiError("BAD_DER", { what: "certificate" }, { cause: e });
   }
+  const hash = opts.hash ?? "sha1";
   const certId = new CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: SHA1_OID, parameters: new Uint8Array([0x05, 0x00]).buffer }),
-    issuerNameHash: new OctetString(digest("sha1", issuer.name)),
-    issuerKeyHash: new OctetString(digest("sha1", issuer.keyBits)),
+    hashAlgorithm: new AlgorithmIdentifier({ algorithm: hash === "sha1" ? SHA1_OID : "2.16.840.1.101.3.4.2.1", parameters: new Uint8Array([0x05, 0x00]).buffer }),
+    issuerNameHash: new OctetString(digest(hash, issuer.name)),
+    issuerKeyHash: new OctetString(digest(hash, issuer.keyBits)),
     serialNumber: serial,
   });
   const tbs = new TBSRequest({ requestList: [new Request({ reqCert: certId })] });
@@ -443,9 +444,12 @@ function delegatedResponder(certs: readonly Buffer[], matches: (p: IssuerParts) 
 /**
  * Checks an OCSPResponse about `certDer` (issued by `issuerDer`) and returns what it says, or
  * throws OCSP_RESPONSE_INVALID: unsuccessful status, bad signature or responder, no answer for
- * this certificate, nonce missing or different (when one was sent), stale or future dates.
+ * this certificate, nonce missing (unless nonceOptional) or different (when one was sent), stale or future dates.
  */
-export function readOcspResponse(der: Uint8Array, certDer: Uint8Array, issuerDer: Uint8Array, opts: { nonce?: Uint8Array; now: Date }): OcspAnswer {
+export function readOcspResponse(
+  der: Uint8Array, certDer: Uint8Array, issuerDer: Uint8Array,
+  opts: { nonce?: Uint8Array; now: Date; /** Accept an answer without the nonce sent (a pre-signed one, RFC 8954 2.1). */ nonceOptional?: boolean },
+): OcspAnswer {
   let resp: OCSPResponse;
   try {
     resp = AsnConvert.parse(der, OCSPResponse);
@@ -500,8 +504,10 @@ export function readOcspResponse(der: Uint8Array, certDer: Uint8Array, issuerDer
     const got = data.responseExtensions?.find((x) => x.extnID === id_pkix_ocsp_nonce);
     const sent = Buffer.from(AsnConvert.serialize(new OctetString(opts.nonce)));
     const value = got ? Buffer.from(got.extnValue.buffer) : undefined;
-    if (!value) throw invalid("the response does not carry the nonce sent (it may be a replay)");
-    if (!value.equals(sent) && !value.equals(Buffer.from(opts.nonce))) throw invalid("the response carries another nonce (it may be a replay)");
+    // RFC 8954 2.1: a responder may answer with a pre-signed response that carries no nonce;
+    // its freshness is then its thisUpdate/nextUpdate (checked below). A different nonce is a replay.
+    if (!value && opts.nonceOptional !== true) throw invalid("the response does not carry the nonce sent (it may be a replay)");
+    if (value && !value.equals(sent) && !value.equals(Buffer.from(opts.nonce))) throw invalid("the response carries another nonce (it may be a replay)");
   }
 
   const now = opts.now.getTime();
@@ -524,3 +530,84 @@ export function readOcspResponse(der: Uint8Array, certDer: Uint8Array, issuerDer
   if (st.good !== undefined) return { status: "good", ...base };
   return { status: "unknown", ...base };
 }
+
+// ---- pre-signed answers ------------------------------------------------------------------
+
+/** The CertID hash algorithms pre-signed answers are made for. */
+export const PRESIGNED_HASHES = { sha1: SHA1_OID, sha256: "2.16.840.1.101.3.4.2.1" } as const;
+export type PresignedHash = keyof typeof PRESIGNED_HASHES;
+
+/** An issuer's name and key hashes for each pre-signed CertID hash. */
+export type IssuerHashes = Readonly<Record<PresignedHash, { readonly name: Buffer; readonly key: Buffer }>>;
+
+export function issuerHashes(issuerDer: Uint8Array): IssuerHashes {
+  const p = issuerParts(issuerDer, "issuer certificate");
+  return {
+    sha1: { name: digest("sha1", p.name), key: digest("sha1", p.keyBits) },
+    sha256: { name: digest("sha256", p.name), key: digest("sha256", p.keyBits) },
+  };
+}
+
+const ALGORITHM_DER: Partial<Record<PresignedHash, Buffer>> = {};
+
+/** The CertID (as OpenSSL writes it: algorithm parameters NULL) of a serial under an issuer. */
+export function certIdFor(hashes: IssuerHashes, hash: PresignedHash, serialHex: string): OcspCertId {
+  const h = hashes[hash];
+  const oid = (ALGORITHM_DER[hash] ??= Buffer.from(AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: PRESIGNED_HASHES[hash], parameters: new Uint8Array([0x05, 0x00]).buffer }))));
+  let serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
+  if (serial.length === 0) serial = Buffer.from([0]);
+  if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
+  const der = tlv(0x30, oid, tlv(0x04, h.name), tlv(0x04, h.key), tlv(0x02, serial));
+  return { hashAlgorithm: PRESIGNED_HASHES[hash], issuerNameHash: h.name, issuerKeyHash: h.key, serialHex, der };
+}
+
+/** GeneralizedTime of a date in whole seconds, as asn1-schema writes it (YYYYMMDDHHMMSSZ). */
+function generalizedTime(d: Date): Buffer {
+  const s = whole(d).toISOString();
+  return tlv(0x18, Buffer.from(`${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}${s.slice(11, 13)}${s.slice(14, 16)}${s.slice(17, 19)}Z`, "latin1"));
+}
+
+/** What a responder's answers repeat: its key hash (responderID byKey), algorithm and the certificates carried. */
+export interface ResponderTemplate {
+  readonly responderId: Buffer;
+  readonly algorithm: Buffer;
+  readonly certs: Buffer;
+  readonly signer: Signer;
+  /** The responder certificate's notAfter: no answer is valid beyond it. */
+  readonly notAfter: Date;
+}
+
+/** Encodes once what every answer of this responder repeats (see buildOcspResponseFast). */
+export function responderTemplate(i: Pick<OcspResponseInput, "signer" | "responderCertDer" | "includeResponderCert" | "extraCerts">): ResponderTemplate {
+  const responder = issuerParts(i.responderCertDer, "responder certificate");
+  const carried = [...(i.includeResponderCert ? [i.responderCertDer] : []), ...(i.extraCerts ?? [])];
+  return {
+    responderId: tlv(0xa2, tlv(0x04, digest("sha1", responder.keyBits))),
+    algorithm: Buffer.from(AsnConvert.serialize(i.signer.algorithm)),
+    certs: carried.length > 0 ? tlv(0xa0, tlv(0x30, ...carried)) : Buffer.alloc(0),
+    signer: i.signer,
+    notAfter: responder.parsed.tbsCertificate.validity.notAfter.getTime(),
+  };
+}
+
+/**
+ * The same bytes as buildOcspResponse() for one answer without nonce (what the pre-signer makes
+ * by the million), written directly as DER instead of through the ASN.1 object layer; the
+ * CertID goes in as the caller encoded it. ocsp.test.ts checks both agree byte for byte.
+ */
+export async function buildOcspResponseFast(t: ResponderTemplate, producedAt: Date, r: OcspSingleStatus): Promise<Buffer> {
+  let status: Buffer;
+  if (r.status === "revoked") {
+    if (!r.revokedAt) throw new ShomeiError("FIELD_INVALID", { field: "revokedAt", reason: "required for a revoked certificate" });
+    const code = reasonCode(r.reason);
+    status = tlv(0xa1, generalizedTime(r.revokedAt), ...(code === undefined ? [] : [tlv(0xa0, tlv(0x0a, Buffer.from([code])))]));
+  } else status = Buffer.from([r.status === "good" ? 0x80 : 0x82, 0x00]);
+  const single = tlv(0x30, r.certId.der, status, generalizedTime(r.thisUpdate), ...(r.nextUpdate ? [tlv(0xa0, generalizedTime(r.nextUpdate))] : []));
+  const tbs = tlv(0x30, t.responderId, generalizedTime(producedAt), tlv(0x30, single));
+  const signature = await t.signer.sign(tbs);
+  const basic = tlv(0x30, tbs, t.algorithm, tlv(0x03, Buffer.from([0]), signature), t.certs);
+  return tlv(0x30, tlv(0x0a, Buffer.from([0])), tlv(0xa0, tlv(0x30, tlv(0x06, OID_BASIC), tlv(0x04, basic))));
+}
+
+/** id-pkix-ocsp-basic, encoded. */
+const OID_BASIC = Buffer.from("2b0601050507300101", "hex");

@@ -42,7 +42,7 @@ export interface PortalDeps {
   readonly clock: () => Date;
   readonly policy: PortalPolicy;
   /** Called after each revocation made here (the CRL publisher re-reads at once). */
-  readonly onRevoked?: () => void;
+  readonly onRevoked?: (serial: string) => void;
   /** The service's zone (config `timeZone`), for the times in its messages. */
   readonly timeZone?: string;
 }
@@ -415,7 +415,7 @@ export class PortalService {
 
   async revoke(operator: UserRecord, serial: string, reason: string): Promise<CertificateRecord> {
     const cert = await revokeCertificate(this.d.store, PortalService.actor(operator), serial, reason, this.d.clock());
-    this.d.onRevoked?.();
+    this.d.onRevoked?.(cert.serial);
     return cert;
   }
 

@@ -51,6 +51,8 @@ export interface ShomeiConfig {
   readonly portal: PortalConfig;
   /** The oldest `shomei` allowed to enroll or renew; published in /.well-known/shomei.json. */
   readonly minClientVersion: string;
+  /** Pre-signed OCSP answers (issue 13). */
+  readonly ocsp: OcspConfig;
 }
 
 /**
@@ -103,6 +105,17 @@ export interface RevocationConfig {
   readonly ocspCacheSeconds: number;
 }
 
+export interface OcspConfig {
+  /** nextUpdate − thisUpdate of every pre-signed answer; a new one is signed about half-way. */
+  readonly responseValidityHours: number;
+  /** Answer a request carrying a nonce with a fresh signature that echoes it (RFC 8954), never a pre-signed answer. */
+  readonly requireNonce: boolean;
+  /** Certificates whose pre-signed answers each worker keeps in memory (LRU). */
+  readonly cacheEntries: number;
+  /** The longest time HTTP caches may keep a GET answer (never past its nextUpdate): bounds how late a revocation reaches clients behind one. */
+  readonly httpMaxAgeSeconds: number;
+}
+
 export interface ReminderConfig {
   /** Days before a certificate expires on which its user is reminded. */
   readonly certificateDays: readonly number[];
@@ -149,6 +162,7 @@ export const DEFAULTS = {
   mail: { maxAttempts: 10, retryBaseSeconds: 30, retryMaxSeconds: 3600, pollSeconds: 15, passwordEnv: "SHOMEI_SMTP_PASSWORD" },
   revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 5, ocspCacheSeconds: 300 },
   reminders: { certificateDays: [30, 10], initialPasswordDays: [7], checkMinutes: 60 },
+  ocsp: { responseValidityHours: 96, requireNonce: false, cacheEntries: 10_000, httpMaxAgeSeconds: 3600 },
   portal: {
     port: 8444, maxFailedLogins: 5, autoUnlockMinutes: 0, idleMinutes: 30, passwordMinLength: 12, passwordHistory: 3,
     expiryNoticeDays: 30,
@@ -321,6 +335,19 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
       passwordHistory: num(portal, "passwordHistory", file, 1, 24, P.passwordHistory),
       expiryNoticeDays: num(portal, "expiryNoticeDays", file, 0, 365, P.expiryNoticeDays),
     },
+    ocsp: ocspConfig(o.ocsp ?? DEFAULTS.ocsp, file),
+  };
+}
+
+function ocspConfig(raw: unknown, file: string): OcspConfig {
+  const o = obj(raw, file, "ocsp");
+  const D = DEFAULTS.ocsp;
+  if (o.requireNonce !== undefined && typeof o.requireNonce !== "boolean") fail(file, "ocsp.requireNonce: true or false");
+  return {
+    responseValidityHours: num(o, "responseValidityHours", file, 1, 8_760, D.responseValidityHours),
+    requireNonce: o.requireNonce === true,
+    cacheEntries: num(o, "cacheEntries", file, 0, 10_000_000, D.cacheEntries),
+    httpMaxAgeSeconds: num(o, "httpMaxAgeSeconds", file, 0, 31_536_000, D.httpMaxAgeSeconds),
   };
 }
 

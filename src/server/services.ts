@@ -188,7 +188,10 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
       intervalMinutes: config.revocation.crlIntervalMinutes, validityHours: config.revocation.crlValidityHours, checkSeconds: config.revocation.checkSeconds,
     });
-    const ocsp = new OcspResponder({ store: desk.store, issuingDer: desk.issuingDer, issuingSigner, clock, cacheSeconds: config.revocation.ocspCacheSeconds, log });
+    const ocsp = new OcspResponder({
+      store: desk.store, issuingDer: desk.issuingDer, issuingSigner, clock, cacheSeconds: config.revocation.ocspCacheSeconds, log,
+      cacheEntries: config.ocsp.cacheEntries, requireNonce: config.ocsp.requireNonce,
+    });
     const issuer = new Issuer({
       issuingCertDer: desk.issuingDer,
       signer: issuingSigner,
@@ -211,7 +214,11 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       secret: dir.hmacSecret(),
       clock: o.clock ?? ((): Date => new Date()),
       policy: config.portal,
-      onRevoked: () => crl.nudge(),
+      // The pre-signed OCSP answer is out of date at once here; the signer (serve's supervisor) learns through the nudge.
+      onRevoked: (serial) => {
+        ocsp.forget(serial);
+        crl.nudge();
+      },
       timeZone: config.timeZone,
     });
     const renewal = new RenewalService({

@@ -1,7 +1,7 @@
 /**
  * The supervisor `serve` runs: it forks the worker processes that serve every request
- * (node:cluster, so all workers share the listening ports and connections are handed out
- * round-robin), replaces a worker that dies, with a backoff so a crash loop does not spin, and
+ * (node:cluster, so all workers share the listening ports; each worker accepts connections
+ * itself), replaces a worker that dies, with a backoff so a crash loop does not spin, and
  * drains them all on shutdown. It does no request work itself, so a request that aborts Node in
  * native code costs only the requests in flight on one worker.
  *
@@ -46,6 +46,8 @@ export type ToWorker =
   | WorkerInit
   | { readonly t: "crl"; readonly crl: WireCrl }
   | { readonly t: "responder"; readonly responder: WireResponder }
+  /** These certificates' pre-signed OCSP answers changed in the store. */
+  | { readonly t: "ocsp"; readonly serials: readonly string[] }
   | { readonly t: "drain" };
 
 /** The ports a worker listens on once it accepts connections. */
@@ -93,7 +95,7 @@ export interface SupervisorOptions {
   readonly exec: string;
   /** The init message for worker n (1-based); called at each (re)start, so it carries the current CRL and responder. */
   readonly init: (worker: number) => WorkerInit;
-  /** A worker revoked something: the CRL should be re-signed now. */
+  /** A worker revoked something: the CRL and the OCSP answer should be re-signed now. */
   readonly onNudge: () => void;
   /** A worker died or was killed (WORKER_DIED, WORKER_NOT_DRAINED). */
   readonly onProblem: (e: ShomeiError) => void;
@@ -138,6 +140,12 @@ export class Supervisor {
    * error is thrown here.
    */
   async start(): Promise<WorkerReady> {
+    // The workers accept connections themselves (the kernel hands each to one of them) instead of
+    // the supervisor accepting every connection and passing it on over IPC (node:cluster's
+    // round-robin): measured here, that hand-over made a new connection cost about three times
+    // the CPU (0.36 against 0.12 ms for a bare server; bench:ocsp). NODE_CLUSTER_SCHED_POLICY=rr
+    // brings round-robin back.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: this.o.exec, args: [] });
     // All at once (the supervisor binds each port once and shares it); the first failure is the one reported.
     try {

@@ -31,6 +31,7 @@ export async function startWorker(init: WorkerInit, nudge: () => void): Promise<
   const handle = (m: ToWorker): void => {
     if (m.t === "crl") services.crl.adopt(fromWireCrl(m.crl));
     else if (m.t === "responder") services.ocsp.useResponder(fromWireResponder(m.responder));
+    else if (m.t === "ocsp") services.ocsp.invalidate(m.serials);
   };
   try {
     services.crl.relayNudges(nudge);

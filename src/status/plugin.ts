@@ -1,6 +1,6 @@
 /**
  * Revocation status over plain HTTP (relying parties fetch these without TLS, RFC 5280 / 6960):
- *   GET  /ocsp/{url-encoded base64 DER}   RFC 6960 A.1 (cacheable)
+ *   GET  /ocsp/{url-encoded base64 DER}   RFC 6960 A.1, RFC 5019 (cacheable: max-age, ETag, Last-Modified, Expires)
  *   POST /ocsp                            application/ocsp-request
  *   GET  /crl/issuing.crl                 DER CRL, application/pkix-crl
  *   GET  /ca/issuing.crt                  the issuing CA certificate (AIA caIssuers)
@@ -10,11 +10,12 @@
  * clients read the status inside the body (OpenSSL, NSS, Windows all do), and a 4xx would only
  * hide that status from them.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
 import type { CrlPublisher } from "./crl_publisher.js";
-import type { OcspResponder } from "./ocsp_responder.js";
+import type { OcspReply, OcspResponder } from "./ocsp_responder.js";
 
 /** An OCSP request is a few hundred bytes; this leaves room for a signed one. */
 export const OCSP_BODY_LIMIT = 16 * 1024;
@@ -30,6 +31,8 @@ export interface StatusOptions {
   readonly clock: () => Date;
   /** Named in the error answers of the non-OCSP routes. */
   readonly helpdesk?: string;
+  /** The longest max-age of a GET OCSP answer (config ocsp.httpMaxAgeSeconds; default 60). */
+  readonly httpMaxAgeSeconds?: number;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -64,16 +67,33 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
       .send(ocspErrorResponse(e.status < 500 ? "malformedRequest" : "internalError"));
   });
 
-  const ocspReply = async (reply: FastifyReply, der: Buffer | undefined, cacheable: boolean): Promise<void> => {
-    const answer = der ? await opts.ocsp.respond(der) : ocspErrorResponse("malformedRequest");
-    void reply.type("application/ocsp-response").header("cache-control", cacheable ? "max-age=60, public, no-transform, must-revalidate" : "no-store").send(answer);
+  /**
+   * Sends an answer. A GET answer that may be cached (RFC 5019 6.2) says until when: max-age
+   * and Expires never reach past its nextUpdate (nor httpMaxAgeSeconds), Last-Modified is its
+   * thisUpdate, and the ETag names its bytes (If-None-Match gets 304). Everything else: no-store.
+   */
+  const send = (req: FastifyRequest, reply: FastifyReply, r: OcspReply, get: boolean): FastifyReply => {
+    void reply.type("application/ocsp-response");
+    const c = r.cacheable;
+    if (!get || !c) return reply.header("cache-control", "no-store").send(r.body);
+    const now = opts.clock().getTime();
+    const maxAge = Math.max(0, Math.min(opts.httpMaxAgeSeconds ?? 60, Math.floor((c.nextUpdate.getTime() - now) / 1000)));
+    void reply.header("cache-control", `max-age=${maxAge}, public, no-transform, must-revalidate`).header("etag", c.etag)
+      .header("last-modified", c.thisUpdate.toUTCString()).header("expires", new Date(now + maxAge * 1000).toUTCString());
+    if (req.headers["if-none-match"] === c.etag) return reply.code(304).send();
+    return reply.send(r.body);
+  };
+  const ocspReply = (req: FastifyRequest, reply: FastifyReply, der: Buffer | undefined, get: boolean): FastifyReply | Promise<FastifyReply> => {
+    if (!der) return send(req, reply, { body: ocspErrorResponse("malformedRequest") }, get);
+    // The common case, answered without a promise: a pre-signed answer in memory.
+    const hit = opts.ocsp.answerFromMemory(der);
+    if (hit) return send(req, reply, hit, get);
+    return opts.ocsp.answer(der).then((r) => send(req, reply, r, get));
   };
 
-  app.post("/ocsp", async (req, reply) => {
-    await ocspReply(reply, Buffer.isBuffer(req.body) ? req.body : undefined, false);
-  });
+  app.post("/ocsp", (req, reply) => ocspReply(req, reply, Buffer.isBuffer(req.body) ? req.body : undefined, false));
   // Some clients (and RFC 5019 ones) append the request to a trailing slash, or to the URL as is.
-  app.get("/ocsp/*", async (req, reply) => {
+  app.get("/ocsp/*", (req, reply) => {
     const raw = (req.params as { "*"?: string })["*"] ?? "";
     let b64: string;
     try {
@@ -82,7 +102,7 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
       b64 = "";
     }
     const der = BASE64.test(b64) && b64.length > 0 && b64.length <= OCSP_BODY_LIMIT * 2 ? Buffer.from(b64, "base64") : undefined;
-    await ocspReply(reply, der, true);
+    return ocspReply(req, reply, der, true);
   });
 
   // Only ever the CRL last signed: the publisher signs the first one before the listener opens.
@@ -117,3 +137,50 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   }
   return Promise.resolve();
 };
+
+/**
+ * The hot path of OCSP by POST, ahead of fastify (the listener's request handler calls it
+ * first): a POST to /ocsp of an application/ocsp-request body is read here and answered here —
+ * the pre-signed answer from memory, else responder.answer() — exactly as the route below would,
+ * without the framework's request objects and hooks. Returns false for anything else, which
+ * fastify then handles.
+ */
+export function ocspPostFastPath(ocsp: Pick<OcspResponder, "answerFromMemory" | "answer">): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const write = (res: ServerResponse, body: Buffer, close: boolean): void => {
+    res.writeHead(200, {
+      "content-type": "application/ocsp-response", "content-length": body.length, "cache-control": "no-store",
+      ...(close ? { connection: "close" } : {}),
+    });
+    res.end(body);
+  };
+  return (req, res) => {
+    if (req.method !== "POST" || req.url !== "/ocsp" || req.headers["content-type"] !== "application/ocsp-request") return false;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on("data", (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > OCSP_BODY_LIMIT) {
+        // As the route answers a body over the limit; the rest is not read.
+        done = true;
+        write(res, ocspErrorResponse("malformedRequest"), true);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => {
+      if (done) return;
+      done = true;
+      const body = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks);
+      if (body.length === 0) return write(res, ocspErrorResponse("malformedRequest"), false);
+      const hit = ocsp.answerFromMemory(body);
+      if (hit) return write(res, hit.body, false);
+      void ocsp.answer(body).then((r) => write(res, r.body, false), () => write(res, ocspErrorResponse("internalError"), false));
+    });
+    req.on("error", () => {
+      done = true;
+    });
+    return true;
+  };
+}

@@ -18,6 +18,7 @@ import type { AddressFailureStore } from "../http/failure_limiter.js";
 import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
+import type { OcspSubject, StoredOcspResponse } from "../status/ports.js";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -769,7 +770,72 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     });
   }
 
+  // ---- pre-signed OCSP responses (0005) ----------------------------------------------------
+
+  async getOcspResponse(serial: string): Promise<StoredOcspResponse | undefined> {
+    const r = await this.db.selectFrom("ocsp_responses").selectAll().where("serial", "=", serial).executeTakeFirst();
+    return r ? {
+      serial: r.serial, certStatus: r.cert_status === "revoked" ? "revoked" : "valid", sha1: Buffer.from(r.sha1_der), sha256: Buffer.from(r.sha256_der),
+      thisUpdate: date(r.this_update), nextUpdate: date(r.next_update), refreshAt: date(r.refresh_at),
+    } : undefined;
+  }
+
+  private ocspSubjectQuery() {
+    return this.db.selectFrom("certificates as c")
+      .select(["c.serial", "c.status", "c.revoked_at", "c.revocation_reason", "c.not_after", "c.created_at"]);
+  }
+
+  async ocspMissing(since: Date, now: Date, limit: number): Promise<OcspSubject[]> {
+    const rows = await this.ocspSubjectQuery()
+      .leftJoin("ocsp_responses as r", "r.serial", "c.serial")
+      .where("c.created_at", ">=", iso(since)).where("c.not_after", ">", iso(now))
+      .where((eb) => eb.or([eb("r.serial", "is", null), eb("r.cert_status", "<>", eb.ref("c.status"))]))
+      .orderBy("c.created_at").limit(limit).execute();
+    return rows.map(toOcspSubject);
+  }
+
+  async ocspDue(now: Date, limit: number): Promise<OcspSubject[]> {
+    const rows = await this.ocspSubjectQuery()
+      .innerJoin("ocsp_responses as r", "r.serial", "c.serial")
+      .where("r.refresh_at", "<=", iso(now)).orderBy("r.refresh_at").limit(limit).execute();
+    return rows.map(toOcspSubject);
+  }
+
+  async ocspSubjects(serials: readonly string[]): Promise<OcspSubject[]> {
+    if (serials.length === 0) return [];
+    const rows = await this.ocspSubjectQuery().where("c.serial", "in", [...serials]).execute();
+    return rows.map(toOcspSubject);
+  }
+
+  async putOcspResponses(rows: readonly StoredOcspResponse[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.write(async (t) => {
+      await t.insertInto("ocsp_responses").values(rows.map((r) => ({
+        serial: r.serial, cert_status: r.certStatus, sha1_der: r.sha1, sha256_der: r.sha256,
+        this_update: iso(r.thisUpdate), next_update: iso(r.nextUpdate), refresh_at: iso(r.refreshAt),
+      }))).onConflict((oc) => oc.column("serial").doUpdateSet((eb) => ({
+        cert_status: eb.ref("excluded.cert_status"), sha1_der: eb.ref("excluded.sha1_der"), sha256_der: eb.ref("excluded.sha256_der"),
+        this_update: eb.ref("excluded.this_update"), next_update: eb.ref("excluded.next_update"), refresh_at: eb.ref("excluded.refresh_at"),
+      // Revocation is for good: an answer signed from an older read (another instance) never undoes it.
+      })).where((eb) => eb.or([eb("ocsp_responses.cert_status", "<>", "revoked"), eb("excluded.cert_status", "=", "revoked")]))).execute();
+    });
+  }
+
+  async deleteOcspResponses(serials: readonly string[]): Promise<void> {
+    if (serials.length === 0) return;
+    await this.write(async (t) => {
+      await t.deleteFrom("ocsp_responses").where("serial", "in", [...serials]).execute();
+    });
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+function toOcspSubject(r: { serial: string; status: string; revoked_at: string | null; revocation_reason: string | null; not_after: string; created_at: string }): OcspSubject {
+  return {
+    serial: r.serial, status: r.status === "revoked" ? "revoked" : "valid", revokedAt: dateOrNull(r.revoked_at),
+    reason: r.revocation_reason, notAfter: date(r.not_after), createdAt: date(r.created_at),
+  };
 }

@@ -162,6 +162,27 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("audit_repeat_key").on("audit_log").column("repeat_key").unique().execute();
       },
     },
+    "0005_ocsp_responses": {
+      async up(db: Kysely<unknown>) {
+        // Pre-signed OCSP responses (RFC 5019 profile), one row per certificate: the same answer
+        // with a SHA-1 and with a SHA-256 CertID, as signed. Workers and other instances serve
+        // them as they are; cert_status is the certificate's status they say (valid/revoked),
+        // so a row that no longer agrees with its certificate is found and signed again.
+        await db.schema.createTable("ocsp_responses")
+          .addColumn("serial", "text", (c) => c.primaryKey())
+          .addColumn("cert_status", "text", (c) => c.notNull())
+          .addColumn("sha1_der", bytes, (c) => c.notNull())
+          .addColumn("sha256_der", bytes, (c) => c.notNull())
+          .addColumn("this_update", "text", (c) => c.notNull())
+          .addColumn("next_update", "text", (c) => c.notNull())
+          .addColumn("refresh_at", "text", (c) => c.notNull())
+          .execute();
+        // The refresher takes the rows due, oldest first.
+        await db.schema.createIndex("ocsp_responses_refresh").on("ocsp_responses").column("refresh_at").execute();
+        // New certificates are found by their creation time (a short look-back), not by a scan.
+        await db.schema.createIndex("certificates_created").on("certificates").column("created_at").execute();
+      },
+    },
   };
 }
 

@@ -118,6 +118,17 @@ export interface AddressFailuresTable {
   pending: number;
 }
 
+/** A pre-signed OCSP response (0005). */
+export interface OcspResponsesTable {
+  serial: string;
+  cert_status: string;
+  sha1_der: Buffer;
+  sha256_der: Buffer;
+  this_update: string;
+  next_update: string;
+  refresh_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   passcodes: PasscodesTable;
@@ -129,4 +140,5 @@ export interface Database {
   mail_queue: MailQueueTable;
   reminders_sent: RemindersSentTable;
   address_failures: AddressFailuresTable;
+  ocsp_responses: OcspResponsesTable;
 }

@@ -10,6 +10,7 @@ import { MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { publicationUrls } from "../../server/publication.js";
 import { openCa } from "../../server/services.js";
+import { OcspPresigner } from "../../status/ocsp_presigner.js";
 import { Supervisor, toWireCrl, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
@@ -30,7 +31,8 @@ HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら�
   --http-port N    失効情報（CRL・OCSP・発行 CA 証明書）を平文 HTTP で公開するポート（既定: 設定ファイル、通常 8080。--port 0 のときは 0）
   --workers N      リクエストを処理するワーカープロセスの数（既定: 設定ファイルの workers、なければ CPU コア数）
 リクエストはすべてワーカープロセスが処理し、監視役のプロセスが停止したワーカーを自動で再起動します（WORKER_DIED を記録）。
-CRL の署名、OCSP 応答者証明書、メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
+CRL の署名、OCSP 応答者証明書と事前署名した OCSP 応答（証明書ごと、データベースに保存、ocsp.responseValidityHours の半分ごとに更新）、
+メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
 SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停止します。
 ポータルはブラウザにクライアント証明書を求めるため、EST とは別のポートで待ち受けます。
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
@@ -46,7 +48,8 @@ Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, print
                    normally 8080; 0 with --port 0)
   --workers N      worker processes that serve the requests (default: workers in the config, else one per CPU core)
 Worker processes serve every request; a supervisor process restarts a worker that stops (logged as WORKER_DIED).
-The supervisor alone signs the CRLs, makes the OCSP responder certificate, delivers mail and runs the reminders.
+The supervisor alone signs the CRLs, makes the OCSP responder certificate, pre-signs an OCSP answer for every
+certificate (stored in the database, renewed half-way through ocsp.responseValidityHours), delivers mail and runs the reminders.
 SIGTERM or Ctrl+C stops the service once the requests in flight are finished.
 The portal asks browsers for a client certificate, so it listens on a port of its own, apart from EST.
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
@@ -115,6 +118,14 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const arl = arlWarning(services.dir, services.clock(), lang);
   if (arl) process.stderr.write(arl + "\n");
   const { config } = services;
+  const broadcast: { to?: (serials: readonly string[]) => void } = {};
+  const presigner = new OcspPresigner({
+    store: services.store, responder: services.ocsp, clock: services.clock,
+    validityHours: config.ocsp.responseValidityHours, checkSeconds: config.revocation.checkSeconds,
+    onChanged: (serials) => broadcast.to?.(serials),
+    onProgress: (pr) => process.stderr.write(`${M.ocspPresignProgress[lang](pr.phase, pr.signed, pr.perSecond, pr.done)}\n`),
+    log: (message, e) => process.stderr.write(`${message}: ${e instanceof Error ? e.message : String(e)}\n`),
+  });
   const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
     const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
     if (count < 1 || count > MAX_WORKERS) throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
@@ -125,12 +136,15 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
     const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
     await services.crl.start();
+    // Stored answers are served from the first request; the first run signs what is missing in the background.
+    await presigner.start();
     return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
   };
   let prepared: Awaited<ReturnType<typeof prepare>>;
   try {
     prepared = await prepare();
   } catch (e) {
+    presigner.stop();
     await services.close();
     throw e;
   }
@@ -148,11 +162,15 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
         keys: { issuing: services.issuingKeyPem, tls: services.tls.key }, ...(crl ? { crl: toWireCrl(crl) } : {}),
       };
     },
-    onNudge: () => services.crl.nudge(),
+    onNudge: () => {
+      services.crl.nudge();
+      presigner.nudge();
+    },
     onProblem: (e) => process.stderr.write(`${formatError(e, lang)}\n`),
     onReplaced: (worker, pid) => process.stderr.write(`${M.workerReplaced[lang](worker, pid)}\n`),
   });
   services.crl.onPublish((crl) => supervisor.broadcast({ t: "crl", crl: toWireCrl(crl) }));
+  broadcast.to = (serials) => supervisor.broadcast({ t: "ocsp", serials });
   const responderTimer = setInterval(() => {
     services.ocsp.exportResponder().then((r) => {
       const next = toWireResponder(r);
@@ -164,6 +182,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   responderTimer.unref();
   const shutdown = async (): Promise<void> => {
     clearInterval(responderTimer);
+    presigner.stop();
+    await presigner.idle();
     await supervisor.drain();
     await services.close();
   };

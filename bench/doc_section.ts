@@ -1,0 +1,18 @@
+/** Benchmarks that share one document each write a section of their own, between markers, leaving the rest as it is. */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+export function writeSection(file: string, name: string, text: string): void {
+  const begin = `<!-- bench:${name} begin -->`;
+  const end = `<!-- bench:${name} end -->`;
+  const section = `${begin}\n${text}\n${end}`;
+  const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const b = old.indexOf(begin);
+  const e = old.indexOf(end);
+  writeFileSync(file, b >= 0 && e > b ? old.slice(0, b) + section + old.slice(e + end.length) : `${old.trimEnd()}\n\n${section}\n`);
+}
+
+/** The marked sections of a document (to keep them when the rest of it is written anew). */
+export function sectionsOf(file: string): string {
+  if (!existsSync(file)) return "";
+  return [...readFileSync(file, "utf8").matchAll(/<!-- bench:([\w-]+) begin -->[\s\S]*?<!-- bench:\1 end -->/g)].map((m) => m[0]).join("\n\n");
+}
