@@ -286,6 +286,8 @@ interface Row {
   readonly ops: number;
   readonly perSecond: number;
   readonly cpuMs: number;
+  /** Of cpuMs, the root process (supervisor / master). */
+  readonly rootCpuMs: number;
   readonly clientCpuMs: number;
   readonly rates: readonly number[];
   readonly p50?: number;
@@ -299,6 +301,7 @@ function rowOf(r: OpResult): Row {
   const latencies = r.windows.filter((w) => w.p50 !== undefined);
   return {
     target: r.target, ops, perSecond: ops / sum(r.windows, (w) => w.seconds), cpuMs: (1000 * sum(r.windows, (w) => w.serverCpu)) / ops,
+    rootCpuMs: (1000 * sum(r.windows, (w) => w.rootCpu)) / ops,
     clientCpuMs: (1000 * sum(r.windows, (w) => w.clientCpu)) / ops, rates: r.windows.map((w) => w.ops / w.seconds),
     ...(latencies.length ? { p50: sum(latencies, (w) => w.p50 ?? 0) / latencies.length, p99: Math.max(...latencies.map((w) => w.p99 ?? 0)) } : {}),
     failures: sum(r.windows, (w) => w.failures), ...(r.windows[0]?.note ? { note: r.windows[0].note } : {}),
@@ -326,10 +329,10 @@ interface Context {
 function opTable(rows: readonly Row[], withAnchors: boolean): string {
   const nginx = rows.find((r) => r.target.kind === "nginx");
   const node = rows.find((r) => r.target.kind === "node");
-  const head = ["target", "server processes", "ops", "box /s (each round)", "server CPU ms/op", "p50 ms", "p99 ms", "load generator CPU ms/op", "not 200"];
+  const head = ["target", "server processes", "ops", "box /s (each round)", "server CPU ms/op", "of it: supervisor / master / the one process", "p50 ms", "p99 ms", "load generator CPU ms/op", "not 200"];
   if (withAnchors) head.push("/s ÷ nginx", "CPU ÷ nginx", "CPU − bare Node ms");
   return table(head, rows.map((r) => {
-    const cells = [r.target.label, r.target.processes(), int0(r.ops), `${int0(r.perSecond)} (${r.rates.map(int0).join(", ")})`, ms(r.cpuMs, 3), ms(r.p50, 1), ms(r.p99, 1), ms(r.clientCpuMs, 3), String(r.failures)];
+    const cells = [r.target.label, r.target.processes(), int0(r.ops), `${int0(r.perSecond)} (${r.rates.map(int0).join(", ")})`, ms(r.cpuMs, 3), ms(r.rootCpuMs, 3), ms(r.p50, 1), ms(r.p99, 1), ms(r.clientCpuMs, 3), String(r.failures)];
     if (withAnchors) cells.push(nginx ? ratio(r.perSecond / nginx.perSecond) : "–", nginx ? ratio(r.cpuMs / nginx.cpuMs) : "–", node ? ms(r.cpuMs - node.cpuMs, 3) : "–");
     return cells;
   }));

@@ -79,6 +79,8 @@ export interface Window {
   readonly ops: number;
   readonly seconds: number;
   readonly serverCpu: number;
+  /** Of serverCpu, the root process alone (serve's supervisor, nginx's master, the bare Node server itself). */
+  readonly rootCpu: number;
   readonly clientCpu: number;
   /** Latencies (ms) where the generator reports them: p50 and p99. */
   readonly p50?: number;
@@ -89,17 +91,19 @@ export interface Window {
 }
 
 /** Runs `parts` at once; `ops` etc. come from their outputs; CPU is measured around all of them. */
-export async function measured<T>(serverPid: number, parts: readonly (() => Promise<T>)[], read: (outs: readonly T[]) => Omit<Window, "seconds" | "serverCpu" | "clientCpu">, ownCpu = false): Promise<Window> {
+export async function measured<T>(serverPid: number, parts: readonly (() => Promise<T>)[], read: (outs: readonly T[]) => Omit<Window, "seconds" | "serverCpu" | "rootCpu" | "clientCpu">, ownCpu = false): Promise<Window> {
   const s0 = treeCpuSeconds(serverPid);
+  const r0 = processCpuSeconds(serverPid);
   const c0 = waitedChildrenCpuSeconds();
   const o0 = process.cpuUsage();
   const t0 = performance.now();
   const outs = await Promise.all(parts.map((p) => p()));
   const seconds = (performance.now() - t0) / 1000;
   const serverCpu = treeCpuSeconds(serverPid) - s0;
+  const rootCpu = processCpuSeconds(serverPid) - r0;
   const own = process.cpuUsage(o0);
   const clientCpu = waitedChildrenCpuSeconds() - c0 + (ownCpu ? (own.user + own.system) / 1e6 : 0);
-  return { ...read(outs), seconds, serverCpu, clientCpu };
+  return { ...read(outs), seconds, serverCpu, rootCpu, clientCpu };
 }
 
 export interface TlsClient {
