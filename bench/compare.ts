@@ -15,7 +15,8 @@
  * file is left as it is). A benchmark, not a test: it fails only when something did not work.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Profiler } from "node:inspector";
 import { Agent, request } from "node:https";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +37,7 @@ import { freePort } from "../test/helpers/ports.js";
 import { ab, measured, readAb, readSTime, runCommand, sTime, type TlsClient, type Window } from "./compare_measure.js";
 import { createCa, freshP256, makeUsers, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 import { percentile, runItems } from "./measure.js";
+import { profileClockUs, summarise, type ProfileEntry, type ProfileSummary } from "./profile.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
 const FLOOR = fileURLToPath(new URL("./compare_floor.js", import.meta.url));
@@ -65,12 +67,15 @@ interface CompareConfig {
   /** Enrollments per Shomei target (BENCH_COMPARE_EST_N) and clients in flight (BENCH_COMPARE_EST_C). */
   readonly estN: number;
   readonly estClients: number;
+  /** Profile a worker under each portal load afterwards (BENCH_PROFILE=0 skips it). */
+  readonly profile: boolean;
 }
 
 function loadCompareConfig(): CompareConfig {
   return {
     seconds: int("BENCH_SECONDS", 5), rounds: int("BENCH_COMPARE_ROUNDS", 2), clients: int("BENCH_COMPARE_CLIENTS", 8),
     abProcesses: int("BENCH_COMPARE_AB_PROCS", 2), estN: int("BENCH_COMPARE_EST_N", 3000), estClients: int("BENCH_COMPARE_EST_C", 32),
+    profile: process.env.BENCH_PROFILE !== "0",
   };
 }
 
@@ -85,6 +90,8 @@ interface Target {
   readonly portalPort: number;
   /** EST base (Shomei only). */
   readonly estBase?: URL;
+  /** serve's workers (Shomei only). */
+  readonly workerPids?: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -116,13 +123,13 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): () =>
 }
 
 /** serve prints EST:, Portal: and Workers: lines; this reads all three. */
-async function serveShomei(root: string, workers: number | undefined, key: string, label: string): Promise<Target> {
-  const child = spawn(process.execPath, [CLI, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--lang", "en", ...(workers ? ["--workers", String(workers)] : [])], {
+async function serveShomei(root: string, workers: number | undefined, key: string, label: string, nodeArgs: readonly string[] = []): Promise<Target> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--lang", "en", ...(workers ? ["--workers", String(workers)] : [])], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LANG: "en_US.UTF-8" },
   });
   let tail = "";
   child.stderr?.on("data", (d: Buffer) => { tail = (tail + d.toString("utf8")).slice(-4000); });
-  const got = await new Promise<{ est: string; portal: string; workers: number }>((resolve, reject) => {
+  const got = await new Promise<{ est: string; portal: string; workers: number; pids: number[] }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start in 60 s\n${tail}`)), 60_000);
     child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`serve exited (${code})\n${tail}`)); });
     let est = "";
@@ -131,10 +138,10 @@ async function serveShomei(root: string, workers: number | undefined, key: strin
     createInterface({ input: child.stdout }).on("line", (line) => {
       est = /^EST: (https:\/\/\S+)$/.exec(line)?.[1] ?? est;
       portal = /^Portal: (https:\/\/\S+?)\/?$/.exec(line)?.[1] ?? portal;
-      const w = /^Workers: (\d+) \(PID [\d, ]+\)$/.exec(line);
+      const w = /^Workers: (\d+) \(PID ([\d, ]+)\)$/.exec(line);
       if (w && est && portal) {
         clearTimeout(timer);
-        resolve({ est, portal, workers: Number(w[1]) });
+        resolve({ est, portal, workers: Number(w[1]), pids: (w[2] ?? "").split(", ").map(Number) });
       }
     });
   });
@@ -142,7 +149,7 @@ async function serveShomei(root: string, workers: number | undefined, key: strin
   return {
     key, label: `${label} (${got.workers} worker${got.workers > 1 ? "s" : ""})`, kind: "shomei", pid: child.pid,
     processes: () => `supervisor + ${got.workers} worker${got.workers > 1 ? "s" : ""}`,
-    portalPort: Number(new URL(got.portal).port), estBase: new URL(`${got.est}/`), stop: stopper(child),
+    portalPort: Number(new URL(got.portal).port), estBase: new URL(`${got.est}/`), stop: stopper(child), workerPids: got.pids,
   };
 }
 
@@ -208,6 +215,50 @@ async function startFloor(dir: string, o: { key: string; cert: string; ca: reado
   const m = await waitForLine(child, /^listening (\d+)$/, "bare Node https", () => tail);
   if (!m || child.pid === undefined) throw new Error("bare Node https did not start");
   return { key: "node", label: "bare Node https, requestCert, fixed page", kind: "node", pid: child.pid, processes: () => "1 process", portalPort: Number(m[1]), stop: stopper(child) };
+}
+
+interface WorkerProfile {
+  readonly what: string;
+  readonly summary: ProfileSummary | undefined;
+}
+
+/**
+ * A separate `serve --workers 1` under --cpu-prof (so profiling stays out of the figures above),
+ * loaded with `load` after a warm-up; the worker's profile from the end of the warm-up on.
+ */
+async function profileWorker(root: string, work: string, what: string, load: (t: Target) => Promise<unknown>): Promise<WorkerProfile> {
+  const dir = mkdtempSync(join(work, "prof-"));
+  const t = await serveShomei(root, 1, "profile", "profiled", ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-interval=200"]);
+  let from = 0;
+  try {
+    await load(t);
+    from = profileClockUs();
+    await load(t);
+  } finally {
+    await t.stop();
+  }
+  const pid = t.workerPids?.[0] ?? -1;
+  const file = readdirSync(dir).find((f) => f.includes(`.${pid}.`) && f.endsWith(".cpuprofile"));
+  return { what, summary: file ? summarise(JSON.parse(readFileSync(join(dir, file), "utf8")) as Profiler.Profile, 12, from) : undefined };
+}
+
+function renderProfile(p: WorkerProfile): string {
+  if (!p.summary) return `#### ${p.what}
+
+No profile was written (the worker did not exit cleanly).
+`;
+  const rows = (list: readonly ProfileEntry[]): string[][] => list.map((e) => [`\`${e.name}\``, int0(e.ms), `${Math.round(e.share * 100)} %`]);
+  return `#### ${p.what}
+
+${int0(p.summary.totalMs)} ms of main-thread samples (the worker's JavaScript thread: TLS handshakes run there too; V8 samples on a
+wall-clock timer, so time blocked in a system call counts). [native] marks C++ reached from JavaScript, named with its caller.
+
+${table(["area (self time)", "ms", "share"], rows(p.summary.byArea.slice(0, 8)))}
+
+${table(["hottest functions (self time)", "ms", "share"], rows(p.summary.selfTop.slice(0, 10)))}
+
+${table(["Shomei's own functions (inclusive)", "ms", "share"], rows(p.summary.oursInclusive.slice(0, 8)))}
+`;
 }
 
 interface Reply { readonly status: number; readonly headers: Record<string, string | string[] | undefined>; readonly body: string }
@@ -361,7 +412,7 @@ function verdicts(rows: Record<OpKey, Row[]>): string {
   return table(["goal (issue 12)", "this run", ""], lines);
 }
 
-function render(ctx: Context, results: readonly OpResult[]): string {
+function render(ctx: Context, results: readonly OpResult[], profiles: readonly WorkerProfile[]): string {
   const byOp = (op: OpKey): Row[] => results.filter((r) => r.op === op).map(rowOf);
   const rows: Record<OpKey, Row[]> = { handshake: byOp("handshake"), handshakeLatency: byOp("handshakeLatency"), keepalive: byOp("keepalive"), est: byOp("est") };
   const { cfg } = ctx;
@@ -382,7 +433,7 @@ Written by \`npm run bench:compare\` (bench/compare.ts) on ${ctx.date.toISOStrin
 | nginx | ${v.nginx} |
 | ab | ${v.ab} |
 | load average (1, 5, 15 min) at start / end | ${ctx.loadStart.map((n) => n.toFixed(2)).join(", ")} / ${ctx.loadEnd.map((n) => n.toFixed(2)).join(", ")} |
-| settings | BENCH_SECONDS=${cfg.seconds}, BENCH_COMPARE_ROUNDS=${cfg.rounds}, BENCH_COMPARE_CLIENTS=${cfg.clients}, BENCH_COMPARE_AB_PROCS=${cfg.abProcesses}, BENCH_COMPARE_EST_N=${cfg.estN}, BENCH_COMPARE_EST_C=${cfg.estClients} |
+| settings | BENCH_SECONDS=${cfg.seconds}, BENCH_COMPARE_ROUNDS=${cfg.rounds}, BENCH_COMPARE_CLIENTS=${cfg.clients}, BENCH_COMPARE_AB_PROCS=${cfg.abProcesses}, BENCH_COMPARE_EST_N=${cfg.estN}, BENCH_COMPARE_EST_C=${cfg.estClients}, BENCH_PROFILE=${cfg.profile ? 1 : 0} |
 
 Every target uses the same server certificate and key (the CA's \`tls/server.pem\`, ECDSA P-256) and asks for a
 client certificate from the same CAs (issuing + root); every client presents the same user's certificate
@@ -429,7 +480,7 @@ ${opTable(rows.est, false)}
 ${verdicts(rows)}
 
 In-process issuance and "flat with size" are measured by \`npm run bench\` (the sections above), not here.
-${END}`;
+${profiles.length ? `\n### Where a worker's time goes (profiles, \`serve --workers 1\` under --cpu-prof, after a warm-up)\n\n${profiles.map(renderProfile).join("\n")}` : ""}${END}`;
 }
 
 /** Replaces the marked section of the doc (or appends it). */
@@ -573,8 +624,17 @@ async function main(): Promise<number> {
       record("est", t, await estRun(t, mine.slice(warm), cfg.estClients, caPem, cfg.seconds * 3));
     }
 
+    const profiles: WorkerProfile[] = [];
+    if (cfg.profile) {
+      log("profiles of a worker (--cpu-prof, not measured above)");
+      profiles.push(await profileWorker(root, work, `Full mTLS handshake + GET / (${cfg.clients} × s_time -new, ${cfg.seconds} s)`, (t) =>
+        Promise.all(sTime(t.portalPort, "/", cfg.seconds, cfg.clients, client).map((p) => p()))));
+      profiles.push(await profileWorker(root, work, `GET /me on open connections (ab -k, ${cfg.clients} connections, ${cfg.seconds} s)`, (t) =>
+        Promise.all(ab(`https://127.0.0.1:${t.portalPort}/me`, cfg.seconds, cfg.clients, cfg.abProcesses, true, client, [`Cookie: ${cookie}`, "Accept-Language: en"], csvPrefix).map((p) => p()))));
+    }
+
     const out = process.env.BENCH_OUT || DEFAULT_OUT;
-    const section = render({ date: new Date(), cfg, versions, loadStart, loadEnd: loadavg(), seconds: (performance.now() - t0) / 1000 }, results);
+    const section = render({ date: new Date(), cfg, versions, loadStart, loadEnd: loadavg(), seconds: (performance.now() - t0) / 1000 }, results, profiles);
     let doc = "";
     try {
       doc = readFileSync(out, "utf8");
