@@ -36,6 +36,7 @@ import { SESSION_COOKIE } from "../src/web/portal.js";
 import { freePort } from "../test/helpers/ports.js";
 import { ab, measured, readAb, readSTime, runCommand, sTime, type TlsClient, type Window } from "./compare_measure.js";
 import { createCa, freshP256, makeUsers, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
+import { COMPARE_BEGIN, COMPARE_END, spliceSection } from "./doc_section.js";
 import { percentile, runItems } from "./measure.js";
 import { profileClockUs, summarise, type ProfileEntry, type ProfileSummary } from "./profile.js";
 
@@ -43,8 +44,6 @@ const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
 const FLOOR = fileURLToPath(new URL("./compare_floor.js", import.meta.url));
 const DEFAULT_OUT = fileURLToPath(new URL("../../docs/benchmarks.md", import.meta.url));
 const NGINX = process.env.BENCH_NGINX || "/usr/sbin/nginx";
-export const BEGIN = "<!-- bench:compare begin (written by npm run bench:compare) -->";
-export const END = "<!-- bench:compare end -->";
 const DAY = 86_400_000;
 
 function int(name: string, fallback: number, min = 1): number {
@@ -418,7 +417,7 @@ function render(ctx: Context, results: readonly OpResult[], profiles: readonly W
   const { cfg } = ctx;
   const v = ctx.versions;
   const note = rows.handshake.map((r) => `${r.target.label}: ${r.note ?? "?"}`).join("; ");
-  return `${BEGIN}
+  return `${COMPARE_BEGIN}
 ## Side by side with nginx and bare Node (\`npm run bench:compare\`)
 
 Written by \`npm run bench:compare\` (bench/compare.ts) on ${ctx.date.toISOString()}, ${Math.round(ctx.seconds)} s in all; every run replaces this section only.
@@ -480,15 +479,7 @@ ${opTable(rows.est, false)}
 ${verdicts(rows)}
 
 In-process issuance and "flat with size" are measured by \`npm run bench\` (the sections above), not here.
-${profiles.length ? `\n### Where a worker's time goes (profiles, \`serve --workers 1\` under --cpu-prof, after a warm-up)\n\n${profiles.map(renderProfile).join("\n")}` : ""}${END}`;
-}
-
-/** Replaces the marked section of the doc (or appends it). */
-export function spliceSection(doc: string, section: string): string {
-  const a = doc.indexOf(BEGIN);
-  const b = doc.indexOf(END);
-  if (a >= 0 && b > a) return doc.slice(0, a) + section + doc.slice(b + END.length);
-  return `${doc.replace(/\n*$/, "\n\n")}${section}\n`;
+${profiles.length ? `\n### Where a worker's time goes (profiles, \`serve --workers 1\` under --cpu-prof, after a warm-up)\n\n${profiles.map(renderProfile).join("\n")}` : ""}${COMPARE_END}`;
 }
 
 /** A command's first line of output (stdout or stderr: nginx -v writes there). */
