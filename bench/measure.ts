@@ -90,7 +90,7 @@ export function percentile(values: Float64Array, p: number): number {
 let clockTicks: number | undefined;
 
 /** Kernel clock ticks per second (USER_HZ), for /proc/PID/stat. */
-function ticksPerSecond(): number {
+export function ticksPerSecond(): number {
   if (clockTicks === undefined) {
     try {
       clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;

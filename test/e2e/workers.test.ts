@@ -10,11 +10,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:https";
 import { connect } from "node:net";
-import { addUser, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
+import { addUser, childrenOf, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
 import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
@@ -26,23 +26,6 @@ import { fromPem, toPem } from "../../src/pki/pem.js";
 import { exportPrivateKeyPem } from "../../src/pki/keys.js";
 
 interface Shown { passcode: { status: string }; certificates: { serial: string; status: string }[] }
-
-/** The processes whose parent is `pid` (read from /proc, as `pgrep -P` does). */
-function childrenOf(pid: number): number[] {
-  const kids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ")".
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) kids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return kids.sort((a, b) => a - b);
-}
 
 const alive = (pid: number): boolean => {
   try {

@@ -4,7 +4,7 @@
  * parser nobody here wrote, so the .eml files are checked as RFC 5322 while being read).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, shomeiCa, SHOMEI_CA } from "./run.js";
@@ -97,6 +97,58 @@ export async function workerPids(srv: Served): Promise<number[]> {
   return (line.exec(srv.output())?.[2] ?? "").split(", ").map(Number);
 }
 
+/** The processes whose parent is `pid` (read from /proc, as `pgrep -P` does): serve's workers now. */
+export function childrenOf(pid: number): number[] {
+  const kids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) kids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return kids.sort((a, b) => a - b);
+}
+
+/**
+ * Which of `pids` holds the server end of this client's TCP connection on 127.0.0.1: the
+ * kernel's table (/proc/net/tcp) names the socket of the pair of ports, and the process whose
+ * /proc/PID/fd links to that socket is the worker serving it. Nothing in the response is
+ * trusted for it, so it tells which worker answered even when the responses are identical.
+ * Call it while the connection is open (after secureConnect, the worker has it).
+ */
+export function workerOf(socket: { readonly localPort?: number | undefined; readonly remotePort?: number | undefined }, pids: readonly number[]): number | undefined {
+  const hex = (n: number | undefined): string => (n ?? 0).toString(16).toUpperCase().padStart(4, "0");
+  // The server's end: local = the server's port, remote = the client's own port.
+  const local = `:${hex(socket.remotePort)}`;
+  const remote = `:${hex(socket.localPort)}`;
+  let inode: string | undefined;
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1]?.endsWith(local) && f[2]?.endsWith(remote) && f[9] && f[9] !== "0") inode = f[9];
+  }
+  if (!inode) return undefined;
+  const link = `socket:[${inode}]`;
+  for (const pid of pids) {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === link) return pid;
+        } catch {
+          // The descriptor closed while we looked.
+        }
+      }
+    } catch {
+      // The process is gone.
+    }
+  }
+  return undefined;
+}
+
 export interface ParsedMail {
   readonly file: string;
   readonly to: string;
@@ -137,6 +189,16 @@ export async function passcodeFor(dir: string, email: string): Promise<string> {
     if (p) return p;
   }
   throw new Error(`no passcode mail to ${email}`);
+}
+
+/** The initial password from the newest mail to this address that carries one. */
+export async function initialPasswordFor(dir: string, email: string): Promise<string> {
+  const mails = (await readOutbox(dir)).filter((m) => m.to.includes(email));
+  for (const m of mails.reverse()) {
+    const p = /^(?:初期パスワード|Initial password): (\S+)$/m.exec(m.body)?.[1];
+    if (p) return p;
+  }
+  throw new Error(`no initial password mail to ${email}`);
 }
 
 /** Registers a user through the CLI; returns the passcode from the mail. */

@@ -1,5 +1,6 @@
 /** Talking EST to a real server from tests: HTTPS on loopback, trusting the test CA's root. */
 import { request } from "node:https";
+import type { TLSSocket } from "node:tls";
 import { readFileSync } from "node:fs";
 import { generateKeyPair, keyObjectSigner, type KeyKind, type KeyPair } from "../../src/pki/keys.js";
 import { buildCsr } from "../../src/pki/csr.js";
@@ -17,6 +18,8 @@ export interface EstRequest {
   readonly headers?: Record<string, string>;
   /** A client certificate and key (PEM) for the TLS handshake (simplereenroll on the portal's listener). */
   readonly client?: { readonly cert: string; readonly key: string };
+  /** Called with the connection once its TLS handshake is done (e.g. to see which worker took it). */
+  readonly onConnect?: (socket: TLSSocket) => void;
 }
 
 /** One request on a new TLS connection. */
@@ -33,6 +36,8 @@ export function estRequest(estUrl: string, path: string, rootPem: string, r: Est
       res.on("error", reject);
     });
     req.on("error", reject);
+    const hook = r.onConnect;
+    if (hook) req.once("socket", (s) => (s as TLSSocket).once("secureConnect", () => hook(s as TLSSocket)));
     req.end(r.body);
   });
 }

@@ -5,6 +5,7 @@
  * that presents a client certificate and keeps cookies.
  */
 import { request } from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -125,6 +126,8 @@ export interface Response {
 /** An HTTPS client with (optionally) a client certificate and a cookie jar, like a browser tab. */
 export class Browserish {
   readonly jar = new Map<string, string>();
+  /** Called with each new connection once its TLS handshake is done (e.g. to see which worker took it). */
+  onConnect?: (socket: TLSSocket) => void;
 
   constructor(readonly base: string, readonly rootPem: string, public identity?: { certPem: string; keyPem: string }) {}
 
@@ -155,6 +158,8 @@ export class Browserish {
         res.on("error", reject);
       });
       req.on("error", reject);
+      const hook = this.onConnect;
+      if (hook) req.once("socket", (s) => (s as TLSSocket).once("secureConnect", () => hook(s as TLSSocket)));
       req.end(body);
     });
   }
