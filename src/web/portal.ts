@@ -20,6 +20,7 @@ import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
+import { fingerprint } from "../pki/fingerprint.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { RenewalService } from "../registration/renewal.js";
 import {
@@ -62,10 +63,26 @@ declare module "fastify" {
 
 /** The DER of the certificate the client presented on this connection, if any. */
 export function peerCertificate(req: FastifyRequest): Buffer | undefined {
+  return presented(req)?.der;
+}
+
+/**
+ * The presented certificate and its fingerprint, worked out once per TLS connection: the peer
+ * certificate cannot change on a connection (TLS 1.3 without post-handshake authentication,
+ * no renegotiation: TLS_POLICY), and getPeerCertificate builds a whole object tree each time. Only the
+ * bytes are kept: whether they are still acceptable is asked on every request.
+ */
+const perConnection = new WeakMap<object, { der: Buffer; fp: string } | null>();
+
+function presented(req: FastifyRequest): { der: Buffer; fp: string } | undefined {
   const socket = req.raw.socket as TLSSocket;
+  const known = perConnection.get(socket);
+  if (known !== undefined) return known ?? undefined;
   if (typeof socket.getPeerCertificate !== "function") return undefined;
   const c = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
-  return c?.raw && c.raw.length > 0 ? c.raw : undefined;
+  const found = c?.raw && c.raw.length > 0 ? { der: c.raw, fp: fingerprint(c.raw) } : null;
+  perConnection.set(socket, found);
+  return found ?? undefined;
 }
 
 function cookies(req: FastifyRequest): Map<string, string> {
@@ -142,7 +159,8 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     if (isLang(q) && q !== c) void reply.header("Set-Cookie", `${LANG_COOKIE}=${q}; Path=/; Secure; SameSite=Strict; Max-Age=31536000`);
     if (req.url.startsWith("/static/")) return;
     try {
-      req.identity = await portal.identify(peerCertificate(req));
+      const p = presented(req);
+      req.identity = await portal.identify(p?.der, p?.fp);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
       req.identityError = e;
