@@ -304,6 +304,22 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   /**
+   * The plans (EXPLAIN) of the hot lookups: for the size benchmark's report and the test that
+   * none of them reads a whole table. On SQLite the `detail` lines of EXPLAIN QUERY PLAN.
+   */
+  async hotQueryPlans(): Promise<{ query: string; plan: string[] }[]> {
+    const { user, passcode, userWithPasscode, certificate, certificateByFingerprint, certificateAndUser, session, touchSession, redeem } = this.q;
+    const lookups = { user, passcode, userWithPasscode, certificate, certificateByFingerprint, certificateAndUser, session, touchSession, redeem };
+    const out: { query: string; plan: string[] }[] = [];
+    for (const [query, p] of Object.entries(lookups)) {
+      const c = p.sample();
+      const rows = (await this.db.executeQuery(CompiledQuery.raw(`${this.dialect === "sqlite" ? "explain query plan" : "explain"} ${c.sql}`, [...c.parameters]))).rows as Record<string, unknown>[];
+      out.push({ query, plan: rows.map((r) => { const line = r.detail ?? r["QUERY PLAN"]; return typeof line === "string" ? line : JSON.stringify(r); }) });
+    }
+    return out;
+  }
+
+  /**
    * Writes audit events, each bounded and escaped first (boundAuditEvent). An event identical to
    * one already written in the same window (same event, actor, user, outcome and detail) adds
    * to that row's count instead: one upsert on the row's key, so parallel writers in any

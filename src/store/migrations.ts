@@ -162,6 +162,14 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("audit_repeat_key").on("audit_log").column("repeat_key").unique().execute();
       },
     },
+    "0005_certificates_created": {
+      async up(db: Kysely<unknown>) {
+        // The operator's list of issued certificates is the newest first (listAllCertificates):
+        // without an index on created_at it sorted the whole table on every look (a million
+        // rows: seconds). Every other hot lookup already has its index (hotQueryPlans).
+        await db.schema.createIndex("certificates_created").on("certificates").columns(["created_at", "serial"]).execute();
+      },
+    },
   };
 }
 

@@ -60,6 +60,11 @@ export class Prepared<A extends readonly unknown[], R> {
     return q;
   }
 
+  /** The query with every argument "x": for EXPLAIN, which needs values but reads no rows. */
+  sample(): CompiledQuery<R> {
+    return this.compile(...(Array.from({ length: this.arity }, () => "x") as unknown as A));
+  }
+
   async execute(on: Executor, ...args: A): Promise<QueryResult<R>> {
     return on.executeQuery(this.compile(...args));
   }

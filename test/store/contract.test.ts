@@ -399,6 +399,17 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.ok((await store().searchUsers({ text: "a00000" })).length >= 4);
     });
 
+    test("the hot lookups read through an index, never a whole table (SQLite's query plan)", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      if (store().dialect !== "sqlite") return; // PostgreSQL picks a sequential scan for small tables: see bench/size_bench.ts on a million rows
+      const plans = await store().hotQueryPlans();
+      assert.ok(plans.length >= 9);
+      for (const p of plans) {
+        assert.ok(p.plan.length > 0, p.query);
+        for (const line of p.plan) assert.doesNotMatch(line, /^SCAN /, `${p.query}: ${p.plan.join("; ")}`);
+      }
+    });
+
     test("one read gives what two gave: user with passcode, certificate with user (revoked and suspended included)", async (t) => {
       if (!s && !(await needs(t, "postgres"))) return;
       const same = async (fp: string): Promise<void> => {
