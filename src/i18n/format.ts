@@ -27,13 +27,32 @@ export function formatTime(d: Date, timeZone?: string): string {
   return `${get("year")}-${pad2(get("month"))}-${pad2(get("day"))} ${pad2(get("hour"))}:${pad2(get("minute"))} ${zoneName(d, timeZone)}`;
 }
 
-export function formatDateTime(d: Date, lang: Lang, timeZone: string): string {
-  if (lang === "ja") {
-    const f = new Intl.DateTimeFormat("ja-JP", { timeZone, year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
-    return `${f.format(d)}（${timeZone === "Asia/Tokyo" ? "日本時間" : timeZone}）`;
+/** The options formatDateTime formats with, per language. */
+export const DATE_TIME_OPTIONS: Readonly<Record<Lang, { readonly locale: string; readonly options: Intl.DateTimeFormatOptions }>> = {
+  ja: { locale: "ja-JP", options: { year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false } },
+  en: { locale: "en-GB", options: { year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false, timeZoneName: "short" } },
+};
+
+/**
+ * Made once per language and zone: building an Intl.DateTimeFormat costs tens of microseconds
+ * (the largest share of a portal page's own work when made per date); formatting with one is cheap.
+ */
+const dateTimeFormats = new Map<string, Intl.DateTimeFormat>();
+
+function dateTimeFormat(lang: Lang, timeZone: string): Intl.DateTimeFormat {
+  const key = `${lang} ${timeZone}`;
+  let f = dateTimeFormats.get(key);
+  if (!f) {
+    const { locale, options } = DATE_TIME_OPTIONS[lang];
+    f = new Intl.DateTimeFormat(locale, { timeZone, ...options });
+    if (dateTimeFormats.size < 64) dateTimeFormats.set(key, f);
   }
-  const f = new Intl.DateTimeFormat("en-GB", { timeZone, year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false, timeZoneName: "short" });
-  return f.format(d);
+  return f;
+}
+
+export function formatDateTime(d: Date, lang: Lang, timeZone: string): string {
+  const text = dateTimeFormat(lang, timeZone).format(d);
+  return lang === "ja" ? `${text}（${timeZone === "Asia/Tokyo" ? "日本時間" : timeZone}）` : text;
 }
 
 /**
