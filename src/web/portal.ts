@@ -85,6 +85,16 @@ function presented(req: FastifyRequest): { der: Buffer; fp: string } | undefined
   return found ?? undefined;
 }
 
+/** The headers of every portal response, made once. */
+const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "Cache-Control": "no-store",
+  "Strict-Transport-Security": "max-age=31536000",
+  "X-Frame-Options": "DENY",
+});
+
 function cookies(req: FastifyRequest): Map<string, string> {
   const m = new Map<string, string>();
   for (const part of (req.headers.cookie ?? "").split(";")) {
@@ -145,14 +155,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     page(reply, e.status, errorPage(ctx(req, extra), e));
 
   app.addHook("onRequest", async (req, reply) => {
-    void reply.headers({
-      "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-      "X-Content-Type-Options": "nosniff",
-      "Referrer-Policy": "no-referrer",
-      "Cache-Control": "no-store",
-      "Strict-Transport-Security": "max-age=31536000",
-      "X-Frame-Options": "DENY",
-    });
+    void reply.headers(PAGE_HEADERS);
     const q = query(req).lang;
     const c = cookies(req).get(LANG_COOKIE);
     req.lang = isLang(q) ? q : isLang(c) ? c : langFromAcceptLanguage(req.headers["accept-language"]);
