@@ -225,7 +225,7 @@ export function renderReport(r: Report): string {
       ["data folder", `${m.dataDir} (${m.filesystem})`],
       ["load average (1 min) at start / end", `${dec(m.loadStart, 2)} / ${dec(m.loadEnd, 2)} (other work on the machine skews results)`],
       ["settings", `BENCH_INPROC_N=${c.inprocN}, BENCH_INPROC_CONCURRENCY=${c.inprocConcurrency.join(",")}, BENCH_EST_N=${c.estN}, ` +
-        `BENCH_EST_CONCURRENCY=${c.estConcurrency.join(",")}, BENCH_CRYPTO_MS=${c.cryptoMs}, BENCH_COMPONENT_MS=${c.componentMs}, ` +
+        `BENCH_EST_CONCURRENCY=${c.estConcurrency.join(",")}, BENCH_EST_WORKERS=${c.estWorkers.join(",")}, BENCH_CRYPTO_MS=${c.cryptoMs}, BENCH_COMPONENT_MS=${c.componentMs}, ` +
         `BENCH_MAX_PHASE_S=${c.maxPhaseSeconds}, BENCH_PROFILE=${c.profile ? 1 : 0}`],
       ["run time", `${dec(r.totalSeconds, 0)} s in all (in-process setup ${dec(is.setupSeconds, 0)} s for ${int(is.users)} users)`],
     ]),
