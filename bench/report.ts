@@ -136,7 +136,7 @@ function analysis(r: Report): string {
       `- **Durable record:** redeemPasscode alone takes ${int(db1.result.usPerOp)} µs one at a time (${int(cpuUs(db1))} µs of it CPU)` +
       `${dbMany ? ` and ${int(dbMany.result.usPerOp)} µs each with ${dbMany.result.concurrency} in flight` : ""}. Floors on this disk: ` +
       `fdatasync ${int(fsync)} µs, a one-row commit with better-sqlite3 alone ${int(bare)} µs, a one-row commit through the store ` +
-      `(Kysely builds and compiles the query each time; the prepared statement is cached; BEGIN IMMEDIATE) ${int(commit)} µs.`,
+      `(the audit upsert compiled once (store/prepared.ts), its better-sqlite3 statement cached; BEGIN IMMEDIATE) ${int(commit)} µs.`,
     );
   }
 
