@@ -19,6 +19,7 @@ const step = (name, cmd, args) => {
 rmSync(join(root, "dist"), { recursive: true, force: true });
 step("type-check and build (tsc)", "npx", ["tsc", "-p", "tsconfig.json"]);
 step("make the commands executable (package.json bin)", process.execPath, ["scripts/bin-mode.mjs"]);
+step("type-check and bundle the browser pages' script (esbuild)", process.execPath, ["scripts/build-browser.mjs"]);
 step("lint (eslint)", "npx", ["eslint", "."]);
 
 const files = [];

@@ -101,6 +101,45 @@ async function errorPages(env: PortalEnv, browser: Browser, lang: Lang): Promise
   }
 }
 
+/** The browser enrollment page (/enroll): the form as typed, a refused passcode, the result; and /me/renew. */
+async function enrollPages(env: PortalEnv, browser: Browser, lang: Lang, u: PortalUser): Promise<void> {
+  const userId = lang === "ja" ? "a0000105" : "a0000106";
+  await env.server.services.registration.addUser({ userId, email: `${userId}@example.jp`, name: `利用者 ${userId}`, role: "user", lang }, "operator:screenshots");
+  const { passcode } = await env.secretsFor(`${userId}@example.jp`);
+  if (!passcode) throw new Error(`no passcode mail for ${userId}`);
+  const ctx = await portalContext(browser, env.server.url, undefined, { lang, viewport: VIEWPORT });
+  try {
+    const page = await ctx.newPage();
+    await goto(page, `${env.server.url}/enroll`);
+    await page.waitForSelector("#enroll-form:not([hidden])");
+    await page.fill("#userId", userId.toUpperCase());
+    await page.fill("#passcode", passcode.replace(/-/g, "").toLowerCase().slice(0, 14));
+    await page.fill("#password", USERS[lang].password);
+    await page.fill("#passwordConfirm", USERS[lang].password);
+    await page.click("#submit");
+    await page.waitForSelector("#error:not([hidden])");
+    await shoot(page, `${lang}-enroll-error`);
+    await page.fill("#passcode", passcode.replace(/-/g, "").toLowerCase());
+    await shoot(page, `${lang}-enroll`);
+    await page.click("#submit");
+    await page.waitForSelector("#result:not([hidden])", { timeout: 90_000 });
+    await shoot(page, `${lang}-enroll-done`);
+  } finally {
+    await ctx.close();
+  }
+  const me = await portalContext(browser, env.url, u, { lang, viewport: VIEWPORT });
+  try {
+    const page = await me.newPage();
+    await goto(page, `${env.url}/`);
+    await login(page, u.userId, USERS[lang].password);
+    await goto(page, `${env.url}/me/renew`);
+    await page.waitForSelector("#enroll-form:not([hidden])");
+    await shoot(page, `${lang}-renew`);
+  } finally {
+    await me.close();
+  }
+}
+
 async function main(): Promise<number> {
   for (const tool of ["chromium", "python3"] as const) {
     if (!(await has(tool))) {
@@ -138,6 +177,7 @@ async function main(): Promise<number> {
       await operatorPages(env, chrome.browser, lang, op, first, users[lang].userId);
       first = false;
       await errorPages(env, chrome.browser, lang);
+      await enrollPages(env, chrome.browser, lang, users[lang]);
     }
   } finally {
     await chrome?.close();

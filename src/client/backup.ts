@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { ShomeiError } from "../i18n/errors.js";
 import { readCertificate, type CertificateInfo } from "../pki/certificate.js";
+import { fingerprint } from "../pki/fingerprint.js";
 import { verifyChain } from "../pki/chain.js";
 import { keyMatchesCertificate } from "../pki/key_match.js";
 import { decodePkcs12, encodePkcs12, type Pkcs12Profile } from "../pki/pkcs12.js";
@@ -18,19 +19,9 @@ import { currentCertificate } from "./current.js";
 import type { CertificateStore, SavedLocation } from "./store.js";
 import { checkUserId } from "./user_id.js";
 
-/** Backup passwords: long enough to resist guessing offline, since the file may travel anywhere. */
-export const BACKUP_PASSWORD_MIN = 12;
-
-/** Says what is weak about a backup password, or undefined when it is acceptable. */
-export function backupPasswordProblem(password: string, userId: string): string | undefined {
-  const chars = [...password];
-  if (chars.length < BACKUP_PASSWORD_MIN) return `shorter than ${BACKUP_PASSWORD_MIN} characters`;
-  if (new Set(chars).size < 5) return "too few different characters";
-  if (password.toLowerCase().includes(userId.toLowerCase())) return "contains the user ID";
-  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
-  if (classes < 2 && chars.length < 16) return "only one kind of character (add digits, capitals or symbols, or make it 16 characters or longer)";
-  return undefined;
-}
+// The rules live in src/util/backup_password.ts, shared with the browser pages.
+export { BACKUP_PASSWORD_MIN, backupPasswordProblem } from "../util/backup_password.js";
+import { BACKUP_PASSWORD_MIN, backupPasswordProblem } from "../util/backup_password.js";
 
 export interface ExportRequest {
   readonly out: string;
@@ -131,6 +122,7 @@ export async function planImport(store: CertificateStore, file: string, password
   }
   const known = await store.knownServers();
   const trusted = new Set(known.map((k) => k.rootFingerprint).filter((f): f is string => f !== undefined));
+  for (const der of await store.rootsWithoutServer()) trusted.add(fingerprint(der));
   const rootNeedsTrust = root !== undefined && !trusted.has(root.fingerprint);
   const otherRoots = [...trusted].filter((f) => f !== root?.fingerprint);
   const alreadyStored = (await store.listCertificates()).some((c) => c.certDer.equals(certificate.der));
@@ -155,9 +147,9 @@ export interface ImportResult {
  */
 export async function applyImport(store: CertificateStore, plan: ImportPlan, serverArg: string | undefined, trustRoot: boolean): Promise<ImportResult> {
   // The backup does not say where the certificate came from: the user says (--server), or the
-  // store knows the server whose root this is.
+  // store knows the server whose root this is. Else it stays unknown until `shomei renew`
+  // asks for it; the root the user agreed to is trusted meanwhile for "a server not known yet".
   const server = serverArg ?? plan.knownServer;
-  if (server === undefined) throw new ShomeiError("IMPORT_SERVER_REQUIRED");
   let rootSaved: string | undefined;
   if (plan.root && plan.rootNeedsTrust) {
     if (!trustRoot) throw new ShomeiError("IMPORT_NOT_CONFIRMED");

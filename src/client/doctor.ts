@@ -14,6 +14,7 @@ import { dmsg } from "../i18n/doctor_messages.js";
 import { readCertificate } from "../pki/certificate.js";
 import { keyMatchesCertificate } from "../pki/key_match.js";
 import { toPem } from "../pki/pem.js";
+import { formatTime } from "../i18n/format.js";
 import { httpsRequest } from "./http.js";
 import { bareHost, describeProxy, openTunnel, proxyFor } from "./proxy.js";
 import { describeCertificates, statusAt, type CertificateRow } from "./listing.js";
@@ -84,10 +85,6 @@ export function formatDuration(lang: Lang, ms: number): string {
     ? [h ? `${h} 時間` : "", m ? `${m} 分` : "", `${s} 秒`]
     : [h ? `${h} h` : "", m ? `${m} min` : "", `${s} s`];
   return parts.filter((p) => p !== "").join(" ");
-}
-
-function isoMinute(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 const DAY_MS = 86_400_000;
@@ -233,7 +230,7 @@ export class Doctor {
       return { status: "ok", finding: this.t("proxy.ok", { proxy: where, target: to }), details: { proxy: where, authentication: proxy.username !== "" } };
     } catch (e) {
       if (isShomeiError(e) && e.code === "PROXY_AUTH_REQUIRED") {
-        return { status: "problem", finding: this.t("proxy.auth", { proxy: where, status: e.params.status ?? 407 }), remedy: this.t("proxy.authRemedy"), details: { proxy: where, code: e.code, credentialsGiven: proxy.username !== "" } };
+        return { status: "problem", finding: this.t("proxy.auth", { proxy: where, status: String(e.params.status ?? 407) }), remedy: this.t("proxy.authRemedy"), details: { proxy: where, code: e.code, credentialsGiven: proxy.username !== "" } };
       }
       return { status: "problem", finding: this.t("proxy.refused", { proxy: where, target: to, reason: errorReason(e) }), remedy: this.t("proxy.refusedRemedy", { target: to }), details: { proxy: where } };
     }
@@ -411,10 +408,13 @@ export class Doctor {
     const cert = row ? this.stored.find((c) => c.location.cert === row.certPath) : undefined;
     if (!row || !cert) return { status: "problem", finding: this.t("certificate.none", { userId: userLabel }), remedy: this.t("certificate.noneRemedy"), details: {} };
     this.selected = { row, cert };
-    return {
-      status: "ok", finding: this.t("certificate.ok", { userId: row.userId, serial: row.serial, issuer: row.issuer }),
-      details: { userId: row.userId, serial: row.serial, subject: row.subject, issuer: row.issuer, notBefore: row.notBefore.toISOString(), notAfter: row.notAfter.toISOString(), fingerprint: row.fingerprint },
-    };
+    const about = { userId: row.userId, serial: row.serial, issuer: row.issuer };
+    const details = { userId: row.userId, serial: row.serial, subject: row.subject, issuer: row.issuer, notBefore: row.notBefore.toISOString(), notAfter: row.notAfter.toISOString(), fingerprint: row.fingerprint };
+    // Imported without --server: usable for login, but renewal will have to be told where to go.
+    if (cert.server === undefined) {
+      return { status: "warning", finding: this.t("certificate.noServer", about), remedy: this.t("certificate.noServerRemedy"), details: { ...details, serverKnown: false } };
+    }
+    return { status: "ok", finding: this.t("certificate.ok", about), details };
   }
 
   private expiry(): Outcome | Skip {
@@ -425,12 +425,12 @@ export class Doctor {
     const days = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
     const details = { notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString(), daysLeft: days };
     if (notBefore.getTime() > now.getTime()) {
-      return { status: "problem", finding: this.t("expiry.notYet", { notBefore: isoMinute(notBefore) }), remedy: this.t("expiry.notYetRemedy"), details };
+      return { status: "problem", finding: this.t("expiry.notYet", { notBefore: formatTime(notBefore) }), remedy: this.t("expiry.notYetRemedy"), details };
     }
     const st = statusAt(notAfter, now);
-    if (st === "expired") return { status: "problem", finding: this.t("expiry.expired", { notAfter: isoMinute(notAfter) }), remedy: this.t("expiry.expiredRemedy"), details };
-    if (st === "expiring") return { status: "warning", finding: this.t("expiry.expiring", { notAfter: isoMinute(notAfter), days }), remedy: this.t("expiry.expiringRemedy"), details };
-    return { status: "ok", finding: this.t("expiry.ok", { notAfter: isoMinute(notAfter), days }), details };
+    if (st === "expired") return { status: "problem", finding: this.t("expiry.expired", { notAfter: formatTime(notAfter) }), remedy: this.t("expiry.expiredRemedy"), details };
+    if (st === "expiring") return { status: "warning", finding: this.t("expiry.expiring", { notAfter: formatTime(notAfter), days }), remedy: this.t("expiry.expiringRemedy"), details };
+    return { status: "ok", finding: this.t("expiry.ok", { notAfter: formatTime(notAfter), days }), details };
   }
 
   private async revocation(): Promise<Outcome | Skip> {
@@ -451,7 +451,7 @@ export class Doctor {
     if (r.status === "no-url") return { status: "warning", finding: this.t("revocation.noUrl"), remedy: this.t("revocation.unreachableRemedy"), details: {} };
     const details = { responder: r.url, ocspStatus: r.status, ...(r.revokedAt ? { revokedAt: r.revokedAt.toISOString() } : {}), ...(r.reason ? { reason: r.reason } : {}) };
     if (r.status === "revoked") {
-      const revokedAt = r.revokedAt ? isoMinute(r.revokedAt) : "?";
+      const revokedAt = r.revokedAt ? formatTime(r.revokedAt) : "?";
       return { status: "problem", finding: this.t("revocation.revoked", { revokedAt, reason: r.reason ? `, ${r.reason}` : "" }), remedy: this.t("revocation.revokedRemedy"), details };
     }
     if (r.status === "unknown") return { status: "warning", finding: this.t("revocation.unknown"), remedy: this.t("revocation.unknownRemedy"), details };

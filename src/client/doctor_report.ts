@@ -6,6 +6,7 @@
 import type { Lang } from "../i18n/errors.js";
 import { dmsg } from "../i18n/doctor_messages.js";
 import type { CertificateRow } from "./listing.js";
+import { formatTime } from "../i18n/format.js";
 import type { CheckResult } from "./doctor_run.js";
 
 export interface DoctorSettings {
@@ -79,7 +80,7 @@ export function renderReport(r: DoctorReport): string {
   out.push(ja ? "shomei doctor 診断結果（問い合わせ用）" : "shomei doctor report (for a helpdesk inquiry)");
   out.push(ja ? "秘密鍵・パスワード・パスコード・プロキシのパスワードは含まれていません。" : "It holds no private key, password, passcode or proxy password.");
   out.push("");
-  out.push(`${ja ? "作成日時" : "Date"}: ${r.generatedAt.toISOString()}`);
+  out.push(`${ja ? "作成日時" : "Date"}: ${formatTime(r.generatedAt)}`);
   out.push(`shomei: ${r.version}`);
   out.push(`OS: ${r.os}`);
   out.push(`Node.js: ${r.node}`);
@@ -109,7 +110,7 @@ export function renderReport(r: DoctorReport): string {
     out.push(`  ${ja ? "主体者" : "Subject"}: ${c.subject}`);
     out.push(`  ${ja ? "シリアル番号" : "Serial"}: ${c.serial}`);
     out.push(`  ${ja ? "発行者" : "Issuer"}: ${c.issuer}`);
-    out.push(`  ${ja ? "有効期間" : "Valid"}: ${c.notBefore.toISOString()} - ${c.notAfter.toISOString()}`);
+    out.push(`  ${ja ? "有効期間" : "Valid"}: ${formatTime(c.notBefore)} - ${formatTime(c.notAfter)}`);
     out.push(`  SHA-256: ${c.fingerprint}`);
     out.push(`  ${ja ? "状態" : "Status"}: ${c.status}`);
     if (c.server) out.push(`  ${ja ? "サーバー" : "Server"}: ${c.server}`);

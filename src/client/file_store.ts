@@ -4,7 +4,8 @@
  *   roots/<fingerprint-hex>.pem                       trusted root certificates
  *   certs/<userId>/<serialhex>/cert.pem key.pem chain.pem   (key.pem 0600)
  *   pending/<userId>/key.pem csr.der pending.json     an enrollment not finished yet
- *   servers.json                                      server URL -> root; user ID -> server
+ *   servers.json                                      server URL -> root; user ID -> server;
+ *                                                     roots trusted at an import without a server
  *
  * A certificate is removed by renaming its folder to certs/<userId>/.removing-… (one
  * rename, so it disappears whole) and then deleting that; leftovers are swept next time.
@@ -74,7 +75,11 @@ function certsPem(ders: readonly Uint8Array[]): string {
 interface ServersFile {
   servers: Record<string, { root: string }>;
   users: Record<string, { server: string }>;
+  /** Fingerprints (hex) of roots trusted at an import whose server is not known yet. */
+  rootsWithoutServer: string[];
 }
+
+const HEX_FINGERPRINT = /^[0-9a-f]{64}$/;
 
 interface PendingMeta {
   server: string;
@@ -120,10 +125,11 @@ export class FileStore implements CertificateStore {
 
   private async readServers(): Promise<ServersFile> {
     const raw = await readIfExists(this.path("servers.json"));
-    if (raw === undefined) return { servers: {}, users: {} };
+    if (raw === undefined) return { servers: {}, users: {}, rootsWithoutServer: [] };
     try {
       const parsed = JSON.parse(raw.toString("utf8")) as Partial<ServersFile>;
-      return { servers: parsed.servers ?? {}, users: parsed.users ?? {} };
+      const without = Array.isArray(parsed.rootsWithoutServer) ? parsed.rootsWithoutServer.filter((h) => typeof h === "string" && HEX_FINGERPRINT.test(h)) : [];
+      return { servers: parsed.servers ?? {}, users: parsed.users ?? {}, rootsWithoutServer: without };
     } catch (e) {
       throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `servers.json: ${e instanceof Error ? e.message : String(e)}` });
     }
@@ -136,24 +142,47 @@ export class FileStore implements CertificateStore {
     await writeFileAtomic(this.path("servers.json"), JSON.stringify(s, null, 2) + "\n", { mode: SECRET_MODE });
   }
 
+  /** The root file of the fingerprint (hex), when it is there and still matches. */
+  private async rootFile(hex: string): Promise<Buffer | undefined> {
+    if (!HEX_FINGERPRINT.test(hex)) return undefined;
+    const pem = await readIfExists(this.path("roots", `${hex}.pem`));
+    if (pem === undefined) return undefined;
+    const der = fromPem(pem.toString("utf8"), "CERTIFICATE");
+    return fingerprintHex(der) === hex ? der : undefined;
+  }
+
   trustedRoot(server: string): Promise<Buffer | undefined> {
     return this.guard(async () => {
       const entry = (await this.readServers()).servers[server];
-      if (!entry || !/^[0-9a-f]{64}$/.test(entry.root)) return undefined;
-      const pem = await readIfExists(this.path("roots", `${entry.root}.pem`));
-      if (pem === undefined) return undefined;
-      const der = fromPem(pem.toString("utf8"), "CERTIFICATE");
-      return fingerprintHex(der) === entry.root ? der : undefined;
+      return entry ? this.rootFile(entry.root) : undefined;
     });
   }
 
-  trustRoot(server: string, rootDer: Buffer): Promise<string> {
+  trustRoot(server: string | undefined, rootDer: Buffer): Promise<string> {
     return this.guard(async () => {
       const hex = fingerprintHex(rootDer);
       const file = join(await this.ensureDir("roots"), `${hex}.pem`);
       await writeFileAtomic(file, toPem(rootDer, "CERTIFICATE"), { mode: PUBLIC_MODE });
-      await this.updateServers((s) => { s.servers[server] = { root: hex }; });
+      await this.updateServers((s) => {
+        if (server === undefined) {
+          if (!s.rootsWithoutServer.includes(hex)) s.rootsWithoutServer.push(hex);
+        } else {
+          s.servers[server] = { root: hex };
+          s.rootsWithoutServer = s.rootsWithoutServer.filter((h) => h !== hex);
+        }
+      });
       return file;
+    });
+  }
+
+  rootsWithoutServer(): Promise<Buffer[]> {
+    return this.guard(async () => {
+      const out: Buffer[] = [];
+      for (const hex of (await this.readServers()).rootsWithoutServer) {
+        const der = await this.rootFile(hex);
+        if (der) out.push(der);
+      }
+      return out;
     });
   }
 
@@ -213,7 +242,7 @@ export class FileStore implements CertificateStore {
       if (existing !== undefined) {
         // A retry that got the same certificate again: it is already stored.
         if (fromPem(existing.toString("utf8"), "CERTIFICATE").equals(c.certDer)) {
-          await this.updateServers((s) => { s.users[c.userId] = { server: c.server }; });
+          await this.recordUserServer(c.userId, c.server);
           return location;
         }
         throw new ShomeiError("STORE_UNREADABLE", { store: this.location, reason: `${final} already holds another certificate` });
@@ -228,9 +257,14 @@ export class FileStore implements CertificateStore {
         await rm(tmp, { recursive: true, force: true });
         throw e;
       }
-      await this.updateServers((s) => { s.users[c.userId] = { server: c.server }; });
+      await this.recordUserServer(c.userId, c.server);
       return location;
     });
+  }
+
+  /** Where the user ID renews (kept as it was when the certificate came without a server). */
+  private async recordUserServer(userId: string, server: string | undefined): Promise<void> {
+    if (server !== undefined) await this.updateServers((s) => { s.users[userId] = { server }; });
   }
 
   removeCertificate(c: StoredCertificate): Promise<void> {
@@ -318,8 +352,9 @@ export class FileStore implements CertificateStore {
       if (!Object.hasOwn(before.servers, server)) return false;
       const hex = before.servers[server]?.root;
       await this.updateServers((s) => { s.servers = Object.fromEntries(Object.entries(s.servers).filter(([k]) => k !== server)); });
-      // The root file goes too unless another server still trusts the same root.
-      const stillUsed = Object.values((await this.readServers()).servers).some((e) => e.root === hex);
+      // The root file goes too unless another server (or an import without one) still trusts the same root.
+      const after = await this.readServers();
+      const stillUsed = Object.values(after.servers).some((e) => e.root === hex) || after.rootsWithoutServer.includes(hex ?? "");
       if (!stillUsed && typeof hex === "string" && /^[0-9a-f]{64}$/.test(hex)) await rm(this.path("roots", `${hex}.pem`), { force: true });
       return true;
     });

@@ -160,6 +160,32 @@ test("roots: trusted for TLS servers (C,,) under a friendly nickname, read back,
   assert.deepEqual(await certList(dir), [{ nickname, trust: "C,," }]);
 });
 
+test("a root trusted at an import without a server: trusted for TLS servers in NSS at once, kept apart, bound to a server later; a certificate without a server", async (t) => {
+  if (!(await needs(t, "nss"))) return;
+  const ca = await makeTestCa();
+  const dir = await freshDb();
+  const store = new NssStore(dir);
+  const nickname = `Shomei root ${fingerprint(ca.rootDer).replace(/:/g, "").slice(0, 8)}`;
+  await store.trustRoot(undefined, ca.rootDer);
+  assert.deepEqual(await certList(dir), [{ nickname, trust: "C,," }], "the browser trusts it already");
+  assert.deepEqual(await store.rootsWithoutServer(), [ca.rootDer]);
+  assert.deepEqual(await store.knownServers(), []);
+
+  const [c] = await issueSeries(ca, ["ec-p256"]);
+  assert.ok(c);
+  await store.saveCertificate({ userId: "a0000001", certDer: c.der, chainDer: [ca.issuingDer, ca.rootDer], privateKey: c.key.privateKey });
+  const listed = stored(await store.listCertificates(), c);
+  assert.equal(listed.server, undefined);
+  // Saved again with its server (what a renewal records): the server is there.
+  await save(store, ca, c);
+  assert.equal(stored(await store.listCertificates(), c).server, SERVER);
+
+  await store.trustRoot(SERVER, ca.rootDer);
+  assert.deepEqual(await store.rootsWithoutServer(), []);
+  assert.ok((await store.trustedRoot(SERVER))?.equals(ca.rootDer));
+  assert.deepEqual(await certList(dir).then((l) => l.filter((x) => x.nickname === nickname)), [{ nickname, trust: "C,," }], "one root, still trusted");
+});
+
 test("a root already in the database (another nickname, no trust) gets the trust, keeps its nickname", async (t) => {
   if (!(await needs(t, "nss"))) return;
   const ca = await makeTestCa();

@@ -73,7 +73,8 @@ export interface NssStoreOptions {
 
 interface CertEntry {
   userId: string;
-  server: string;
+  /** Absent for a certificate imported from a backup without a server. */
+  server?: string;
   nickname: string;
   /** The subject as readCertificate prints it (to find other certificates of the same nickname). */
   subject: string;
@@ -84,6 +85,8 @@ interface CertEntry {
 interface State {
   version: 1;
   servers: Record<string, { root: string; nickname: string }>;
+  /** Roots trusted at an import whose server is not known yet: fingerprint (hex) -> nickname. */
+  rootsWithoutServer?: Record<string, string>;
   /** By SHA-256 fingerprint, lowercase hex. */
   certs: Record<string, CertEntry>;
 }
@@ -414,8 +417,9 @@ export class NssStore implements CertificateStore {
       const str = (v: unknown): v is string => typeof v === "string";
       const servers = Object.fromEntries(Object.entries(parsed.servers ?? {}).filter(([, e]) => str(e?.root) && str(e?.nickname)));
       const certs = Object.fromEntries(Object.entries(parsed.certs ?? {}).filter(([, e]) =>
-        str(e?.userId) && str(e?.server) && str(e?.nickname) && str(e?.subject) && Array.isArray(e?.chain) && e.chain.every(str)));
-      return { version: 1, servers, certs };
+        str(e?.userId) && (e.server === undefined || str(e.server)) && str(e?.nickname) && str(e?.subject) && Array.isArray(e?.chain) && e.chain.every(str)));
+      const rootsWithoutServer = Object.fromEntries(Object.entries(parsed.rootsWithoutServer ?? {}).filter(([hex, nickname]) => /^[0-9a-f]{64}$/.test(hex) && str(nickname)));
+      return { version: 1, servers, certs, ...(Object.keys(rootsWithoutServer).length > 0 ? { rootsWithoutServer } : {}) };
     } catch (e) {
       throw new ShomeiError("NSS_DB_UNREADABLE", { dir: this.dir, reason: `${join(this.meta, "state.json")}: ${errText(e)}` });
     }
@@ -513,20 +517,38 @@ export class NssStore implements CertificateStore {
     return this.guard(async () => {
       await this.ready();
       const entry = (await this.readState()).servers[server];
-      if (!entry || !/^[0-9a-f]{64}$/.test(entry.root)) return undefined;
-      const line = (await this.listed()).find((l) => l.nickname === entry.nickname);
-      if (!line || !sslTrusts(line.trust)) return undefined; // no longer trusted for servers (e.g. changed in the browser)
-      return (await this.certsNamed(entry.nickname)).find((d) => hexFingerprint(d) === entry.root);
+      return entry ? this.stillTrusted(entry.root, entry.nickname) : undefined;
     });
   }
 
-  trustRoot(server: string, rootDer: Buffer): Promise<string> {
+  /** The root of the fingerprint (hex) under the nickname, while NSS still trusts it for servers. */
+  private async stillTrusted(hex: string, nickname: string): Promise<Buffer | undefined> {
+    if (!/^[0-9a-f]{64}$/.test(hex)) return undefined;
+    const line = (await this.listed()).find((l) => l.nickname === nickname);
+    if (!line || !sslTrusts(line.trust)) return undefined; // no longer trusted for servers (e.g. changed in the browser)
+    return (await this.certsNamed(nickname)).find((d) => hexFingerprint(d) === hex);
+  }
+
+  rootsWithoutServer(): Promise<Buffer[]> {
+    return this.guard(async () => {
+      await this.ready();
+      const out: Buffer[] = [];
+      for (const [hex, nickname] of Object.entries((await this.readState()).rootsWithoutServer ?? {})) {
+        const der = await this.stillTrusted(hex, nickname);
+        if (der) out.push(der);
+      }
+      return out;
+    });
+  }
+
+  trustRoot(server: string | undefined, rootDer: Buffer): Promise<string> {
     return this.guard(async () => {
       await this.ready();
       return this.withLock(async () => {
         const hex = hexFingerprint(rootDer);
         const wanted = rootNickname(rootDer);
-        const known = Object.values((await this.readState()).servers).find((e) => e.root === hex)?.nickname;
+        const before = await this.readState();
+        const known = Object.values(before.servers).find((e) => e.root === hex)?.nickname ?? before.rootsWithoutServer?.[hex];
         let nickname = await this.nicknameOf(rootDer, [known, wanted, nssDefaultNickname(rootDer)]);
         if (nickname === undefined) {
           await this.tool("certutil", ["-A", "-d", this.db, "-n", wanted, "-t", "C,,", "-f", NO_PASSWORD], { input: rootDer });
@@ -543,7 +565,14 @@ export class NssStore implements CertificateStore {
           }
         }
         const s = await this.readState();
-        s.servers[server] = { root: hex, nickname };
+        const without = { ...s.rootsWithoutServer };
+        if (server === undefined) {
+          without[hex] = nickname;
+        } else {
+          s.servers[server] = { root: hex, nickname };
+          delete without[hex];
+        }
+        s.rootsWithoutServer = without;
         await this.writeState(s);
         return `${this.location} ${nickname}`;
       });
@@ -561,7 +590,7 @@ export class NssStore implements CertificateStore {
         await this.writeState(s);
         // The trust goes too unless another server still uses the same root. The certificate
         // stays (the user's certificates chain to it).
-        const stillUsed = Object.values(s.servers).some((e) => e.root === entry.root);
+        const stillUsed = Object.values(s.servers).some((e) => e.root === entry.root) || Object.hasOwn(s.rootsWithoutServer ?? {}, entry.root);
         if (!stillUsed) {
           const line = (await this.listed()).find((l) => l.nickname === entry.nickname);
           const der = (await this.certsNamed(entry.nickname)).find((d) => hexFingerprint(d) === entry.root);
@@ -630,7 +659,9 @@ export class NssStore implements CertificateStore {
         const sameSubject = Object.values(s.certs).filter((e) => e.subject === info.subject).map((e) => e.nickname);
         const record = async (nickname: string): Promise<void> => {
           s = await this.readState();
-          s.certs[fp] = { userId: c.userId, server: c.server, nickname, subject: info.subject, chain: chain.map((d) => d.toString("base64")) };
+          // A retry that stores the same certificate again without a server keeps the one recorded.
+          const server = c.server ?? s.certs[fp]?.server;
+          s.certs[fp] = { userId: c.userId, ...(server === undefined ? {} : { server }), nickname, subject: info.subject, chain: chain.map((d) => d.toString("base64")) };
           await this.writeState(s);
         };
 
@@ -689,7 +720,7 @@ export class NssStore implements CertificateStore {
             continue;
           }
           const chain = entry.chain.map((b) => Buffer.from(b, "base64"));
-          out.push({ userId: entry.userId, certDer: der, server: entry.server, location: this.locationOf(nickname, der, chain) });
+          out.push({ userId: entry.userId, certDer: der, ...(entry.server === undefined ? {} : { server: entry.server }), location: this.locationOf(nickname, der, chain) });
         }
       }
       return out;

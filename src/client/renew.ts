@@ -16,6 +16,7 @@ import { usablePending, verifyIssued } from "./enroll.js";
 import type { EstClient } from "./est.js";
 import { currentCertificate } from "./current.js";
 import { splitCaCerts } from "./root_trust.js";
+import { rootForServer } from "./root_store.js";
 import { checkClientVersion } from "./version_policy.js";
 import type { CertificateStore, SavedLocation } from "./store.js";
 
@@ -40,6 +41,11 @@ export interface RenewDeps {
   readonly now?: () => Date;
   /** This application's version: checked against the service's minimum before anything is sent. */
   readonly clientVersion?: string;
+  /**
+   * Asks the user for the server when neither the request nor the store names one (a
+   * certificate imported without --server); undefined when nobody can be asked.
+   */
+  readonly askServer?: (userId: string) => Promise<string | undefined>;
 }
 
 export interface RenewResult {
@@ -56,10 +62,11 @@ export async function renew(req: RenewRequest, deps: RenewDeps): Promise<RenewRe
   const { row, cert } = await currentCertificate(store, req.userId, now());
   deps.progress({ kind: "current", userId: row.userId, serial: row.serial, notAfter: row.notAfter });
 
-  const server = req.server ?? cert.server;
-  if (server === undefined) throw new ShomeiError("INPUT_REQUIRED", { what: "--server" });
-  const root = await store.trustedRoot(server);
-  if (!root) throw new ShomeiError("ROOT_UNKNOWN_FOR_SERVER", { store: store.location, server });
+  const server = req.server ?? cert.server ?? (await deps.askServer?.(row.userId));
+  if (server === undefined) throw new ShomeiError("RENEW_SERVER_UNKNOWN", { userId: row.userId });
+  const trusted = await rootForServer(store, server, cert);
+  if (!trusted) throw new ShomeiError("ROOT_UNKNOWN_FOR_SERVER", { store: store.location, server });
+  const root = trusted.der;
   const currentKey = await store.loadPrivateKey(cert);
 
   const base = deps.est(server);
@@ -91,6 +98,8 @@ export async function renew(req: RenewRequest, deps: RenewDeps): Promise<RenewRe
     privateKey: pending.privateKey, userId, rootDer: root, intermediates: intermediates.map((c) => c.der), now: now(),
   });
   const saved = await store.saveCertificate({ userId, server, certDer: leaf.der, chainDer, privateKey: pending.privateKey });
+  // The root trusted at an import without a server has now proved to be this server's.
+  if (trusted.fromImport) await store.trustRoot(server, root);
   await store.removePending(userId);
   // The helpdesk the service publishes now (it may have changed since enrollment): what doctor shows offline.
   if (described?.helpdesk !== undefined) await store.recordService(server, { helpdesk: described.helpdesk, recordedAt: now().toISOString() });

@@ -8,7 +8,7 @@ import { generateKeyPair } from "../pki/keys.js";
 import { toPem } from "../pki/pem.js";
 import { isShomeiError } from "../i18n/errors.js";
 import { FileStore } from "./file_store.js";
-import { installRoot, rootFromFile, rootFromServer, rootStatuses, type RootInstallPrompts } from "./root_store.js";
+import { installRoot, rootForServer, rootFromFile, rootFromServer, rootStatuses, type RootInstallPrompts } from "./root_store.js";
 import { DAY, issueClientCert, makeTestCa } from "../../test/helpers/client_pki.js";
 
 const SERVER = "https://ca.example.test";
@@ -149,4 +149,39 @@ test("untrustRoot: forgets the server's root and its file, unless another server
   assert.deepEqual(await readdir(join(store.location, "roots")), []);
   assert.deepEqual(await store.knownServers(), []);
   assert.equal(await store.untrustRoot(OTHER), false);
+});
+
+test("a root trusted at an import without a server: kept apart from every server, found for the certificate it chains, bound to a server later", async () => {
+  const store = await tempStore();
+  const ca = await makeTestCa();
+  const file = await store.trustRoot(undefined, ca.rootDer);
+  assert.deepEqual(await store.rootsWithoutServer(), [ca.rootDer]);
+  assert.deepEqual(await store.knownServers(), [], "no server is invented");
+  assert.equal(await store.trustedRoot(SERVER), undefined);
+
+  // A certificate saved without a server: listed without one, and the user ID gets no server.
+  const key = await generateKeyPair("ec-p256");
+  const certDer = await issueClientCert(ca, { publicKey: key.publicKey, commonName: "a0000001", notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) });
+  await store.saveCertificate({ userId: "a0000001", certDer, chainDer: [ca.issuingDer, ca.rootDer], privateKey: key.privateKey });
+  const [cert] = await store.listCertificates();
+  assert.ok(cert);
+  assert.equal(cert.server, undefined);
+  assert.deepEqual(await rootForServer(store, SERVER, cert), { der: ca.rootDer, fromImport: true }, "the chain's root, confirmed at the import");
+
+  // Trusted for a server, it is no longer "without a server"; untrusting that server leaves nothing.
+  await store.trustRoot(OTHER, ca.rootDer);
+  assert.deepEqual(await store.rootsWithoutServer(), []);
+  assert.equal(await store.untrustRoot(OTHER), true);
+  assert.equal(await rootForServer(store, SERVER, cert), undefined, "trusted neither for a server nor without one");
+
+  // Untrusting a server keeps the root file while an import without a server still trusts it.
+  await store.trustRoot(OTHER, ca.rootDer);
+  await store.trustRoot(undefined, ca.rootDer);
+  assert.equal(await store.untrustRoot(OTHER), true);
+  assert.deepEqual(await store.rootsWithoutServer(), [ca.rootDer]);
+
+  await store.trustRoot(SERVER, ca.rootDer);
+  assert.deepEqual(await store.rootsWithoutServer(), []);
+  assert.deepEqual(await rootForServer(store, SERVER, cert), { der: ca.rootDer, fromImport: false });
+  assert.ok((await readFile(file, "utf8")).includes("BEGIN CERTIFICATE"));
 });

@@ -9,7 +9,7 @@ import { fingerprint } from "../pki/fingerprint.js";
 import { fromPemAll, looksLikePem } from "../pki/pem.js";
 import type { EstClient } from "./est.js";
 import { decideRootTrust, splitCaCerts, type CaBundle } from "./root_trust.js";
-import type { CertificateStore } from "./store.js";
+import type { CertificateStore, StoredCertificate } from "./store.js";
 
 /**
  * trusted: a root is recorded for the server, its file matches, and it is within its validity.
@@ -119,4 +119,25 @@ export async function installRoot(
   }
   const path = await deps.store.trustRoot(req.server, req.root.der);
   return { root: req.root, because, path, ...(known === undefined ? {} : { replaced: fingerprint(known) }) };
+}
+
+/** The root to check a server with, and whether it was trusted at an import without a server. */
+export interface RootForServer {
+  readonly der: Buffer;
+  /** Trusted at an import that did not know the server: record it for the server once that server answered. */
+  readonly fromImport: boolean;
+}
+
+/**
+ * The root to check `server` with when using `cert`: the one trusted for the server, else a
+ * root the user agreed to trust at an import without --server that the certificate's stored
+ * chain ends in. Undefined when there is neither.
+ */
+export async function rootForServer(store: CertificateStore, server: string, cert: StoredCertificate): Promise<RootForServer | undefined> {
+  const trusted = await store.trustedRoot(server);
+  if (trusted) return { der: trusted, fromImport: false };
+  const chainRoot = (await store.loadChain(cert)).at(-1);
+  if (chainRoot === undefined) return undefined;
+  const adopted = (await store.rootsWithoutServer()).find((r) => r.equals(chainRoot));
+  return adopted ? { der: adopted, fromImport: true } : undefined;
 }

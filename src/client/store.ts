@@ -20,7 +20,11 @@ export interface PendingEnrollment {
 /** What to store after a successful enrollment. */
 export interface NewCertificate {
   readonly userId: string;
-  readonly server: string;
+  /**
+   * The server renewals go to; absent for a certificate imported from a backup without
+   * --server (`shomei renew` asks for it then, and records it with the renewed certificate).
+   */
+  readonly server?: string;
   readonly certDer: Buffer;
   /** Issuing CA(s) first, root last. */
   readonly chainDer: readonly Buffer[];
@@ -49,8 +53,14 @@ export interface CertificateStore {
 
   /** The root certificate (DER) trusted for the given server, if any. */
   trustedRoot(server: string): Promise<Buffer | undefined>;
-  /** Trusts the root for the server (replacing an earlier one); returns where it was written. */
-  trustRoot(server: string, rootDer: Buffer): Promise<string>;
+  /**
+   * Trusts the root for the server (replacing an earlier one); returns where it was written.
+   * Without a server (an import from a backup, the server not known yet) the root is kept
+   * among rootsWithoutServer() until it is trusted for a server.
+   */
+  trustRoot(server: string | undefined, rootDer: Buffer): Promise<string>;
+  /** Roots the user agreed to trust at an import whose server is not known yet. */
+  rootsWithoutServer(): Promise<Buffer[]>;
 
   /** The unfinished enrollment for the user ID, if any. */
   loadPending(userId: string): Promise<PendingEnrollment | undefined>;

@@ -4,7 +4,7 @@
  * the helpdesk. 5xx details never leave the server.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ShomeiError, isShomeiError, REMEDY_LABEL } from "../i18n/errors.js";
+import { ShomeiError, isShomeiError, isoTimes, REMEDY_LABEL } from "../i18n/errors.js";
 import { langFromAcceptLanguage } from "../i18n/lang.js";
 import { boundedText } from "../util/untrusted_text.js";
 
@@ -39,13 +39,21 @@ export function wantsProblemJson(req: FastifyRequest): boolean {
   return (req.headers.accept ?? "").includes("application/problem+json");
 }
 
+/** A request made by a page's script (fetch), not a navigation or a command-line client. */
+export function fromPageScript(req: FastifyRequest): boolean {
+  const mode = req.headers["sec-fetch-mode"];
+  return mode === "cors" || mode === "same-origin" || req.headers["x-shomei-client"] === "browser";
+}
+
 export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiError, helpdesk: string): FastifyReply {
   const lang = langFromAcceptLanguage(req.headers["accept-language"]);
   if (e.code === "INTERNAL") req.log.error({ err: e.cause ?? e }, "internal error");
-  if (e.status === 401) void reply.header("WWW-Authenticate", 'Basic realm="shomei", charset="UTF-8"');
+  // Not to a script's fetch() (the browser enrollment page): the browser would open its own login dialog over the page.
+  if (e.status === 401 && !fromPageScript(req)) void reply.header("WWW-Authenticate", 'Basic realm="shomei", charset="UTF-8"');
   if (e.status === 429) void reply.header("Retry-After", String(Number(e.params.minutes ?? 1) * 60));
   void reply.code(e.status);
   if (wantsProblemJson(req)) {
+    const times = isoTimes(e);
     return reply.type("application/problem+json").send({
       type: `urn:shomei:error:${e.code}`,
       title: e.text(lang),
@@ -54,6 +62,8 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, e: ShomeiErr
       detail: e.text(lang),
       remedy: e.remedy(lang),
       helpdesk,
+      // The texts show times for people (in the service's zone); programs get them as ISO 8601.
+      ...(times ? { params: times } : {}),
       // A wrong passcode: how many more wrong ones before it is voided.
       ...(e.code === "PASSCODE_REJECTED" && typeof e.params.triesLeft === "number" ? { triesLeft: e.params.triesLeft } : {}),
     });

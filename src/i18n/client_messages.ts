@@ -173,7 +173,7 @@ NO_PROXY で指定します。
 （その場合は運用担当者にパスコードの再発行を依頼し、shomei enroll で取得し直します）。
 
 オプション:
-  --server URL   証明書を取得したサーバー（既定: 証明書を取得したときのサーバー）
+  --server URL   証明書を取得したサーバー（既定: 証明書を取得したときのサーバー。分からないときは端末で尋ねます）
   --user ID      ユーザID（ストアに複数のユーザID があるときに指定）
   --key KIND     新しい鍵の種類（既定: 今の鍵と同じ。ec-p256, ec-p384, rsa-2048, rsa-3072）
   --store DIR    証明書ストアの場所
@@ -189,6 +189,8 @@ NO_PROXY で指定します。
 `,
   "renew.current": "ユーザID {userId} の証明書（シリアル {serial}、有効期限 {notAfter}）を更新します。",
   "renew.sending": "{url} に更新を申請しています…",
+  "renew.serverUnknown": "ユーザID {userId} の証明書をどのサーバーで更新するかが記録されていません（--server なしでバックアップから読み込んだ証明書です）。サーバーのアドレスはパスコードのメールに記載されています。",
+  "renew.serverPrompt": "サーバーのアドレス (https://…): ",
   "renew.done": "新しい証明書（シリアル {serial}、有効期限 {notAfter}）を保存しました: 証明書 {cert}、秘密鍵 {key}",
   "renew.next": "ブラウザを再起動して新しい証明書でログインできることを確かめたら、古い証明書（シリアル {previous}）を shomei prune で削除できます。",
   "usage.export": `使い方: shomei export --out ファイル [--user ユーザID] [--profile modern|compatible] [--password-stdin] [--force] [--store DIR] [--lang ja|en]
@@ -220,7 +222,7 @@ macOS では「キーチェーンアクセス」にドラッグします。
 信頼してよいかを尋ねます。運用担当者から案内されたフィンガープリントと一致することを確認してください。
 
 オプション:
-  --server URL       証明書を取得したサーバー（更新に使います。ストアが知っていれば不要）
+  --server URL       証明書を取得したサーバー（更新に使います。省略すると、ストアが知らなければ shomei renew のときに尋ねます）
   --password-stdin   ファイルのパスワードを標準入力から読む
   --root-fingerprint FP  案内されたルート証明書のフィンガープリント（一致すれば信頼する）
   --yes              ルート証明書の確認に「はい」と答える（内容を確認済みのときだけ）
@@ -243,6 +245,9 @@ macOS では「キーチェーンアクセス」にドラッグします。
   "import.otherCa": "警告: この証明書は、このストアが信頼している認証局とは別の認証局が発行したものです。これまでのサービスのオンラインシステムでは、この証明書ではログインできません。",
   "import.trustPrompt": "このルート証明書を信頼して、証明書を読み込みますか? [y/N] ",
   "import.rootSaved": "ルート証明書を {server} 用に信頼しました: {path}",
+  "import.rootSavedNoServer": "ルート証明書を信頼しました（サーバーはまだ不明です）: {path}",
+  "import.serverLater": "この証明書を更新するサーバーはまだ記録されていません。shomei renew のときに尋ねます（または shomei renew --server https://… と指定してください。アドレスはパスコードのメールに記載されています）。",
+  "server.unknown": "このサービスのサーバー（まだ不明）",
   "import.already": "この証明書は既にストアにあります。新しく保存したものはありません。",
   "import.noRoot": "注意: ファイルにルート証明書が入っておらず、このストアはこの証明書の認証局のルート証明書をまだ信頼していません。このままでは login-check、renew、doctor でサーバーを確認できません。運用担当者に案内されたサーバーで次を実行してください: shomei root install --server URL",
   "import.done": "読み込みました: 証明書 {cert}、秘密鍵 {key}。ブラウザを再起動すると使えます。",
@@ -285,6 +290,7 @@ macOS では「キーチェーンアクセス」にドラッグします。
   "list.revocation.noResponder": "証明書に OCSP の問い合わせ先がありません",
   "list.emptyUser": "証明書ストア {store} にユーザID {userId} の証明書はありません。",
   "list.pruneHint": "古い証明書（置き換え済み・期限切れ）が {count} 件あります。shomei prune で削除できます（現在使う証明書は残ります）。",
+  "list.serverUnknown": "ユーザID {userId} の証明書は、更新に使うサーバーが不明です（--server なしで読み込んだため）。shomei renew のときに尋ねます（または shomei renew --server https://…）。",
   "usage.prune": `使い方: shomei prune [--user ユーザID] [--store DIR] [--yes] [--lang ja|en]
 
 同じユーザID の古い証明書を、秘密鍵・チェーンとともに証明書ストアから削除します。
@@ -364,6 +370,7 @@ macOS では「キーチェーンアクセス」にドラッグします。
   "root.status.expired": "{server}: 信頼しているルート証明書が有効期間外です（このサーバーの確認に使えません）",
   "root.status.damaged": "{server}: ルート証明書の記録はありますが、ファイルがないか変更されているため信頼していません（記録されたフィンガープリント: {fingerprint}）",
   "root.status.none": "{server}: ルート証明書を信頼していません",
+  "root.status.withoutServer": "サーバー不明: バックアップの読み込みで信頼したルート証明書です（shomei renew でサーバーが分かると、そのサーバー用として記録します）",
   "root.details": `  名前:     {subject}
   発行者:   {issuer}
   有効期間: {notBefore} 〜 {notAfter}
@@ -563,7 +570,7 @@ Renewal opens some days before expiry (usually 30; the operator's setting). An e
 certificate cannot be renewed (ask the operator for a new passcode and run shomei enroll).
 
 Options:
-  --server URL   the server (default: the one the certificate came from)
+  --server URL   the server (default: the one the certificate came from; asked at a terminal when not known)
   --user ID      the user ID (when the store holds more than one)
   --key KIND     type of the new key (default: as the current one; ec-p256, ec-p384, rsa-2048, rsa-3072)
   --store DIR    where the certificate store is
@@ -579,6 +586,8 @@ Exit codes:
 `,
   "renew.current": "Renewing the certificate of user ID {userId} (serial {serial}, expires {notAfter}).",
   "renew.sending": "Requesting the renewal from {url} …",
+  "renew.serverUnknown": "The store does not record which server renews the certificate of user ID {userId} (it was imported from a backup without --server). The server's address is in the passcode e-mail.",
+  "renew.serverPrompt": "Server address (https://…): ",
   "renew.done": "Stored the new certificate (serial {serial}, expires {notAfter}): certificate {cert}, private key {key}",
   "renew.next": "Restart the browser and check that the new certificate logs in; then the old one (serial {previous}) can be removed with shomei prune.",
   "usage.export": `Usage: shomei export --out FILE [--user ID] [--profile modern|compatible] [--password-stdin] [--force] [--store DIR] [--lang ja|en]
@@ -611,7 +620,7 @@ When the root certificate in the file is not trusted yet, its issuer name and SH
 you are asked whether to trust it: check that they match what the operator gave you.
 
 Options:
-  --server URL       the server the certificate came from (used for renewal; not needed when the store knows it)
+  --server URL       the server the certificate came from (used for renewal; when left out and the store does not know it, shomei renew asks)
   --password-stdin   read the file's password from standard input
   --root-fingerprint FP  the root fingerprint the operator gave you (trusted when it matches)
   --yes              answer "yes" to trusting the root (only when you have checked it)
@@ -634,6 +643,9 @@ Exit codes: 0 imported (or already there), 1 you must act, 2 wrong usage, 3 inte
   "import.otherCa": "Warning: this certificate comes from another certificate authority than the one this store trusts. The online system of that service will not accept it for login.",
   "import.trustPrompt": "Trust this root certificate and import the certificate? [y/N] ",
   "import.rootSaved": "The root certificate is now trusted for {server}: {path}",
+  "import.rootSavedNoServer": "The root certificate is now trusted (the server is not known yet): {path}",
+  "import.serverLater": "The server this certificate renews with is not recorded yet: shomei renew asks for it (or give it: shomei renew --server https://…; the address is in the passcode e-mail).",
+  "server.unknown": "this service's server (not known yet)",
   "import.already": "This certificate is already in the store. Nothing new was stored.",
   "import.noRoot": "Note: the file holds no root certificate, and this store does not yet trust the root of this certificate's authority, so login-check, renew and doctor cannot check the server. Run, with the server the operator gave you: shomei root install --server URL",
   "import.done": "Imported: certificate {cert}, private key {key}. Restart the browser to use it.",
@@ -676,6 +688,7 @@ Exit codes: 0 imported (or already there), 1 you must act, 2 wrong usage, 3 inte
   "list.revocation.noResponder": "the certificate names no OCSP responder",
   "list.emptyUser": "There are no certificates for user ID {userId} in the store {store}.",
   "list.pruneHint": "Old (superseded or expired) certificates: {count}. shomei prune removes them (the current one stays).",
+  "list.serverUnknown": "User ID {userId}: server unknown (imported without --server). shomei renew asks for it (or: shomei renew --server https://…).",
   "usage.prune": `Usage: shomei prune [--user ID] [--store DIR] [--yes] [--lang ja|en]
 
 Removes old certificates of the same user ID from the store, with their private keys and chains:
@@ -754,6 +767,7 @@ Exit codes:
   "root.status.expired": "{server}: the trusted root certificate is outside its validity period (it cannot check this server)",
   "root.status.damaged": "{server}: a root is recorded, but its file is missing or was changed, so it is not trusted (recorded fingerprint: {fingerprint})",
   "root.status.none": "{server}: no root certificate is trusted",
+  "root.status.withoutServer": "server unknown: a root certificate trusted when a backup was imported (recorded for the server once shomei renew learns it)",
   "root.details": `  Name:      {subject}
   Issuer:    {issuer}
   Valid:     {notBefore} to {notAfter}

@@ -7,6 +7,8 @@
  * docs/troubleshooting.md is generated from this file (`npm run docs:errors`).
  */
 
+import { formatTime } from "./format.js";
+
 export type Lang = "ja" | "en";
 
 export interface CatalogEntry {
@@ -340,6 +342,20 @@ export const ERRORS = {
     en: "Cannot connect to the server {server}: {reason}",
     remedyJa: "URL、ネットワーク、プロキシ設定を確認してください（shomei doctor で確認できます）。",
     remedyEn: "Check the URL, the network and the proxy settings (shomei doctor helps).",
+  },
+  BROWSER_NO_WEBCRYPTO: {
+    status: 400, exit: 1,
+    ja: "このブラウザーでは暗号機能（WebCrypto）または保存領域（IndexedDB）が使えないため、証明書を取得できません。",
+    en: "This browser offers no cryptography (WebCrypto) or storage (IndexedDB), so it cannot obtain the certificate.",
+    remedyJa: "最新の Microsoft Edge、Google Chrome、Firefox または Safari で、メールに書かれた https:// の URL を開いてください（プライベートウィンドウでは保存できないことがあります）。コマンドラインを使える場合は shomei enroll でも取得できます。",
+    remedyEn: "Open the https:// URL from the e-mail in a current Microsoft Edge, Google Chrome, Firefox or Safari (a private window may not allow storage). With a command line, shomei enroll also works.",
+  },
+  BROWSER_CONNECTION_LOST: {
+    status: 502, exit: 1,
+    ja: "サービスに接続できないか、応答の途中で接続が切れました: {reason}",
+    en: "The service cannot be reached, or the connection dropped before its answer arrived: {reason}",
+    remedyJa: "ネットワークを確認して、もう一度同じボタンを押してください。鍵と要求はこのブラウザーに残してあるので、10 分以内なら同じ証明書を受け取れ、パスコードが無駄になることはありません。続く場合はヘルプデスクに連絡してください。",
+    remedyEn: "Check the network and press the same button again. The key and the request are kept in this browser, so within 10 minutes you get the same certificate and the passcode is not used up. If it persists, contact the helpdesk.",
   },
   SERVER_TLS_UNTRUSTED: {
     status: 502, exit: 1,
@@ -800,12 +816,12 @@ export const ERRORS = {
     remedyJa: "表示されたフィンガープリントが運用担当者から案内されたものと一致することを確かめてから、端末で「y」と答えるか、--root-fingerprint で指定してください（確認済みなら --yes でも進めます）。",
     remedyEn: "Check that the fingerprint shown matches the one the operator gave you, then answer \"y\" on a terminal or give it with --root-fingerprint (--yes also proceeds once you have checked).",
   },
-  IMPORT_SERVER_REQUIRED: {
+  RENEW_SERVER_UNKNOWN: {
     status: 400, exit: 2,
-    ja: "この証明書をどのサーバーで更新するかが分かりません（バックアップには入っていません）。",
-    en: "Which server this certificate renews with is not known (a backup does not say).",
-    remedyJa: "--server に証明書を取得したサーバーのアドレス（パスコードのメールに記載）を指定してください。",
-    remedyEn: "Give the server you obtained it from (in the passcode e-mail) with --server.",
+    ja: "ユーザID {userId} の証明書をどのサーバーで更新するかが分かりません（--server なしでバックアップから読み込んだ証明書です）。",
+    en: "Which server renews the certificate of user ID {userId} is not known (it was imported from a backup without --server).",
+    remedyJa: "証明書を取得したサーバーのアドレス（パスコードのメールに記載）を指定してください: shomei renew --server https://…（端末で実行すれば尋ねます）。一度更新すれば記録されます。",
+    remedyEn: "Give the address of the server you got the certificate from (in the passcode e-mail): shomei renew --server https://… (run at a terminal, it asks). Once renewed, it is recorded.",
   },
 
   // ---- NSS store ----
@@ -946,24 +962,34 @@ export const ERRORS = {
 } as const satisfies Record<string, CatalogEntry>;
 
 export type ErrorCode = keyof typeof ERRORS;
-export type ErrorParams = Readonly<Record<string, string | number>>;
+/**
+ * Values filled into the messages. A Date is a time people read: the message shows it as
+ * `2027-11-05 01:58 JST` in the error's timeZone (the service's configured zone on the
+ * server, the PC's own zone when none is given); JSON answers carry it as ISO 8601 (isoTimes).
+ */
+export type ErrorParams = Readonly<Record<string, string | number | Date>>;
 
-function fill(template: string, params: ErrorParams): string {
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
-    Object.hasOwn(params, name) ? String(params[name]) : whole,
-  );
+function fill(template: string, params: ErrorParams, timeZone: string | undefined): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    if (!Object.hasOwn(params, name)) return whole;
+    const v = params[name];
+    return v instanceof Date ? formatTime(v, timeZone) : String(v);
+  });
 }
 
 /** The one error type Shomei throws on purpose. */
 export class ShomeiError extends Error {
   readonly code: ErrorCode;
   readonly params: ErrorParams;
+  /** The zone the message shows its times in (undefined: the zone of the machine showing it). */
+  readonly timeZone: string | undefined;
 
-  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
-    super(fill(ERRORS[code].en, params), options);
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown; timeZone?: string }) {
+    super(fill(ERRORS[code].en, params, options?.timeZone), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ShomeiError";
     this.code = code;
     this.params = params;
+    this.timeZone = options?.timeZone;
   }
 
   get status(): number {
@@ -977,14 +1003,20 @@ export class ShomeiError extends Error {
   /** The message in the given language. */
   text(lang: Lang): string {
     const e = ERRORS[this.code];
-    return fill(lang === "ja" ? e.ja : e.en, this.params);
+    return fill(lang === "ja" ? e.ja : e.en, this.params, this.timeZone);
   }
 
   /** What to do next, in the given language. */
   remedy(lang: Lang): string {
     const e = ERRORS[this.code];
-    return fill(lang === "ja" ? e.remedyJa : e.remedyEn, this.params);
+    return fill(lang === "ja" ? e.remedyJa : e.remedyEn, this.params, this.timeZone);
   }
+}
+
+/** The times among an error's params as ISO 8601, for JSON answers (undefined when it has none). */
+export function isoTimes(e: ShomeiError): Record<string, string> | undefined {
+  const out = Object.entries(e.params).filter((kv): kv is [string, Date] => kv[1] instanceof Date).map(([k, d]) => [k, d.toISOString()] as const);
+  return out.length === 0 ? undefined : Object.fromEntries(out);
 }
 
 export function isShomeiError(e: unknown): e is ShomeiError {

@@ -44,6 +44,8 @@ export interface PortalDeps {
   readonly policy: PortalPolicy;
   /** Called after each revocation made here (the CRL publisher re-reads at once). */
   readonly onRevoked?: () => void;
+  /** The service's zone (config `timeZone`), for the times in its messages. */
+  readonly timeZone?: string;
 }
 
 /** A certificate the portal accepted, and its user. */
@@ -97,6 +99,11 @@ export class PortalService {
     this.csrfKey = createHmac("sha256", d.secret).update("shomei portal csrf v1").digest();
   }
 
+  /** Error options that show the error's times in the service's zone. */
+  private zoned(): { timeZone?: string } {
+    return this.d.timeZone === undefined ? {} : { timeZone: this.d.timeZone };
+  }
+
   get policy(): PortalPolicy {
     return this.d.policy;
   }
@@ -132,9 +139,11 @@ export class PortalService {
     const { cert, user } = found;
     if (cert.kind !== "client" || !cert.userId) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     const now = this.d.clock();
-    if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: (cert.revokedAt ?? now).toISOString(), serial: cert.serial });
-    if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore.toISOString() });
-    if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter.toISOString() });
+    // Times people read in the service's zone; JSON answers carry them as ISO 8601 (isoTimes).
+    const zoned = this.zoned();
+    if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: cert.revokedAt ?? now, serial: cert.serial }, zoned);
+    if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore }, zoned);
+    if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, zoned);
     if (!user) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     if (user.status === "suspended") throw new ShomeiError("USER_SUSPENDED");
     return { cert, user };
@@ -171,7 +180,7 @@ export class PortalService {
         settled = true;
         await this.d.store.releaseLoginAttempt(userId);
         await this.d.store.audit([fail("initial-password-expired")]);
-        throw new ShomeiError("INITIAL_PASSWORD_EXPIRED", { expiredAt: user.passwordExpiresAt.toISOString() });
+        throw new ShomeiError("INITIAL_PASSWORD_EXPIRED", { expiredAt: user.passwordExpiresAt }, this.zoned());
       }
       settled = true;
       const counted = await this.d.store.recordLoginSuccess(userId, now, [

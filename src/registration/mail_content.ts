@@ -5,7 +5,7 @@
  * are part of the contract with users' guides and tests: keep them exactly.
  */
 import type { Lang } from "../i18n/errors.js";
-import { formatDateTime } from "../i18n/format.js";
+import { formatTime } from "../i18n/format.js";
 
 export interface MailContext {
   readonly serviceName: string;
@@ -28,8 +28,9 @@ export interface MailText {
 }
 
 export function passcodeMail(c: MailContext, r: Recipient, passcode: string, expiresAt: Date): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   const cmd = `shomei enroll --server ${c.serverUrl} --user ${r.userId}`;
+  const page = `${c.serverUrl.replace(/\/$/, "")}/enroll`;
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】クライアント証明書取得用パスコードのお知らせ`,
@@ -43,12 +44,16 @@ export function passcodeMail(c: MailContext, r: Recipient, passcode: string, exp
         `パスコード: ${passcode}`,
         `パスコードの有効期限: ${when}`,
         "",
-        "■ 証明書の取得方法",
+        "■ 証明書の取得方法（ブラウザーで。インストールは不要です）",
         "1. ふだん使うユーザーアカウントでパソコンにログインします。",
-        "2. 証明書発行アプリケーションで次のコマンドを実行し、パスコードを入力します。",
-        `   ${cmd}`,
-        "3. 表示されるルート証明書のフィンガープリントが、下記と一致することを確認してから「y」と答えます。",
+        "2. Microsoft Edge や Google Chrome などのブラウザーで次の URL を開き、ユーザID とパスコードを入力します。",
+        `   ${page}`,
+        "3. 画面に表示されるルート証明書のフィンガープリントが、下記と一致することを確認してから、",
+        "   ダウンロードしたファイルを画面の手順どおりにパソコンに取り込みます。",
         "   一致しない場合は中止し、お問い合わせ先へご連絡ください。",
+        "",
+        "コマンドラインを使う方は、証明書発行アプリケーションの次のコマンドでも取得できます。",
+        `   ${cmd}`,
         "",
         "ルート証明書のフィンガープリント (SHA-256):",
         c.rootFingerprint,
@@ -73,12 +78,16 @@ export function passcodeMail(c: MailContext, r: Recipient, passcode: string, exp
       `Passcode: ${passcode}`,
       `Passcode expires: ${when}`,
       "",
-      "How to obtain the certificate",
+      "How to obtain the certificate (in the browser, nothing to install)",
       "1. Log in to your PC with the account you use every day.",
-      "2. Run this command of the certificate issuance application and enter the passcode:",
-      `   ${cmd}`,
-      "3. Check that the root certificate fingerprint it shows matches the one below, then answer \"y\".",
+      "2. Open this address in a browser such as Microsoft Edge or Google Chrome and enter the user ID and passcode:",
+      `   ${page}`,
+      "3. Check that the root certificate fingerprint the page shows matches the one below, then bring",
+      "   the downloaded files into your PC as the page explains.",
       "   If it does not match, stop and contact the helpdesk.",
+      "",
+      "If you prefer a command line, this command of the certificate issuance application does the same:",
+      `   ${cmd}`,
       "",
       "Root CA fingerprint (SHA-256):",
       c.rootFingerprint,
@@ -93,7 +102,7 @@ export function passcodeMail(c: MailContext, r: Recipient, passcode: string, exp
 }
 
 export function initialPasswordMail(c: MailContext, r: Recipient, password: string, expiresAt: Date, lifetimeDays: number): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】初期パスワードのお知らせ`,
@@ -138,7 +147,7 @@ export function initialPasswordMail(c: MailContext, r: Recipient, password: stri
 
 /** A reminder that the client certificate expires soon: renew it with `shomei renew`. */
 export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt: Date, daysLeft: number): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】クライアント証明書の有効期限が近づいています（残り ${daysLeft} 日）`,
@@ -150,8 +159,9 @@ export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt:
         `ユーザID: ${r.userId}`,
         `証明書の有効期限: ${when}`,
         "",
-        "■ 更新方法",
-        "ふだん使うパソコンで、証明書発行アプリケーションの次のコマンドを実行してください。パスコードは不要です。",
+        "■ 更新方法（パスコードは不要です）",
+        "ふだん使うパソコンでオンラインシステムにログインし、マイページの「証明書を更新する」を押してください（インストールは不要です）。",
+        "コマンドラインを使う方は、証明書発行アプリケーションの次のコマンドでも更新できます。",
         "   shomei renew",
         "期限を過ぎると更新できず、新しいパスコードでの取得が必要になります。お早めに更新してください。",
         "既に更新済みの場合は、このメールは不要です。",
@@ -171,8 +181,9 @@ export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt:
       `User ID: ${r.userId}`,
       `Certificate expires: ${when}`,
       "",
-      "How to renew",
-      "On the PC you use every day, run this command of the certificate issuance application (no passcode needed):",
+      "How to renew (no passcode needed)",
+      "On the PC you use every day, log in to the online system and press \"Renew certificate\" on your user page (nothing to install).",
+      "If you prefer a command line, this command of the certificate issuance application does the same:",
       "   shomei renew",
       "After the expiry date it can no longer be renewed and you will need a new passcode, so please renew soon.",
       "If you have renewed already, you can ignore this e-mail.",
@@ -185,7 +196,7 @@ export function certificateReminderMail(c: MailContext, r: Recipient, expiresAt:
 
 /** A reminder that the initial password (never used) expires soon: log in and change it. */
 export function initialPasswordReminderMail(c: MailContext, r: Recipient, expiresAt: Date, daysLeft: number): MailText {
-  const when = formatDateTime(expiresAt, r.lang, c.timeZone);
+  const when = formatTime(expiresAt, c.timeZone);
   if (r.lang === "ja") {
     return {
       subject: `【${c.serviceName}】初期パスワードの有効期限が近づいています（残り ${daysLeft} 日）`,

@@ -22,6 +22,8 @@ export interface RenewalDeps {
   readonly renewWindowDays: number;
   /** What requests must be beyond what Shomei accepts at all (default: every key kind). */
   readonly csrPolicy?: CsrPolicy;
+  /** The service's zone (config `timeZone`), for the times in its messages. */
+  readonly timeZone?: string;
 }
 
 export interface RenewRequest {
@@ -70,7 +72,8 @@ export class RenewalService {
     const opens = this.opensAt(req.current);
     if (now < opens) {
       await store.audit([ev("certificate.renew", "failure", { reason: "too-early" })]);
-      throw new ShomeiError("RENEW_TOO_EARLY", { opensAt: opens.toISOString(), notAfter: req.current.notAfter.toISOString() });
+      // Times people read in the service's zone; JSON answers carry them as ISO 8601 (isoTimes).
+      throw new ShomeiError("RENEW_TOO_EARLY", { opensAt: opens, notAfter: req.current.notAfter }, this.d.timeZone === undefined ? {} : { timeZone: this.d.timeZone });
     }
     const cert = await this.d.issuer.issueClient(csr, { userId, organization: req.user.organization, email: req.user.email }, now, csrHash);
     await store.insertCertificate(cert, [

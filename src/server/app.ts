@@ -8,6 +8,7 @@ import type { CaServices } from "./services.js";
 import { describeUserIdPattern, type UserIdFormat } from "./user_id_words.js";
 import { toPem } from "../pki/pem.js";
 import { buildPortal } from "../web/portal.js";
+import { enrollRoutes } from "../web/enroll_page.js";
 import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 
 export interface AppOptions {
@@ -34,6 +35,8 @@ export interface ServiceDescription {
   /** The user ID pattern, and the same in words (null when it has none): clients check before sending and show the words. */
   readonly userIdPattern: string;
   readonly userIdFormat: UserIdFormat | null;
+  /** The key the service asks for (csrattrs says the same): the browser page generates this kind. */
+  readonly keyKind: string;
 }
 
 /** The services' limiter, or one with the overriding limit over the same store. */
@@ -68,13 +71,24 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
       rootFingerprint: s.rootFingerprint, helpdesk: s.config.helpdesk, minClientVersion: s.config.minClientVersion,
       serverTime: s.clock().toISOString(),
       userIdPattern: s.config.userIdPattern, userIdFormat: describeUserIdPattern(s.config.userIdPattern) ?? null,
+      keyKind: s.config.keyKind,
     };
     void reply.type("application/json; charset=utf-8").send(d);
+  });
+  // The browser's issuance application (nothing to install): /enroll and its script.
+  enrollRoutes(app, {
+    serviceName: s.config.serviceName, helpdesk: s.config.helpdesk, timeZone: s.config.timeZone,
+    data: () => ({
+      keyKind: s.config.keyKind, rootFingerprint: s.rootFingerprint, userIdPattern: s.config.userIdPattern,
+      userIdFormat: describeUserIdPattern(s.config.userIdPattern) ?? null,
+      portalUrl: o.portalUrl?.()?.replace(/\/$/, "") ?? null,
+    }),
   });
   app.get("/", (_req, reply) => {
     void reply.type("text/plain; charset=utf-8").send(
       `${s.config.serviceName} — ${s.config.organization}\n` +
       `EST: /.well-known/est (RFC 7030)\n` +
+      `Enrollment in the browser / ブラウザーで証明書を取得: /enroll\n` +
       `Root CA fingerprint (SHA-256): ${s.rootFingerprint}\n` +
       `Helpdesk: ${s.config.helpdesk}\n`,
     );
@@ -93,6 +107,7 @@ export function buildPortalApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
       csrAttrs: csrAttrsFor(s.config.keyKind), helpdesk: s.config.helpdesk,
       limiter: limiterFor(s, o),
     },
+    renewPage: { keyKind: s.config.keyKind, rootFingerprint: s.rootFingerprint, userIdPattern: s.config.userIdPattern },
     serviceName: s.config.serviceName,
     helpdesk: s.config.helpdesk,
     timeZone: s.config.timeZone,

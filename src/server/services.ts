@@ -212,9 +212,11 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       clock: o.clock ?? ((): Date => new Date()),
       policy: config.portal,
       onRevoked: () => crl.nudge(),
+      timeZone: config.timeZone,
     });
     const renewal = new RenewalService({
       store: desk.store, issuer, clock: o.clock ?? ((): Date => new Date()), renewWindowDays: config.renewWindowDays, csrPolicy: config.csr,
+      timeZone: config.timeZone,
     });
     const limiter = new FailureLimiter(desk.store, { max: config.addressLimit.failures, windowMs: config.addressLimit.windowMinutes * 60_000 }, clock);
     const tlsKey = o.keys?.tls ?? dir.privateKey(dir.tlsKey, pass ?? "").export({ format: "pem", type: "pkcs8" }) as string;

@@ -2,8 +2,9 @@
 import type { CertificateRecord } from "../ca/ports.js";
 import type { Lang , ShomeiError } from "../i18n/errors.js";
 import { REMEDY_LABEL } from "../i18n/errors.js";
-import { formatDateTime } from "../i18n/format.js";
+import { formatTime } from "../i18n/format.js";
 import { P } from "../i18n/portal_messages.js";
+import { E } from "../i18n/enroll_messages.js";
 import type { BulkResult } from "../portal/service.js";
 import { REVOCATION_REASONS } from "../portal/ports.js";
 import type { AuditRecord, UserRecord } from "../registration/ports.js";
@@ -44,7 +45,8 @@ function switchHref(c: PageContext): string {
   return `${c.path}${sep}lang=${other}`;
 }
 
-export function layout(c: PageContext, title: string, body: Interpolation): string {
+/** `head`: more elements for <head> (the enrollment page's script and style sheet). */
+export function layout(c: PageContext, title: string, body: Interpolation, head: Interpolation = ""): string {
   const L = c.lang;
   const nav = c.user
     ? html`<nav aria-label="menu"><ul>
@@ -54,7 +56,7 @@ export function layout(c: PageContext, title: string, body: Interpolation): stri
       </ul></nav>`
     : "";
   return "<!doctype html>\n" + html`<html lang="${L}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} — ${c.serviceName}</title><link rel="stylesheet" href="/static/style.css"></head>
+<title>${title} — ${c.serviceName}</title><link rel="stylesheet" href="/static/style.css">${head}</head>
 <body><a class="skip" href="#main">${P.skip[L]}</a>
 <header><p>${c.serviceName}</p>${nav}<a href="${switchHref(c)}" lang="${L === "ja" ? "en" : "ja"}">${P.switchLang[L]}</a></header>
 <main id="main"><h1>${title}</h1>${body}</main>
@@ -105,18 +107,20 @@ ${field("confirm", P.confirmPassword[L], html`<input id="confirm" name="confirm"
 </form>`);
 }
 
-function certStatus(L: Lang, cert: CertificateRecord, now: Date): string {
+function certStatus(L: Lang, cert: CertificateRecord, now: Date, all: readonly CertificateRecord[]): string {
   if (cert.status === "revoked") return P.statusRevoked[L];
   if (cert.notAfter <= now) return P.statusExpired[L];
+  // Renewed: another valid certificate of the same user expires later ("After 2": this one may be deleted).
+  if (all.some((o) => o !== cert && o.status === "valid" && o.notAfter > cert.notAfter)) return E.statusSuperseded[L];
   return P.statusValid[L];
 }
 
 function certTable(c: PageContext, certs: readonly CertificateRecord[], now: Date, currentSerial: string | undefined, revokeCsrf?: string): Html {
   const L = c.lang;
   if (certs.length === 0) return html`<p>${P.noEntries[L]}</p>`;
-  const when = (d: Date): string => formatDateTime(d, L, c.timeZone);
+  const when = (d: Date): string => formatTime(d, c.timeZone);
   return html`<table><caption class="skip">${P.certificates[L]}</caption><thead><tr><th scope="col">${P.serial[L]}</th><th scope="col">${P.validFrom[L]}</th><th scope="col">${P.validTo[L]}</th><th scope="col">${P.status[L]}</th>${revokeCsrf !== undefined ? html`<th scope="col">${P.actions[L]}</th>` : ""}</tr></thead><tbody>
-${certs.map((x) => html`<tr><td><code>${x.serial}</code>${x.serial === currentSerial ? html` <strong>(${P.inUse[L]})</strong>` : ""}</td><td>${when(x.notBefore)}</td><td>${when(x.notAfter)}</td><td class="nowrap">${certStatus(L, x, now)}${x.revocationReason ? ` (${x.revocationReason})` : ""}</td>
+${certs.map((x) => html`<tr><td><code>${x.serial}</code>${x.serial === currentSerial ? html` <strong>(${P.inUse[L]})</strong>` : ""}</td><td>${when(x.notBefore)}</td><td>${when(x.notAfter)}</td><td class="nowrap">${certStatus(L, x, now, certs)}${x.revocationReason ? ` (${x.revocationReason})` : ""}</td>
 ${revokeCsrf !== undefined ? html`<td>${x.status === "valid" ? html`<form method="post" action="/console/certificates/${x.serial}/revoke"><input type="hidden" name="csrf" value="${revokeCsrf}"><label for="reason-${x.serial}">${P.reason[L]}</label><select id="reason-${x.serial}" name="reason">${REVOCATION_REASONS.map((r) => html`<option value="${r}">${P.reasons[r][L]}</option>`)}</select> <button type="submit" class="secondary">${P.revoke[L]}</button></form>` : ""}</td>` : ""}</tr>`)}
 </tbody></table>`;
 }
@@ -129,14 +133,17 @@ export interface MePage {
   readonly passwordAgeDays: number | null;
   readonly now: Date;
   readonly notice?: string;
+  /** The renewal window is open for the certificate in use: offer renewal in the browser. */
+  readonly renewOpen?: boolean;
 }
 
 export function mePage(c: PageContext, m: MePage): string {
   const L = c.lang;
-  const when = (d: Date): string => formatDateTime(d, L, c.timeZone);
+  const when = (d: Date): string => formatTime(d, c.timeZone);
   return layout(c, P.meTitle[L], html`
 ${m.notice ? html`<p class="ok" role="status">${m.notice}</p>` : ""}
 ${m.expiringSoon ? html`<p class="notice" role="status">${P.expiringNotice[L](when(m.current.notAfter))}</p>` : ""}
+${m.renewOpen ? html`<p>${E.renewOffer[L]} <a id="renew-link" href="/me/renew">${E.renewLink[L]}</a></p>` : ""}
 <dl>
 <dt>${P.userId[L]}</dt><dd>${m.user.userId}</dd>
 <dt>${P.name[L]}</dt><dd>${m.user.name}</dd>
@@ -181,7 +188,7 @@ ${field("new-lang", P.language[L], html`<select id="new-lang" name="lang"><optio
 
 export function userDetailPage(c: PageContext, u: UserRecord, certs: readonly CertificateRecord[], now: Date, error?: ShomeiError, notice?: string): string {
   const L = c.lang;
-  const when = (d: Date | null): string => (d ? formatDateTime(d, L, c.timeZone) : P.never[L]);
+  const when = (d: Date | null): string => (d ? formatTime(d, c.timeZone) : P.never[L]);
   const action = (path: string, label: string): Html =>
     html`<form method="post" action="/console/users/${u.userId}/${path}" class="inline"><input type="hidden" name="csrf" value="${c.csrf ?? ""}"><button type="submit" class="secondary">${label}</button></form>`;
   return layout(c, `${u.userId} — ${u.name}`, html`
@@ -240,7 +247,7 @@ ${field("f-until", P.until[L], html`<input id="f-until" name="until" type="datet
 <button type="submit" class="secondary">${P.filter[L]}</button>
 </form>
 ${records.length === 0 ? html`<p>${P.noEntries[L]}</p>` : html`<table><thead><tr><th scope="col">${P.at[L]}</th><th scope="col">${P.actor[L]}</th><th scope="col">${P.event[L]}</th><th scope="col">${P.userId[L]}</th><th scope="col">${P.outcome[L]}</th><th scope="col">${P.repeats[L]}</th><th scope="col">${P.detail[L]}</th></tr></thead><tbody>
-${records.map((r) => html`<tr><td>${formatDateTime(r.at, L, c.timeZone)}</td><td>${r.actor}</td><td>${r.event}</td><td>${r.userId ?? ""}</td><td>${r.outcome}</td><td class="audit-count">${r.count > 1 ? html`${r.count} <small>(${P.repeatsUntil[L]} ${formatDateTime(r.lastAt, L, c.timeZone)})</small>` : "1"}</td><td><code>${JSON.stringify(r.detail ?? {})}</code></td></tr>`)}
+${records.map((r) => html`<tr><td>${formatTime(r.at, c.timeZone)}</td><td>${r.actor}</td><td>${r.event}</td><td>${r.userId ?? ""}</td><td>${r.outcome}</td><td class="audit-count">${r.count > 1 ? html`${r.count} <small>(${P.repeatsUntil[L]} ${formatTime(r.lastAt, c.timeZone)})</small>` : "1"}</td><td><code>${JSON.stringify(r.detail ?? {})}</code></td></tr>`)}
 </tbody></table>`}
 <p><a href="/console">${P.back[L]}</a></p>`);
 }

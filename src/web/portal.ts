@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import formbody from "@fastify/formbody";
 import multipart from "@fastify/multipart";
 import type { Lang } from "../i18n/errors.js";
-import { ShomeiError, isShomeiError } from "../i18n/errors.js";
+import { ShomeiError, isShomeiError, isoTimes } from "../i18n/errors.js";
 import { parseLocalDateTime } from "../i18n/format.js";
 import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
 import { P } from "../i18n/portal_messages.js";
@@ -18,6 +18,7 @@ import type { Identity, PortalService } from "../portal/service.js";
 import { frameworkErrors, toShomeiError } from "../http/errors.js";
 import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
+import { renewRoutes, type RenewPageOptions } from "./renew_page.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
 import { fingerprint } from "../pki/fingerprint.js";
@@ -41,6 +42,8 @@ export interface PortalOptions {
   readonly helpdesk: string;
   readonly timeZone: string;
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
+  /** The browser renewal page (/me/renew): the key kind and root the service uses. */
+  readonly renewPage?: RenewPageOptions;
   /** EST on this listener too, for simplereenroll (renewal authenticated by the current certificate). */
   readonly est?: {
     readonly enrollment: EnrollmentService;
@@ -174,6 +177,8 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     reply.code(e.status).type("application/problem+json").send({
       type: `urn:shomei:error:${e.code}`, title: e.text(req.lang), status: e.status, code: e.code,
       detail: e.text(req.lang), remedy: e.remedy(req.lang), helpdesk: o.helpdesk,
+      // The texts show times for people (in the service's zone); programs get them as ISO 8601.
+      ...(isoTimes(e) ? { params: isoTimes(e) } : {}),
     });
   app.setErrorHandler((err, req, reply) => {
     const limit = req.url.startsWith("/api/v1/users/bulk") ? CSV_LIMIT : FORM_LIMIT;
@@ -289,8 +294,10 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     if (!s) return reply;
     const c = await userCtx(req, s);
     const m = await portal.overview(s.id);
+    const now = portal.now();
+    const renewOpen = o.est !== undefined && s.id.cert.status === "valid" && now < s.id.cert.notAfter && now >= o.est.renewal.opensAt(s.id.cert);
     return page(reply, 200, mePage(c, {
-      ...m, current: s.id.cert, now: portal.now(),
+      ...m, current: s.id.cert, now, renewOpen,
       ...(query(req).done === "password" ? { notice: P.changed[req.lang] } : {}),
     }));
   });
@@ -455,6 +462,14 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     });
     return page(reply, 200, auditPage(s.c, { ...f, since: since ? f.since : "", until: until ? f.until : "" }, records));
   });
+
+  if (o.renewPage) {
+    const renewPage = o.renewPage;
+    renewRoutes(app, renewPage, async (req, reply) => {
+      const s = await requireSession(req, reply, "full");
+      return s ? { c: await userCtx(req, s), cert: s.id.cert } : undefined;
+    });
+  }
 
   await app.register(apiPlugin, { prefix: "/api/v1", portal });
   if (o.est) {

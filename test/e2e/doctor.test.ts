@@ -155,7 +155,7 @@ describe("against a running service", () => {
     assert.equal(code, 1);
     const r = check(json, "revocation");
     assert.equal(r.status, "problem", r.finding);
-    assert.match(r.finding, /has been revoked \(\d{4}-\d\d-\d\dT.*keyCompromise\)/);
+    assert.match(r.finding, /has been revoked \(\d{4}-\d\d-\d\d \d\d:\d\d \S+.*keyCompromise\)/);
     assert.match(r.remedy, /new passcode/);
     assert.match(r.remedy, /shomei enroll/);
     // Nothing else is wrong: the problem is named once.
@@ -312,7 +312,7 @@ describe("against a running service", () => {
       assert.match(r.stdout, /Attach this file to your inquiry/);
       assert.equal(statSync(file).mode & 0o777, 0o600);
       const text = readFileSync(file, "utf8");
-      assert.match(text, /^Date: \d{4}-/m);
+      assert.match(text, /^Date: \d{4}-\d\d-\d\d \d\d:\d\d \S+$/m);
       assert.match(text, /^shomei: \d+\.\d+\.\d+/m);
       assert.match(text, /^Node\.js: v\d+/m);
       assert.match(text, /^OS: /m);

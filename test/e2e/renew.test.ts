@@ -12,7 +12,8 @@ import { readCertificate } from "../../src/pki/certificate.js";
 import { fromPem } from "../../src/pki/pem.js";
 import { run, shomei } from "../helpers/run.js";
 import { tempDir } from "../helpers/ca.js";
-import { makeCsr } from "../helpers/est.js";
+import { estRequest, makeCsr } from "../helpers/est.js";
+import { formatTime } from "../../src/i18n/format.js";
 import { OPERATOR_ID, startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 import { realClock, testClock } from "../helpers/inprocess.js";
 import { needs } from "../helpers/tools.js";
@@ -148,5 +149,25 @@ describe("renewal outside the window (defaults: 365 days, window 30)", () => {
     assert.doesNotMatch(r.stderr, /\d\d:\d\d:\d\d/);
     assert.equal(stored(store, "a0000711").length, 1);
     assert.equal((await env.server.services.store.listCertificates("a0000711")).length, 1);
+  });
+
+  test("too early, as the service answers it: the text in the service's zone (short, named), ISO 8601 only for programs", async () => {
+    const u = await env.enroll("a0000712");
+    const csr = await makeCsr("a0000712");
+    const client = { cert: u.certPem, key: u.keyPem };
+    const notAfter = readCertificate(fromPem(u.certPem, "CERTIFICATE")).notAfter;
+    const opens = new Date(notAfter.getTime() - 30 * DAY);
+    // What curl shows: the plain-text answer, times as people read them in the service's zone (Asia/Tokyo by default).
+    const text = await estRequest(`${env.url}/.well-known/est`, "simplereenroll", env.ca.rootPem, { body: csr.base64, client, headers: { "accept-language": "en" } });
+    assert.equal(text.status, 403, text.body);
+    assert.ok(text.body.includes(`renewal opens on ${formatTime(opens, "Asia/Tokyo")} (the current certificate is valid until ${formatTime(notAfter, "Asia/Tokyo")})`), text.body);
+    assert.match(text.body, /\d\d:\d\d JST/);
+    assert.doesNotMatch(text.body, /\d{4}-\d\d-\d\dT\d\d/);
+    // A program asking for problem+json gets the same text and the times as ISO 8601 in params.
+    const json = await estRequest(`${env.url}/.well-known/est`, "simplereenroll", env.ca.rootPem, { body: csr.base64, client, headers: { accept: "application/problem+json", "accept-language": "ja" } });
+    const problem = JSON.parse(json.body) as { code: string; detail: string; params?: Record<string, string> };
+    assert.equal(problem.code, "RENEW_TOO_EARLY");
+    assert.ok(problem.detail.includes(`${formatTime(opens, "Asia/Tokyo")} から受け付けます`), problem.detail);
+    assert.deepEqual(problem.params, { opensAt: opens.toISOString(), notAfter: notAfter.toISOString() });
   });
 });

@@ -15,6 +15,8 @@ export interface EstRequest {
   readonly auth?: { user: string; pass: string };
   readonly body?: string | Buffer;
   readonly headers?: Record<string, string>;
+  /** A client certificate and key (PEM) for the TLS handshake (simplereenroll on the portal's listener). */
+  readonly client?: { readonly cert: string; readonly key: string };
 }
 
 /** One request on a new TLS connection. */
@@ -24,7 +26,7 @@ export function estRequest(estUrl: string, path: string, rootPem: string, r: Est
   if (r.auth) headers.authorization = `Basic ${Buffer.from(`${r.auth.user}:${r.auth.pass}`).toString("base64")}`;
   if (r.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/pkcs10";
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: r.method ?? (r.body === undefined ? "GET" : "POST"), headers, ca: readFileSync(rootPem), agent: false }, (res) => {
+    const req = request(url, { method: r.method ?? (r.body === undefined ? "GET" : "POST"), headers, ca: readFileSync(rootPem), agent: false, ...r.client }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));

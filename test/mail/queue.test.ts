@@ -23,6 +23,7 @@ import { needs, PG_URL } from "../helpers/tools.js";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { run } from "../helpers/run.js";
+import { formatTime } from "../../src/i18n/format.js";
 
 const T0 = new Date("2026-04-01T00:00:00.000Z");
 const DAY = 86_400_000;
@@ -252,7 +253,9 @@ describe("reminders", { timeout: 60_000 }, () => {
     const m = await queuedText(store, second[0] ?? 0);
     assert.match(m.subject, /クライアント証明書の有効期限が近づいています（残り 10 日）/);
     assert.match(m.text, /^ {3}shomei renew$/m);
-    assert.match(m.text, /証明書の有効期限: 2027/);
+    // The expiry as people read it everywhere: the service's zone (Asia/Tokyo here), named.
+    assert.match(m.text, new RegExp(`^証明書の有効期限: ${formatTime(cert.notAfter, "Asia/Tokyo")}$`, "m"));
+    assert.match(m.text, /^証明書の有効期限: \d{4}-\d\d-\d\d \d\d:\d\d JST$/m);
     assert.match(m.text, /お問い合わせ先: helpdesk@example\.jp/);
     const audit = await store.queryAudit({ event: "reminder.queue" });
     assert.equal(audit.length, 2);

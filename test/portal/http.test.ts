@@ -7,7 +7,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { exportPrivateKeyPem, generateKeyPair } from "../../src/pki/keys.js";
-import { toPem } from "../../src/pki/pem.js";
+import { fromPem, toPem } from "../../src/pki/pem.js";
+import { readCertificate } from "../../src/pki/certificate.js";
+import { formatTime } from "../../src/i18n/format.js";
 import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv, type PortalUser } from "../helpers/portal.js";
 import { issueClientCert, makeTestCa } from "../helpers/client_pki.js";
 
@@ -419,10 +421,16 @@ describe("the user's page", () => {
     const r = await t.login(u.userId, GOOD);
     assert.equal(r.status, 303);
     const later = await t.get("/me");
-    assert.match(later.body, /The certificate you are using expires on/);
+    // Times as people read them everywhere: the service's zone (Asia/Tokyo by default), named.
+    const notAfter = readCertificate(fromPem(u.certPem, "CERTIFICATE")).notAfter;
+    assert.ok(later.body.includes(`The certificate you are using expires on ${formatTime(notAfter, "Asia/Tokyo")}`), later.body);
+    assert.ok(later.body.includes(`<td>${formatTime(notAfter, "Asia/Tokyo")}</td>`), "the certificate table too");
+    assert.doesNotMatch(later.body, /\d{4}-\d\d-\d\dT\d\d|GMT/);
     assert.match(later.body, /\(340 days ago\)/);
     assert.match(later.headers["content-security-policy"] as string, /default-src 'none'/);
     env.clock.advance(30 * DAY);
-    assert.equal(code(await t.get("/me")), "CERT_EXPIRED");
+    const expired = await t.get("/me");
+    assert.equal(code(expired), "CERT_EXPIRED");
+    assert.ok(expired.body.includes(formatTime(notAfter, "Asia/Tokyo")), `the error page says when, as people read it: ${expired.body}`);
   });
 });

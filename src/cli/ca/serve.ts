@@ -180,6 +180,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const portalBase = publicBase(host, ready.portal, config.hostnames);
   out(`EST: ${base}/.well-known/est`);
   out(`Portal: ${portalBase}/`);
+  out(`Enroll in a browser: ${base}/enroll`);
   out(`OCSP: ${urls.ocspUrl ?? `${httpBase}/ocsp`}`);
   out(`CRL: ${urls.crlUrl ?? `${httpBase}/crl/issuing.crl`}`);
   out(`Root CA fingerprint (SHA-256): ${services.rootFingerprint}`);

@@ -77,7 +77,7 @@ export async function importCommand(args: readonly string[], lang: Lang): Promis
   if (plan.root && plan.rootNeedsTrust) {
     note(msg(lang, "import.rootOffered", { subject: plan.root.subject, fingerprint: plan.root.fingerprint }));
     if (plan.otherRoots.length > 0) note(msg(lang, "import.otherCa"));
-    note(msg(lang, "root.securityWarning", { server: server ?? plan.knownServer ?? "-" }));
+    note(msg(lang, "root.securityWarning", { server: server ?? plan.knownServer ?? msg(lang, "server.unknown") }));
     const given = str(p, "root-fingerprint");
     if (given !== undefined) {
       if (normaliseFingerprint(given) !== plan.root.fingerprint) throw new ShomeiError("ROOT_FINGERPRINT_MISMATCH");
@@ -92,11 +92,15 @@ export async function importCommand(args: readonly string[], lang: Lang): Promis
     note(msg(lang, "import.otherCa"));
   }
   const r = await applyImport(store, plan, server, trust);
-  if (r.rootSaved) process.stdout.write(msg(lang, "import.rootSaved", { server: server ?? plan.knownServer ?? "-", path: r.rootSaved }) + "\n");
+  const renewsAt = server ?? plan.knownServer;
+  if (r.rootSaved) {
+    process.stdout.write((renewsAt === undefined ? msg(lang, "import.rootSavedNoServer", { path: r.rootSaved }) : msg(lang, "import.rootSaved", { server: renewsAt, path: r.rootSaved })) + "\n");
+  }
   const done = store instanceof FileStore ? "import.done.file" : "import.done";
   process.stdout.write((r.saved ? msg(lang, done, { cert: r.saved.cert, key: r.saved.key }) : msg(lang, "import.already")) + "\n");
   // Without a root nothing can check the server later: say so now, with what to do.
-  const renewsAt = server ?? plan.knownServer;
   if (!plan.root && (renewsAt === undefined || (await store.trustedRoot(renewsAt)) === undefined)) note(msg(lang, "import.noRoot"));
+  // Without a server, renewal has to ask for it: say so now.
+  if (renewsAt === undefined && r.saved) note(msg(lang, "import.serverLater"));
   return 0;
 }

@@ -84,6 +84,8 @@ export async function listCommand(args: readonly string[], lang: Lang, now: Date
   ]);
   const old = planPrune(rows).remove.length;
   const hint = old > 0 ? [msg(lang, "list.pruneHint", { count: old })] : [];
+  // A certificate imported without --server: renewal will have to ask where to go.
+  for (const r of rows) if (r.current && r.server === undefined) hint.push(msg(lang, "list.serverUnknown", { userId: r.userId }));
   process.stdout.write([msg(lang, "list.store", { store: store.location }), "", ...lines, "", msg(lang, "list.legend"), ...hint].join("\n") + "\n");
   return 0;
 }

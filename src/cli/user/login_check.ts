@@ -10,6 +10,7 @@ import { currentCertificate } from "../../client/current.js";
 import { httpsRequest, type HttpResponse } from "../../client/http.js";
 import { EstClient, normaliseServerUrl, problemToError } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
+import { rootForServer } from "../../client/root_store.js";
 import { flag, parse, required, str, type Options } from "../common.js";
 import { checkArgs, chooseUserId, firstLineOfStdin } from "./args.js";
 import { askLine } from "./terminal.js";
@@ -52,8 +53,10 @@ export async function loginCheckCommand(args: readonly string[], lang: Lang): Pr
   const { row, cert } = await currentCertificate(store, wanted, new Date());
 
   // The portal is checked against the root the user confirmed: for this address, or else the
-  // one confirmed when this certificate was obtained (the portal usually has its own port).
-  const root = (await store.trustedRoot(server)) ?? (cert.server !== undefined ? await store.trustedRoot(cert.server) : undefined);
+  // one confirmed when this certificate was obtained (the portal usually has its own port), or
+  // the one confirmed at an import that did not know the server.
+  const root = (await store.trustedRoot(server)) ?? (cert.server !== undefined ? await store.trustedRoot(cert.server) : undefined)
+    ?? (await rootForServer(store, server, cert))?.der;
   if (!root) throw new ShomeiError("ROOT_UNKNOWN_FOR_SERVER", { store: store.location, server });
   const key = await store.loadPrivateKey(cert);
 

@@ -1,8 +1,8 @@
 /** `shomei renew`: renew the current certificate with a new key. Usage: usage.renew. */
-import { ShomeiError, type Lang } from "../../i18n/errors.js";
+import { isShomeiError, ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
 import { isKeyKind } from "../../pki/keys.js";
-import { EstClient } from "../../client/est.js";
+import { EstClient, normaliseServerUrl } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
 import { renew, type RenewEvent } from "../../client/renew.js";
 import { flag, parse, str, type Options } from "../common.js";
@@ -10,6 +10,28 @@ import { checkArgs, chooseUserId, optionalServer } from "./args.js";
 import { formatLocalDateTime } from "./format.js";
 import { shomeiVersion } from "./version.js";
 import { PROXY_OPTION, proxyEnv } from "./proxy_option.js";
+import { askLine } from "./terminal.js";
+
+/**
+ * At a terminal, the server for a certificate whose server the store does not know (imported
+ * without --server): asked until a usable https:// address is typed. Undefined without a
+ * terminal (or at end of input), so renew fails with RENEW_SERVER_UNKNOWN saying what to type.
+ */
+async function askServer(lang: Lang, userId: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  process.stderr.write(msg(lang, "renew.serverUnknown", { userId }) + "\n");
+  for (;;) {
+    const answer = await askLine(msg(lang, "renew.serverPrompt"));
+    if (answer === undefined) return undefined;
+    if (answer.trim() === "") continue;
+    try {
+      return normaliseServerUrl(answer);
+    } catch (e) {
+      if (!isShomeiError(e)) throw e;
+      process.stderr.write(e.text(lang) + "\n");
+    }
+  }
+}
 
 const OPTIONS = {
   server: { type: "string" },
@@ -50,6 +72,7 @@ export async function renewCommand(args: readonly string[], lang: Lang): Promise
       est: (s) => new EstClient(s, { userAgent: `shomei/${shomeiVersion()}`, lang, env: proxyEnv(p) }),
       progress,
       clientVersion: shomeiVersion(),
+      askServer: (forUser) => askServer(lang, forUser),
     },
   );
   process.stdout.write(msg(lang, "renew.done", {

@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { ShomeiError, type Lang } from "../../i18n/errors.js";
 import { msg } from "../../i18n/client_messages.js";
-import type { CertificateInfo } from "../../pki/certificate.js";
+import { readCertificate, type CertificateInfo } from "../../pki/certificate.js";
 import { normaliseFingerprint } from "../../pki/fingerprint.js";
 import { EstClient } from "../../client/est.js";
 import { openCertificateStore } from "../../client/open_store.js";
@@ -54,12 +54,15 @@ function statusLines(lang: Lang, s: RootStatus): string[] {
 
 async function status(lang: Lang, store: CertificateStore, server: string | undefined, now: Date): Promise<number> {
   const all = await rootStatuses(store, server, now);
+  // Roots trusted at an import without --server belong to no server yet: shown when all are asked for.
+  const withoutServer = server === undefined ? (await store.rootsWithoutServer()).map(readCertificate) : [];
   out(msg(lang, "list.store", { store: store.location }));
-  if (all.length === 0) {
+  if (all.length === 0 && withoutServer.length === 0) {
     out(msg(lang, "root.noServers", { store: store.location }));
     return 1;
   }
   for (const s of all) out(["", ...statusLines(lang, s)].join("\n"));
+  for (const r of withoutServer) out(["", msg(lang, "root.status.withoutServer"), details(lang, r)].join("\n"));
   return all.every((s) => s.state === "trusted") ? 0 : 1;
 }
 
