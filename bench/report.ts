@@ -212,7 +212,7 @@ export function renderReport(r: Report): string {
   return [
     "# Shomei benchmarks",
     "",
-    `Written by \`npm run bench\` (bench/run.ts) on ${m.date.toISOString()}; every run overwrites this file.`,
+    `Written by \`npm run bench\` (bench/run.ts) on ${m.date.toISOString()}; every run rewrites this report and keeps the marked sections other benchmarks write below it.`,
     "One run on the machine below: compare runs on the same machine only. Counts and durations are set by BENCH_* environment",
     "variables (bench/config.ts); `npm run build` first, the benchmark runs the compiled code in dist/.",
     "",
