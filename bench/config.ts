@@ -16,6 +16,8 @@ export interface BenchConfig {
   readonly estN: number;
   /** Concurrent clients for EST, each request on a new TLS connection (BENCH_EST_CONCURRENCY). */
   readonly estConcurrency: readonly number[];
+  /** `shomei-ca serve --workers N` for each N here, EST phases run against each (BENCH_EST_WORKERS). */
+  readonly estWorkers: readonly number[];
   /** A phase stops early after this many seconds (BENCH_MAX_PHASE_S). */
   readonly maxPhaseSeconds: number;
   /** Run the extra profiled passes (BENCH_PROFILE=0 skips them). */
@@ -52,6 +54,7 @@ export function loadConfig(): BenchConfig {
     inprocConcurrency: list("BENCH_INPROC_CONCURRENCY", [1, 16]),
     estN: int("BENCH_EST_N", 800, 1),
     estConcurrency: list("BENCH_EST_CONCURRENCY", [1, 8, 32]),
+    estWorkers: list("BENCH_EST_WORKERS", [1, 2]),
     maxPhaseSeconds: int("BENCH_MAX_PHASE_S", 30, 1),
     profile: process.env.BENCH_PROFILE !== "0",
     dir: process.env.BENCH_DIR || undefined,

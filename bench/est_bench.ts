@@ -5,7 +5,7 @@
  * The server's CPU time comes from /proc/PID/stat; the load generator runs on the same cores.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -15,7 +15,7 @@ import type { Profiler } from "node:inspector";
 import { openDesk } from "../src/server/services.js";
 import type { BenchConfig } from "./config.js";
 import { makeUsers, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
-import { percentile, processCpuSeconds, runItems, type RunResult } from "./measure.js";
+import { percentile, runItems, treeCpuSeconds, type RunResult } from "./measure.js";
 import { profileClockUs, summarise, type ProfileSummary } from "./profile.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
@@ -51,8 +51,8 @@ interface Server {
 }
 
 /** Starts `shomei-ca serve --port 0` and waits for the `EST: https://…` line. */
-async function startServer(root: string, nodeArgs: readonly string[] = []): Promise<Server> {
-  const proc = spawn(process.execPath, [...nodeArgs, CLI, "serve", "--data", root, "--port", "0", "--lang", "en"], {
+async function startServer(root: string, nodeArgs: readonly string[] = [], workers = 1): Promise<Server> {
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, "serve", "--data", root, "--port", "0", "--lang", "en", "--workers", String(workers)], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let tail = "";
@@ -114,7 +114,7 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
   const N = cfg.estN;
   const profileN = cfg.profile ? Math.min(N, 800) : 0;
   const warmN = Math.min(400, N);
-  const total = warmN + cfg.estConcurrency.length * N + N + (profileN > 0 ? warmN + profileN : 0);
+  const total = cfg.estWorkers.length * (warmN + cfg.estConcurrency.length * N + 2 * N) + (profileN > 0 ? warmN + profileN : 0);
 
   // Users go in before the server starts (the same SQLite file, opened by the server after).
   log(`  setup: ${total} users with a P-256 key and CSR each…`);
@@ -163,9 +163,9 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
   const measure = async <T>(server: Server, label: string, c: number, newConnections: boolean, items: readonly T[],
     fn: (failures: Record<string, number>) => (item: T) => Promise<void>): Promise<void> => {
     const failures: Record<string, number> = {};
-    const cpu0 = processCpuSeconds(server.pid);
+    const cpu0 = treeCpuSeconds(server.pid);
     const result = await runItems(items, c, fn(failures), cfg.maxPhaseSeconds);
-    const serverCpuSeconds = processCpuSeconds(server.pid) - cpu0;
+    const serverCpuSeconds = treeCpuSeconds(server.pid) - cpu0;
     const clientCpuSeconds = result.cpuSeconds;
     const bad = Object.values(failures).reduce((a, b) => a + b, 0);
     const p: EstPhase = {
@@ -177,20 +177,23 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
       `server CPU ${((serverCpuSeconds / result.ops) * 1000).toFixed(2)} ms/req${bad ? `, FAILURES ${JSON.stringify(failures)}` : ""}`);
   };
 
-  const server = await startServer(root);
-  try {
-    log(`  server pid ${server.pid} at ${server.base.href}`);
-    await runItems(take(warmN), 8, enroll(server.base, fresh, {}), cfg.maxPhaseSeconds); // JIT warm-up
-    for (const c of cfg.estConcurrency) {
-      await measure(server, "simpleenroll, new TLS connection each", c, true, take(N), (f) => enroll(server.base, fresh, f));
+  for (const workers of cfg.estWorkers) {
+    const w = `${workers} worker${workers === 1 ? "" : "s"}`;
+    const server = await startServer(root, [], workers);
+    try {
+      log(`  server pid ${server.pid} (${w}) at ${server.base.href}`);
+      await runItems(take(warmN), 8, enroll(server.base, fresh, {}), cfg.maxPhaseSeconds); // JIT warm-up
+      for (const c of cfg.estConcurrency) {
+        await measure(server, `simpleenroll, new TLS connection each, ${w}`, c, true, take(N), (f) => enroll(server.base, fresh, f));
+      }
+      // Two references: the same with keep-alive (no handshakes), and a bare handshake + GET.
+      const keepAlive = new Agent({ keepAlive: true, maxSockets: 8, secureContext: ctx });
+      await measure(server, `simpleenroll, keep-alive (reference), ${w}`, 8, false, take(N), (f) => enroll(server.base, () => keepAlive, f));
+      keepAlive.destroy();
+      await measure(server, `GET cacerts, new TLS connection each (reference), ${w}`, 8, true, Array.from({ length: N }, (_, i) => i), (f) => cacerts(server.base, f));
+    } finally {
+      await stopServer(server);
     }
-    // Two references: the same with keep-alive (no handshakes), and a bare handshake + GET.
-    const keepAlive = new Agent({ keepAlive: true, maxSockets: 8, secureContext: ctx });
-    await measure(server, "simpleenroll, keep-alive (reference)", 8, false, take(N), (f) => enroll(server.base, () => keepAlive, f));
-    keepAlive.destroy();
-    await measure(server, "GET cacerts, new TLS connection each (reference)", 8, true, Array.from({ length: N }, (_, i) => i), (f) => cacerts(server.base, f));
-  } finally {
-    await stopServer(server);
   }
 
   // A separate, profiled server (--cpu-prof) so profiling overhead stays out of the numbers above.
@@ -198,7 +201,8 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
   let profileNote: string | undefined;
   if (profileN > 0) {
     const profDir = mkdtempSync(join(root, "cpuprof-"));
-    const profiled = await startServer(root, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-interval=200"]);
+    // One worker: its profile is the largest file (the supervisor's is nearly empty).
+    const profiled = await startServer(root, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-interval=200"], 1);
     let from = 0;
     try {
       await runItems(take(warmN), 8, enroll(profiled.base, fresh, {}), cfg.maxPhaseSeconds);
@@ -207,7 +211,8 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
     } finally {
       await stopServer(profiled);
     }
-    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+    const file = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"))
+      .sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size)[0];
     if (file) {
       profile = summarise(JSON.parse(readFileSync(join(profDir, file), "utf8")) as Profiler.Profile, 15, from);
       profileNote = `${profileN} enrollments at 8 concurrent clients, new TLS connection each, after ${warmN} for warm-up; ` +

@@ -1,6 +1,6 @@
 /** Timing helpers: rate loops, a bounded-concurrency runner, latency percentiles, process CPU. */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 export interface Rate {
@@ -107,6 +107,38 @@ export function processCpuSeconds(pid: number): number {
   // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+}
+
+/**
+ * User + system CPU seconds of a process and every live descendant (the workers of
+ * `shomei-ca serve`), summed from /proc/PID/stat. A process that ended in between is missing.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    try {
+      total += processCpuSeconds(p);
+    } catch {
+      continue;
+    }
+    todo.push(...(children.get(p) ?? []));
+  }
+  return total;
 }
 
 /** Busy CPU seconds of the whole machine since boot (all cores), from /proc/stat. */

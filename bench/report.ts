@@ -136,7 +136,7 @@ function analysis(r: Report): string {
       `- **Durable record:** redeemPasscode alone takes ${int(db1.result.usPerOp)} µs one at a time (${int(cpuUs(db1))} µs of it CPU)` +
       `${dbMany ? ` and ${int(dbMany.result.usPerOp)} µs each with ${dbMany.result.concurrency} in flight` : ""}. Floors on this disk: ` +
       `fdatasync ${int(fsync)} µs, a one-row commit with better-sqlite3 alone ${int(bare)} µs, a one-row commit through the store ` +
-      `(Kysely builds and compiles the query each time; the prepared statement is cached; BEGIN IMMEDIATE) ${int(commit)} µs.`,
+      `(the audit upsert compiled once (store/prepared.ts), its better-sqlite3 statement cached; BEGIN IMMEDIATE) ${int(commit)} µs.`,
     );
   }
 
@@ -212,7 +212,7 @@ export function renderReport(r: Report): string {
   return [
     "# Shomei benchmarks",
     "",
-    `Written by \`npm run bench\` (bench/run.ts) on ${m.date.toISOString()}; every run overwrites this file.`,
+    `Written by \`npm run bench\` (bench/run.ts) on ${m.date.toISOString()}; every run rewrites this report and keeps the marked sections other benchmarks write below it.`,
     "One run on the machine below: compare runs on the same machine only. Counts and durations are set by BENCH_* environment",
     "variables (bench/config.ts); `npm run build` first, the benchmark runs the compiled code in dist/.",
     "",
@@ -225,7 +225,7 @@ export function renderReport(r: Report): string {
       ["data folder", `${m.dataDir} (${m.filesystem})`],
       ["load average (1 min) at start / end", `${dec(m.loadStart, 2)} / ${dec(m.loadEnd, 2)} (other work on the machine skews results)`],
       ["settings", `BENCH_INPROC_N=${c.inprocN}, BENCH_INPROC_CONCURRENCY=${c.inprocConcurrency.join(",")}, BENCH_EST_N=${c.estN}, ` +
-        `BENCH_EST_CONCURRENCY=${c.estConcurrency.join(",")}, BENCH_CRYPTO_MS=${c.cryptoMs}, BENCH_COMPONENT_MS=${c.componentMs}, ` +
+        `BENCH_EST_CONCURRENCY=${c.estConcurrency.join(",")}, BENCH_EST_WORKERS=${c.estWorkers.join(",")}, BENCH_CRYPTO_MS=${c.cryptoMs}, BENCH_COMPONENT_MS=${c.componentMs}, ` +
         `BENCH_MAX_PHASE_S=${c.maxPhaseSeconds}, BENCH_PROFILE=${c.profile ? 1 : 0}`],
       ["run time", `${dec(r.totalSeconds, 0)} s in all (in-process setup ${dec(is.setupSeconds, 0)} s for ${int(is.users)} users)`],
     ]),

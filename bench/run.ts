@@ -4,7 +4,7 @@
  * (a request without a certificate), never because a number is low.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -44,6 +44,18 @@ function machine(dataDir: string): Machine {
   };
 }
 
+/**
+ * The sections other benchmarks write into the same file between `<!-- NAME:begin … -->` and
+ * `<!-- NAME:end -->` markers (bench/size_bench.ts and others): kept when this report is rewritten.
+ */
+function keptSections(file: string): string {
+  if (!existsSync(file)) return "";
+  const old = readFileSync(file, "utf8");
+  const kept: string[] = [];
+  for (const m of old.matchAll(/<!-- ([\w-]+):begin[^>]*-->[\s\S]*?<!-- \1:end -->/g)) kept.push(m[0]);
+  return kept.length > 0 ? `\n${kept.join("\n\n")}\n` : "";
+}
+
 async function main(): Promise<number> {
   const cfg = loadConfig();
   const t0 = performance.now();
@@ -65,7 +77,8 @@ async function main(): Promise<number> {
 
     const out = cfg.out ?? DEFAULT_OUT;
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, renderReport({ machine: { ...m, loadEnd: loadavg()[0] ?? NaN }, config: cfg, crypto, issuance, est, totalSeconds: (performance.now() - t0) / 1000 }));
+    const report = renderReport({ machine: { ...m, loadEnd: loadavg()[0] ?? NaN }, config: cfg, crypto, issuance, est, totalSeconds: (performance.now() - t0) / 1000 });
+    writeFileSync(out, report + keptSections(out));
     log(`Wrote ${out} (${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
     const failed = est.phases.filter((p) => p.ok !== p.result.ops);
     if (failed.length > 0) {

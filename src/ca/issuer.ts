@@ -6,9 +6,9 @@ import { certificateSpki, certificateSubject, encode, readCertificate, signEncod
 import type { ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { KeyKind, Signer } from "../pki/keys.js";
-import { buildName } from "../pki/names.js";
+import { nameDer } from "../pki/names.js";
 import {
-  clientAltNameExtension, clientFixedExtensions, isAsciiMailbox, keyIdentifier, subjectKeyIdExtension, type ClientAltName, type PublicationUrls,
+  clientAltNameExtensionDer, clientFixedExtensions, isAsciiMailbox, keyIdentifier, subjectKeyIdExtensionDer, type ClientAltName, type PublicationUrls,
 } from "../pki/profiles.js";
 import { randomSerial, serialHex, type RandomSource } from "../pki/serial.js";
 import type { CertificateRecord } from "./ports.js";
@@ -103,15 +103,18 @@ export class Issuer {
     const wanted = now.getTime() + this.opts.clientValidityDays * DAY;
     const notAfter = new Date(Math.min(wanted, this.issuerNotAfter.getTime()));
     const altName = clientAltName(this.opts.altName ?? { mode: "email" }, who);
+    // The parts that differ per certificate are written as DER directly (nameDer,
+    // subjectKeyIdExtensionDer, clientAltNameExtensionDer: each proven equal to asn1-schema's
+    // encoding in its test); the fixed extensions come from fixedExtensions, made once.
     const der = await signEncoded({
       serial,
-      subject: encode(buildName({ organization: who.organization, commonName: who.userId })),
+      subject: nameDer({ organization: who.organization, commonName: who.userId }),
       issuer: this.issuerName,
       notBefore,
       notAfter,
       spki: csr.spki,
       extensions: [
-        ...this.fixedExtensions(csr.keyKind), encode(subjectKeyIdExtension(csr.spki)), ...(altName ? [encode(clientAltNameExtension(altName))] : []),
+        ...this.fixedExtensions(csr.keyKind), subjectKeyIdExtensionDer(csr.spki), ...(altName ? [clientAltNameExtensionDer(altName)] : []),
       ],
     }, this.opts.signer, this.signatureAlgorithm);
     return {

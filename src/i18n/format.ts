@@ -2,13 +2,41 @@
 
 const pad2 = (n: number): string => String(n).padStart(2, "0");
 
+type FormatKind = "parts" | "short-en" | "short-ja" | "offset";
+
+const FORMATS: Readonly<Record<FormatKind, { readonly locale: string; readonly options: Intl.DateTimeFormatOptions }>> = {
+  parts: { locale: "en-US", options: { hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" } },
+  "short-en": { locale: "en-US", options: { timeZoneName: "short" } },
+  "short-ja": { locale: "ja-JP", options: { timeZoneName: "short" } },
+  offset: { locale: "en-US", options: { timeZoneName: "longOffset" } },
+};
+
+/**
+ * Formatters for a named zone, made once: building an Intl.DateTimeFormat costs tens of
+ * microseconds and formatTime needs up to four (a page with a few dates spent most of its own
+ * time here); formatting with one is cheap. The PC's own zone (undefined) is not kept: it may change.
+ */
+const made = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(kind: FormatKind, timeZone: string | undefined): Intl.DateTimeFormat {
+  const { locale, options } = FORMATS[kind];
+  if (timeZone === undefined) return new Intl.DateTimeFormat(locale, options);
+  const key = `${kind} ${timeZone}`;
+  let f = made.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, { timeZone, ...options });
+    if (made.size < 256) made.set(key, f);
+  }
+  return f;
+}
+
 /** The zone's short name where one is common (JST, UTC, EDT), else its offset (+01:00). */
 function zoneName(d: Date, timeZone: string | undefined): string {
-  for (const locale of ["en-US", "ja-JP"]) {
-    const name = new Intl.DateTimeFormat(locale, { timeZone, timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value;
+  for (const kind of ["short-en", "short-ja"] as const) {
+    const name = formatter(kind, timeZone).formatToParts(d).find((p) => p.type === "timeZoneName")?.value;
     if (name !== undefined && /^[A-Z]{2,5}$/.test(name)) return name;
   }
-  const offset = new Intl.DateTimeFormat("en-US", { timeZone, timeZoneName: "longOffset" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ?? "";
+  const offset = formatter("offset", timeZone).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ?? "";
   const m = /^GMT([+-]\d{2}:\d{2})$/.exec(offset);
   return m?.[1] ?? "+00:00";
 }
@@ -21,8 +49,7 @@ function zoneName(d: Date, timeZone: string | undefined): string {
  * APIs keep ISO 8601.
  */
 export function formatTime(d: Date, timeZone?: string): string {
-  const parts = new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" })
-    .formatToParts(d);
+  const parts = formatter("parts", timeZone).formatToParts(d);
   const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value);
   return `${get("year")}-${pad2(get("month"))}-${pad2(get("day"))} ${pad2(get("hour"))}:${pad2(get("minute"))} ${zoneName(d, timeZone)}`;
 }

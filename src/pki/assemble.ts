@@ -1,11 +1,12 @@
 /**
- * Assembling DER from parts that are already encoded, with asn1js doing the structure and
- * lengths. Most of a client certificate is the same every time (algorithm, issuer, most
+ * Assembling DER from parts that are already encoded: tags and lengths written directly.
+ * Most of a client certificate is the same every time (algorithm, issuer, most
  * extensions): those parts are encoded once by @peculiar/asn1-schema and placed verbatim,
  * so issuing costs the few parts that change. Tests check the result is byte-for-byte what
  * asn1-schema produces for the whole object.
  */
 import * as asn1js from "asn1js";
+import { tlv } from "./der.js";
 
 /** An element encoded elsewhere, written as it is. */
 class Encoded extends asn1js.BaseBlock {
@@ -25,10 +26,14 @@ class Encoded extends asn1js.BaseBlock {
 /** An element already DER-encoded, for use inside an asn1js structure without re-encoding it. */
 export const encoded = (b: Uint8Array): asn1js.BaseBlock => new Encoded(b);
 
-/** UTCTime until 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds. */
-function time(d: Date): asn1js.BaseBlock {
+const two = (n: number): string => String(n).padStart(2, "0");
+
+/** UTCTime until 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds, written directly. */
+export function timeDer(d: Date): Buffer {
   const t = new Date(Math.floor(d.getTime() / 1000) * 1000);
-  return t.getUTCFullYear() > 2049 ? new asn1js.GeneralizedTime({ valueDate: t }) : new asn1js.UTCTime({ valueDate: t });
+  const y = t.getUTCFullYear();
+  const rest = two(t.getUTCMonth() + 1) + two(t.getUTCDate()) + two(t.getUTCHours()) + two(t.getUTCMinutes()) + two(t.getUTCSeconds()) + "Z";
+  return y > 2049 ? tlv(0x18, Buffer.from(String(y).padStart(4, "0") + rest, "latin1")) : tlv(0x17, Buffer.from(two(y % 100) + rest, "latin1"));
 }
 
 export interface TbsParts {
@@ -44,50 +49,40 @@ export interface TbsParts {
   readonly extensions: readonly Uint8Array[];
 }
 
-/** TBSCertificate (v3) from encoded parts. */
+/** [0] EXPLICIT Version v3. */
+const VERSION_V3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
+
+/**
+ * TBSCertificate (v3) from encoded parts: only tags and lengths are written here (der.ts `tlv`),
+ * no object tree. The test proves it byte-for-byte equal to asn1-schema's encoding of the whole.
+ */
 export function assembleTbs(p: TbsParts): Buffer {
-  const tbs = new asn1js.Sequence({
-    value: [
-      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Integer({ value: 2 })] }),
-      new asn1js.Integer({ valueHex: p.serial }),
-      encoded(p.signatureAlgorithm),
-      encoded(p.issuer),
-      new asn1js.Sequence({ value: [time(p.notBefore), time(p.notAfter)] }),
-      encoded(p.subject),
-      encoded(p.spki),
-      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 3 }, value: [new asn1js.Sequence({ value: p.extensions.map(encoded) })] }),
-    ],
-  });
-  return Buffer.from(tbs.toBER());
+  return tlv(0x30,
+    VERSION_V3,
+    tlv(0x02, p.serial),
+    p.signatureAlgorithm,
+    p.issuer,
+    tlv(0x30, timeDer(p.notBefore), timeDer(p.notAfter)),
+    p.subject,
+    p.spki,
+    tlv(0xa3, tlv(0x30, ...p.extensions)));
 }
+
+const NO_UNUSED_BITS = Buffer.from([0]);
 
 /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } */
 export function assembleCertificate(tbs: Uint8Array, signatureAlgorithm: Uint8Array, signature: Uint8Array): Buffer {
-  const cert = new asn1js.Sequence({
-    value: [encoded(tbs), encoded(signatureAlgorithm), new asn1js.BitString({ unusedBits: 0, valueHex: signature })],
-  });
-  return Buffer.from(cert.toBER());
+  return tlv(0x30, tbs, signatureAlgorithm, tlv(0x03, NO_UNUSED_BITS, signature));
 }
 
-const ID_SIGNED_DATA = "1.2.840.113549.1.7.2";
-const ID_DATA = "1.2.840.113549.1.7.1";
+/** version 1, no digest algorithms, encapsulated id-data without content: the fixed start of a certs-only SignedData. */
+const CERTS_ONLY_HEAD = Buffer.from("020101" + "3100" + "300b06092a864886f70d010701", "hex");
+/** id-signedData. */
+const ID_SIGNED_DATA = Buffer.from("06092a864886f70d010702", "hex");
+const EMPTY_SET = Buffer.from("3100", "hex");
 
 /** ContentInfo with a degenerate SignedData holding the given certificates (RFC 5652, "certs-only"). */
 export function assembleCertsOnly(certs: readonly Uint8Array[]): Buffer {
-  const signedData = new asn1js.Sequence({
-    value: [
-      new asn1js.Integer({ value: 1 }),
-      new asn1js.Set({ value: [] }),
-      new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: ID_DATA })] }),
-      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: certs.map(encoded) }),
-      new asn1js.Set({ value: [] }),
-    ],
-  });
-  const info = new asn1js.Sequence({
-    value: [
-      new asn1js.ObjectIdentifier({ value: ID_SIGNED_DATA }),
-      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [signedData] }),
-    ],
-  });
-  return Buffer.from(info.toBER());
+  const signedData = tlv(0x30, CERTS_ONLY_HEAD, tlv(0xa0, ...certs), EMPTY_SET);
+  return tlv(0x30, ID_SIGNED_DATA, tlv(0xa0, signedData));
 }

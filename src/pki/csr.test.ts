@@ -5,8 +5,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
-import { parseCsr, SUBJECT_MAX } from "./csr.js";
+import { createPublicKey, generateKeyPairSync, sign } from "node:crypto";
+import { buildCsr, parseCsr, parseCsrDer, parseCsrTree, SUBJECT_MAX, type CsrPolicy, type ParsedCsr } from "./csr.js";
+import { keyObjectSigner } from "./keys.js";
 import { tlv } from "./der.js";
 import { isShomeiError } from "../i18n/errors.js";
 import { craftCsr, EMPTY_POINT_CSR_B64, hex, nameWith, NULL, OID, p256Spki, rsaSpki } from "../../test/helpers/csr_craft.js";
@@ -88,4 +89,67 @@ test("a 40 KB requested subject is kept to SUBJECT_MAX characters (it goes into 
   const subject = parseCsr(craftCsr({ key: p256, subject: long })).requestedSubject;
   assert.equal([...subject].length, SUBJECT_MAX);
   assert.ok(subject.startsWith("CN=xxx") && subject.endsWith("…"));
+});
+
+test("the DER fast path gives parseCsrTree's answer: well-formed, crafted and 3,000 mutated requests", async () => {
+  const outcome = (f: () => ParsedCsr): string => {
+    try {
+      const r = f();
+      return `ok ${r.der.toString("hex")} ${r.spki.toString("hex")} ${r.keyKind} ${r.requestedSubject} ${r.publicKey.export({ format: "der", type: "spki" }).toString("hex")}`;
+    } catch (e) {
+      return isShomeiError(e) ? `${e.code} ${JSON.stringify(e.params)}` : `other ${String(e)}`;
+    }
+  };
+  let fast = 0;
+  const same = (der: Buffer, label: string, policy?: CsrPolicy): void => {
+    const tree = outcome(() => parseCsrTree(der, policy));
+    assert.equal(outcome(() => parseCsr(der, policy)), tree, label);
+    const d = parseCsrDer(der, policy);
+    if (d) {
+      fast += 1;
+      assert.equal(outcome(() => d), tree, `${label}: the fast path's own answer`);
+    }
+  };
+  const goods: Buffer[] = [];
+  for (const key of [p256, p384, rsa2048]) {
+    goods.push(craftCsr({ key }), await buildCsr({ publicKey: createPublicKey(key), signer: keyObjectSigner(key), commonName: "山田 a0000001" }));
+  }
+  for (const [i, der] of goods.entries()) {
+    assert.ok(parseCsrDer(der), `well-formed request ${i} takes the fast path`);
+    same(der, `good ${i}`);
+  }
+  // A request with an attribute (challengePassword) goes the tree way, with the same answer.
+  const info = tlv(0x30, hex("020100"), nameWith(tlv(0x0c, Buffer.from("a0000001"))), createPublicKey(p256).export({ format: "der", type: "spki" }),
+    tlv(0xa0, tlv(0x30, hex("06092a864886f70d010907"), tlv(0x31, tlv(0x0c, Buffer.from("secret"))))));
+  const withAttr = tlv(0x30, info, tlv(0x30, OID.ecdsaSha256), tlv(0x03, Buffer.from([0]), sign("sha256", info, { key: p256, dsaEncoding: "der" })));
+  assert.equal(parseCsrDer(withAttr), undefined);
+  assert.equal(parseCsr(withAttr).keyKind, "ec-p256");
+  const crafted: [string, Buffer][] = [
+    ["empty point", Buffer.from(EMPTY_POINT_CSR_B64, "base64")],
+    ["version 1", craftCsr({ key: p256, version: hex("020101") })],
+    ["ecdsa with NULL", craftCsr({ key: p256, algorithm: tlv(0x30, OID.ecdsaSha256, NULL) })],
+    ["rsa without NULL", craftCsr({ key: rsa2048, algorithm: tlv(0x30, OID.sha256WithRsa) })],
+    ["bmp odd subject", craftCsr({ key: p256, subject: nameWith(tlv(0x1e, hex("006100"))) })],
+    ["long subject", craftCsr({ key: p256, subject: nameWith(tlv(0x0c, Buffer.from("x".repeat(5000)))) })],
+    ["off-curve point", craftCsr({ key: p256, spki: p256Spki(Buffer.concat([hex("04"), Buffer.alloc(64, 7)])) })],
+    ["attribute", withAttr],
+  ];
+  for (const [label, der] of [...crafted, ...goods.map((g, i): [string, Buffer] => [`good ${i}`, g])]) {
+    same(der, label);
+    same(der, `${label}, P-256 only`, { allowedKeyKinds: ["ec-p256"] });
+  }
+  // Mutations of good requests: a byte changed, cut short, or one more byte; both ways must agree on each.
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (let i = 0; i < 3000; i++) {
+    const m = Buffer.from(goods[rand(goods.length)]!);
+    const kind = rand(3);
+    if (kind === 0) m[rand(m.length)] = rand(256);
+    const der = kind === 1 ? m.subarray(0, rand(m.length)) : kind === 2 ? Buffer.concat([m, Buffer.from([rand(256)])]) : m;
+    same(der, `mutation ${i} (${kind})`);
+  }
+  assert.ok(fast >= 2 * goods.length, "the fast path was taken");
 });

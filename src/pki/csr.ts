@@ -12,6 +12,7 @@ import { ShomeiError } from "../i18n/errors.js";
 import { spkiDer, SIGNATURE_ALGORITHMS, type KeyKind, type Signer } from "./keys.js";
 import { publicKeyFromSpki } from "./spki.js";
 import { buildName, nameToString } from "./names.js";
+import { children, readTlv } from "./der.js";
 
 export interface ParsedCsr {
   /** The request as received. */
@@ -51,6 +52,75 @@ const NULL = Buffer.from([0x05, 0x00]);
  *   CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo, attributes [0] }
  */
 export function parseCsr(der: Uint8Array, policy?: CsrPolicy): ParsedCsr {
+  const bytes = Buffer.from(der);
+  return parseCsrDer(bytes, policy) ?? parseCsrTree(bytes, policy);
+}
+
+/** Content octets of a dotted OID (for comparing with the bytes of a request). */
+function oidContent(dotted: string): string {
+  const arcs = dotted.split(".").map((a) => BigInt(a));
+  const first = (arcs[0] ?? 0n) * 40n + (arcs[1] ?? 0n);
+  const out: number[] = [];
+  for (const arc of [first, ...arcs.slice(2)]) {
+    const bytes = [Number(arc & 0x7fn)];
+    for (let v = arc >> 7n; v > 0n; v >>= 7n) bytes.unshift(Number(v & 0x7fn) | 0x80);
+    out.push(...bytes);
+  }
+  return Buffer.from(out).toString("hex");
+}
+
+/** The accepted signature algorithms by the hex of their OID's content octets. */
+const SIGNATURE_OIDS = new Map(Object.keys(SIGNATURE_ALGORITHMS).map((oid) => [oidContent(oid), oid]));
+const EMPTY_ATTRIBUTES = Buffer.from([0xa0, 0x00]);
+
+/**
+ * The hot path: a request in strict DER, with no attributes, an accepted signature algorithm and
+ * a good signature, read with the DER walker (der.ts) instead of building the asn1js tree of the
+ * whole request. Anything else (BER, attributes, any refusal) returns undefined and the request
+ * goes through parseCsrTree, so every answer other than success — and success itself, whose
+ * checks are the same in the same order on the same bytes — is what parseCsrTree gives
+ * (csr.test.ts compares the two on well-formed, crafted and mutated requests).
+ */
+export function parseCsrDer(bytes: Buffer, policy?: CsrPolicy): ParsedCsr | undefined {
+  try {
+    const what = "CSR";
+    const outer = readTlv(bytes, 0, what);
+    if (outer.tag !== 0x30 || outer.end !== bytes.length) return undefined;
+    const top = [...children(bytes, outer, what)];
+    const [info, algorithm, signature] = top;
+    if (top.length !== 3 || info?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03) return undefined;
+    const parts = [...children(bytes, info, what)];
+    const [version, subject, spkiNode, attributes] = parts;
+    if (parts.length !== 4 || !version || subject?.tag !== 0x30 || spkiNode?.tag !== 0x30 || !attributes) return undefined;
+    if (!bytes.subarray(version.at, version.end).equals(VERSION_0)) return undefined;
+    if (!bytes.subarray(attributes.at, attributes.end).equals(EMPTY_ATTRIBUTES)) return undefined;
+    const alg = [...children(bytes, algorithm, what)];
+    const [algOid, algParams] = alg;
+    if (alg.length < 1 || alg.length > 2 || algOid?.tag !== 0x06) return undefined;
+    const oid = SIGNATURE_OIDS.get(bytes.subarray(algOid.start, algOid.end).toString("hex"));
+    const a = oid === undefined ? undefined : SIGNATURE_ALGORITHMS[oid];
+    if (!a) return undefined;
+    const params = algParams === undefined ? undefined : bytes.subarray(algParams.at, algParams.end);
+    if (a.key === "ec" && params !== undefined) return undefined;
+    if (a.key === "rsa" && !params?.equals(NULL)) return undefined;
+    if (signature.end - signature.start < 1 || bytes[signature.start] !== 0) return undefined;
+    for (const t of [outer, info, algorithm, signature, ...parts, ...alg]) if ((t.tag & 0x1f) === 0x1f) return undefined;
+
+    const spki = Buffer.from(bytes.subarray(spkiNode.at, spkiNode.end));
+    const { publicKey, kind: keyKind } = publicKeyFromSpki(spki);
+    if (policy && !policy.allowedKeyKinds.includes(keyKind)) return undefined;
+    if (a.key !== publicKey.asymmetricKeyType) return undefined;
+    const signed = bytes.subarray(info.at, info.end);
+    if (!nodeVerify(a.hash, signed, { key: publicKey, dsaEncoding: "der" }, bytes.subarray(signature.start + 1, signature.end))) return undefined;
+    const requestedSubject = nameToString(AsnConvert.parse(bytes.subarray(subject.at, subject.end), Name));
+    return { der: bytes, spki, publicKey, keyKind, requestedSubject: capped(requestedSubject) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** parseCsr through the generic asn1js tree of the whole request: every refusal's code comes from here. */
+export function parseCsrTree(der: Uint8Array, policy?: CsrPolicy): ParsedCsr {
   const bytes = Buffer.from(der);
   let ber: ReturnType<typeof asn1js.fromBER>;
   try {

@@ -15,7 +15,8 @@ import {
   id_ce_keyUsage, id_ce_subjectAltName, id_ce_subjectKeyIdentifier, id_pe_authorityInfoAccess,
   id_kp_clientAuth, id_kp_serverAuth, id_ad_caIssuers, id_ad_ocsp,
 } from "@peculiar/asn1-x509";
-import { tlv } from "./der.js";
+import { children, readTlv, tlv } from "./der.js";
+import { ShomeiError } from "../i18n/errors.js";
 import type { KeyKind } from "./keys.js";
 import { isRsa } from "./keys.js";
 
@@ -37,6 +38,35 @@ function ext(extnID: string, critical: boolean, value: unknown): Extension {
 export function keyIdentifier(spki: Uint8Array): Buffer {
   const info = AsnConvert.parse(spki, SubjectPublicKeyInfo);
   return createHash("sha1").update(Buffer.from(info.subjectPublicKey)).digest();
+}
+
+/**
+ * keyIdentifier read with the DER walker (no object tree): the issuance hot path. The bits of
+ * the subjectPublicKey BIT STRING after its unused-bits octet, as asn1-schema gives them.
+ */
+export function keyIdentifierFast(spki: Uint8Array): Buffer {
+  const what = "public key";
+  const outer = readTlv(spki, 0, what);
+  const [alg, bits] = [...children(spki, outer, what)];
+  if (outer.tag !== 0x30 || alg?.tag !== 0x30 || bits?.tag !== 0x03 || bits.end === bits.start) throw new ShomeiError("BAD_DER", { what });
+  return createHash("sha1").update(spki.subarray(bits.start + 1, bits.end)).digest();
+}
+
+const OID_SKI = Buffer.from("0603551d0e", "hex");
+const OID_SAN = Buffer.from("0603551d11", "hex");
+const OID_UPN = Buffer.from("060a2b060104018237140203", "hex");
+
+/** The DER of `subjectKeyIdExtension(spki)`, written directly (equal byte for byte: profiles test). */
+export function subjectKeyIdExtensionDer(spki: Uint8Array): Buffer {
+  return tlv(0x30, OID_SKI, tlv(0x04, tlv(0x04, keyIdentifierFast(spki))));
+}
+
+/** The DER of `clientAltNameExtension(name)`, written directly (equal byte for byte: profiles test). */
+export function clientAltNameExtensionDer(name: ClientAltName): Buffer {
+  const general = "email" in name
+    ? tlv(0x81, Buffer.from(name.email, "latin1"))
+    : tlv(0xa0, OID_UPN, tlv(0xa0, tlv(0x0c, Buffer.from(name.upn, "utf8"))));
+  return tlv(0x30, OID_SAN, tlv(0x04, tlv(0x30, general)));
 }
 
 function keyIds(subjectSpki: Uint8Array, issuerKeyId: Uint8Array | undefined): Extension[] {

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { checkPkcs8, checkSpki, privateKeyFromPkcs8, publicKeyFromSpki } from "./spki.js";
 import { keyKindOf } from "./keys.js";
 import { isShomeiError } from "../i18n/errors.js";
@@ -38,6 +38,28 @@ test("good keys made by node:crypto pass and load: P-256, P-384, RSA 2048 and 30
   const { publicKey, kind } = publicKeyFromSpki(spki(rsa3072));
   assert.equal(kind, "rsa-3072");
   assert.equal(publicKey.asymmetricKeyType, "rsa");
+});
+
+test("publicKeyFromSpki loads the very key it was given (EC through JWK coordinates): same SPKI DER back, same verify answers", () => {
+  for (const curve of ["prime256v1", "secp384r1"]) {
+    for (let i = 0; i < 20; i++) {
+      const pair = generateKeyPairSync("ec", { namedCurve: curve });
+      const der = spki(pair.privateKey);
+      const { publicKey } = publicKeyFromSpki(der);
+      assert.equal(publicKey.export({ format: "der", type: "spki" }).toString("hex"), der.toString("hex"));
+      const msg = Buffer.from(`message ${i}`);
+      const sig = sign("sha256", msg, pair.privateKey);
+      const reference = createPublicKey({ key: der, format: "der", type: "spki" });
+      assert.equal(verify("sha256", msg, publicKey, sig), verify("sha256", msg, reference, sig));
+      assert.equal(verify("sha256", msg, publicKey, sig), true);
+      const other = Buffer.from("another message");
+      assert.equal(verify("sha256", other, publicKey, sig), false);
+    }
+  }
+  // A key inside a larger buffer (a CSR's SPKI is a view into the request).
+  const der = spki(p256);
+  const framed = Buffer.concat([Buffer.alloc(7, 0xee), der, Buffer.alloc(5, 0xee)]).subarray(7, 7 + der.length);
+  assert.equal(publicKeyFromSpki(framed).publicKey.export({ format: "der", type: "spki" }).toString("hex"), der.toString("hex"));
 });
 
 test("EC points that are empty, at infinity, short, long, compressed or hybrid are refused as KEY_INVALID", () => {

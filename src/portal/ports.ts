@@ -32,6 +32,11 @@ export type LoginReservation = "reserved" | "locked" | "busy";
 export interface PortalStore extends RegistrationStore {
   getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
   /**
+   * The certificate with this fingerprint and its user, in one indexed read (the portal does
+   * this on every request): the same answers as getCertificateByFingerprint and getUser.
+   */
+  getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined } | undefined>;
+  /**
    * Reserves one password check, in one conditional update: granted only while the account is
    * not locked and its failures plus the checks already under way are below `max`, so parallel
    * requests can never have more than `max` wrong passwords evaluated. A lock older than

@@ -7,6 +7,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import type { CertificateRecord } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { isSignedBy, readCertificate } from "../pki/certificate.js";
+import { fingerprint } from "../pki/fingerprint.js";
 import { parseUserCsv, type CsvRowError } from "../registration/csv.js";
 import { hashPassword, verifyPassword } from "../registration/password.js";
 import type { AuditEvent, AuditQuery, AuditRecord, UserRecord } from "../registration/ports.js";
@@ -116,21 +117,26 @@ export class PortalService {
   /**
    * Decides whether the presented certificate lets its holder use the portal. The TLS layer
    * only asks for it; every rule (our CA, on record, not revoked, in its validity period, the
-   * user active) is checked here, with the service's clock.
+   * user active) is checked here, with the service's clock, on every call (a revocation or a
+   * suspension counts from the next request, whichever process made it). `fp` is the DER's
+   * fingerprint when the caller has it already (the portal keeps it per TLS connection).
    */
-  async identify(der: Uint8Array | undefined): Promise<Identity> {
+  async identify(der: Uint8Array | undefined, fp?: string): Promise<Identity> {
     if (!der || der.length === 0) throw new ShomeiError("CERT_REQUIRED");
-    let info;
-    try {
-      info = readCertificate(der);
-    } catch {
-      throw new ShomeiError("CERT_OTHER_CA", { issuer: "?" });
-    }
-    const cert = await this.d.store.getCertificateByFingerprint(info.fingerprint);
-    if (!cert) {
+    // One indexed read by the fingerprint (the SHA-256 of the DER, no parsing): every
+    // certificate on record is one this CA issued, so only a miss needs the DER read to say why.
+    const found = await this.d.store.getCertificateAndUser(fp ?? fingerprint(der));
+    if (!found) {
+      let info;
+      try {
+        info = readCertificate(der);
+      } catch {
+        throw new ShomeiError("CERT_OTHER_CA", { issuer: "?" });
+      }
       if (await isSignedBy(der, this.d.issuingDer)) throw new ShomeiError("CERT_UNKNOWN", { serial: info.serialHex });
       throw new ShomeiError("CERT_OTHER_CA", { issuer: info.issuer });
     }
+    const { cert, user } = found;
     if (cert.kind !== "client" || !cert.userId) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     const now = this.d.clock();
     // Times people read in the service's zone; JSON answers carry them as ISO 8601 (isoTimes).
@@ -138,7 +144,6 @@ export class PortalService {
     if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: cert.revokedAt ?? now, serial: cert.serial }, zoned);
     if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore }, zoned);
     if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, zoned);
-    const user = await this.d.store.getUser(cert.userId);
     if (!user) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     if (user.status === "suspended") throw new ShomeiError("USER_SUSPENDED");
     return { cert, user };

@@ -56,7 +56,7 @@ export class EnrollmentService {
     const userId = req.userId;
     const given = passcodeHash(this.d.secret, userId, req.passcode);
     const csrHash = sha256(req.csrDer).toString("hex");
-    const [user, pc] = await Promise.all([store.getUser(userId), store.getPasscode(userId)]);
+    const { user, passcode: pc } = await store.getUserWithPasscode(userId);
     // Until a user is found, the ID is only what the client typed: audited as such only if it has the configured form.
     const audited = user ? userId : auditUserId(userId, this.userIdRe);
     const actor = `user:${audited}`;

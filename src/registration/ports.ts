@@ -105,6 +105,8 @@ export interface RegistrationStore extends CertificateRepository {
     userId: string, hash: string, initial: boolean, setAt: Date, expiresAt: Date | null, audit: readonly AuditEvent[], mails?: readonly NewMail[],
   ): Promise<number[]>;
   getPasscode(userId: string): Promise<PasscodeRecord | undefined>;
+  /** The user and their passcode in one read (enrollment): the same answers as getUser and getPasscode. */
+  getUserWithPasscode(userId: string): Promise<{ user: UserRecord | undefined; passcode: PasscodeRecord | undefined }>;
   /** Counts a wrong passcode; voids it at `maxAttempts`. Returns the new count and whether it is now void. */
   recordPasscodeFailure(userId: string, maxAttempts: number, audit: readonly AuditEvent[]): Promise<{ attempts: number; voided: boolean }>;
   /**

@@ -3,7 +3,7 @@
  * SQLite (embedded default) or PostgreSQL. The only place that knows SQL.
  */
 import { createHash } from "node:crypto";
-import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { CompiledQuery, sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { CertificateRecord } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type {
@@ -19,6 +19,7 @@ import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
 import type { OcspSubject, StoredOcspResponse } from "../status/ports.js";
+import { prepared } from "./prepared.js";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -125,6 +126,40 @@ interface Queued {
 /** Settles one reservation (never below zero: a stale one may have been dropped already). */
 const releaseOne = sql<number>`(case when login_pending > 0 then login_pending - 1 else 0 end)`;
 
+/** Transaction control, compiled once (they run around every write). */
+const TX = {
+  beginImmediate: CompiledQuery.raw("begin immediate"),
+  commit: CompiledQuery.raw("commit"),
+  rollback: CompiledQuery.raw("rollback"),
+  savepoint: CompiledQuery.raw("savepoint grouped"),
+  rollbackTo: CompiledQuery.raw("rollback to grouped"),
+  release: CompiledQuery.raw("release grouped"),
+} as const;
+
+/** The passcode columns read with a user (prefixed, the two tables share column names). */
+const PASSCODE_AS = [
+  "p.user_id as p_user_id", "p.hash as p_hash", "p.issued_at as p_issued_at", "p.expires_at as p_expires_at",
+  "p.failed_attempts as p_failed_attempts", "p.status as p_status", "p.used_at as p_used_at", "p.csr_hash as p_csr_hash",
+  "p.certificate_serial as p_certificate_serial",
+] as const;
+
+/** The user columns read with a certificate. */
+const USER_AS = [
+  "u.user_id as u_user_id", "u.email as u_email", "u.name as u_name", "u.organization as u_organization", "u.lang as u_lang",
+  "u.role as u_role", "u.status as u_status", "u.password_hash as u_password_hash", "u.password_initial as u_password_initial",
+  "u.password_set_at as u_password_set_at", "u.password_expires_at as u_password_expires_at", "u.created_at as u_created_at",
+  "u.updated_at as u_updated_at", "u.failed_logins as u_failed_logins", "u.locked_at as u_locked_at",
+  "u.last_login_at as u_last_login_at", "u.login_pending as u_login_pending", "u.login_pending_at as u_login_pending_at",
+] as const;
+
+/** The fields of a joined row whose names start with `prefix`, without it (undefined when the join found nothing). */
+function unprefixed<T>(row: Record<string, unknown>, prefix: string, key: string): T | undefined {
+  if (row[prefix + key] === null || row[prefix + key] === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out as T;
+}
+
 /** At most this many queued writes share one commit. */
 const GROUP_MAX = 64;
 
@@ -145,6 +180,57 @@ export interface RevocationRow {
 export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore, AddressFailureStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
+
+  /**
+   * The queries of the hot paths (enrollment, the portal's every request, the failure limit),
+   * compiled once (store/prepared.ts). Each builder is the Kysely query it replaces.
+   */
+  private readonly q = {
+    user: prepared((userId: string) => this.db.selectFrom("users").selectAll().where("user_id", "=", userId)),
+    passcode: prepared((userId: string) => this.db.selectFrom("passcodes").selectAll().where("user_id", "=", userId)),
+    userWithPasscode: prepared((userId: string) => this.db.selectFrom("users as u").leftJoin("passcodes as p", "p.user_id", "u.user_id")
+      .selectAll("u").select(PASSCODE_AS).where("u.user_id", "=", userId)),
+    certificate: prepared((serial: string) => this.db.selectFrom("certificates").selectAll().where("serial", "=", serial)),
+    certificateByFingerprint: prepared((fp: string) => this.db.selectFrom("certificates").selectAll().where("fingerprint", "=", fp)),
+    certificateAndUser: prepared((fp: string) => this.db.selectFrom("certificates as c").leftJoin("users as u", "u.user_id", "c.user_id")
+      .selectAll("c").select(USER_AS).where("c.fingerprint", "=", fp)),
+    redeem: prepared((now: string, csrHash: string, serial: string, userId: string, hash: string) => this.db.updateTable("passcodes")
+      .set({ status: "used", used_at: now, csr_hash: csrHash, certificate_serial: serial })
+      .where("user_id", "=", userId).where("status", "=", "active").where("hash", "=", hash)
+      .where("expires_at", ">", now)),
+    insertCertificate: prepared((
+      serial: string, userId: string | null, kind: string, subject: string, notBefore: string, notAfter: string, fp: string,
+      der: Buffer, status: string, csrHash: string | null, createdAt: string, revokedAt: string | null, reason: string | null,
+    ) => this.db.insertInto("certificates").values({
+      serial, user_id: userId, kind, subject, not_before: notBefore, not_after: notAfter, fingerprint: fp, der, status,
+      csr_hash: csrHash, created_at: createdAt, revoked_at: revokedAt, revocation_reason: reason,
+    })),
+    auditUpsert: prepared((at: string, actor: string, event: string, userId: string | null, outcome: string, detail: string, key: string, count: number, lastAt: string) => {
+      const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
+      return this.db.insertInto("audit_log").values({ at, actor, event, user_id: userId, outcome, detail, repeat_key: key, count, last_at: lastAt })
+        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
+          count: sql<number>`${sql.ref("audit_log.count")} + ${count}`,
+          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
+          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
+        }));
+    }),
+    session: prepared((idHash: string) => this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash)),
+    touchSession: prepared((at: string, idHash: string) => this.db.updateTable("sessions").set({ last_seen_at: at }).where("id_hash", "=", idHash)),
+    reserveAddress: prepared((address: string, at: string, over: string, max: number) => {
+      const ended = sql<boolean>`address_failures.window_start <= ${over}`;
+      return this.db.insertInto("address_failures").values({ address, window_start: at, failures: 0, pending: 1 })
+        .onConflict((oc) => oc.column("address").doUpdateSet({
+          window_start: sql`case when ${ended} then ${at} else address_failures.window_start end`,
+          failures: sql`case when ${ended} then 0 else address_failures.failures end`,
+          pending: sql`case when ${ended} then 1 else address_failures.pending + 1 end`,
+        }).where(sql<boolean>`${ended} or address_failures.failures + address_failures.pending < ${max}`))
+        .returning(["window_start", "failures", "pending"]);
+    }),
+    settleAddress: prepared((failed: number, address: string) => this.db.updateTable("address_failures").set({
+      failures: sql`failures + ${failed}`,
+      pending: sql`(case when pending > 0 then pending - 1 else 0 end)`,
+    }).where("address", "=", address)),
+  };
 
   constructor(readonly db: Kysely<Database>, readonly dialect: Dialect) {}
 
@@ -176,14 +262,14 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
             return;
           }
           for (const item of batch) {
-            await sql`savepoint grouped`.execute(t);
+            await t.executeQuery(TX.savepoint);
             try {
               outcomes.push({ ok: true, value: await item.fn(t) });
             } catch (e) {
-              await sql`rollback to grouped`.execute(t);
+              await t.executeQuery(TX.rollbackTo);
               outcomes.push({ ok: false, value: e });
             }
-            await sql`release grouped`.execute(t);
+            await t.executeQuery(TX.release);
           }
         });
       } catch (e) {
@@ -206,16 +292,32 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   async write<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
     if (this.dialect === "postgres") return this.db.transaction().execute(fn);
     return this.db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
+      await conn.executeQuery(TX.beginImmediate);
       try {
         const r = await fn(conn);
-        await sql`commit`.execute(conn);
+        await conn.executeQuery(TX.commit);
         return r;
       } catch (e) {
-        await sql`rollback`.execute(conn);
+        await conn.executeQuery(TX.rollback);
         throw e;
       }
     });
+  }
+
+  /**
+   * The plans (EXPLAIN) of the hot lookups: for the size benchmark's report and the test that
+   * none of them reads a whole table. On SQLite the `detail` lines of EXPLAIN QUERY PLAN.
+   */
+  async hotQueryPlans(): Promise<{ query: string; plan: string[] }[]> {
+    const { user, passcode, userWithPasscode, certificate, certificateByFingerprint, certificateAndUser, session, touchSession, redeem } = this.q;
+    const lookups = { user, passcode, userWithPasscode, certificate, certificateByFingerprint, certificateAndUser, session, touchSession, redeem };
+    const out: { query: string; plan: string[] }[] = [];
+    for (const [query, p] of Object.entries(lookups)) {
+      const c = p.sample();
+      const rows = (await this.db.executeQuery(CompiledQuery.raw(`${this.dialect === "sqlite" ? "explain query plan" : "explain"} ${c.sql}`, [...c.parameters]))).rows as Record<string, unknown>[];
+      out.push({ query, plan: rows.map((r) => { const line = r.detail ?? r["QUERY PLAN"]; return typeof line === "string" ? line : JSON.stringify(r); }) });
+    }
+    return out;
   }
 
   /**
@@ -241,15 +343,9 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       }
       rows.set(key, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: key }, count: 1, firstAt: at, lastAt: at });
     }
-    const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
     for (const r of rows.values()) {
-      await conn.insertInto("audit_log").values({ ...r.row, at: r.firstAt, count: r.count, last_at: r.lastAt })
-        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
-          count: sql<number>`${sql.ref("audit_log.count")} + ${r.count}`,
-          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
-          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
-        }))
-        .execute();
+      const w = r.row;
+      await this.q.auditUpsert.execute(conn, r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? "", r.count, r.lastAt);
     }
   }
 
@@ -281,8 +377,15 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getUser(userId: string): Promise<UserRecord | undefined> {
-    const r = await this.db.selectFrom("users").selectAll().where("user_id", "=", userId).executeTakeFirst();
+    const r = await this.q.user.first(this.db, userId);
     return r ? toUser(r) : undefined;
+  }
+
+  async getUserWithPasscode(userId: string): Promise<{ user: UserRecord | undefined; passcode: PasscodeRecord | undefined }> {
+    const r = await this.q.userWithPasscode.first(this.db, userId) as Record<string, unknown> | undefined;
+    if (!r) return { user: undefined, passcode: undefined };
+    const p = unprefixed<Selectable<PasscodesTable>>(r, "p_", "user_id");
+    return { user: toUser(r as unknown as Selectable<UsersTable>), passcode: p ? toPasscode(p) : undefined };
   }
 
   async listUsers(opts: { limit?: number; offset?: number } = {}): Promise<UserRecord[]> {
@@ -319,7 +422,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getPasscode(userId: string): Promise<PasscodeRecord | undefined> {
-    const r = await this.db.selectFrom("passcodes").selectAll().where("user_id", "=", userId).executeTakeFirst();
+    const r = await this.q.passcode.first(this.db, userId);
     return r ? toPasscode(r) : undefined;
   }
 
@@ -338,13 +441,11 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   async redeemPasscode(req: RedeemRequest): Promise<RedeemResult> {
     return this.grouped(async (t): Promise<RedeemResult> => {
       const now = iso(req.now);
-      const upd = await t.updateTable("passcodes")
-        .set({ status: "used", used_at: now, csr_hash: req.csrHash, certificate_serial: req.certificate.serial })
-        .where("user_id", "=", req.userId).where("status", "=", "active").where("hash", "=", req.passcodeHash)
-        .where("expires_at", ">", now)
-        .executeTakeFirst();
-      if (Number(upd.numUpdatedRows) === 1) {
-        await t.insertInto("certificates").values(fromCertificate(req.certificate)).execute();
+      const updated = await this.q.redeem.changed(t, now, req.csrHash, req.certificate.serial, req.userId, req.passcodeHash);
+      if (updated === 1) {
+        const c = fromCertificate(req.certificate);
+        await this.q.insertCertificate.execute(t, c.serial, c.user_id, c.kind, c.subject, c.not_before, c.not_after, c.fingerprint, c.der,
+          c.status, c.csr_hash, c.created_at, c.revoked_at, c.revocation_reason);
         await this.insertAudit(t, req.audit);
         return { outcome: "issued", certificate: req.certificate };
       }
@@ -372,7 +473,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
-    const r = await this.db.selectFrom("certificates").selectAll().where("serial", "=", serial.toLowerCase()).executeTakeFirst();
+    const r = await this.q.certificate.first(this.db, serial.toLowerCase());
     return r ? toCertificate(r) : undefined;
   }
 
@@ -415,8 +516,15 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   // ---- portal ------------------------------------------------------------------------------
 
   async getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
-    const r = await this.db.selectFrom("certificates").selectAll().where("fingerprint", "=", fingerprint).executeTakeFirst();
+    const r = await this.q.certificateByFingerprint.first(this.db, fingerprint);
     return r ? toCertificate(r) : undefined;
+  }
+
+  async getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined } | undefined> {
+    const r = await this.q.certificateAndUser.first(this.db, fingerprint) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    const u = unprefixed<Selectable<UsersTable>>(r, "u_", "user_id");
+    return { cert: toCertificate(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined };
   }
 
   async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {
@@ -561,12 +669,12 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getSession(idHash: string): Promise<SessionRecord | undefined> {
-    const r = await this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash).executeTakeFirst();
+    const r = await this.q.session.first(this.db, idHash);
     return r ? toSession(r) : undefined;
   }
 
   async touchSession(idHash: string, now: Date): Promise<void> {
-    await this.db.updateTable("sessions").set({ last_seen_at: iso(now) }).where("id_hash", "=", idHash).execute();
+    await this.q.touchSession.execute(this.db, iso(now), idHash);
   }
 
   async deleteSession(idHash: string, audit: readonly AuditEvent[]): Promise<void> {
@@ -696,17 +804,10 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     return this.grouped(async (t) => {
       const at = iso(now);
       const over = iso(new Date(now.getTime() - windowMs));
-      const ended = sql<boolean>`address_failures.window_start <= ${over}`;
       // One upsert: a new address or an ended window starts afresh; otherwise a slot is taken
       // only while failures and reservations are below max (the database re-checks the
       // condition on the row it locks, so parallel requests cannot all slip through).
-      const r = await t.insertInto("address_failures").values({ address, window_start: at, failures: 0, pending: 1 })
-        .onConflict((oc) => oc.column("address").doUpdateSet({
-          window_start: sql`case when ${ended} then ${at} else address_failures.window_start end`,
-          failures: sql`case when ${ended} then 0 else address_failures.failures end`,
-          pending: sql`case when ${ended} then 1 else address_failures.pending + 1 end`,
-        }).where(sql<boolean>`${ended} or address_failures.failures + address_failures.pending < ${max}`))
-        .returning(["window_start", "failures", "pending"]).executeTakeFirst();
+      const r = await this.q.reserveAddress.first(t, address, at, over, max);
       if (r) {
         // A window began: the ended windows of every address go (at most once per address and window).
         if (Number(r.failures) === 0 && Number(r.pending) === 1) {
@@ -721,10 +822,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
 
   async settleAddressAttempt(address: string, failed: boolean): Promise<void> {
     await this.grouped(async (t) => {
-      await t.updateTable("address_failures").set({
-        failures: sql`failures + ${failed ? 1 : 0}`,
-        pending: sql`(case when pending > 0 then pending - 1 else 0 end)`,
-      }).where("address", "=", address).execute();
+      await this.q.settleAddress.execute(t, failed ? 1 : 0, address);
     });
   }
 

@@ -179,8 +179,16 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
           .execute();
         // The refresher takes the rows due, oldest first.
         await db.schema.createIndex("ocsp_responses_refresh").on("ocsp_responses").column("refresh_at").execute();
-        // New certificates are found by their creation time (a short look-back), not by a scan.
-        await db.schema.createIndex("certificates_created").on("certificates").column("created_at").execute();
+        // New certificates are found by their creation time (a short look-back), not by a scan:
+        // through the index on certificates(created_at, serial) of 0006_certificates_created.
+      },
+    },
+    "0006_certificates_created": {
+      async up(db: Kysely<unknown>) {
+        // The operator's list of issued certificates is the newest first (listAllCertificates):
+        // without an index on created_at it sorted the whole table on every look (a million
+        // rows: seconds). Every other hot lookup already has its index (hotQueryPlans).
+        await db.schema.createIndex("certificates_created").on("certificates").columns(["created_at", "serial"]).execute();
       },
     },
   };

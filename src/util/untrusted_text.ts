@@ -19,6 +19,8 @@ function escapeChar(ch: string): string {
  * left out. An escape is never cut in half, nor is a surrogate pair.
  */
 export function boundedText(s: string, max = 200): string {
+  // Most text needs nothing (one scan of the whole string, no array per character).
+  if (s.length <= max && !HIDDEN.test(s)) return s;
   const pieces = Array.from(s, (ch) => [ch, HIDDEN.test(ch) ? escapeChar(ch) : ch] as const);
   if (pieces.reduce((n, [, p]) => n + p.length, 0) <= max) return pieces.map(([, p]) => p).join("");
   const room = Math.max(0, max - `…[+${s.length}]`.length);
@@ -34,5 +36,5 @@ export function boundedText(s: string, max = 200): string {
 
 /** True when the text would be stored as it is (nothing to escape, not too long). */
 export function isPlainText(s: string, max: number): boolean {
-  return s.length <= max && ![...s].some((ch) => HIDDEN.test(ch));
+  return s.length <= max && !HIDDEN.test(s);
 }

@@ -21,6 +21,7 @@ import { apiPlugin, queryParams } from "./api.js";
 import { renewRoutes, type RenewPageOptions } from "./renew_page.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
+import { fingerprint } from "../pki/fingerprint.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { RenewalService } from "../registration/renewal.js";
 import {
@@ -65,11 +66,37 @@ declare module "fastify" {
 
 /** The DER of the certificate the client presented on this connection, if any. */
 export function peerCertificate(req: FastifyRequest): Buffer | undefined {
+  return presented(req)?.der;
+}
+
+/**
+ * The presented certificate and its fingerprint, worked out once per TLS connection: the peer
+ * certificate cannot change on a connection (TLS 1.3 without post-handshake authentication,
+ * no renegotiation: TLS_POLICY), and getPeerCertificate builds a whole object tree each time. Only the
+ * bytes are kept: whether they are still acceptable is asked on every request.
+ */
+const perConnection = new WeakMap<object, { der: Buffer; fp: string } | null>();
+
+function presented(req: FastifyRequest): { der: Buffer; fp: string } | undefined {
   const socket = req.raw.socket as TLSSocket;
+  const known = perConnection.get(socket);
+  if (known !== undefined) return known ?? undefined;
   if (typeof socket.getPeerCertificate !== "function") return undefined;
   const c = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
-  return c?.raw && c.raw.length > 0 ? c.raw : undefined;
+  const found = c?.raw && c.raw.length > 0 ? { der: c.raw, fp: fingerprint(c.raw) } : null;
+  perConnection.set(socket, found);
+  return found ?? undefined;
 }
+
+/** The headers of every portal response, made once. */
+const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "Cache-Control": "no-store",
+  "Strict-Transport-Security": "max-age=31536000",
+  "X-Frame-Options": "DENY",
+});
 
 function cookies(req: FastifyRequest): Map<string, string> {
   const m = new Map<string, string>();
@@ -131,21 +158,15 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     page(reply, e.status, errorPage(ctx(req, extra), e));
 
   app.addHook("onRequest", async (req, reply) => {
-    void reply.headers({
-      "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-      "X-Content-Type-Options": "nosniff",
-      "Referrer-Policy": "no-referrer",
-      "Cache-Control": "no-store",
-      "Strict-Transport-Security": "max-age=31536000",
-      "X-Frame-Options": "DENY",
-    });
+    void reply.headers(PAGE_HEADERS);
     const q = query(req).lang;
     const c = cookies(req).get(LANG_COOKIE);
     req.lang = isLang(q) ? q : isLang(c) ? c : langFromAcceptLanguage(req.headers["accept-language"]);
     if (isLang(q) && q !== c) void reply.header("Set-Cookie", `${LANG_COOKIE}=${q}; Path=/; Secure; SameSite=Strict; Max-Age=31536000`);
     if (req.url.startsWith("/static/")) return;
     try {
-      req.identity = await portal.identify(peerCertificate(req));
+      const p = presented(req);
+      req.identity = await portal.identify(p?.der, p?.fp);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
       req.identityError = e;

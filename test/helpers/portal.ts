@@ -4,7 +4,7 @@
  * does it (passcode and initial password read back from the .eml files), and an HTTPS client
  * that presents a client certificate and keeps cookies.
  */
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -121,6 +121,8 @@ export interface Response {
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: string;
   readonly setCookies: readonly string[];
+  /** True when the request went over a TLS connection an earlier request had opened (keepAlive). */
+  readonly reusedConnection?: boolean;
 }
 
 /** An HTTPS client with (optionally) a client certificate and a cookie jar, like a browser tab. */
@@ -128,6 +130,18 @@ export class Browserish {
   readonly jar = new Map<string, string>();
   /** Called with each new connection once its TLS handshake is done (e.g. to see which worker took it). */
   onConnect?: (socket: TLSSocket) => void;
+  private agent: Agent | false = false;
+
+  /** From now on, requests share one kept-alive TLS connection (a browser's), instead of one each. */
+  keepAlive(): this {
+    this.agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    return this;
+  }
+
+  /** Closes the kept-alive connection, if any. */
+  close(): void {
+    if (this.agent) this.agent.destroy();
+  }
 
   constructor(readonly base: string, readonly rootPem: string, public identity?: { certPem: string; keyPem: string }) {}
 
@@ -137,7 +151,7 @@ export class Browserish {
     if (cookie) h.cookie = cookie;
     return new Promise((resolve, reject) => {
       const req = request(new URL(path, this.base), {
-        method, headers: h, ca: this.rootPem, agent: false,
+        method, headers: h, ca: this.rootPem, agent: this.agent,
         ...(this.identity ? { cert: this.identity.certPem, key: this.identity.keyPem } : {}),
       }, (res) => {
         const chunks: Buffer[] = [];
@@ -153,7 +167,7 @@ export class Browserish {
             if (attrs.some((a) => /max-age=0/i.test(a.trim())) || value === "") this.jar.delete(name);
             else this.jar.set(name, value);
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), setCookies });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), setCookies, reusedConnection: req.reusedSocket });
         });
         res.on("error", reject);
       });

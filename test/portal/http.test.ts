@@ -81,6 +81,31 @@ describe("certificate checks: a page that says what to do, not a TLS error", () 
     assert.match(r.body, new RegExp(`a0000101</strong> \\(Serial number <code>${u.serial}`));
   });
 
+  test("on one kept-alive connection, a suspension and a revocation count from the very next request", async () => {
+    const u = await env.enroll("a0000104");
+    const t = tab(u).keepAlive();
+    try {
+      await t.loginAndChange(u.userId, u.password);
+      const first = await t.get("/me");
+      assert.equal(first.status, 200);
+      assert.equal((await t.get("/me")).reusedConnection, true, "the requests share one TLS connection");
+      await env.server.services.store.setStatus(u.userId, "suspended", env.clock.now, []);
+      const suspended = await t.get("/");
+      assert.equal(suspended.reusedConnection, true);
+      assert.equal(code(suspended), "USER_SUSPENDED");
+      await env.server.services.store.setStatus(u.userId, "active", env.clock.now, []);
+      const back = await t.get("/");
+      assert.equal(back.status, 200, "resumed on the same connection");
+      await env.server.services.store.revokeCertificate(u.serial, "keyCompromise", env.clock.now, []);
+      const revoked = await t.get("/");
+      assert.equal(revoked.reusedConnection, true);
+      assert.equal(revoked.status, 403);
+      assert.equal(code(revoked), "CERT_REVOKED");
+    } finally {
+      t.close();
+    }
+  });
+
   test("a revoked certificate (operator, admin API) and a suspended user are refused at once", async () => {
     const u = await env.enroll("a0000102");
     const t = tab(u);

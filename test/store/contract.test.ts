@@ -14,6 +14,11 @@ import { isShomeiError } from "../../src/i18n/errors.js";
 import { invalidUserIdMarker } from "../../src/registration/audit_input.js";
 import { tempDir } from "../helpers/ca.js";
 import { needs, testSchema } from "../helpers/tools.js";
+import { verifyPrepared } from "../../src/store/prepared.js";
+
+// Every query compiled once (store/prepared.ts) is also built and compiled by Kysely on each
+// call here, and must come out the same: SQL text and parameters.
+verifyPrepared(true);
 
 const T0 = new Date("2026-04-01T00:00:00.000Z");
 const MIN = 60_000;
@@ -392,6 +397,48 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       assert.deepEqual((await store().searchUsers({ text: "0%_太" })).map((u) => u.userId), ["a0000023"]);
       assert.deepEqual((await store().searchUsers({ text: "%" })).map((u) => u.userId), ["a0000023"], "% is a character, not a wildcard");
       assert.ok((await store().searchUsers({ text: "a00000" })).length >= 4);
+    });
+
+    test("the hot lookups read through an index, never a whole table (SQLite's query plan)", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      if (store().dialect !== "sqlite") return; // PostgreSQL picks a sequential scan for small tables: see bench/size_bench.ts on a million rows
+      const plans = await store().hotQueryPlans();
+      assert.ok(plans.length >= 9);
+      for (const p of plans) {
+        assert.ok(p.plan.length > 0, p.query);
+        for (const line of p.plan) assert.doesNotMatch(line, /^SCAN /, `${p.query}: ${p.plan.join("; ")}`);
+      }
+    });
+
+    test("one read gives what two gave: user with passcode, certificate with user (revoked and suspended included)", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const same = async (fp: string): Promise<void> => {
+        const joined = await store().getCertificateAndUser(fp);
+        const c = await store().getCertificateByFingerprint(fp);
+        assert.deepEqual(joined?.cert, c);
+        assert.deepEqual(joined?.user, c?.userId ? await store().getUser(c.userId) : undefined);
+      };
+      const both = async (id: string): Promise<void> => {
+        assert.deepEqual(await store().getUserWithPasscode(id), { user: await store().getUser(id), passcode: await store().getPasscode(id) });
+      };
+      await store().registerUser(user("a0000024", { passwordInitial: false, lockedAt: T0, failedLogins: 3 }), passcode("a0000024"), []);
+      await both("a0000024");
+      await both("nobody00");
+      await store().redeemPasscode({
+        userId: "a0000024", passcodeHash: "aa".repeat(32), csrHash: "c1".repeat(32), now: T0, replayWindowMs: MIN, certificate: cert("a0000024"), audit: [],
+      });
+      await both("a0000024");
+      const c = cert("a0000024");
+      await store().insertCertificate(c, []);
+      const server = cert("x", { userId: null, kind: "server" });
+      await store().insertCertificate(server, []);
+      await same(c.fingerprint);
+      await same(server.fingerprint);
+      await same("00".repeat(32));
+      await store().revokeCertificate(c.serial, "keyCompromise", T0, []);
+      await store().setStatus("a0000024", "suspended", T0, []);
+      await same(c.fingerprint);
+      assert.equal((await store().getCertificateAndUser(c.fingerprint))?.user?.status, "suspended");
     });
   });
 }
