@@ -31,6 +31,7 @@ import { checkPkcs8 } from "./spki.js";
 import { berToDer } from "./der.js";
 import { rc2CbcDecrypt } from "./rc2.js";
 import { iterateSha1, iterateSha256 } from "./sha_iterate.js";
+import { addToEachBlock, stretch } from "./pkcs12_kdf_steps.js";
 
 export type Pkcs12Profile = "modern" | "compatible";
 
@@ -203,14 +204,6 @@ export function iterateDigest(hashName: string, first: Buffer, times: number): B
   return a;
 }
 
-/** `src` repeated to fill a multiple of v bytes (empty stays empty). */
-function stretch(src: Uint8Array, v: number): Buffer {
-  if (src.length === 0) return Buffer.alloc(0);
-  const out = Buffer.alloc(v * Math.ceil(src.length / v));
-  for (let i = 0; i < out.length; i++) out[i] = src[i % src.length]!;
-  return out;
-}
-
 /**
  * RFC 7292 B.2: `n` bytes for purpose `id` (1 = key, 2 = IV, 3 = MAC key). `password` is
  * already the BMPString with its two trailing zero bytes. Exported for its known-answer test.
@@ -228,16 +221,7 @@ export function pkcs12Kdf(hashName: string, password: Uint8Array, salt: Uint8Arr
     const a = iterateDigest(d.node, digestOf(d.node, Buffer.concat([dBlock, i])), iterations - 1);
     a.copy(out, b * u);
     if (b + 1 === blocks) break;
-    // I_j = (I_j + B + 1) mod 2^(8v), B = A repeated to v bytes.
-    const bb = stretch(a, v);
-    for (let j = 0; j < i.length; j += v) {
-      let carry = 1;
-      for (let k = v - 1; k >= 0; k--) {
-        const s = i[j + k]! + bb[k]! + carry;
-        i[j + k] = s & 0xff;
-        carry = s >>> 8;
-      }
-    }
+    addToEachBlock(i, a, v);
   }
   return out.subarray(0, n);
 }

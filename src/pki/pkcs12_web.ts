@@ -12,6 +12,7 @@ import * as asn1js from "asn1js";
 import { encoded } from "./assemble.js";
 import { desEde3CbcEncrypt } from "./des.js";
 import { iterateSha1, iterateSha256 } from "./sha_iterate.js";
+import { addToEachBlock, stretch } from "./pkcs12_kdf_steps.js";
 
 export type WebPkcs12Profile = "modern" | "compatible";
 
@@ -94,13 +95,6 @@ export function bmpPassword(password: string): Uint8Array {
   return out;
 }
 
-function stretch(src: Uint8Array, v: number): Uint8Array {
-  if (src.length === 0) return new Uint8Array(0);
-  const out = new Uint8Array(v * Math.ceil(src.length / v));
-  for (let i = 0; i < out.length; i++) out[i] = src[i % src.length]!;
-  return out;
-}
-
 /** RFC 7292 B.2 with SHA-1 or SHA-256: `n` bytes for purpose `id` (1 key, 2 IV, 3 MAC key). */
 export async function pkcs12KdfWeb(hash: "SHA-1" | "SHA-256", password: Uint8Array, salt: Uint8Array, iterations: number, id: 1 | 2 | 3, n: number): Promise<Uint8Array> {
   const u = hash === "SHA-1" ? 20 : 32;
@@ -114,15 +108,7 @@ export async function pkcs12KdfWeb(hash: "SHA-1" | "SHA-256", password: Uint8Arr
     const a = hash === "SHA-1" ? iterateSha1(first, iterations - 1) : iterateSha256(first, iterations - 1);
     out.set(a, b * u);
     if (b + 1 === blocks) break;
-    const bb = stretch(a, v);
-    for (let j = 0; j < i.length; j += v) {
-      let carry = 1;
-      for (let k = v - 1; k >= 0; k--) {
-        const s = i[j + k]! + bb[k]! + carry;
-        i[j + k] = s & 0xff;
-        carry = s >>> 8;
-      }
-    }
+    addToEachBlock(i, a, v);
   }
   return out.subarray(0, n);
 }
