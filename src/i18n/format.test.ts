@@ -39,3 +39,18 @@ test("formatTime with its formatters made once gives what formatters made per ca
     for (const tz of zones) assert.equal(formatTime(d, tz), old(d, tz), `${d.toISOString()} ${tz ?? "(PC)"}`);
   }
 });
+
+test("formatTime: the zone name kept per quarter hour changes exactly at DST, whatever was asked before", () => {
+  // New York: EST until 2026-03-08 07:00 UTC, EDT from then until 2026-11-01 06:00 UTC.
+  const at = (iso: string): string => formatTime(new Date(iso), "America/New_York");
+  for (let round = 0; round < 2; round++) {
+    assert.equal(at("2026-03-08T06:50:00Z"), "2026-03-08 01:50 EST");
+    assert.equal(at("2026-03-08T06:59:59Z"), "2026-03-08 01:59 EST");
+    assert.equal(at("2026-03-08T07:00:00Z"), "2026-03-08 03:00 EDT");
+    assert.equal(at("2026-11-01T05:59:00Z"), "2026-11-01 01:59 EDT");
+    assert.equal(at("2026-11-01T06:00:00Z"), "2026-11-01 01:00 EST");
+  }
+  // Lord Howe Island moves by half an hour, at 15:00 UTC (+11:00 -> +10:30) in 2026.
+  assert.equal(formatTime(new Date("2026-04-04T14:59:00Z"), "Australia/Lord_Howe"), "2026-04-05 01:59 +11:00");
+  assert.equal(formatTime(new Date("2026-04-04T15:00:00Z"), "Australia/Lord_Howe"), "2026-04-05 01:30 +10:30");
+});

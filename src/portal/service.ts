@@ -328,7 +328,8 @@ export class PortalService {
 
   async overview(id: Identity): Promise<{ user: UserRecord; certificates: CertificateRecord[]; expiringSoon: boolean; passwordAgeDays: number | null }> {
     const now = this.d.clock();
-    const user = (await this.d.store.getUser(id.user.userId)) ?? id.user;
+    // id.user was read in this request, with the certificate (getCertificateAndUser): no second read.
+    const user = id.user;
     const certificates = await this.d.store.listCertificates(user.userId);
     const expiringSoon = id.cert.notAfter.getTime() - now.getTime() <= this.d.policy.expiryNoticeDays * DAY;
     const passwordAgeDays = user.passwordSetAt ? Math.floor((now.getTime() - user.passwordSetAt.getTime()) / DAY) : null;
