@@ -18,7 +18,7 @@ export interface PublicationOptions {
 export async function buildPublicationApp(s: CaServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: OCSP_BODY_LIMIT, frameworkErrors: statusFrameworkError(frameworkErrors(OCSP_BODY_LIMIT, s.config.helpdesk)), logger: { level: o.logLevel ?? "warn" } });
   codedErrors(app, OCSP_BODY_LIMIT, s.config.helpdesk);
-  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, rootDer: s.rootDer, arl: () => readFile(s.dir.arl).catch(() => undefined), helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()) });
+  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, crlShards: s.config.crl.shards, issuingDer: s.issuingDer, rootDer: s.rootDer, arl: () => readFile(s.dir.arl).catch(() => undefined), helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()) });
   return app;
 }
 

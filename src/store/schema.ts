@@ -118,6 +118,25 @@ export interface AddressFailuresTable {
   pending: number;
 }
 
+/** A signed CRL as published (0005). */
+export interface CrlsTable {
+  scope: string;
+  crl_number: string;
+  this_update: string;
+  next_update: string;
+  der: Buffer;
+  entries: number;
+  max_seq: number;
+  url: string;
+  signed_by: string;
+}
+
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   passcodes: PasscodesTable;
@@ -129,4 +148,6 @@ export interface Database {
   mail_queue: MailQueueTable;
   reminders_sent: RemindersSentTable;
   address_failures: AddressFailuresTable;
+  crls: CrlsTable;
+  leases: LeasesTable;
 }

@@ -10,7 +10,7 @@ import { MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { publicationUrls } from "../../server/publication.js";
 import { openCa } from "../../server/services.js";
-import { Supervisor, toWireCrl, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
+import { Supervisor, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { oldWrappingWarning } from "./keys.js";
@@ -124,7 +124,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
     const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
     const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
-    await services.crl.start();
+    // The CRL URLs certificates will name (the shards' derive from the full CRL's): known before any worker listens.
+    await services.crl.start(config.urls.crlUrl ?? publicationUrls(publicBase(host, http, config.hostnames, "http")).crlUrl);
     return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
   };
   let prepared: Awaited<ReturnType<typeof prepare>>;
@@ -140,19 +141,16 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     count,
     exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
     drainMs: DRAIN_MS,
-    init: (worker) => {
-      const crl = services.crl.current;
-      return {
-        t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
-        logLevel: flag(p, "verbose") ? "info" : "warn", responder,
-        keys: { issuing: services.issuingKeyPem, tls: services.tls.key }, ...(crl ? { crl: toWireCrl(crl) } : {}),
-      };
-    },
+    init: (worker) => ({
+      t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
+      logLevel: flag(p, "verbose") ? "info" : "warn", responder,
+      keys: { issuing: services.issuingKeyPem, tls: services.tls.key },
+    }),
     onNudge: () => services.crl.nudge(),
     onProblem: (e) => process.stderr.write(`${formatError(e, lang)}\n`),
     onReplaced: (worker, pid) => process.stderr.write(`${M.workerReplaced[lang](worker, pid)}\n`),
   });
-  services.crl.onPublish((crl) => supervisor.broadcast({ t: "crl", crl: toWireCrl(crl) }));
+  services.crl.onPublish(() => supervisor.broadcast({ t: "crl" }));
   const responderTimer = setInterval(() => {
     services.ocsp.exportResponder().then((r) => {
       const next = toWireResponder(r);
