@@ -30,10 +30,12 @@ HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら�
   --http-port N    失効情報（CRL・OCSP・発行 CA 証明書）を平文 HTTP で公開するポート（既定: 設定ファイル、通常 8080。--port 0 のときは 0）
   --workers N      リクエストを処理するワーカープロセスの数（既定: 設定ファイルの workers、なければ CPU コア数）
 リクエストはすべてワーカープロセスが処理し、監視役のプロセスが停止したワーカーを自動で再起動します（WORKER_DIED を記録）。
-CRL の署名、OCSP 応答者証明書、メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
+CRL の署名（リースを持つとき）、OCSP 応答者証明書、メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
 SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停止します。
 ポータルはブラウザにクライアント証明書を求めるため、EST とは別のポートで待ち受けます。
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
+CRL を分割している場合（crl.shards、init の既定は 16）、証明書には自分の分割 CRL /crl/issuing-N.crl が記載されます。
+署名済みの CRL はデータベースに保存され、起動直後からその内容を返します。署名するのはリース（crl.leaseSeconds）を持つ 1 プロセスだけです。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
   en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
@@ -46,10 +48,13 @@ Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, print
                    normally 8080; 0 with --port 0)
   --workers N      worker processes that serve the requests (default: workers in the config, else one per CPU core)
 Worker processes serve every request; a supervisor process restarts a worker that stops (logged as WORKER_DIED).
-The supervisor alone signs the CRLs, makes the OCSP responder certificate, delivers mail and runs the reminders.
+The supervisor alone signs the CRLs (when it holds the lease), makes the OCSP responder certificate, delivers mail and runs the reminders.
 SIGTERM or Ctrl+C stops the service once the requests in flight are finished.
 The portal asks browsers for a client certificate, so it listens on a port of its own, apart from EST.
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
+With CRL shards (crl.shards, 16 from init), each certificate names its shard, /crl/issuing-N.crl, instead.
+Signed CRLs are stored in the database and served from the start; one process signs, the holder of a lease
+(crl.leaseSeconds) in the database.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 Exit codes: 0 stopped normally, 1 you must act, 3 internal error`,
 };
