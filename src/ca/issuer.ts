@@ -10,6 +10,7 @@ import { nameDer } from "../pki/names.js";
 import {
   clientAltNameExtensionDer, clientFixedExtensions, isAsciiMailbox, keyIdentifier, subjectKeyIdExtensionDer, type ClientAltName, type PublicationUrls,
 } from "../pki/profiles.js";
+import { crlShardOf } from "../pki/crl_shard.js";
 import { randomSerial, serialHex, type RandomSource } from "../pki/serial.js";
 import type { CertificateRecord } from "./ports.js";
 import { BACKDATE_MS } from "./hierarchy.js";
@@ -21,6 +22,8 @@ export interface IssuerOptions {
   readonly signer: Signer;
   readonly urls: PublicationUrls;
   readonly clientValidityDays: number;
+  /** CRL shards (config crl.shards): above 1, each certificate names its shard's CRL (pki/crl_shard.ts). */
+  readonly crlShards?: number;
   /** Which subjectAltName client certificates carry (default: the user's e-mail). */
   readonly altName?: ClientAltNamePolicy;
   readonly random?: RandomSource;
@@ -58,8 +61,8 @@ export class Issuer {
   private readonly issuerKeyId: Buffer;
   private readonly issuerNotAfter: Date;
   private readonly signatureAlgorithm: Buffer;
-  /** Encoded extensions every client certificate of a key kind shares, made once. */
-  private readonly fixed = new Map<KeyKind, Buffer[]>();
+  /** Encoded extensions every client certificate of a key kind (and CRL shard) shares, made once. */
+  private readonly fixed = new Map<string, Buffer[]>();
   private urls: PublicationUrls;
 
   constructor(private readonly opts: IssuerOptions) {
@@ -70,11 +73,13 @@ export class Issuer {
     this.signatureAlgorithm = encode(opts.signer.algorithm);
   }
 
-  private fixedExtensions(keyKind: KeyKind): Buffer[] {
-    let f = this.fixed.get(keyKind);
+  private fixedExtensions(keyKind: KeyKind, serial: Uint8Array): Buffer[] {
+    const shards = this.opts.crlShards ?? 1;
+    const crlShard = shards > 1 ? crlShardOf(serialHex(serial), shards) : undefined;
+    let f = this.fixed.get(`${keyKind}/${crlShard ?? ""}`);
     if (!f) {
-      f = clientFixedExtensions({ keyKind, issuerKeyId: this.issuerKeyId, urls: this.urls }).map(encode);
-      this.fixed.set(keyKind, f);
+      f = clientFixedExtensions({ keyKind, issuerKeyId: this.issuerKeyId, urls: this.urls, ...(crlShard === undefined ? {} : { crlShard }) }).map(encode);
+      this.fixed.set(`${keyKind}/${crlShard ?? ""}`, f);
     }
     return f;
   }
@@ -114,7 +119,7 @@ export class Issuer {
       notAfter,
       spki: csr.spki,
       extensions: [
-        ...this.fixedExtensions(csr.keyKind), subjectKeyIdExtensionDer(csr.spki), ...(altName ? [clientAltNameExtensionDer(altName)] : []),
+        ...this.fixedExtensions(csr.keyKind, serial), subjectKeyIdExtensionDer(csr.spki), ...(altName ? [clientAltNameExtensionDer(altName)] : []),
       ],
     }, this.opts.signer, this.signatureAlgorithm);
     return {

@@ -43,6 +43,13 @@ export interface CrlHeader {
   readonly nextUpdate: Date;
   /** Monotonically increasing, 0 <= n < 2^159 (at most 20 octets). */
   readonly crlNumber: bigint;
+  /**
+   * A partitioned CRL (a shard): the URL certificates name as their CRL distribution point.
+   * Written as a critical issuingDistributionPoint (RFC 5280 5.2.5) with that URL and
+   * onlyContainsUserCerts (the issuing CA certifies no CAs), so a relying party never takes
+   * a shard for a complete CRL.
+   */
+  readonly distributionPoint?: string;
 }
 
 export interface CrlInput extends CrlHeader {
@@ -232,6 +239,42 @@ function crlNumberContent(n: bigint): Buffer {
   return unsignedIntegerContent(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"));
 }
 
+const OID_IDP = Buffer.from([0x55, 0x1d, 0x1c]);
+
+/** The critical issuingDistributionPoint extension: fullName = one URI, onlyContainsUserCerts TRUE. */
+function idpExtension(uri: string): Buffer {
+  const idp = tlv(0x30, tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(uri, "latin1")))), Buffer.from([0x81, 0x01, 0xff]));
+  return tlv(0x30, tlv(0x06, OID_IDP), Buffer.from([0x01, 0x01, 0xff]), tlv(0x04, idp));
+}
+
+/**
+ * The revokedCertificates of a DER CRL as one slice (the concatenated entries, without their
+ * SEQUENCE header; empty when there are none): what a re-signed CRL with more entries starts
+ * from, without decoding any entry.
+ */
+export function crlEntriesOf(der: Uint8Array): Buffer {
+  const bad = (): ShomeiError => new ShomeiError("BAD_DER", { what: "CRL" });
+  const outer = readTlv(der, 0, "CRL");
+  const tbs = readTlv(der, outer.start, "CRL", outer.end);
+  if (outer.tag !== 0x30 || tbs.tag !== 0x30) throw bad();
+  let at = tbs.start;
+  const skip = (): Tlv => {
+    const t = readTlv(der, at, "CRL", tbs.end);
+    at = t.end;
+    return t;
+  };
+  if (der[at] === 0x02) skip(); // version
+  skip(); // signature
+  skip(); // issuer
+  skip(); // thisUpdate
+  if (der[at] === 0x17 || der[at] === 0x18) skip(); // nextUpdate
+  if (at < tbs.end && der[at] === 0x30) {
+    const list = skip();
+    return Buffer.from(der.buffer, der.byteOffset + list.start, list.end - list.start);
+  }
+  return Buffer.alloc(0);
+}
+
 /**
  * A signed v2 CRL from entries already encoded by encodeCrlEntry, placed in the order given.
  * With no entries the revokedCertificates field is left out, as RFC 5280 5.1.2.6 requires.
@@ -244,7 +287,7 @@ export async function buildCrlFromEncoded(h: CrlHeader, encodedEntries: readonly
   const algorithm = encode(h.signer.algorithm);
   const aki = extension(id_ce_authorityKeyIdentifier, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(issuer.keyId) }));
   const number = encode(new Extension({ extnID: id_ce_cRLNumber, critical: false, extnValue: new OctetString(tlv(0x02, crlNumberContent(h.crlNumber))) }));
-  const extensions = tlv(0xa0, tlv(0x30, aki, number));
+  const extensions = tlv(0xa0, h.distributionPoint === undefined ? tlv(0x30, aki, number) : tlv(0x30, aki, number, idpExtension(h.distributionPoint)));
 
   const tbsParts: Uint8Array[] = [
     Buffer.from([0x02, 0x01, 0x01]), // version v2
@@ -253,7 +296,7 @@ export async function buildCrlFromEncoded(h: CrlHeader, encodedEntries: readonly
     time(h.thisUpdate),
     time(h.nextUpdate),
   ];
-  if (encodedEntries.length > 0) for (const p of bigSequence(0x30, encodedEntries)) tbsParts.push(p);
+  if (encodedEntries.some((e) => e.length > 0)) for (const p of bigSequence(0x30, encodedEntries)) tbsParts.push(p);
   tbsParts.push(extensions);
   const tbs = concatAll(bigSequence(0x30, tbsParts));
 
@@ -276,6 +319,8 @@ export interface CrlInfo {
   readonly thisUpdate: Date;
   readonly nextUpdate?: Date;
   readonly crlNumber?: bigint;
+  /** The issuingDistributionPoint's URI, on a partitioned CRL (a shard). */
+  readonly distributionPoint?: string;
   readonly entries: readonly { serialHex: string; revokedAt: Date; reason?: string }[];
 }
 
@@ -371,8 +416,19 @@ export function readCrl(der: Uint8Array): CrlInfo {
     f = next();
   }
   let crlNumber: bigint | undefined;
+  let distributionPoint: string | undefined;
   if (f?.tag === 0xa0) {
     const list = readTlv(der, f.start, "CRL", f.end);
+    const idp = findExtension(der, list, OID_IDP);
+    if (idp) {
+      // IssuingDistributionPoint { [0] { [0] fullName { [6] URI } } … }
+      let t = readTlv(der, idp.start, "CRL", idp.end);
+      for (const tag of [0x30, 0xa0, 0xa0, 0x86]) {
+        if (t.tag !== tag) throw bad();
+        if (tag !== 0x86) t = readTlv(der, t.start, "CRL", t.end);
+      }
+      distributionPoint = Buffer.from(der.subarray(t.start, t.end)).toString("latin1");
+    }
     const value = findExtension(der, list, OID_CRL_NUMBER);
     if (value) {
       const n = readTlv(der, value.start, "CRL", value.end);
@@ -387,6 +443,7 @@ export function readCrl(der: Uint8Array): CrlInfo {
     thisUpdate,
     ...(nextUpdate ? { nextUpdate } : {}),
     ...(crlNumber === undefined ? {} : { crlNumber }),
+    ...(distributionPoint === undefined ? {} : { distributionPoint }),
     entries,
   };
 }

@@ -15,6 +15,7 @@ import {
   id_ce_keyUsage, id_ce_subjectAltName, id_ce_subjectKeyIdentifier, id_pe_authorityInfoAccess,
   id_kp_clientAuth, id_kp_serverAuth, id_ad_caIssuers, id_ad_ocsp,
 } from "@peculiar/asn1-x509";
+import { crlShardUrl } from "./crl_shard.js";
 import { children, readTlv, tlv } from "./der.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type { KeyKind } from "./keys.js";
@@ -81,14 +82,16 @@ function keyUsage(flags: number): Extension {
   return ext(id_ce_keyUsage, true, new KeyUsage(flags));
 }
 
-function publication(urls: PublicationUrls): Extension[] {
+/** `crlShard`: the certificate's CRL shard, named instead of the whole CRL (crl_shard.ts). */
+function publication(urls: PublicationUrls, crlShard?: number): Extension[] {
   const out: Extension[] = [];
   const access: AccessDescription[] = [];
   if (urls.ocspUrl) access.push(new AccessDescription({ accessMethod: id_ad_ocsp, accessLocation: new GeneralName({ uniformResourceIdentifier: urls.ocspUrl }) }));
   if (urls.caIssuersUrl) access.push(new AccessDescription({ accessMethod: id_ad_caIssuers, accessLocation: new GeneralName({ uniformResourceIdentifier: urls.caIssuersUrl }) }));
   if (access.length > 0) out.push(ext(id_pe_authorityInfoAccess, false, new AuthorityInfoAccessSyntax(access)));
   if (urls.crlUrl) {
-    const dp = new DistributionPoint({ distributionPoint: new DistributionPointName({ fullName: [new GeneralName({ uniformResourceIdentifier: urls.crlUrl })] }) });
+    const uri = crlShard === undefined ? urls.crlUrl : crlShardUrl(urls.crlUrl, crlShard);
+    const dp = new DistributionPoint({ distributionPoint: new DistributionPointName({ fullName: [new GeneralName({ uniformResourceIdentifier: uri })] }) });
     out.push(ext(id_ce_cRLDistributionPoints, false, new CRLDistributionPoints([dp])));
   }
   return out;
@@ -135,16 +138,17 @@ export function subjectKeyIdExtension(spki: Uint8Array): Extension {
 
 /**
  * What every client certificate of a key kind shares: basicConstraints, digitalSignature
- * (+keyEncipherment for RSA), EKU clientAuth, the issuer's key ID, AIA and CRL URLs.
+ * (+keyEncipherment for RSA), EKU clientAuth, the issuer's key ID, AIA and CRL URLs (the URL
+ * of the CRL shard `crlShard` when given: the same for every certificate of that shard).
  */
-export function clientFixedExtensions(opts: { keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls }): Extension[] {
+export function clientFixedExtensions(opts: { keyKind: KeyKind; issuerKeyId: Uint8Array; urls: PublicationUrls; crlShard?: number }): Extension[] {
   const flags = KeyUsageFlags.digitalSignature | (isRsa(opts.keyKind) ? KeyUsageFlags.keyEncipherment : 0);
   return [
     ext(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
     keyUsage(flags),
     ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_clientAuth])),
     ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(opts.issuerKeyId) })),
-    ...publication(opts.urls),
+    ...publication(opts.urls, opts.crlShard),
   ];
 }
 

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { ShomeiError } from "../i18n/errors.js";
 import { isKeyKind, KEY_KINDS, type KeyKind } from "../pki/keys.js";
+import { MAX_CRL_SHARDS, validShardCount } from "../pki/crl_shard.js";
 import type { PublicationUrls } from "../pki/profiles.js";
 import type { ClientAltNamePolicy } from "../ca/issuer.js";
 
@@ -47,6 +48,7 @@ export interface ShomeiConfig {
   /** Plain-HTTP listener for the CRL, OCSP and the CA certificate (relying parties fetch them without TLS). */
   readonly publication: { readonly port: number };
   readonly revocation: RevocationConfig;
+  readonly crl: CrlConfig;
   readonly reminders: ReminderConfig;
   readonly portal: PortalConfig;
   /** The oldest `shomei` allowed to enroll or renew; published in /.well-known/shomei.json. */
@@ -116,6 +118,24 @@ export interface OcspConfig {
   readonly httpMaxAgeSeconds: number;
 }
 
+/**
+ * `crl` in shomei.json: how the CRLs are published (status/crl_publisher.ts).
+ * - shards: CRL shards, fixed at init (a power of two, 1–256). Each certificate names its shard
+ *   (…/crl/issuing-N.crl) as CRL distribution point; /crl/issuing.crl stays the full CRL.
+ *   Absent (data folders from before shards): 1, the full CRL only, certificates name it as before.
+ *   Changing it later leaves certificates already issued naming shards that no longer hold them:
+ *   don't.
+ * - leaseSeconds: one process signs (the holder of a lease in the database); another takes over
+ *   this long after the holder stopped renewing it.
+ * - fullCrlSeconds: the full CRL is re-signed at most this often after revocations (the shards
+ *   at once), and at least every revocation.crlIntervalMinutes.
+ */
+export interface CrlConfig {
+  readonly shards: number;
+  readonly leaseSeconds: number;
+  readonly fullCrlSeconds: number;
+}
+
 export interface ReminderConfig {
   /** Days before a certificate expires on which its user is reminded. */
   readonly certificateDays: readonly number[];
@@ -161,6 +181,8 @@ export const DEFAULTS = {
   publication: { port: 8080 },
   mail: { maxAttempts: 10, retryBaseSeconds: 30, retryMaxSeconds: 3600, pollSeconds: 15, passwordEnv: "SHOMEI_SMTP_PASSWORD" },
   revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 5, ocspCacheSeconds: 300 },
+  /** shards: what a data folder without the setting has; init writes INIT_CRL_SHARDS. */
+  crl: { shards: 1, leaseSeconds: 30, fullCrlSeconds: 60 },
   reminders: { certificateDays: [30, 10], initialPasswordDays: [7], checkMinutes: 60 },
   ocsp: { responseValidityHours: 96, requireNonce: false, cacheEntries: 10_000, httpMaxAgeSeconds: 3600 },
   portal: {
@@ -242,6 +264,19 @@ function version(o: Json, key: string, file: string): string {
   return v;
 }
 
+/**
+ * CRL shards for a new CA: at a million revoked certificates a shard holds about 62,500 entries,
+ * ≈ 2.9 MiB (a few MiB at most for a client to download, and re-signed in tens of
+ * milliseconds); at a few thousand revoked each shard is a few KiB.
+ */
+export const INIT_CRL_SHARDS = 16;
+
+function crlShards(crl: Json, file: string): number {
+  const n = num(crl, "shards", file, 1, MAX_CRL_SHARDS, DEFAULTS.crl.shards);
+  if (!validShardCount(n)) fail(file, "crl.shards: a power of two from 1 to 256 (1, 2, 4 … 256)");
+  return n;
+}
+
 /** Checks a parsed JSON value and fills defaults. */
 export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   const o = obj(raw, file, "(top)");
@@ -255,6 +290,7 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
   const publication = obj(o.publication ?? DEFAULTS.publication, file, "publication");
   const revocation = obj(o.revocation ?? DEFAULTS.revocation, file, "revocation");
   const reminders = obj(o.reminders ?? DEFAULTS.reminders, file, "reminders");
+  const crl = obj(o.crl ?? DEFAULTS.crl, file, "crl");
   const csr = obj(o.csr ?? DEFAULTS.csr, file, "csr");
   const transport = text(mail, "transport", file, "outbox");
   if (transport !== "outbox" && transport !== "smtp") fail(file, "mail.transport: outbox or smtp");
@@ -318,6 +354,11 @@ export function checkConfig(raw: unknown, file: string): ShomeiConfig {
       crlValidityHours: num(revocation, "crlValidityHours", file, 1, 8_760, R.crlValidityHours),
       checkSeconds: num(revocation, "checkSeconds", file, 1, 3600, R.checkSeconds),
       ocspCacheSeconds: num(revocation, "ocspCacheSeconds", file, 0, 86_400, R.ocspCacheSeconds),
+    },
+    crl: {
+      shards: crlShards(crl, file),
+      leaseSeconds: num(crl, "leaseSeconds", file, 2, 3600, DEFAULTS.crl.leaseSeconds),
+      fullCrlSeconds: num(crl, "fullCrlSeconds", file, 0, 86_400, DEFAULTS.crl.fullCrlSeconds),
     },
     reminders: {
       certificateDays: days(reminders, "certificateDays", file, DEFAULTS.reminders.certificateDays),

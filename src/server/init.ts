@@ -10,7 +10,7 @@ import { wrapPrivateKey } from "../pki/key_wrap.js";
 import { toPem } from "../pki/pem.js";
 import { openStore } from "../store/open.js";
 import { writeFileAtomic } from "../util/files.js";
-import { DEFAULTS, checkConfig, type ShomeiConfig } from "./config.js";
+import { DEFAULTS, INIT_CRL_SHARDS, checkConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
 import { publicBase } from "./app.js";
 import { publicationUrls } from "./publication.js";
@@ -75,6 +75,7 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     timeZone: DEFAULTS.timeZone,
     mail: { from: `${DEFAULTS.serviceName} <noreply@${HOST_RE.test(first) ? first : "localhost"}>`, transport: "outbox" },
     urls: {},
+    crl: { shards: INIT_CRL_SHARDS },
     portal: { ...DEFAULTS.portal, port: o.portalPort ?? (port === 0 ? 0 : DEFAULTS.portal.port) },
   }, dir.config);
 

@@ -26,7 +26,7 @@ export async function buildPublicationApp(s: CaServices, o: PublicationOptions =
     }),
   });
   codedErrors(app, OCSP_BODY_LIMIT, s.config.helpdesk);
-  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, issuingDer: s.issuingDer, rootDer: s.rootDer, arl: () => readFile(s.dir.arl).catch(() => undefined), helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()), httpMaxAgeSeconds: s.config.ocsp.httpMaxAgeSeconds });
+  await app.register(statusPlugin, { ocsp: s.ocsp, crl: s.crl, crlShards: s.config.crl.shards, issuingDer: s.issuingDer, rootDer: s.rootDer, arl: () => readFile(s.dir.arl).catch(() => undefined), helpdesk: s.config.helpdesk, clock: o.clock ?? ((): Date => new Date()), httpMaxAgeSeconds: s.config.ocsp.httpMaxAgeSeconds });
   return app;
 }
 

@@ -1,6 +1,7 @@
 /** Composition root: config, store, keys, mail and the domain services, wired once. */
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { Issuer } from "../ca/issuer.js";
 import { FailureLimiter } from "../http/failure_limiter.js";
 import { readCertificate } from "../pki/certificate.js";
@@ -51,7 +52,7 @@ export interface CaServices extends DeskServices {
   readonly renewal: RenewalService;
   readonly portal: PortalService;
   readonly issuer: Issuer;
-  /** Revocation status: OCSP answers, and the CRL (its timer runs once `crl.start()` is called). */
+  /** Revocation status: OCSP answers, and the CRLs (stored; signed once `crl.start()` is called, by the lease holder). */
   readonly ocsp: OcspResponder;
   readonly crl: CrlPublisher;
   /**
@@ -187,6 +188,8 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     const crl = new CrlPublisher({
       store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
       intervalMinutes: config.revocation.crlIntervalMinutes, validityHours: config.revocation.crlValidityHours, checkSeconds: config.revocation.checkSeconds,
+      shards: config.crl.shards, leaseSeconds: config.crl.leaseSeconds, fullCrlSeconds: config.crl.fullCrlSeconds,
+      arlFile: () => readFile(dir.arl).catch(() => undefined),
     });
     const ocsp = new OcspResponder({
       store: desk.store, issuingDer: desk.issuingDer, issuingSigner, clock, cacheSeconds: config.revocation.ocspCacheSeconds, log,
@@ -197,6 +200,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       signer: issuingSigner,
       urls: config.urls,
       clientValidityDays: config.clientValidityDays,
+      crlShards: config.crl.shards,
       altName: { mode: config.clientCertificate.subjectAltName, ...(config.clientCertificate.upnDomain ? { upnDomain: config.clientCertificate.upnDomain } : {}) },
     });
     const enrollment = new EnrollmentService({
@@ -231,7 +235,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     return {
       ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, issuingKeyPem, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
       close: async () => {
-        crl.stop();
+        await crl.stop();
         await desk.close();
       },
     };

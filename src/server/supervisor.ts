@@ -11,16 +11,6 @@
 import cluster, { type Worker } from "node:cluster";
 import { ShomeiError, type ErrorCode, type ErrorParams } from "../i18n/errors.js";
 import type { ResponderHandOver } from "../status/ocsp_responder.js";
-import type { PublishedCrl } from "../status/crl_publisher.js";
-
-/** A CRL on the wire (IPC carries JSON). */
-export interface WireCrl {
-  readonly der: string;
-  readonly thisUpdate: string;
-  readonly nextUpdate: string;
-  readonly crlNumber: string;
-  readonly etag: string;
-}
 
 export interface WireResponder {
   readonly der: string;
@@ -36,7 +26,6 @@ export interface WorkerInit {
   readonly host: string;
   readonly ports: { readonly est: number; readonly portal: number; readonly http: number };
   readonly logLevel: "warn" | "info";
-  readonly crl?: WireCrl;
   readonly responder: WireResponder;
   /** The CA keys the supervisor decrypted (unencrypted PKCS#8 PEM, over the IPC channel only). */
   readonly keys: { readonly issuing: string; readonly tls: string };
@@ -44,7 +33,8 @@ export interface WorkerInit {
 
 export type ToWorker =
   | WorkerInit
-  | { readonly t: "crl"; readonly crl: WireCrl }
+  /** The stored CRLs changed: read them again (the bytes stay in the database, not on the IPC channel). */
+  | { readonly t: "crl" }
   | { readonly t: "responder"; readonly responder: WireResponder }
   /** These certificates' pre-signed OCSP answers changed in the store. */
   | { readonly t: "ocsp"; readonly serials: readonly string[] }
@@ -65,16 +55,6 @@ export type FromWorker =
   | { readonly t: "failed"; readonly code?: ErrorCode; readonly params?: ErrorParams; readonly message: string }
   | { readonly t: "nudge" };
 
-export const toWireCrl = (c: PublishedCrl): WireCrl => ({
-  der: c.der.toString("base64"), thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate.toISOString(),
-  crlNumber: c.crlNumber.toString(), etag: c.etag,
-});
-
-export const fromWireCrl = (c: WireCrl): PublishedCrl => ({
-  der: Buffer.from(c.der, "base64"), thisUpdate: new Date(c.thisUpdate), nextUpdate: new Date(c.nextUpdate),
-  crlNumber: BigInt(c.crlNumber), etag: c.etag,
-});
-
 export const toWireResponder = (r: ResponderHandOver): WireResponder => ({ der: r.der.toString("base64"), keyPem: r.keyPem });
 export const fromWireResponder = (r: WireResponder): ResponderHandOver => ({ der: Buffer.from(r.der, "base64"), keyPem: r.keyPem });
 
@@ -93,7 +73,7 @@ export interface SupervisorOptions {
   readonly count: number;
   /** The worker's entry module (a file path). */
   readonly exec: string;
-  /** The init message for worker n (1-based); called at each (re)start, so it carries the current CRL and responder. */
+  /** The init message for worker n (1-based); called at each (re)start, so it carries the current responder. */
   readonly init: (worker: number) => WorkerInit;
   /** A worker revoked something: the CRL and the OCSP answer should be re-signed now. */
   readonly onNudge: () => void;

@@ -1,15 +1,16 @@
 /**
  * One worker process of `serve`: the three listeners (publication, EST, portal) on the ports
  * the supervisor shares among its workers. It signs no CRL and makes no OCSP responder
- * certificate of its own: it serves what the supervisor hands it, and tells the supervisor
- * when it revoked something. Mail and reminders run in the supervisor.
+ * certificate of its own: it serves the CRLs stored in the database (read again when the
+ * supervisor says they changed) and the responder the supervisor hands it, and tells the
+ * supervisor when it revoked something. Mail and reminders run in the supervisor.
  */
 import type { FastifyInstance } from "fastify";
 import { ShomeiError } from "../i18n/errors.js";
 import { buildApp, buildPortalApp, publicBase } from "./app.js";
 import { buildPublicationApp, publicationUrls } from "./publication.js";
 import { openCa, type CaServices } from "./services.js";
-import { fromWireCrl, fromWireResponder, type ToWorker, type WorkerInit, type WorkerReady } from "./supervisor.js";
+import { fromWireResponder, type ToWorker, type WorkerInit, type WorkerReady } from "./supervisor.js";
 
 export interface RunningWorker {
   readonly services: CaServices;
@@ -29,14 +30,15 @@ export async function startWorker(init: WorkerInit, nudge: () => void): Promise<
     await services.close();
   };
   const handle = (m: ToWorker): void => {
-    if (m.t === "crl") services.crl.adopt(fromWireCrl(m.crl));
+    if (m.t === "crl") services.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
     else if (m.t === "responder") services.ocsp.useResponder(fromWireResponder(m.responder));
     else if (m.t === "ocsp") services.ocsp.invalidate(m.serials);
   };
   try {
     services.crl.relayNudges(nudge);
     handle({ t: "responder", responder: init.responder });
-    if (init.crl) handle({ t: "crl", crl: init.crl });
+    // The CRLs as stored: served from the first request on.
+    await services.crl.sync();
     const { config } = services;
     const published: { portal?: string } = {};
     const app = await buildApp(services, { logLevel: init.logLevel, portalUrl: () => published.portal });

@@ -2,7 +2,8 @@
  * Revocation status over plain HTTP (relying parties fetch these without TLS, RFC 5280 / 6960):
  *   GET  /ocsp/{url-encoded base64 DER}   RFC 6960 A.1, RFC 5019 (cacheable: max-age, ETag, Last-Modified, Expires)
  *   POST /ocsp                            application/ocsp-request
- *   GET  /crl/issuing.crl                 DER CRL, application/pkix-crl
+ *   GET  /crl/issuing.crl                 the full CRL, DER, application/pkix-crl
+ *   GET  /crl/issuing-N.crl               CRL shard N (crl.shards > 1): what certificates name as CDP
  *   GET  /ca/issuing.crt                  the issuing CA certificate (AIA caIssuers)
  *   GET  /crl/root.crl                    the root's CRL of the CAs it certifies (ARL; the issuing CA's CDP)
  *   GET  /ca/root.crt                     the root CA certificate (the issuing CA's AIA caIssuers)
@@ -14,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
-import type { CrlPublisher } from "./crl_publisher.js";
+import { ARL, FULL, shardScope, type CrlPublisher, type PublishedCrl } from "./crl_publisher.js";
 import type { OcspReply, OcspResponder } from "./ocsp_responder.js";
 
 /** An OCSP request is a few hundred bytes; this leaves room for a signed one. */
@@ -23,6 +24,8 @@ export const OCSP_BODY_LIMIT = 16 * 1024;
 export interface StatusOptions {
   readonly ocsp: OcspResponder;
   readonly crl: CrlPublisher;
+  /** crl.shards: /crl/issuing-N.crl for N below it answer 503 until signed, others 404. */
+  readonly crlShards: number;
   readonly issuingDer: Buffer;
   /** The root CA certificate, served for the issuing CA's AIA caIssuers. */
   readonly rootDer?: Buffer;
@@ -36,6 +39,7 @@ export interface StatusOptions {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const SHARD_FILE = /^issuing-(\d{1,3})\.crl$/;
 
 /**
  * For the listener's `frameworkErrors`: what the router refuses before any plugin sees it (a
@@ -105,16 +109,30 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
     return ocspReply(req, reply, der, true);
   });
 
-  // Only ever the CRL last signed: the publisher signs the first one before the listener opens.
-  app.get("/crl/issuing.crl", (req, reply) => {
-    const crl = opts.crl.current;
-    if (!crl) return reply.code(503).header("retry-after", "5").type("text/plain; charset=utf-8").send("CRL not available yet / CRL はまだ用意できていません\n");
-    // Caches may keep it until nextUpdate, but at most a minute: a revocation must not wait behind a cache.
+  /** A stored CRL with its caching headers; a cache may keep it until nextUpdate, but at most `maxAgeCap` seconds. */
+  const sendCrl = (req: FastifyRequest, reply: FastifyReply, crl: PublishedCrl, maxAgeCap: number): FastifyReply => {
     const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - opts.clock().getTime()) / 1000));
     void reply.header("etag", crl.etag).header("last-modified", crl.thisUpdate.toUTCString())
-      .header("cache-control", `max-age=${Math.min(maxAge, 60)}, public, no-transform`);
+      .header("cache-control", `max-age=${Math.min(maxAge, maxAgeCap)}, public, no-transform`);
     if (req.headers["if-none-match"] === crl.etag) return reply.code(304).send();
     return reply.type("application/pkix-crl").send(crl.der);
+  };
+  const notYet = (reply: FastifyReply): FastifyReply =>
+    reply.code(503).header("retry-after", "5").type("text/plain; charset=utf-8").send("CRL not available yet / CRL はまだ用意できていません\n");
+
+  // Only ever CRLs already signed and stored: nothing a request does makes one be signed.
+  // A revocation must not wait behind a cache: the issuing CA's CRLs at most a minute.
+  app.get("/crl/issuing.crl", (req, reply) => {
+    const crl = opts.crl.get(FULL);
+    return crl ? sendCrl(req, reply, crl, 60) : notYet(reply);
+  });
+  // The shards (crl.shards > 1): /crl/issuing-N.crl, named in each certificate's CRL distribution point.
+  app.get("/crl/:file", (req, reply) => {
+    const m = SHARD_FILE.exec((req.params as { file?: string }).file ?? "");
+    const crl = m ? opts.crl.get(shardScope(Number(m[1]))) : undefined;
+    if (crl) return sendCrl(req, reply, crl, 60);
+    if (m && Number(m[1]) < opts.crlShards) return notYet(reply);
+    return reply.code(404).type("text/plain; charset=utf-8").send("Not found / 見つかりません\n");
   });
 
   app.get("/ca/issuing.crt", (_req, reply) => {
@@ -129,7 +147,10 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   }
   const arl = opts.arl;
   if (arl) {
-    app.get("/crl/root.crl", async (_req, reply) => {
+    // The ARL as stored (imported from ca/root.crl by the signer), else the file itself.
+    app.get("/crl/root.crl", async (req, reply) => {
+      const stored = opts.crl.get(ARL);
+      if (stored) return sendCrl(req, reply, stored, 3600);
       const der = await arl();
       if (!der) return reply.code(404).type("text/plain; charset=utf-8").send("No ARL: run shomei-ca ca sign-arl / ARL がありません: shomei-ca ca sign-arl を実行してください\n");
       return reply.type("application/pkix-crl").header("cache-control", "max-age=3600, public, no-transform").send(der);

@@ -1,22 +1,19 @@
-/** The CRL publisher and the OCSP responder over a real SQLite store: incremental reads, cache that never hides a revocation. */
+/** The OCSP responder over a real SQLite store: a cache that never hides a revocation (the CRL publisher: crl_publisher.test.ts). */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../store/open.js";
 import type { KyselyStore } from "../store/kysely_store.js";
-import { readCrl } from "../pki/crl.js";
 import { keyObjectSigner, generateKeyPair } from "../pki/keys.js";
 import { buildOcspRequest, readOcspResponse } from "../pki/ocsp.js";
 import { readCertificate } from "../pki/certificate.js";
-import { randomSerial, serialHex } from "../pki/serial.js";
 import type { CertificateRecord } from "../ca/ports.js";
 import { makeTestCa, issueClientCert, DAY } from "../../test/helpers/client_pki.js";
 import { tempDir } from "../../test/helpers/ca.js";
 import { needs } from "../../test/helpers/tools.js";
 import { run } from "../../test/helpers/run.js";
 import { toPem } from "../pki/pem.js";
-import { CrlPublisher } from "./crl_publisher.js";
 import { OcspResponder } from "./ocsp_responder.js";
 
 const dirs: string[] = [];
@@ -41,60 +38,6 @@ function record(serial: string, der: Buffer = Buffer.from([0x30, 0])): Certifica
     fingerprint: serial, der, status: "valid", csrHash: null, createdAt: now,
   };
 }
-
-test("the CRL publisher lists every revocation, reads only what is new, and signs again only on change or when due", async () => {
-  const ca = await makeTestCa();
-  const s = await store();
-  const serials: string[] = [];
-  for (let i = 0; i < 300; i++) {
-    const serial = serialHex(randomSerial());
-    serials.push(serial);
-    await s.insertCertificate(record(serial), []);
-  }
-  const now = new Date();
-  for (const serial of serials.slice(0, 250)) await s.revokeCertificate(serial, "keyCompromise", now, []);
-  const clock = { now: new Date() };
-  const pub = new CrlPublisher({
-    store: s, issuingDer: ca.issuingDer, signer: keyObjectSigner(ca.issuingKey.privateKey), clock: () => clock.now,
-    intervalMinutes: 60, validityHours: 24, checkSeconds: 3600, lookBack: 10,
-  });
-  await pub.start();
-  try {
-    const first = pub.current;
-    assert.ok(first);
-    const info = readCrl(first.der);
-    assert.equal(info.entries.length, 250);
-    assert.deepEqual(new Set(info.entries.map((e) => e.serialHex)), new Set(serials.slice(0, 250)));
-    assert.ok(info.entries.every((e) => e.reason === "keyCompromise"));
-    assert.equal(info.nextUpdate?.getTime(), first.thisUpdate.getTime() + 24 * 3_600_000);
-    assert.equal(pub.stats.rowsRead, 250);
-    assert.equal(pub.stats.builds, 1);
-
-    // Nothing new: a read of the look-back window only, no new signature.
-    await pub.refresh();
-    assert.equal(pub.stats.rowsRead, 260);
-    assert.equal(pub.stats.builds, 1);
-    assert.equal(pub.current, first);
-
-    // Five more: read incrementally (look-back + 5), all 255 listed, a higher CRL number.
-    for (const serial of serials.slice(250, 255)) await s.revokeCertificate(serial, "superseded", now, []);
-    await pub.refresh();
-    assert.equal(pub.stats.rowsRead, 260 + 15);
-    assert.equal(pub.stats.builds, 2);
-    const second = pub.current;
-    assert.ok(second);
-    assert.equal(readCrl(second.der).entries.length, 255);
-    assert.ok(second.crlNumber > first.crlNumber);
-
-    // An hour later it is signed again even without revocations.
-    clock.now = new Date(clock.now.getTime() + 61 * 60_000);
-    await pub.refresh();
-    assert.equal(pub.stats.builds, 3);
-    assert.ok((pub.current?.crlNumber ?? 0n) > second.crlNumber);
-  } finally {
-    pub.stop();
-  }
-});
 
 /** A test CA, a store, and one client certificate of that CA recorded in it (valid for a day either side of now). */
 async function oneCertificateOnRecord(): Promise<{ ca: Awaited<ReturnType<typeof makeTestCa>>; s: KyselyStore; der: Buffer; serial: string }> {
@@ -137,34 +80,11 @@ test("the OCSP responder reuses a cached answer only while the database still sa
   assert.ok(readCertificate(later).notAfter.getTime() > clock.now.getTime() + 20 * DAY);
 });
 
-test("followers (serve's workers) serve the CRL and answer with the responder handed to them, and pass nudges on", async () => {
+test("followers (serve's workers) answer with the responder handed to them", async () => {
   const { ca, s, der, serial } = await oneCertificateOnRecord();
   const clock = { now: new Date() };
   const signer = keyObjectSigner(ca.issuingKey.privateKey);
-  const options = { store: s, issuingDer: ca.issuingDer, signer, clock: () => clock.now, intervalMinutes: 60, validityHours: 24, checkSeconds: 3600 };
-  const leader = new CrlPublisher(options);
-  const follower = new CrlPublisher(options);
-  leader.onPublish((crl) => follower.adopt(crl));
-  let nudges = 0;
-  follower.relayNudges(() => { nudges++; });
-  await leader.start();
-  try {
-    assert.deepEqual(follower.current?.der, leader.current?.der);
-    await s.revokeCertificate(serial, "keyCompromise", new Date(), []);
-    // A revocation in the follower's process reaches the leader, which signs and hands the CRL back.
-    follower.nudge();
-    assert.equal(nudges, 1);
-    assert.equal(follower.stats.builds, 0);
-    await leader.refresh();
-    assert.equal(readCrl(follower.current?.der ?? Buffer.alloc(0)).entries.length, 1);
-    assert.deepEqual(follower.current?.der, leader.current?.der);
-    // An older CRL arriving late does not replace a newer one.
-    const newer = follower.current ?? assert.fail("no CRL");
-    follower.adopt({ ...newer, crlNumber: newer.crlNumber - 1n, der: Buffer.from([0x30, 0]) });
-    assert.equal(follower.current, newer);
-  } finally {
-    leader.stop();
-  }
+  await s.revokeCertificate(serial, "keyCompromise", new Date(), []);
 
   const own = { store: s, issuingDer: ca.issuingDer, issuingSigner: signer, clock: () => clock.now, cacheSeconds: 0 };
   const maker = new OcspResponder(own);

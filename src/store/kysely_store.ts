@@ -18,7 +18,7 @@ import type { AddressFailureStore } from "../http/failure_limiter.js";
 import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
-import type { OcspSubject, StoredOcspResponse } from "../status/ports.js";
+import type { OcspSubject, StoredCrl, StoredOcspResponse } from "../status/ports.js";
 import { prepared } from "./prepared.js";
 
 type Conn = Kysely<Database> | Transaction<Database>;
@@ -924,6 +924,78 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     await this.write(async (t) => {
       await t.deleteFrom("ocsp_responses").where("serial", "in", [...serials]).execute();
     });
+  }
+
+  // ---- CRL publishing (status/crl_publisher.ts): signed CRLs, the shards' revocations, the signer's lease ----
+
+  /** The serial's last two hex digits, as the revocations_crl_shard index holds them. */
+  private serialEnding() {
+    return this.dialect === "postgres" ? sql<string>`right(serial, 2)` : sql<string>`substr(serial, -2)`;
+  }
+
+  /** Revocations whose serial ends in one of `endings` (all when undefined) with seq > afterSeq, in seq order, at most `limit`. */
+  async revocationsEndingIn(endings: readonly string[] | undefined, afterSeq: number, limit: number): Promise<RevocationRow[]> {
+    let q = this.db.selectFrom("revocations").selectAll().where("seq", ">", afterSeq);
+    if (endings) q = q.where(this.serialEnding(), "in", endings);
+    const rows = await q.orderBy("seq").limit(limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), serial: r.serial, revokedAt: date(r.revoked_at), reason: r.reason as RevocationReason }));
+  }
+
+  /** How many revocations there are whose serial ends in one of `endings` (all when undefined). */
+  async countRevocationsEndingIn(endings: readonly string[] | undefined): Promise<number> {
+    let q = this.db.selectFrom("revocations").select((eb) => eb.fn.countAll().as("n"));
+    if (endings) q = q.where(this.serialEnding(), "in", endings);
+    const r = await q.executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /** Every stored CRL's scope and number: a cheap "has anything changed" read. */
+  async crlVersions(): Promise<{ scope: string; crlNumber: bigint }[]> {
+    const rows = await this.db.selectFrom("crls").select(["scope", "crl_number"]).execute();
+    return rows.map((r) => ({ scope: r.scope, crlNumber: BigInt(r.crl_number) }));
+  }
+
+  async loadCrl(scope: string): Promise<StoredCrl | undefined> {
+    const r = await this.db.selectFrom("crls").selectAll().where("scope", "=", scope).executeTakeFirst();
+    return r ? {
+      scope: r.scope, crlNumber: BigInt(r.crl_number), thisUpdate: date(r.this_update), nextUpdate: date(r.next_update), der: Buffer.from(r.der),
+      entries: Number(r.entries), maxSeq: Number(r.max_seq), url: r.url, signedBy: r.signed_by,
+    } : undefined;
+  }
+
+  /**
+   * Stores a signed CRL if the stored one still has `previousNumber` (none stored: undefined):
+   * false when another signer got there first, so a CRL number never goes back.
+   */
+  async saveCrl(c: StoredCrl, previousNumber: bigint | undefined): Promise<boolean> {
+    const values = {
+      crl_number: c.crlNumber.toString(), this_update: iso(c.thisUpdate), next_update: iso(c.nextUpdate), der: c.der,
+      entries: c.entries, max_seq: c.maxSeq, url: c.url, signed_by: c.signedBy,
+    };
+    if (previousNumber === undefined) {
+      const r = await this.db.insertInto("crls").values({ scope: c.scope, ...values })
+        .onConflict((oc) => oc.column("scope").doNothing()).executeTakeFirst();
+      return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    }
+    const r = await this.db.updateTable("crls").set(values).where("scope", "=", c.scope).where("crl_number", "=", previousNumber.toString()).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Takes or renews the lease `name` for `holder` until `until`: one conditional update, which
+   * succeeds when the holder has it already or it expired (at `now`). True when held now.
+   */
+  async acquireLease(name: string, holder: string, now: Date, until: Date): Promise<boolean> {
+    await this.db.insertInto("leases").values({ name, holder: "", expires_at: iso(new Date(0)) })
+      .onConflict((oc) => oc.column("name").doNothing()).execute();
+    const r = await this.db.updateTable("leases").set({ holder, expires_at: iso(until) }).where("name", "=", name)
+      .where((eb) => eb.or([eb("holder", "=", holder), eb("expires_at", "<=", iso(now))])).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Gives the lease up (a clean shutdown), so another process need not wait for it to expire. */
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.db.updateTable("leases").set({ expires_at: iso(new Date(0)) }).where("name", "=", name).where("holder", "=", holder).execute();
   }
 
   async close(): Promise<void> {

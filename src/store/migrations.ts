@@ -191,6 +191,33 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("certificates_created").on("certificates").columns(["created_at", "serial"]).execute();
       },
     },
+    "0007_crl_store": {
+      async up(db: Kysely<unknown>) {
+        // Signed CRLs, one row per scope (a shard, the full CRL, the ARL): `serve` answers from
+        // these bytes at once after a start, every worker and instance serves the same ones, and
+        // a revocation re-signs one shard from its previous bytes. crl_number is decimal text
+        // (up to 159 bits); max_seq the highest revocation seq the CRL was built from.
+        await db.schema.createTable("crls")
+          .addColumn("scope", "text", (c) => c.primaryKey())
+          .addColumn("crl_number", "text", (c) => c.notNull())
+          .addColumn("this_update", "text", (c) => c.notNull())
+          .addColumn("next_update", "text", (c) => c.notNull())
+          .addColumn("der", bytes, (c) => c.notNull())
+          .addColumn("entries", "integer", (c) => c.notNull())
+          .addColumn("max_seq", "integer", (c) => c.notNull())
+          .addColumn("url", "text", (c) => c.notNull())
+          .addColumn("signed_by", "text", (c) => c.notNull())
+          .execute();
+        // Named leases (the CRL signer): held by whoever updated the row last, until expires_at.
+        await db.schema.createTable("leases")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("holder", "text", (c) => c.notNull())
+          .addColumn("expires_at", "text", (c) => c.notNull())
+          .execute();
+        // A CRL shard's revocations by the serial's last two hex digits (pki/crl_shard.ts).
+        await sql`create index revocations_crl_shard on revocations (${dialect === "postgres" ? sql`(right(serial, 2))` : sql`substr(serial, -2)`})`.execute(db);
+      },
+    },
   };
 }
 

@@ -129,6 +129,25 @@ export interface OcspResponsesTable {
   refresh_at: string;
 }
 
+/** A signed CRL as published (0005). */
+export interface CrlsTable {
+  scope: string;
+  crl_number: string;
+  this_update: string;
+  next_update: string;
+  der: Buffer;
+  entries: number;
+  max_seq: number;
+  url: string;
+  signed_by: string;
+}
+
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   passcodes: PasscodesTable;
@@ -141,4 +160,6 @@ export interface Database {
   reminders_sent: RemindersSentTable;
   address_failures: AddressFailuresTable;
   ocsp_responses: OcspResponsesTable;
+  crls: CrlsTable;
+  leases: LeasesTable;
 }

@@ -20,6 +20,8 @@ import { fromPem } from "../../src/pki/pem.js";
 import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
 import { makeTestCa, issueClientCert, DAY } from "../helpers/client_pki.js";
 import { generateKeyPair } from "../../src/pki/keys.js";
+import { crlShardOf } from "../../src/pki/crl_shard.js";
+import { INIT_CRL_SHARDS } from "../../src/server/config.js";
 
 let ca: TestCa | undefined;
 let srv: Served | undefined;
@@ -27,10 +29,13 @@ const work = tempDir();
 
 before(async () => {
   ca = await initCa();
-  // Revocations made by another process are picked up every second (the default is five).
+  // Revocations made by another process are picked up every second (the default is five), and the full CRL follows the shards a second later.
   const file = join(ca.dir, "shomei.json");
   const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({ ...config, revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 } }, null, 2));
+  writeFileSync(file, JSON.stringify({
+    ...config, revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 },
+    crl: { ...(config.crl as object), fullCrlSeconds: 1 },
+  }, null, 2));
   srv = await serve(ca.dir);
 });
 after(async () => {
@@ -75,7 +80,8 @@ test("good, then revoked by `shomei-ca cert revoke` in another process: OCSP (GE
   const crlUrl = /URI:(\S+\.crl)/.exec(text)?.[1];
   const caIssuers = /CA Issuers - URI:(\S+)/.exec(text)?.[1];
   assert.equal(ocspUrl, srv.ocspUrl);
-  assert.equal(crlUrl, srv.crlUrl);
+  // A new CA has 16 CRL shards: the certificate names its own (the serial's last octet mod 16).
+  assert.equal(crlUrl, srv.crlUrl.replace(/\.crl$/, `-${crlShardOf(alice.serial, INIT_CRL_SHARDS)}.crl`));
   assert.ok(caIssuers);
   const issuing = await run("curl", ["-sf", caIssuers]);
   assert.equal(issuing.code, 0);
@@ -120,23 +126,46 @@ test("good, then revoked by `shomei-ca cert revoke` in another process: OCSP (GE
   assert.deepEqual([answer.status, answer.reason], ["revoked", "keyCompromise"]);
   assert.match(await ocsp(bob, ocspUrl), /cert\.pem: good/);
 
-  // The CRL at the certificate's distribution point lists it once the publisher has read it.
-  const crlDer = join(work, "issuing.crl");
-  const crlPem = join(work, "crl.pem");
-  await until("the CRL to list the revocation", async () => {
-    const c = await run("curl", ["-sf", "-o", crlDer, crlUrl]);
+  // The CRL shard at the certificate's distribution point lists it once the publisher has read it.
+  const fetchCrl = async (url: string, name: string): Promise<{ der: string; pem: string; text: string }> => {
+    const der = join(work, `${name}.crl`);
+    const pem = join(work, `${name}.pem`);
+    const c = await run("curl", ["-sf", "-o", der, url]);
     assert.equal(c.code, 0, c.stderr);
-    const listed = await run("openssl", ["crl", "-inform", "DER", "-in", crlDer, "-noout", "-text"]);
-    return listed.stdout.toUpperCase().includes(alice.serial.toUpperCase()) ? true : undefined;
+    const text = (await run("openssl", ["crl", "-inform", "DER", "-in", der, "-noout", "-text"])).stdout;
+    assert.equal((await run("openssl", ["crl", "-inform", "DER", "-in", der, "-out", pem])).code, 0);
+    return { der, pem, text };
+  };
+  const listed = (text: string, serial: string): boolean => text.toUpperCase().includes(serial.toUpperCase());
+  const shard = await until("the CRL shard to list the revocation", async () => {
+    const c = await fetchCrl(crlUrl, "alice-shard");
+    return listed(c.text, alice.serial) ? c : undefined;
   });
-  assert.equal((await run("openssl", ["crl", "-inform", "DER", "-in", crlDer, "-out", crlPem])).code, 0);
+  assert.match(shard.text, /Issuing Distribution Point: critical/, shard.text);
+  assert.match(shard.text, new RegExp(`URI:${crlUrl.replace(/[.?*+^$[\]\\(){}|-]/g, "\\$&")}`), shard.text);
+  assert.match(shard.text, /Only User Certificates/, shard.text);
   const chain = join(work, "chain.pem");
   writeFileSync(chain, readFileSync(ca.rootPem, "utf8") + readFileSync(ca.issuingPem, "utf8"));
-  const rejected = await run("openssl", ["verify", "-crl_check", "-CRLfile", crlPem, "-CAfile", chain, alice.certPath]);
+  const rejected = await run("openssl", ["verify", "-crl_check", "-CRLfile", shard.pem, "-CAfile", chain, alice.certPath]);
   assert.notEqual(rejected.code, 0);
   assert.match(rejected.stdout + rejected.stderr, /certificate revoked/);
-  const accepted = await run("openssl", ["verify", "-crl_check", "-CRLfile", crlPem, "-CAfile", chain, bob.certPath]);
+  // Bob's certificate, with the shard its own distribution point names: accepted.
+  const bobUrl = /URI:(\S+\.crl)/.exec(await certText(bob.certPath))?.[1];
+  assert.ok(bobUrl);
+  const bobShard = await fetchCrl(bobUrl, "bob-shard");
+  const accepted = await run("openssl", ["verify", "-crl_check", "-CRLfile", bobShard.pem, "-CAfile", chain, bob.certPath]);
   assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
+
+  // The full CRL at the old URL lists it too (re-signed after fullCrlSeconds, a second here), and has no distribution point of its own.
+  const full = await until("the full CRL to list the revocation", async () => {
+    const c = await fetchCrl(srv?.crlUrl ?? "", "full");
+    return listed(c.text, alice.serial) ? c : undefined;
+  });
+  assert.doesNotMatch(full.text, /Issuing Distribution Point/);
+  const fullRejects = await run("openssl", ["verify", "-crl_check", "-CRLfile", full.pem, "-CAfile", chain, alice.certPath]);
+  assert.match(fullRejects.stdout + fullRejects.stderr, /certificate revoked/);
+  const fullAccepts = await run("openssl", ["verify", "-crl_check", "-CRLfile", full.pem, "-CAfile", chain, bob.certPath]);
+  assert.equal(fullAccepts.code, 0, fullAccepts.stdout + fullAccepts.stderr);
 
   // The portal refuses the revoked certificate at the next login.
   const next = new Browserish(portalUrl, rootPem, { certPem: readFileSync(alice.certPath, "utf8"), keyPem: readFileSync(alice.keyPath, "utf8") });

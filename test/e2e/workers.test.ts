@@ -14,12 +14,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:https";
 import { connect } from "node:net";
-import { addUser, childrenOf, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
+import { addUser, childrenOf, crlShardUrlFor, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
 import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
 import { shomeiCa } from "../helpers/run.js";
 import { readCrl } from "../../src/pki/crl.js";
+import { readCertificate } from "../../src/pki/certificate.js";
 import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
 import { readCertsOnly } from "../../src/pki/pkcs7.js";
 import { fromPem, toPem } from "../../src/pki/pem.js";
@@ -126,13 +127,15 @@ test("concurrent enrollments through both workers succeed; both serve the same C
   const certDer = readCertsOnly(Buffer.from(issued.body.replace(/\s/g, ""), "base64"))[0] ?? assert.fail("no certificate");
   const issuerDer = fromPem(readFileSync(ca.issuingPem, "utf8"), "CERTIFICATE");
   const ocspReq = buildOcspRequest(certDer, issuerDer);
+  // The CRL shard the certificate names: re-signed at once on a revocation (the full CRL follows within crl.fullCrlSeconds).
+  const shardUrl = crlShardUrlFor(srv.crlUrl, readCertificate(certDer).serialHex);
 
   const look = async (): Promise<{ crls: Set<string>; statuses: Set<string> }> => {
     const crls = new Set<string>();
     const statuses = new Set<string>();
     // Eight connections: round-robin gives each worker several of them.
     for (let i = 0; i < 8; i++) {
-      crls.add((await fetchBytes(srv.crlUrl)).toString("base64"));
+      crls.add((await fetchBytes(shardUrl)).toString("base64"));
       const answer = await fetchBytes(srv.ocspUrl, { method: "POST", body: ocspReq, headers: { "content-type": "application/ocsp-request" } });
       // readOcspResponse checks the signature and the responder certificate against the issuing CA.
       statuses.add(readOcspResponse(answer, certDer, issuerDer, { now: new Date() }).status);
@@ -291,14 +294,16 @@ test("a revocation in one worker's console reaches both workers' CRL at once (th
   const issued = await enroll(srv.estUrl, ca.rootPem, u.id, u.passcode, (await makeCsr(u.id)).base64);
   assert.equal(issued.status, 200, issued.body);
   const serial = (await show(ca.dir, u.id)).certificates[0]?.serial ?? assert.fail("no serial");
-  const before = await fetchBytes(srv.crlUrl);
+  // The CRL shard the certificate names: re-signed at once (the full CRL follows within crl.fullCrlSeconds).
+  const shardUrl = crlShardUrlFor(srv.crlUrl, serial);
+  const before = await fetchBytes(shardUrl);
   assert.equal(readCrl(before).entries.length, 0);
   const rv = await op.postJson(`/api/v1/certificates/${serial}/revoke`, { reason: "keyCompromise" });
   assert.equal(rv.status, 200, rv.body);
 
   const crls = async (): Promise<Set<string>> => {
     const seen = new Set<string>();
-    for (let i = 0; i < 6; i++) seen.add((await fetchBytes(srv.crlUrl)).toString("base64"));
+    for (let i = 0; i < 6; i++) seen.add((await fetchBytes(shardUrl)).toString("base64"));
     return seen;
   };
   let now = await crls();

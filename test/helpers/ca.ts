@@ -8,6 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, shomeiCa, SHOMEI_CA } from "./run.js";
+import { crlShardOf, crlShardUrl } from "../../src/pki/crl_shard.js";
+import { INIT_CRL_SHARDS } from "../../src/server/config.js";
 
 export interface TestCa {
   readonly dir: string;
@@ -211,4 +213,12 @@ export async function addUser(dir: string, userId: string, extra: readonly strin
 
 export function readText(path: string): string {
   return readFileSync(path, "utf8");
+}
+
+/**
+ * The CRL shard a certificate of a CA made by `init` names as its distribution point (init
+ * chooses INIT_CRL_SHARDS shards), from the full CRL's URL (serve's `CRL:` line) and the serial.
+ */
+export function crlShardUrlFor(fullCrlUrl: string, serialHex: string): string {
+  return crlShardUrl(fullCrlUrl, crlShardOf(serialHex, INIT_CRL_SHARDS));
 }

@@ -61,12 +61,12 @@ export async function startInProcess(dir: string, clock: Clock, o: InProcessOpti
     const limit = o.failureLimit ?? { max: 1_000_000, windowMs: 60_000 };
     const failureLimit = limit === "configured" ? undefined : limit;
     // As `serve` does: publication first, so every certificate issued names its OCSP and CRL URLs.
-    await services.crl.start();
     const publication = await buildPublicationApp(services, { logLevel: "silent", clock: () => clock.now });
     await publication.listen({ host: "127.0.0.1", port: 0 });
     const httpUrl = `http://127.0.0.1:${(publication.server.address() as AddressInfo).port}`;
     const urls = publicationUrls(httpUrl);
     const configured = services.config.urls;
+    await services.crl.start(configured.crlUrl ?? urls.crlUrl);
     services.issuer.setUrls(configured.ocspUrl || configured.crlUrl || configured.caIssuersUrl ? configured : urls);
     const app = await buildApp(services, { logLevel: "silent", ...(failureLimit ? { failureLimit } : {}), portalUrl: () => published.portal });
     o.configure?.(app);

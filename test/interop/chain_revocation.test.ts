@@ -95,11 +95,12 @@ before(async () => {
   carol = await enroll("a0000973");
   const revoke = await shomeiCa(["cert", "revoke", carol.serial, "--reason", "keyCompromise", "--data", ca.dir]);
   assert.equal(revoke.code, 0, revoke.stderr);
-  // Wait until the CRL lists it, so every check below sees the revocation however it asks.
+  // Wait until the CRL shard carol's certificate names lists it, so every check below sees the revocation however it asks.
   const crlDer = join(work, "wait.crl");
+  const carolCdp = /URI:(\S+\.crl)/.exec(await certText(carol.certPath))?.[1] ?? srv.crlUrl;
   for (let i = 0; ; i++) {
     assert.ok(i < 300, "the CRL did not list the revocation");
-    const c = await run("curl", ["-sf", "-o", crlDer, srv.crlUrl]);
+    const c = await run("curl", ["-sf", "-o", crlDer, carolCdp]);
     if (c.code === 0 && (await run("openssl", ["crl", "-inform", "DER", "-in", crlDer, "-noout", "-text"])).stdout.toUpperCase().includes(carol.serial.toUpperCase())) break;
     await new Promise((res) => setTimeout(res, 100));
   }
@@ -177,31 +178,38 @@ test("an old data folder: serve warns there is no ARL; ca reissue-issuing keeps 
 test("openssl verify -crl_check_all with the CRL and the ARL fetched from the URLs the certificates name: good passes, revoked fails", async (t) => {
   if (!(await needs(t, "openssl", "curl"))) return;
   assert.ok(ca && srv && alice && bob && carol);
-  const leafCdp = /URI:(\S+\.crl)/.exec(await certText(bob.certPath))?.[1];
   const issuingCdp = /URI:(\S+\.crl)/.exec(await certText(ca.issuingPem))?.[1];
-  assert.ok(leafCdp && issuingCdp);
-  assert.equal(leafCdp, srv.crlUrl);
-  const crls: string[] = [];
-  for (const [name, url] of [["issuing", leafCdp], ["root", issuingCdp]] as const) {
+  assert.ok(issuingCdp);
+  const fetched = async (name: string, url: string): Promise<string> => {
     const der = join(work, `${name}-fetched.crl`);
     const pem = join(work, `${name}-fetched.crl.pem`);
     const c = await run("curl", ["-sf", "-o", der, url]);
     assert.equal(c.code, 0, `${url}: ${c.stderr}`);
     assert.equal((await run("openssl", ["crl", "-inform", "DER", "-in", der, "-out", pem])).code, 0);
-    crls.push(pem);
-  }
+    return pem;
+  };
+  const arl = await fetched("root", issuingCdp);
+  /** The CRL the leaf's own distribution point names (its shard of the issuing CA's CRL), then the ARL. */
+  const crlsFor = async (leaf: string): Promise<string[]> => {
+    const leafCdp = /URI:(\S+\.crl)/.exec(await certText(leaf))?.[1];
+    assert.ok(leafCdp);
+    // Certificates issued with CRL shards name their shard of the issuing CA's CRL.
+    assert.match(leafCdp, /\/crl\/issuing-\d+\.crl$/);
+    return [await fetched(leaf.replace(/\W/g, "_"), leafCdp), arl];
+  };
   const chain = join(work, "chain.pem");
   writeFileSync(chain, readFileSync(ca.rootPem, "utf8") + readFileSync(ca.issuingPem, "utf8"));
   const verify = (leaf: string, crlFiles: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
     run("openssl", ["verify", "-crl_check_all", ...crlFiles.flatMap((f) => ["-CRLfile", f]), "-CAfile", chain, leaf]);
 
   for (const leaf of [alice.certPath, bob.certPath]) {
-    const ok = await verify(leaf, crls);
+    const ok = await verify(leaf, await crlsFor(leaf));
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   }
-  const revoked = await verify(carol.certPath, crls);
+  const revoked = await verify(carol.certPath, await crlsFor(carol.certPath));
   assert.notEqual(revoked.code, 0);
   assert.match(revoked.stdout + revoked.stderr, /certificate revoked/);
+  const crls = await crlsFor(bob.certPath);
   // Without the ARL the chain cannot be checked: the failure the issue reported, at depth 1.
   const noArl = await verify(bob.certPath, crls.slice(0, 1));
   assert.notEqual(noArl.code, 0);
@@ -222,16 +230,13 @@ test("Java CertPathValidator, PKIX defaults with revocation, OCSP and CRL distri
   const revoked = await java(carol.certPath);
   assert.match(revoked.stdout, /^REVOKED/, revoked.stdout + revoked.stderr);
   assert.equal(revoked.code, 1);
-  // The ARL is what lets Java decide about the issuing CA: without it, the error the issue reported.
-  const arl = join(ca.dir, "ca", "root.crl");
-  const kept = readFileSync(arl);
-  rmSync(arl);
-  try {
-    const undecided = await java(bob.certPath);
-    assert.match(undecided.stdout, /^INVALID: .*\(index 1\)$/m, undecided.stdout + undecided.stderr); // index 1: the issuing CA
-  } finally {
-    writeFileSync(arl, kept);
-  }
+  // The ARL is what lets Java decide about the issuing CA: with the old issuing CA certificate,
+  // which names no ARL, the error the issue reported. (Removing ca/root.crl no longer hides the
+  // ARL: serve keeps the signed ARL in the database.)
+  const oldIssuing = join(work, "old-issuing-for-java.pem");
+  writeFileSync(oldIssuing, oldIssuingPem);
+  const undecided = await run("java", ["-Dcom.sun.security.enableCRLDP=true", JAVA_CHECK, ca.rootPem, oldIssuing, bob.certPath], { timeoutMs: 180_000 });
+  assert.match(undecided.stdout, /^INVALID: .*\(index 1\)$/m, undecided.stdout + undecided.stderr); // index 1: the issuing CA
 });
 
 test("ca sign-arl re-signs the ARL; with the root key kept offline it says so (ROOT_KEY_OFFLINE) and changes nothing; ca --help", async (t) => {

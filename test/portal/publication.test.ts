@@ -9,6 +9,7 @@ import { readCrl } from "../../src/pki/crl.js";
 import { fromPem } from "../../src/pki/pem.js";
 import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
 import { realClock } from "../helpers/inprocess.js";
+import { crlShardUrlFor } from "../helpers/ca.js";
 import { OPERATOR_ID, startPortalEnv, type PortalEnv } from "../helpers/portal.js";
 
 let env: PortalEnv;
@@ -32,7 +33,7 @@ test("a console revocation is in the CRL at once and OCSP answers revoked", asyn
   await env.server.services.portal.revoke(operator, u.serial, "superseded");
   assert.equal(await ask(), "revoked");
   for (let i = 0; ; i++) {
-    const crl = readCrl(Buffer.from(await (await fetch(env.crlUrl)).arrayBuffer()));
+    const crl = readCrl(Buffer.from(await (await fetch(crlShardUrlFor(env.crlUrl, u.serial))).arrayBuffer()));
     if (crl.entries.some((e) => e.serialHex === u.serial && e.reason === "superseded")) break;
     assert.ok(i < 100, "the CRL did not list the revocation");
     await new Promise((r) => setTimeout(r, 50));

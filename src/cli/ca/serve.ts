@@ -11,7 +11,7 @@ import { DataDir } from "../../server/data_dir.js";
 import { publicationUrls } from "../../server/publication.js";
 import { openCa } from "../../server/services.js";
 import { OcspPresigner } from "../../status/ocsp_presigner.js";
-import { Supervisor, toWireCrl, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
+import { Supervisor, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { oldWrappingWarning } from "./keys.js";
@@ -31,11 +31,13 @@ HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら�
   --http-port N    失効情報（CRL・OCSP・発行 CA 証明書）を平文 HTTP で公開するポート（既定: 設定ファイル、通常 8080。--port 0 のときは 0）
   --workers N      リクエストを処理するワーカープロセスの数（既定: 設定ファイルの workers、なければ CPU コア数）
 リクエストはすべてワーカープロセスが処理し、監視役のプロセスが停止したワーカーを自動で再起動します（WORKER_DIED を記録）。
-CRL の署名、OCSP 応答者証明書と事前署名した OCSP 応答（証明書ごと、データベースに保存、ocsp.responseValidityHours の半分ごとに更新）、
+CRL の署名（リースを持つとき）、OCSP 応答者証明書と事前署名した OCSP 応答（証明書ごと、データベースに保存、ocsp.responseValidityHours の半分ごとに更新）、
 メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
 SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停止します。
 ポータルはブラウザにクライアント証明書を求めるため、EST とは別のポートで待ち受けます。
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
+CRL を分割している場合（crl.shards、init の既定は 16）、証明書には自分の分割 CRL /crl/issuing-N.crl が記載されます。
+署名済みの CRL はデータベースに保存され、起動直後からその内容を返します。署名するのはリース（crl.leaseSeconds）を持つ 1 プロセスだけです。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
   en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
@@ -48,11 +50,14 @@ Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, print
                    normally 8080; 0 with --port 0)
   --workers N      worker processes that serve the requests (default: workers in the config, else one per CPU core)
 Worker processes serve every request; a supervisor process restarts a worker that stops (logged as WORKER_DIED).
-The supervisor alone signs the CRLs, makes the OCSP responder certificate, pre-signs an OCSP answer for every
+The supervisor alone signs the CRLs (when it holds the lease), makes the OCSP responder certificate, pre-signs an OCSP answer for every
 certificate (stored in the database, renewed half-way through ocsp.responseValidityHours), delivers mail and runs the reminders.
 SIGTERM or Ctrl+C stops the service once the requests in flight are finished.
 The portal asks browsers for a client certificate, so it listens on a port of its own, apart from EST.
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
+With CRL shards (crl.shards, 16 from init), each certificate names its shard, /crl/issuing-N.crl, instead.
+Signed CRLs are stored in the database and served from the start; one process signs, the holder of a lease
+(crl.leaseSeconds) in the database.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 Exit codes: 0 stopped normally, 1 you must act, 3 internal error`,
 };
@@ -135,7 +140,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
     const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
     const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
-    await services.crl.start();
+    // The CRL URLs certificates will name (the shards' derive from the full CRL's): known before any worker listens.
+    await services.crl.start(config.urls.crlUrl ?? publicationUrls(publicBase(host, http, config.hostnames, "http")).crlUrl);
     // Stored answers are served from the first request; the first run signs what is missing in the background.
     await presigner.start();
     return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
@@ -154,14 +160,11 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     count,
     exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
     drainMs: DRAIN_MS,
-    init: (worker) => {
-      const crl = services.crl.current;
-      return {
-        t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
-        logLevel: flag(p, "verbose") ? "info" : "warn", responder,
-        keys: { issuing: services.issuingKeyPem, tls: services.tls.key }, ...(crl ? { crl: toWireCrl(crl) } : {}),
-      };
-    },
+    init: (worker) => ({
+      t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
+      logLevel: flag(p, "verbose") ? "info" : "warn", responder,
+      keys: { issuing: services.issuingKeyPem, tls: services.tls.key },
+    }),
     onNudge: () => {
       services.crl.nudge();
       presigner.nudge();
@@ -169,7 +172,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     onProblem: (e) => process.stderr.write(`${formatError(e, lang)}\n`),
     onReplaced: (worker, pid) => process.stderr.write(`${M.workerReplaced[lang](worker, pid)}\n`),
   });
-  services.crl.onPublish((crl) => supervisor.broadcast({ t: "crl", crl: toWireCrl(crl) }));
+  services.crl.onPublish(() => supervisor.broadcast({ t: "crl" }));
   broadcast.to = (serials) => supervisor.broadcast({ t: "ocsp", serials });
   const responderTimer = setInterval(() => {
     services.ocsp.exportResponder().then((r) => {
