@@ -5,26 +5,9 @@
  * so issuing costs the few parts that change. Tests check the result is byte-for-byte what
  * asn1-schema produces for the whole object.
  */
-import * as asn1js from "asn1js";
 import { tlv } from "./der.js";
 
-/** An element encoded elsewhere, written as it is. */
-class Encoded extends asn1js.BaseBlock {
-  constructor(private readonly bytes: Uint8Array) {
-    super();
-  }
-
-  override toBER(_sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
-    if (writer) {
-      writer.write(this.bytes);
-      return new ArrayBuffer(0);
-    }
-    return this.bytes.slice().buffer;
-  }
-}
-
-/** An element already DER-encoded, for use inside an asn1js structure without re-encoding it. */
-export const encoded = (b: Uint8Array): asn1js.BaseBlock => new Encoded(b);
+export { encoded } from "./asn1_encoded.js";
 
 const two = (n: number): string => String(n).padStart(2, "0");
 

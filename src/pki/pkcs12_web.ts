@@ -9,7 +9,7 @@
  * Pure: only `globalThis.crypto` (browsers, and Node.js ≥ 20 for the tests).
  */
 import * as asn1js from "asn1js";
-import { encoded } from "./assemble.js";
+import { encoded } from "./asn1_encoded.js";
 import { desEde3CbcEncrypt } from "./des.js";
 import { iterateSha1, iterateSha256 } from "./sha_iterate.js";
 import { addToEachBlock, stretch } from "./pkcs12_kdf_steps.js";
