@@ -5,11 +5,13 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { userInfo } from "node:os";
-import { buildCsr } from "../src/pki/csr.js";
+import type { CertificateRecord } from "../src/ca/ports.js";
+import { buildCsr, parseCsr } from "../src/pki/csr.js";
 import { keyObjectSigner } from "../src/pki/keys.js";
 import { generatePasscode, passcodeHash } from "../src/registration/passcode.js";
 import type { PasscodeRecord, UserRecord } from "../src/registration/ports.js";
 import type { DataDir } from "../src/server/data_dir.js";
+import type { CaServices } from "../src/server/services.js";
 import { initCa } from "../src/server/init.js";
 import type { KyselyStore } from "../src/store/kysely_store.js";
 
@@ -93,4 +95,14 @@ export async function registerUsers(store: KyselyStore, secret: Uint8Array, orga
     };
     await store.registerUser(user, passcode, []);
   }
+}
+
+/** One registered user with one issued certificate on record (what the revocation benchmarks answer about). */
+export async function issueBenchCertificate(s: CaServices): Promise<CertificateRecord> {
+  const [user] = await makeUsers(new UserIds(), 1);
+  if (!user) throw new Error("no bench user");
+  await registerUsers(s.store, s.dir.hmacSecret(), s.config.organization, [user]);
+  const cert = await s.issuer.issueClient(parseCsr(user.csrDer), { userId: user.userId, organization: s.config.organization, email: benchEmail(user.userId) }, new Date(), "bench");
+  await s.store.insertCertificate(cert, []);
+  return cert;
 }

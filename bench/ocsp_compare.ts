@@ -17,12 +17,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseCsr } from "../src/pki/csr.js";
 import { readOcspResponse } from "../src/pki/ocsp.js";
 import { toPem } from "../src/pki/pem.js";
 import { readCertificate } from "../src/pki/certificate.js";
 import { openCa } from "../src/server/services.js";
-import { benchEmail, createCa, makeUsers, registerUsers, UserIds } from "./fixtures.js";
+import { createCa, issueBenchCertificate } from "./fixtures.js";
 import { writeSection } from "./doc_section.js";
 
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL("../../docs/revocation-benchmarks.md", import.meta.url));
@@ -140,11 +139,7 @@ async function inNamespace(): Promise<number> {
     let certDer: Buffer;
     let responder: { der: Buffer; keyPem: string };
     try {
-      const [user] = await makeUsers(new UserIds(), 1);
-      if (!user) throw new Error("no bench user");
-      await registerUsers(s.store, s.dir.hmacSecret(), s.config.organization, [user]);
-      const cert = await s.issuer.issueClient(parseCsr(user.csrDer), { userId: user.userId, organization: s.config.organization, email: benchEmail(user.userId) }, new Date(), "bench");
-      await s.store.insertCertificate(cert, []);
+      const cert = await issueBenchCertificate(s);
       certDer = cert.der;
       responder = await s.ocsp.exportResponder();
     } finally {

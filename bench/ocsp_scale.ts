@@ -17,13 +17,12 @@ import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { parseCsr } from "../src/pki/csr.js";
 import { tlv } from "../src/pki/der.js";
 import { buildOcspRequest, certIdFor, issuerHashes, readOcspResponse } from "../src/pki/ocsp.js";
 import { buildPublicationApp } from "../src/server/publication.js";
 import { openCa } from "../src/server/services.js";
 import { OcspPresigner } from "../src/status/ocsp_presigner.js";
-import { benchEmail, createCa, makeUsers, registerUsers, UserIds } from "./fixtures.js";
+import { createCa, issueBenchCertificate } from "./fixtures.js";
 import { writeSection } from "./doc_section.js";
 
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL("../../docs/revocation-benchmarks.md", import.meta.url));
@@ -50,11 +49,7 @@ async function one(count: number): Promise<Row> {
     await createCa(root);
     const s = await openCa(root);
     try {
-      const [user] = await makeUsers(new UserIds(), 1);
-      if (!user) throw new Error("no bench user");
-      await registerUsers(s.store, s.dir.hmacSecret(), s.config.organization, [user]);
-      const cert = await s.issuer.issueClient(parseCsr(user.csrDer), { userId: user.userId, organization: s.config.organization, email: benchEmail(user.userId) }, new Date(), "bench");
-      await s.store.insertCertificate(cert, []);
+      const cert = await issueBenchCertificate(s);
       let signPerSec: number | undefined;
       if (count === COUNTS[0]) {
         // The pre-signer's own rate: SIGN certificate records without answers (no CPU cap).

@@ -19,7 +19,6 @@ import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { parseCsr } from "../src/pki/csr.js";
 import { buildOcspRequest, readOcspResponse } from "../src/pki/ocsp.js";
 import { readCrl } from "../src/pki/crl.js";
 import { crlShardOf } from "../src/pki/crl_shard.js";
@@ -28,7 +27,7 @@ import { publicBase } from "../src/server/app.js";
 import { buildPublicationApp, publicationUrls } from "../src/server/publication.js";
 import { openCa } from "../src/server/services.js";
 import { CrlPublisher, FULL, shardScope } from "../src/status/crl_publisher.js";
-import { benchEmail, createCa, makeUsers, registerUsers, UserIds } from "./fixtures.js";
+import { createCa, issueBenchCertificate } from "./fixtures.js";
 import { sectionsOf } from "./doc_section.js";
 
 const SHOMEI_CA = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
@@ -113,11 +112,7 @@ async function main(): Promise<number> {
     try {
       // One real certificate for the OCSP part, then REVOKED revocation rows as the CLI or the
       // console would leave them (the certificates behind them do not matter to the CRL).
-      const [user] = await makeUsers(new UserIds(), 1);
-      if (!user) throw new Error("no bench user");
-      await registerUsers(s.store, s.dir.hmacSecret(), s.config.organization, [user]);
-      const cert = await s.issuer.issueClient(parseCsr(user.csrDer), { userId: user.userId, organization: s.config.organization, email: benchEmail(user.userId) }, new Date(), "bench");
-      await s.store.insertCertificate(cert, []);
+      const cert = await issueBenchCertificate(s);
 
       log(`Inserting ${REVOKED.toLocaleString("en-US")} revocations …`);
       let t0 = performance.now();
