@@ -150,7 +150,13 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const config = JSON.parse(readFileSync(file, "utf8")) as { portal: Record<string, unknown> };
       writeFileSync(file, JSON.stringify({ ...config, portal: { ...config.portal, maxFailedLogins: LOCK_AFTER }, addressLimit: { failures: ADDRESS_LIMIT, windowMinutes: 15 } }, null, 2));
       for (let i = 1; i <= 5; i++) members.push(await register(ca.dir, `a00001${String(i).padStart(2, "0")}`));
-      srv = await serve(ca.dir, ["--workers", "2"]);
+      // Round-robin hand-out of connections (NODE_CLUSTER_SCHED_POLICY=rr), so that each check
+      // below really reaches both workers. serve's default lets the workers accept themselves
+      // (cheaper), and then the kernel may give every connection of a short sequential check to
+      // one worker (seen in CI). What these tests prove, that the workers share every state
+      // through the database, does not depend on who accepts; the kill -9 test below runs on
+      // the default.
+      srv = await serve(ca.dir, ["--workers", "2"], { NODE_CLUSTER_SCHED_POLICY: "rr" });
       pids = await workerPids(srv);
       assert.equal(pids.length, 2);
       portal = portalOf(srv);

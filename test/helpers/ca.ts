@@ -52,10 +52,10 @@ export interface Served {
 }
 
 /** `shomei-ca serve --port 0`; resolves once it printed its EST, OCSP and CRL lines (it is then accepting). */
-export function serve(dir: string, extra: readonly string[] = []): Promise<Served> {
+export function serve(dir: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Served> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", dir, "--host", "127.0.0.1", "--port", "0", ...extra], {
-      env: { ...process.env, LANG: "en_US.UTF-8" }, stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LANG: "en_US.UTF-8", ...env }, stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
     const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`serve did not start: ${out}`)); }, 30_000);
