@@ -5,19 +5,11 @@
  * so issuing costs the few parts that change. Tests check the result is byte-for-byte what
  * asn1-schema produces for the whole object.
  */
-import { tlv } from "./der.js";
+import { tlv, timeDer } from "./der.js";
 
 export { encoded } from "./asn1_encoded.js";
 
-const two = (n: number): string => String(n).padStart(2, "0");
-
-/** UTCTime until 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds, written directly. */
-export function timeDer(d: Date): Buffer {
-  const t = new Date(Math.floor(d.getTime() / 1000) * 1000);
-  const y = t.getUTCFullYear();
-  const rest = two(t.getUTCMonth() + 1) + two(t.getUTCDate()) + two(t.getUTCHours()) + two(t.getUTCMinutes()) + two(t.getUTCSeconds()) + "Z";
-  return y > 2049 ? tlv(0x18, Buffer.from(String(y).padStart(4, "0") + rest, "latin1")) : tlv(0x17, Buffer.from(two(y % 100) + rest, "latin1"));
-}
+export { timeDer } from "./der.js";
 
 export interface TbsParts {
   /** Positive, minimally encoded serial bytes. */

@@ -14,7 +14,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
 import { encode } from "./certificate.js";
-import { children, header, readTlv, tlv, type Tlv } from "./der.js";
+import { children, header, readTlv, tlv, unsignedIntegerContent, type Tlv } from "./der.js";
 import type { Signer } from "./keys.js";
 import { nameToString } from "./names.js";
 import { keyIdentifier } from "./profiles.js";
@@ -75,15 +75,6 @@ function concatAll(parts: readonly Uint8Array[]): Buffer {
     at += p.length;
   }
   return out;
-}
-
-/** Minimal two's-complement content bytes of a non-negative integer given as big-endian magnitude. */
-function unsignedIntegerContent(magnitude: Buffer): Buffer {
-  let start = 0;
-  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
-  const m = magnitude.subarray(start);
-  if (m.length === 0) return Buffer.from([0]);
-  return (m[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m;
 }
 
 const SERIAL_HEX = /^[0-9a-fA-F]{1,80}$/;

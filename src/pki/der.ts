@@ -19,6 +19,32 @@ export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
   return Buffer.concat([header(tag, length), ...content]);
 }
 
+/** Minimal two's-complement content bytes of a non-negative integer given as big-endian magnitude. */
+export function unsignedIntegerContent(magnitude: Uint8Array): Buffer {
+  let start = 0;
+  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
+  const m = Buffer.from(magnitude.buffer, magnitude.byteOffset + start, magnitude.length - start);
+  if (m.length === 0) return Buffer.from([0]);
+  return (m[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m;
+}
+
+const two = (n: number): string => String(n).padStart(2, "0");
+
+/** GeneralizedTime of a date in whole seconds (YYYYMMDDHHMMSSZ), as DER and asn1-schema write it. */
+export function generalizedTimeDer(d: Date): Buffer {
+  const t = new Date(Math.floor(d.getTime() / 1000) * 1000);
+  return tlv(0x18, Buffer.from(String(t.getUTCFullYear()).padStart(4, "0") + monthToSecond(t), "latin1"));
+}
+
+/** UTCTime until 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), whole seconds. */
+export function timeDer(d: Date): Buffer {
+  const t = new Date(Math.floor(d.getTime() / 1000) * 1000);
+  const y = t.getUTCFullYear();
+  return y > 2049 ? generalizedTimeDer(t) : tlv(0x17, Buffer.from(two(y % 100) + monthToSecond(t), "latin1"));
+}
+
+const monthToSecond = (t: Date): string => two(t.getUTCMonth() + 1) + two(t.getUTCDate()) + two(t.getUTCHours()) + two(t.getUTCMinutes()) + two(t.getUTCSeconds()) + "Z";
+
 export interface Tlv {
   readonly tag: number;
   /** Where the element starts (its tag), where its content starts, and where it ends. */

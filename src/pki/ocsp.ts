@@ -15,7 +15,7 @@ import {
   id_ce_extKeyUsage,
 } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
-import { children, readTlv, tlv } from "./der.js";
+import { children, generalizedTimeDer, readTlv, tlv, unsignedIntegerContent } from "./der.js";
 import { SIGNATURE_ALGORITHMS, type Signer } from "./keys.js";
 import { publicKeyFromSpki } from "./spki.js";
 
@@ -554,17 +554,9 @@ const ALGORITHM_DER: Partial<Record<PresignedHash, Buffer>> = {};
 export function certIdFor(hashes: IssuerHashes, hash: PresignedHash, serialHex: string): OcspCertId {
   const h = hashes[hash];
   const oid = (ALGORITHM_DER[hash] ??= Buffer.from(AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: PRESIGNED_HASHES[hash], parameters: new Uint8Array([0x05, 0x00]).buffer }))));
-  let serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
-  if (serial.length === 0) serial = Buffer.from([0]);
-  if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
+  const serial = unsignedIntegerContent(Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex"));
   const der = tlv(0x30, oid, tlv(0x04, h.name), tlv(0x04, h.key), tlv(0x02, serial));
   return { hashAlgorithm: PRESIGNED_HASHES[hash], issuerNameHash: h.name, issuerKeyHash: h.key, serialHex, der };
-}
-
-/** GeneralizedTime of a date in whole seconds, as asn1-schema writes it (YYYYMMDDHHMMSSZ). */
-function generalizedTime(d: Date): Buffer {
-  const s = whole(d).toISOString();
-  return tlv(0x18, Buffer.from(`${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}${s.slice(11, 13)}${s.slice(14, 16)}${s.slice(17, 19)}Z`, "latin1"));
 }
 
 /** What a responder's answers repeat: its key hash (responderID byKey), algorithm and the certificates carried. */
@@ -600,10 +592,10 @@ export async function buildOcspResponseFast(t: ResponderTemplate, producedAt: Da
   if (r.status === "revoked") {
     if (!r.revokedAt) throw new ShomeiError("FIELD_INVALID", { field: "revokedAt", reason: "required for a revoked certificate" });
     const code = reasonCode(r.reason);
-    status = tlv(0xa1, generalizedTime(r.revokedAt), ...(code === undefined ? [] : [tlv(0xa0, tlv(0x0a, Buffer.from([code])))]));
+    status = tlv(0xa1, generalizedTimeDer(r.revokedAt), ...(code === undefined ? [] : [tlv(0xa0, tlv(0x0a, Buffer.from([code])))]));
   } else status = Buffer.from([r.status === "good" ? 0x80 : 0x82, 0x00]);
-  const single = tlv(0x30, r.certId.der, status, generalizedTime(r.thisUpdate), ...(r.nextUpdate ? [tlv(0xa0, generalizedTime(r.nextUpdate))] : []));
-  const tbs = tlv(0x30, t.responderId, generalizedTime(producedAt), tlv(0x30, single));
+  const single = tlv(0x30, r.certId.der, status, generalizedTimeDer(r.thisUpdate), ...(r.nextUpdate ? [tlv(0xa0, generalizedTimeDer(r.nextUpdate))] : []));
+  const tbs = tlv(0x30, t.responderId, generalizedTimeDer(producedAt), tlv(0x30, single));
   const signature = await t.signer.sign(tbs);
   const basic = tlv(0x30, tbs, t.algorithm, tlv(0x03, Buffer.from([0]), signature), t.certs);
   return tlv(0x30, tlv(0x0a, Buffer.from([0])), tlv(0xa0, tlv(0x30, tlv(0x06, OID_BASIC), tlv(0x04, basic))));
