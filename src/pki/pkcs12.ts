@@ -31,6 +31,7 @@ import { checkPkcs8 } from "./spki.js";
 import { berToDer } from "./der.js";
 import { rc2CbcDecrypt } from "./rc2.js";
 import { iterateSha1, iterateSha256 } from "./sha_iterate.js";
+import { derBytes, explicit0, int, nul, octets, oid, seq, type Block } from "./asn1_encoded.js";
 import { addToEachBlock, stretch } from "./pkcs12_kdf_steps.js";
 
 export type Pkcs12Profile = "modern" | "compatible";
@@ -234,15 +235,7 @@ function bmpPassword(password: string): Buffer {
 
 // ---- asn1js: writing ------------------------------------------------------------------------
 
-type Block = asn1js.BaseBlock;
-
-const seq = (...value: Block[]): Block => new asn1js.Sequence({ value });
-const oid = (value: string): Block => new asn1js.ObjectIdentifier({ value });
-const octets = (b: Uint8Array): Block => new asn1js.OctetString({ valueHex: b });
-const int = (value: number): Block => new asn1js.Integer({ value });
-const nul = (): Block => new asn1js.Null();
-const explicit0 = (inner: Block): Block => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [inner] });
-const der = (b: Block): Buffer => Buffer.from(b.toBER(false));
+const der = (b: Block): Buffer => Buffer.from(derBytes(b));
 
 /** A DER SET OF: the elements sorted by their encodings (X.690 11.6). */
 function setOf(elements: readonly Block[]): Block {

@@ -9,7 +9,7 @@
  * Pure: only `globalThis.crypto` (browsers, and Node.js ≥ 20 for the tests).
  */
 import * as asn1js from "asn1js";
-import { encoded } from "./asn1_encoded.js";
+import { derBytes, encoded, explicit0, int, nul, octets, oid, seq, type Block } from "./asn1_encoded.js";
 import { desEde3CbcEncrypt } from "./des.js";
 import { iterateSha1, iterateSha256 } from "./sha_iterate.js";
 import { addToEachBlock, stretch } from "./pkcs12_kdf_steps.js";
@@ -48,14 +48,7 @@ const OID = {
   sha256: "2.16.840.1.101.3.4.2.1",
 } as const;
 
-type Block = asn1js.BaseBlock;
-const seq = (...value: Block[]): Block => new asn1js.Sequence({ value });
-const oid = (value: string): Block => new asn1js.ObjectIdentifier({ value });
-const octets = (b: Uint8Array): Block => new asn1js.OctetString({ valueHex: b });
-const int = (value: number): Block => new asn1js.Integer({ value });
-const nul = (): Block => new asn1js.Null();
-const explicit0 = (inner: Block): Block => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [inner] });
-const der = (b: Block): Uint8Array => new Uint8Array(b.toBER(false));
+const der = derBytes;
 const contentInfo = (type: string, content: Block): Block => seq(oid(type), explicit0(content));
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
