@@ -27,6 +27,11 @@ import type { KyselyStore } from "../store/kysely_store.js";
 import { loadConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
 
+/** How the background jobs (CRL publisher, OCSP responder and pre-signer) report to the operator: one line on stderr. */
+export function backgroundLog(message: string, error?: unknown): void {
+  process.stderr.write(`${message}: ${error instanceof Error ? error.message : String(error)}\n`);
+}
+
 export interface DeskServices {
   readonly dir: DataDir;
   readonly config: ShomeiConfig;
@@ -184,7 +189,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     const clock = o.clock ?? ((): Date => new Date());
     const issuingKey = o.keys ? createPrivateKey(o.keys.issuing) : dir.privateKey(dir.issuingKey, pass ?? "");
     const issuingSigner = keyObjectSigner(issuingKey);
-    const log = (message: string, error?: unknown): void => console.error(`${message}: ${error instanceof Error ? error.message : String(error)}`);
+    const log = backgroundLog;
     const crl = new CrlPublisher({
       store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
       intervalMinutes: config.revocation.crlIntervalMinutes, validityHours: config.revocation.crlValidityHours, checkSeconds: config.revocation.checkSeconds,

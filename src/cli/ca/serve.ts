@@ -9,7 +9,7 @@ import { publicBase } from "../../server/app.js";
 import { MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { publicationUrls } from "../../server/publication.js";
-import { openCa } from "../../server/services.js";
+import { backgroundLog, openCa } from "../../server/services.js";
 import { OcspPresigner } from "../../status/ocsp_presigner.js";
 import { Supervisor, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
@@ -129,7 +129,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     validityHours: config.ocsp.responseValidityHours, checkSeconds: config.revocation.checkSeconds,
     onChanged: (serials) => broadcast.to?.(serials),
     onProgress: (pr) => process.stderr.write(`${M.ocspPresignProgress[lang](pr.phase, pr.signed, pr.perSecond, pr.done)}\n`),
-    log: (message, e) => process.stderr.write(`${message}: ${e instanceof Error ? e.message : String(e)}\n`),
+    log: backgroundLog,
   });
   const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
     const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
