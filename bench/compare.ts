@@ -727,6 +727,7 @@ async function main(): Promise<number> {
       ab: (await version("ab", ["-V"])).replace(/^This is /, ""),
       wrk: (await version("wrk", ["-v"])).replace(/ Copyright.*$/, ""),
     };
+    if (versions.wrk === "unknown") throw new Error("wrk is needed for the EST window (Debian package wrk)");
     log(`bench:compare: ${availableParallelism()} cores, Node ${process.version}, ${versions.openssl}, nginx ${versions.nginx}; work folder ${work}`);
     await createCa(root);
     const dir = new DataDir(root);
