@@ -4,10 +4,16 @@
  * `rejectUnauthorized: false` as the portal has) answering every request with one fixed page.
  * Run as its own process so its CPU is read from /proc like the other servers'.
  *
- * Arguments: a JSON file { key, cert, ca: [PEM…], page (file), host }. Prints `listening PORT`.
+ * With `countHandshakes` (a separate instance, never the measured floor) it also counts its TLS
+ * handshakes, the resumed ones and the protocols, and answers `GET /.tls-counters` with them as
+ * JSON: the check that wrk opens a new, full TLS 1.3 handshake for every EST request. Its
+ * session tickets are Node's defaults, as on Shomei's listeners.
+ *
+ * Arguments: a JSON file { key, cert, ca: [PEM…], page (file), host, countHandshakes? }. Prints `listening PORT`.
  */
 import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 import { TLS_POLICY } from "../src/http/tls_policy.js";
 
 interface FloorOptions {
@@ -16,14 +22,47 @@ interface FloorOptions {
   readonly ca: readonly string[];
   readonly page: string;
   readonly host: string;
+  readonly countHandshakes?: boolean;
+}
+
+/** What `GET /.tls-counters` answers. */
+export interface TlsCounters {
+  readonly handshakes: number;
+  readonly resumed: number;
+  readonly requests: number;
+  readonly protocols: Record<string, number>;
 }
 
 const o = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as FloorOptions;
 const page = readFileSync(o.page);
-const server = createServer({ key: o.key, cert: o.cert, ...TLS_POLICY, requestCert: true, rejectUnauthorized: false, ca: [...o.ca] }, (_req, res) => {
-  res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
-  res.end(page);
-});
+const counters = { handshakes: 0, resumed: 0, requests: 0, protocols: {} as Record<string, number> };
+const server = createServer({ key: o.key, cert: o.cert, ...TLS_POLICY, requestCert: true, rejectUnauthorized: false, ca: [...o.ca] }, o.countHandshakes
+  ? (req, res) => {
+    if (req.url === "/.tls-counters") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(counters));
+      return;
+    }
+    counters.requests += 1;
+    // The check's requests are EST POSTs: read the body before answering, as a real handler does.
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
+      res.end(page);
+    });
+  }
+  : (_req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
+    res.end(page);
+  });
+if (o.countHandshakes) {
+  server.on("secureConnection", (socket: TLSSocket) => {
+    counters.handshakes += 1;
+    if (socket.isSessionReused()) counters.resumed += 1;
+    const p = socket.getProtocol() ?? "none";
+    counters.protocols[p] = (counters.protocols[p] ?? 0) + 1;
+  });
+}
 server.listen(0, o.host, () => {
   const a = server.address();
   process.stdout.write(`listening ${typeof a === "object" && a ? a.port : 0}\n`);

@@ -2,7 +2,7 @@
  * What `npm run bench:compare` measures with: the CPU of a whole process tree from /proc (a
  * server and every process below it: nginx's master and workers, serve's supervisor and
  * workers), the CPU of the C load generators this process started and waited for, and the
- * runs of `openssl s_time` and `ab` with their output read back.
+ * runs of `openssl s_time`, `ab` and `wrk` (EST, bench/est_wrk.lua) with their output read back.
  */
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -62,9 +62,9 @@ export interface Done {
   readonly stderr: string;
 }
 
-export function runCommand(cmd: string, args: readonly string[]): Promise<Done> {
+export function runCommand(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Done> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env } : {}) });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (d: Buffer) => { stdout += d.toString("utf8"); });
@@ -169,4 +169,48 @@ export function readAb(outs: readonly (Done & { csv: string })[]): { ops: number
     p99.push(rows.get(99) ?? NaN);
   }
   return { ops, failures, p50: p50.reduce((a, b) => a + b, 0) / p50.length, p99: Math.max(...p99) };
+}
+
+/** The wrk files of the EST window: the Lua script and the LD_PRELOAD library (bench/wrk_fresh_tls.c, compiled). */
+export interface WrkTools {
+  readonly script: string;
+  /** The compiled wrk_fresh_tls.so; undefined runs wrk alone (only the resumption check does). */
+  readonly freshTls: string | undefined;
+}
+
+/** What bench/est_wrk.lua printed, and the enrollment times the library wrote. */
+export interface WrkEst extends Done {
+  readonly rows: number;
+  readonly sent: number;
+  readonly answered: number;
+  /** 200 with a base64 DER body. */
+  readonly ok: number;
+  readonly notOk: number;
+  /** Connections wrk re-opened after the table was used up (a handshake each, no enrollment). */
+  readonly idle: number;
+  readonly socketErrors: number;
+  readonly statuses: string;
+  /** Whole enrollments, TLS handshake included (µs), from wrk_fresh_tls.so. */
+  readonly timesUs: Float64Array;
+}
+
+/**
+ * One wrk (one thread, `clients` connections, Connection: close) sending each row of `rowsFile`
+ * once; ends when every row has its answer (or at `maxSeconds`).
+ */
+export async function wrkEst(base: URL, rowsFile: string, sampleFile: string, clients: number, maxSeconds: number, tools: WrkTools): Promise<WrkEst> {
+  const timesFile = `${rowsFile}.times`;
+  const env = { ...process.env, ...(tools.freshTls ? { LD_PRELOAD: tools.freshTls, WRK_FRESH_TLS_TIMES: timesFile } : {}) };
+  const args = ["-t1", `-c${clients}`, `-d${maxSeconds}s`, "--timeout", `${maxSeconds}s`, "-s", tools.script, base.origin + "/", "--", rowsFile, sampleFile];
+  const d = await runCommand("wrk", args, env);
+  const m = /^estload rows=(\d+) sent=(\d+) answered=(\d+) ok=(\d+) not_ok=(\d+) idle=(\d+) connect=(\d+) read=(\d+) write=(\d+) timeout=(\d+) statuses=(\S*)$/m.exec(d.stdout);
+  if (d.code !== 0 || !m) throw new Error(`wrk ${args.join(" ")}: exit ${String(d.code)}\n${d.stdout}\n${d.stderr}`);
+  const n = (i: number): number => Number(m[i]);
+  let timesUs = new Float64Array(0);
+  if (tools.freshTls) {
+    timesUs = Float64Array.from(readFileSync(timesFile, "utf8").split("\n").filter((l) => l !== "").map(Number));
+  }
+  return {
+    ...d, rows: n(1), sent: n(2), answered: n(3), ok: n(4), notOk: n(5), idle: n(6), socketErrors: n(7) + n(8) + n(9) + n(10), statuses: m[11] ?? "", timesUs,
+  };
 }
