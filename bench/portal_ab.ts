@@ -6,7 +6,8 @@
  * kept-alive connections (`ab -k`). Prints server CPU per operation (the process tree's utime +
  * stime from /proc) and the load average. For developing the portal's hot paths (the lead's
  * figures come from bench:compare); BENCH_SECONDS, BENCH_COMPARE_ROUNDS and
- * BENCH_COMPARE_CLIENTS as in bench:compare; BENCH_AB_PROF=DIR runs both builds under --cpu-prof.
+ * BENCH_COMPARE_CLIENTS as in bench:compare; BENCH_AB_PROF=DIR runs both builds under --cpu-prof;
+ * BENCH_AB_OPS=handshake or keepalive measures only that one.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
   const rounds = int("BENCH_COMPARE_ROUNDS", 2);
   const clients = int("BENCH_COMPARE_CLIENTS", 8);
   const prof = process.env.BENCH_AB_PROF;
+  const ops = (process.env.BENCH_AB_OPS || "handshake,keepalive").split(",");
   const work = mkdtempSync(join(tmpdir(), "shomei-portal-ab-"));
   const root = join(work, "data");
   const servers: Server[] = [];
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
     }
     const totals = new Map<string, { ops: number; cpu: number }>();
     for (let round = 1; round <= rounds; round++) {
-      for (const [op, run] of Object.entries(loads)) {
+      for (const [op, run] of Object.entries(loads).filter(([k]) => ops.includes(k))) {
         for (const s of servers) {
           const w: Window = await run(s);
           const k = `${op} ${s.label}`;

@@ -56,7 +56,7 @@ export interface Identity {
    * The session a cookie named, read with the certificate in the same indexed read
    * (identify's `sessionToken`): `resume` with that token uses it instead of a read of its own.
    */
-  readonly session?: { readonly idHash: string; readonly record: SessionRecord | undefined };
+  readonly session?: { readonly token: string; readonly record: SessionRecord | undefined };
 }
 
 export interface OpenSession {
@@ -156,7 +156,7 @@ export class PortalService {
     if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, zoned);
     if (!user) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     if (user.status === "suspended") throw new ShomeiError("USER_SUSPENDED");
-    return idHash === undefined ? { cert, user } : { cert, user, session: { idHash, record: found.session } };
+    return idHash === undefined ? { cert, user } : { cert, user, session: { token: sessionToken ?? "", record: found.session } };
   }
 
   // ---- login --------------------------------------------------------------------------------
@@ -256,9 +256,8 @@ export class PortalService {
    * worth nothing) and SESSION_ENDED when it is unknown or idle too long.
    */
   async resume(token: string, id: Identity): Promise<SessionRecord> {
-    const idHash = hashToken(token);
     // Read with the certificate in this request when identify was given the same token.
-    const s = id.session?.idHash === idHash ? id.session.record : await this.d.store.getSession(idHash);
+    const s = id.session?.token === token ? id.session.record : await this.d.store.getSession(hashToken(token));
     if (!s) throw new ShomeiError("SESSION_ENDED");
     if (!sameText(s.certFingerprint, id.cert.fingerprint) || s.userId !== id.user.userId) throw new ShomeiError("SESSION_CERT_MISMATCH");
     const now = this.d.clock();

@@ -93,8 +93,8 @@ ${field("password", P.password[L], html`<input id="password" name="password" typ
 }
 
 /** Stand-ins for the values a login page without error or notice varies by (escaping leaves them alone). */
-const LOGIN_MARKS = { user: "\u0001user\u0001", serial: "\u0001serial\u0001", csrf: "\u0001csrf\u0001" } as const;
-const LOGIN_MARK_RE = /\u0001(user|serial|csrf)\u0001/;
+const LOGIN_MARKS = { user: "\uE000user\uE000", serial: "\uE000serial\uE000", csrf: "\uE000csrf\uE000" } as const;
+const LOGIN_MARK_RE = /\uE000(user|serial|csrf)\uE000/;
 
 /**
  * The login page (no error, no notice) of one language and path, rendered once with stand-ins
