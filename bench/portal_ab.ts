@@ -1,13 +1,13 @@
 /**
  * Two builds of the portal side by side: `node dist/bench/portal_ab.js OLD_DIST NEW_DIST` starts
- * `serve --workers 1` of each build on one data folder, plus the bare Node https floor, and
+ * `serve --workers 1` (BENCH_AB_WORKERS) of each build on one data folder, plus the bare Node https floor, and
  * measures them alternately (floor, old, new, floor, old, new …) under the same C clients:
  * full mTLS handshake + GET / (`openssl s_time -new`) and GET /me with a session cookie on
  * kept-alive connections (`ab -k`). Prints server CPU per operation (the process tree's utime +
  * stime from /proc) and the load average. For developing the portal's hot paths (the lead's
  * figures come from bench:compare); BENCH_SECONDS, BENCH_COMPARE_ROUNDS and
  * BENCH_COMPARE_CLIENTS as in bench:compare; BENCH_AB_PROF=DIR runs both builds under --cpu-prof;
- * BENCH_AB_OPS=handshake or keepalive measures only that one.
+ * BENCH_AB_OPS=handshake or keepalive measures only that one; BENCH_AB_WORKERS=2 serves with two workers.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -55,7 +55,7 @@ function started(child: ChildProcess, re: RegExp[], what: string): Promise<RegEx
 
 async function serve(dist: string, root: string, label: string, prof: string | undefined): Promise<Server> {
   const cli = join(resolve(dist), "src/cli/shomei-ca.js");
-  const child = spawn(process.execPath, [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`, "--cpu-prof-interval=200"] : []), cli, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--lang", "en", "--workers", "1"], {
+  const child = spawn(process.execPath, [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`, "--cpu-prof-interval=200"] : []), cli, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--lang", "en", "--workers", process.env.BENCH_AB_WORKERS || "1"], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LANG: "en_US.UTF-8" },
   });
   const [est, portal] = await started(child, [/^EST: (https:\/\/\S+)$/, /^Portal: (https:\/\/\S+?)\/?$/, /^Workers: /], label);

@@ -89,7 +89,18 @@ export interface BulkResult {
   readonly rejected: number;
 }
 
-const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
+/** SHA-256 (hex) of session tokens seen lately: a browser sends the same cookie with every request. */
+const tokenHashes = new Map<string, string>();
+
+function hashToken(token: string): string {
+  let h = tokenHashes.get(token);
+  if (h === undefined) {
+    h = createHash("sha256").update(token).digest("hex");
+    if (tokenHashes.size >= 4096) tokenHashes.clear();
+    tokenHashes.set(token, h);
+  }
+  return h;
+}
 
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);

@@ -1,6 +1,7 @@
 /** The login page made once per language (LoginPageTemplate) gives loginPage's bytes for any certificate. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { escapeHtml } from "./html.js";
 import { loginPage, LoginPageTemplate, type PageContext } from "./pages.js";
 
 const base = (lang: "ja" | "en", over: Partial<PageContext> = {}): PageContext =>
@@ -27,4 +28,20 @@ test("LoginPageTemplate: a configured text holding a stand-in's character still 
   const odd = base("en", { serviceName: "odd \uE000user\uE000 name", helpdesk: "\uE000csrf\uE000" });
   const t = new LoginPageTemplate(odd);
   assert.equal(t.render("a0000002", "aa", "tok"), loginPage({ ...odd, csrf: "tok" }, "a0000002", "aa"));
+});
+
+test("escapeHtml with its fast path gives what the replace-everything version gave", () => {
+  const old = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
+  const alphabet = ["a", "Z", "0", "&", "<", ">", "\"", "'", "名", "\u0000", " ", "&amp;", "\uE000"];
+  let seed = 7;
+  for (let i = 0; i < 2000; i++) {
+    let s = "";
+    const n = i % 17;
+    for (let j = 0; j < n; j++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      s += alphabet[seed % alphabet.length];
+    }
+    assert.equal(escapeHtml(s), old(s), JSON.stringify(s));
+    assert.equal(escapeHtml(s), old(s), "asked twice");
+  }
 });
