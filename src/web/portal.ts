@@ -164,7 +164,11 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
   });
   sendHttpsHeaders(app.server);
   await app.register(formbody, { bodyLimit: FORM_LIMIT });
-  await app.register(multipart, { limits: { fileSize: CSV_LIMIT, files: 1, fields: 10, fieldSize: 1024 } });
+  // The multipart plugin (busboy) only in the context of the one upload page (below): its hooks
+  // (a listener and an async onResponse on every request) stay off every other page. Elsewhere a
+  // multipart body is accepted and left unread, as the plugin's own parser does there: the page
+  // answers as for an empty form.
+  app.addContentTypeParser("multipart/form-data", (_req, _payload, done) => done(null));
   app.decorateRequest("lang", "ja");
   app.decorateRequest("identity", undefined);
   app.decorateRequest("identityError", undefined);
@@ -467,7 +471,12 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     return page(reply, 200, bulkPage(s.c));
   });
 
-  app.post("/console/bulk", async (req, reply) => {
+  await app.register(async (upload) => {
+    upload.removeContentTypeParser("multipart/form-data");
+    await upload.register(multipart, { limits: { fileSize: CSV_LIMIT, files: 1, fields: 10, fieldSize: 1024 } });
+    upload.post("/console/bulk", bulkUpload);
+  });
+  async function bulkUpload(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const s = await requireOperator(req, reply);
     if (!s) return reply;
     const fields: Form = {};
@@ -497,7 +506,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
       if (err.code === "INTERNAL") throw e;
       return page(reply, err.status, bulkPage(s.c, undefined, err));
     }
-  });
+  }
 
   app.get("/console/audit", async (req, reply) => {
     const s = await requireOperator(req, reply);

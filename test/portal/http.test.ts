@@ -473,6 +473,16 @@ describe("the pages are the renderers' bytes (login page made once per language,
     }
   });
 
+  test("a multipart body anywhere but the upload page is read as an empty form, as with the plugin's parser there", async () => {
+    const u = await env.enroll("a0000197");
+    const boundary = "----shomei-test";
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="userId"\r\n\r\n${u.userId}\r\n--${boundary}--\r\n`;
+    const r = await tab(u).request("POST", "/login", body, { "content-type": `multipart/form-data; boundary=${boundary}` });
+    assert.equal(r.status, 403);
+    assert.equal(code(r), "CSRF_INVALID");
+    assert.equal((await audit("login", u.userId)).length, 0, "no password was looked at");
+  });
+
   test("the user's page on a kept-alive connection: what mePage renders from the store's records, request after request", async () => {
     const u = await env.enroll("a0000196", { name: "<i>山田</i> & 'x'" });
     const cfg = env.server.services.config;
