@@ -110,6 +110,8 @@ function sameText(a: string, b: string): boolean {
 
 export class PortalService {
   private readonly csrfKey: Buffer;
+  /** Tokens csrfToken made, by subject (a pure function of the subject and the key). */
+  private readonly csrfTokens = new Map<string, string>();
 
   constructor(private readonly d: PortalDeps) {
     this.csrfKey = createHmac("sha256", d.secret).update("shomei portal csrf v1").digest();
@@ -289,7 +291,14 @@ export class PortalService {
   /** CSRF token for a form: tied to the session, or before login to the certificate. */
   csrfToken(bound: { session: SessionRecord } | { identity: Identity }): string {
     const subject = "session" in bound ? `s:${bound.session.idHash}` : `c:${bound.identity.cert.fingerprint}`;
-    return createHmac("sha256", this.csrfKey).update(subject).digest("base64url");
+    // A certificate's login form has the same token on every new connection: kept for the subjects seen lately.
+    let token = this.csrfTokens.get(subject);
+    if (token === undefined) {
+      token = createHmac("sha256", this.csrfKey).update(subject).digest("base64url");
+      if (this.csrfTokens.size >= 4096) this.csrfTokens.clear();
+      this.csrfTokens.set(subject, token);
+    }
+    return token;
   }
 
   checkCsrf(bound: { session: SessionRecord } | { identity: Identity }, token: unknown): void {
