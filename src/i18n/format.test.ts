@@ -1,7 +1,7 @@
 /** The one time format people read: local date and time with the zone, the same in every command. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatTime } from "./format.js";
+import { formatTime, formatTimeNow } from "./format.js";
 
 const AT = new Date("2027-11-04T16:58:10.000Z");
 
@@ -53,4 +53,18 @@ test("formatTime: the zone name kept per quarter hour changes exactly at DST, wh
   // Lord Howe Island moves by half an hour, at 15:00 UTC (+11:00 -> +10:30) in 2026.
   assert.equal(formatTime(new Date("2026-04-04T14:59:00Z"), "Australia/Lord_Howe"), "2026-04-05 01:59 +11:00");
   assert.equal(formatTime(new Date("2026-04-04T15:00:00Z"), "Australia/Lord_Howe"), "2026-04-05 01:30 +10:30");
+});
+
+test("formatTime kept per zone and second gives what formatting each time gives (milliseconds, DST edges, asked twice)", () => {
+  const zones = ["Asia/Tokyo", "UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Asia/Kathmandu"];
+  const moments: Date[] = [];
+  for (let i = 0; i < 200; i++) moments.push(new Date(Date.UTC(2021, 0, 1) + i * 3_456_789_123 + (i % 1000)));
+  // Around New York's and Lord Howe's changes, to the millisecond.
+  for (const edge of ["2026-03-08T07:00:00Z", "2026-11-01T06:00:00Z", "2026-04-04T15:00:00Z"]) {
+    for (const ms of [-60_001, -1001, -1, 0, 1, 999, 1000, 59_999]) moments.push(new Date(Date.parse(edge) + ms));
+  }
+  for (let round = 0; round < 2; round++) {
+    for (const d of moments) for (const tz of zones) assert.equal(formatTime(d, tz), formatTimeNow(d, tz), `${d.toISOString()} ${tz}`);
+  }
+  assert.throws(() => formatTime(new Date(Number.NaN), "Asia/Tokyo"), RangeError);
 });

@@ -70,6 +70,24 @@ function findZoneName(d: Date, timeZone: string | undefined): string {
  * APIs keep ISO 8601.
  */
 export function formatTime(d: Date, timeZone?: string): string {
+  if (timeZone === undefined) return formatTimeNow(d, undefined);
+  // The text depends only on the zone and the whole second (zone offsets are whole seconds):
+  // a page shows the same few times (its certificates' validity) on every request.
+  const key = `${timeZone} ${Math.floor(d.getTime() / 1000)}`;
+  let text = formatted.get(key);
+  if (text === undefined) {
+    text = formatTimeNow(d, timeZone);
+    if (formatted.size >= 4096) formatted.clear();
+    formatted.set(key, text);
+  }
+  return text;
+}
+
+/** Texts formatTime made, per named zone and second. */
+const formatted = new Map<string, string>();
+
+/** formatTime without its cache (what the cache holds; the tests compare the two). */
+export function formatTimeNow(d: Date, timeZone?: string): string {
   const parts = formatter("parts", timeZone).formatToParts(d);
   const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value);
   return `${get("year")}-${pad2(get("month"))}-${pad2(get("day"))} ${pad2(get("hour"))}:${pad2(get("minute"))} ${zoneName(d, timeZone)}`;

@@ -37,6 +37,12 @@ export interface PortalStore extends RegistrationStore {
    */
   getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined } | undefined>;
   /**
+   * getCertificateAndUser and getSession(sessionIdHash) in one indexed read (the portal's every
+   * request with a session cookie): the same answers as those two. Undefined when no
+   * certificate has this fingerprint, whatever the session.
+   */
+  getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined>;
+  /**
    * Reserves one password check, in one conditional update: granted only while the account is
    * not locked and its failures plus the checks already under way are below `max`, so parallel
    * requests can never have more than `max` wrong passwords evaluated. A lock older than

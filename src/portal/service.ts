@@ -52,6 +52,11 @@ export interface PortalDeps {
 export interface Identity {
   readonly cert: CertificateRecord;
   readonly user: UserRecord;
+  /**
+   * The session a cookie named, read with the certificate in the same indexed read
+   * (identify's `sessionToken`): `resume` with that token uses it instead of a read of its own.
+   */
+  readonly session?: { readonly token: string; readonly record: SessionRecord | undefined };
 }
 
 export interface OpenSession {
@@ -84,7 +89,18 @@ export interface BulkResult {
   readonly rejected: number;
 }
 
-const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
+/** SHA-256 (hex) of session tokens seen lately: a browser sends the same cookie with every request. */
+const tokenHashes = new Map<string, string>();
+
+function hashToken(token: string): string {
+  let h = tokenHashes.get(token);
+  if (h === undefined) {
+    h = createHash("sha256").update(token).digest("hex");
+    if (tokenHashes.size >= 4096) tokenHashes.clear();
+    tokenHashes.set(token, h);
+  }
+  return h;
+}
 
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -94,6 +110,8 @@ function sameText(a: string, b: string): boolean {
 
 export class PortalService {
   private readonly csrfKey: Buffer;
+  /** Tokens csrfToken made, by subject (a pure function of the subject and the key). */
+  private readonly csrfTokens = new Map<string, string>();
 
   constructor(private readonly d: PortalDeps) {
     this.csrfKey = createHmac("sha256", d.secret).update("shomei portal csrf v1").digest();
@@ -120,12 +138,17 @@ export class PortalService {
    * user active) is checked here, with the service's clock, on every call (a revocation or a
    * suspension counts from the next request, whichever process made it). `fp` is the DER's
    * fingerprint when the caller has it already (the portal keeps it per TLS connection).
+   * With `sessionToken` (a session cookie's value) the session it names is read in the same
+   * statement and handed to `resume` in the identity: one read per request instead of two.
    */
-  async identify(der: Uint8Array | undefined, fp?: string): Promise<Identity> {
+  async identify(der: Uint8Array | undefined, fp?: string, sessionToken?: string): Promise<Identity> {
     if (!der || der.length === 0) throw new ShomeiError("CERT_REQUIRED");
     // One indexed read by the fingerprint (the SHA-256 of the DER, no parsing): every
     // certificate on record is one this CA issued, so only a miss needs the DER read to say why.
-    const found = await this.d.store.getCertificateAndUser(fp ?? fingerprint(der));
+    const idHash = sessionToken ? hashToken(sessionToken) : undefined;
+    const found: { cert: CertificateRecord; user: UserRecord | undefined; session?: SessionRecord | undefined } | undefined = idHash === undefined
+      ? await this.d.store.getCertificateAndUser(fp ?? fingerprint(der))
+      : await this.d.store.getCertificateUserAndSession(fp ?? fingerprint(der), idHash);
     if (!found) {
       let info;
       try {
@@ -146,7 +169,7 @@ export class PortalService {
     if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, zoned);
     if (!user) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     if (user.status === "suspended") throw new ShomeiError("USER_SUSPENDED");
-    return { cert, user };
+    return idHash === undefined ? { cert, user } : { cert, user, session: { token: sessionToken ?? "", record: found.session } };
   }
 
   // ---- login --------------------------------------------------------------------------------
@@ -246,7 +269,8 @@ export class PortalService {
    * worth nothing) and SESSION_ENDED when it is unknown or idle too long.
    */
   async resume(token: string, id: Identity): Promise<SessionRecord> {
-    const s = await this.d.store.getSession(hashToken(token));
+    // Read with the certificate in this request when identify was given the same token.
+    const s = id.session?.token === token ? id.session.record : await this.d.store.getSession(hashToken(token));
     if (!s) throw new ShomeiError("SESSION_ENDED");
     if (!sameText(s.certFingerprint, id.cert.fingerprint) || s.userId !== id.user.userId) throw new ShomeiError("SESSION_CERT_MISMATCH");
     const now = this.d.clock();
@@ -267,7 +291,14 @@ export class PortalService {
   /** CSRF token for a form: tied to the session, or before login to the certificate. */
   csrfToken(bound: { session: SessionRecord } | { identity: Identity }): string {
     const subject = "session" in bound ? `s:${bound.session.idHash}` : `c:${bound.identity.cert.fingerprint}`;
-    return createHmac("sha256", this.csrfKey).update(subject).digest("base64url");
+    // A certificate's login form has the same token on every new connection: kept for the subjects seen lately.
+    let token = this.csrfTokens.get(subject);
+    if (token === undefined) {
+      token = createHmac("sha256", this.csrfKey).update(subject).digest("base64url");
+      if (this.csrfTokens.size >= 4096) this.csrfTokens.clear();
+      this.csrfTokens.set(subject, token);
+    }
+    return token;
   }
 
   checkCsrf(bound: { session: SessionRecord } | { identity: Identity }, token: unknown): void {

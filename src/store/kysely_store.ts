@@ -152,6 +152,29 @@ const USER_AS = [
   "u.last_login_at as u_last_login_at", "u.login_pending as u_login_pending", "u.login_pending_at as u_login_pending_at",
 ] as const;
 
+/** The session columns read with a certificate and its user (the portal's every request). */
+const SESSION_AS = [
+  "s.id_hash as s_id_hash", "s.user_id as s_user_id", "s.cert_fingerprint as s_cert_fingerprint", "s.stage as s_stage",
+  "s.created_at as s_created_at", "s.last_seen_at as s_last_seen_at",
+] as const;
+
+/** The names of an `x.col as p_col` list without their prefix. */
+const columnsOf = (list: readonly string[]): readonly string[] => list.map((a) => a.slice(a.indexOf(" as ") + 6));
+const USER_COLUMNS = columnsOf(USER_AS);
+const SESSION_COLUMNS = columnsOf(SESSION_AS);
+
+/**
+ * The fields `columns` of a joined row, each under `prefix` + its name, without the prefix
+ * (undefined when the join found nothing): what `unprefixed` gives for these columns,
+ * without going over every field of the row.
+ */
+function picked<T>(row: Record<string, unknown>, prefix: string, columns: readonly string[]): T | undefined {
+  if (row[prefix + columns[0]] === null || row[prefix + columns[0]] === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const c of columns) out[c] = row[prefix + c];
+  return out as T;
+}
+
 /** The fields of a joined row whose names start with `prefix`, without it (undefined when the join found nothing). */
 function unprefixed<T>(row: Record<string, unknown>, prefix: string, key: string): T | undefined {
   if (row[prefix + key] === null || row[prefix + key] === undefined) return undefined;
@@ -215,6 +238,13 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
         }));
     }),
     session: prepared((idHash: string) => this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash)),
+    // ---- the portal's every request (helper "portal", issue 12) ----
+    certificateUserSession: prepared((idHash: string, fp: string) => this.db.selectFrom("certificates as c")
+      .leftJoin("users as u", "u.user_id", "c.user_id")
+      .leftJoin("sessions as s", (j) => j.on("s.id_hash", "=", idHash))
+      .selectAll("c").select(USER_AS).select(SESSION_AS).where("c.fingerprint", "=", fp)),
+    userCertificates: prepared((userId: string) => this.db.selectFrom("certificates").selectAll().where("user_id", "=", userId)
+      .orderBy("not_after", "desc").orderBy("serial")),
     touchSession: prepared((at: string, idHash: string) => this.db.updateTable("sessions").set({ last_seen_at: at }).where("id_hash", "=", idHash)),
     reserveAddress: prepared((address: string, at: string, over: string, max: number) => {
       const ended = sql<boolean>`address_failures.window_start <= ${over}`;
@@ -478,9 +508,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async listCertificates(userId: string): Promise<CertificateRecord[]> {
-    const rows = await this.db.selectFrom("certificates").selectAll().where("user_id", "=", userId)
-      .orderBy("not_after", "desc").orderBy("serial").execute();
-    return rows.map(toCertificate);
+    return (await this.q.userCertificates.rows(this.db, userId)).map(toCertificate);
   }
 
   /** Issued certificates, newest first (the operator's list). */
@@ -523,8 +551,16 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   async getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined } | undefined> {
     const r = await this.q.certificateAndUser.first(this.db, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
-    const u = unprefixed<Selectable<UsersTable>>(r, "u_", "user_id");
+    const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
     return { cert: toCertificate(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined };
+  }
+
+  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined> {
+    const r = await this.q.certificateUserSession.first(this.db, sessionIdHash, fingerprint) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
+    const s = picked<Selectable<SessionsTable>>(r, "s_", SESSION_COLUMNS);
+    return { cert: toCertificate(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined, session: s ? toSession(s) : undefined };
   }
 
   async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {

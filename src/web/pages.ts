@@ -8,7 +8,7 @@ import { E } from "../i18n/enroll_messages.js";
 import type { BulkResult } from "../portal/service.js";
 import { REVOCATION_REASONS } from "../portal/ports.js";
 import type { AuditRecord, UserRecord } from "../registration/ports.js";
-import { html, type Html, type Interpolation } from "./html.js";
+import { escapeHtml, html, type Html, type Interpolation } from "./html.js";
 
 export interface PageContext {
   readonly lang: Lang;
@@ -90,6 +90,37 @@ ${field("userId", P.userId[L], html`<input id="userId" name="userId" type="text"
 ${field("password", P.password[L], html`<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="256">`)}
 <button type="submit">${P.loginButton[L]}</button>
 </form>`);
+}
+
+/** Stand-ins for the values a login page without error or notice varies by (escaping leaves them alone). */
+const LOGIN_MARKS = { user: "\uE000user\uE000", serial: "\uE000serial\uE000", csrf: "\uE000csrf\uE000" } as const;
+const LOGIN_MARK_RE = /\uE000(user|serial|csrf)\uE000/;
+
+/**
+ * The login page (no error, no notice) of one language and path, rendered once with stand-ins
+ * for the certificate's user and serial and the form's CSRF token; each page is the template
+ * with those three escaped and spliced in: the same text loginPage gives.
+ */
+export class LoginPageTemplate {
+  /**
+   * Text, name, text, name, … text (split keeps the captured names at odd places); undefined
+   * when the stand-ins are not each found once (a configured text holding one): then every
+   * page is rendered in full.
+   */
+  private readonly parts: readonly string[] | undefined;
+
+  constructor(private readonly c: PageContext) {
+    const parts = loginPage({ ...c, csrf: LOGIN_MARKS.csrf }, LOGIN_MARKS.user, LOGIN_MARKS.serial).split(LOGIN_MARK_RE);
+    this.parts = parts.length === 7 && parts[1] === "user" && parts[3] === "serial" && parts[5] === "csrf" ? parts : undefined;
+  }
+
+  render(certUser: string, serial: string, csrf: string): string {
+    if (!this.parts) return loginPage({ ...this.c, csrf }, certUser, serial);
+    const values = { user: escapeHtml(certUser), serial: escapeHtml(serial), csrf: escapeHtml(csrf) };
+    let out = this.parts[0] ?? "";
+    for (let i = 1; i < this.parts.length; i += 2) out += values[this.parts[i] as keyof typeof values] + (this.parts[i + 1] ?? "");
+    return out;
+  }
 }
 
 export function passwordPage(c: PageContext, forced: boolean, minLength: number, error?: ShomeiError): string {

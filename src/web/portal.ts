@@ -21,11 +21,10 @@ import { apiPlugin, queryParams } from "./api.js";
 import { renewRoutes, type RenewPageOptions } from "./renew_page.js";
 import { estPlugin } from "../est/plugin.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
-import { fingerprint } from "../pki/fingerprint.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { RenewalService } from "../registration/renewal.js";
 import {
-  auditPage, bulkPage, consolePage, errorPage, loginPage, mePage, passwordPage, STYLE, userDetailPage, type PageContext,
+  auditPage, bulkPage, consolePage, errorPage, loginPage, LoginPageTemplate, mePage, passwordPage, STYLE, userDetailPage, type PageContext,
 } from "./pages.js";
 
 export const SESSION_COOKIE = "__Host-shomei_session";
@@ -61,6 +60,8 @@ declare module "fastify" {
     lang: Lang;
     identity: Identity | undefined;
     identityError: ShomeiError | undefined;
+    /** The session cookie's value, when the request has one. */
+    sessionToken: string | undefined;
   }
 }
 
@@ -75,17 +76,37 @@ export function peerCertificate(req: FastifyRequest): Buffer | undefined {
  * no renegotiation: TLS_POLICY), and getPeerCertificate builds a whole object tree each time. Only the
  * bytes are kept: whether they are still acceptable is asked on every request.
  */
-const perConnection = new WeakMap<object, { der: Buffer; fp: string } | null>();
+interface Presented {
+  readonly der: Buffer;
+  readonly fp: string;
+  /** CSRF tokens made on this connection: before login (bound to the certificate) and of the last session seen. */
+  certCsrf?: string;
+  sessionCsrf?: { readonly idHash: string; readonly token: string };
+}
 
-function presented(req: FastifyRequest): { der: Buffer; fp: string } | undefined {
+const perConnection = new WeakMap<object, Presented | null>();
+
+function presented(req: FastifyRequest): Presented | undefined {
   const socket = req.raw.socket as TLSSocket;
   const known = perConnection.get(socket);
   if (known !== undefined) return known ?? undefined;
-  if (typeof socket.getPeerCertificate !== "function") return undefined;
-  const c = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
-  const found = c?.raw && c.raw.length > 0 ? { der: c.raw, fp: fingerprint(c.raw) } : null;
+  if (typeof socket.getPeerX509Certificate !== "function") return undefined;
+  const found = peerOf(socket) ?? null;
   perConnection.set(socket, found);
   return found ?? undefined;
+}
+
+/**
+ * The DER and SHA-256 fingerprint of the certificate the peer presented. getPeerX509Certificate
+ * wraps OpenSSL's certificate without building getPeerCertificate's object tree (subject,
+ * issuer, extensions as JS objects), and OpenSSL computes the fingerprint, in the AB:CD:… form
+ * of pki/fingerprint.ts (the tests compare the two).
+ */
+export function peerOf(socket: Pick<TLSSocket, "getPeerX509Certificate">): { der: Buffer; fp: string } | undefined {
+  const x = socket.getPeerX509Certificate();
+  if (!x) return undefined;
+  const der = x.raw;
+  return der.length > 0 ? { der, fp: x.fingerprint256 } : undefined;
 }
 
 /** The headers of every portal response, made once. */
@@ -143,10 +164,15 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
   });
   sendHttpsHeaders(app.server);
   await app.register(formbody, { bodyLimit: FORM_LIMIT });
-  await app.register(multipart, { limits: { fileSize: CSV_LIMIT, files: 1, fields: 10, fieldSize: 1024 } });
+  // The multipart plugin (busboy) only in the context of the one upload page (below): its hooks
+  // (a listener and an async onResponse on every request) stay off every other page. Elsewhere a
+  // multipart body is accepted and left unread, as the plugin's own parser does there: the page
+  // answers as for an empty form.
+  app.addContentTypeParser("multipart/form-data", (_req, _payload, done) => done(null));
   app.decorateRequest("lang", "ja");
   app.decorateRequest("identity", undefined);
   app.decorateRequest("identityError", undefined);
+  app.decorateRequest("sessionToken", undefined);
 
   const ctx = (req: FastifyRequest, extra: Partial<PageContext> = {}): PageContext => ({
     lang: req.lang, serviceName: o.serviceName, helpdesk: o.helpdesk, timeZone: o.timeZone,
@@ -160,13 +186,16 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
   app.addHook("onRequest", async (req, reply) => {
     void reply.headers(PAGE_HEADERS);
     const q = query(req).lang;
-    const c = cookies(req).get(LANG_COOKIE);
+    const jar = cookies(req);
+    const c = jar.get(LANG_COOKIE);
+    req.sessionToken = jar.get(SESSION_COOKIE) || undefined;
     req.lang = isLang(q) ? q : isLang(c) ? c : langFromAcceptLanguage(req.headers["accept-language"]);
     if (isLang(q) && q !== c) void reply.header("Set-Cookie", `${LANG_COOKIE}=${q}; Path=/; Secure; SameSite=Strict; Max-Age=31536000`);
     if (req.url.startsWith("/static/")) return;
     try {
       const p = presented(req);
-      req.identity = await portal.identify(p?.der, p?.fp);
+      // The session the cookie names is read with the certificate, in one statement.
+      req.identity = await portal.identify(p?.der, p?.fp, req.sessionToken);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
       req.identityError = e;
@@ -201,7 +230,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
 
   /** The session the cookie names, checked against the certificate; undefined when none. */
   const sessionOf = async (req: FastifyRequest, reply: FastifyReply, id: Identity): Promise<{ session?: SessionRecord; error?: ShomeiError }> => {
-    const token = cookies(req).get(SESSION_COOKIE);
+    const token = req.sessionToken;
     if (!token) return {};
     try {
       return { session: await portal.resume(token, id) };
@@ -212,8 +241,34 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     }
   };
 
-  const showLogin = (req: FastifyRequest, reply: FastifyReply, id: Identity, status: number, error?: ShomeiError, notice?: string): FastifyReply =>
-    page(reply, status, loginPage(ctx(req, { csrf: portal.csrfToken({ identity: id }) }), id.user.userId, id.cert.serial, error, notice));
+  /**
+   * portal.csrfToken, kept on the TLS connection (an HMAC each time otherwise): the token depends
+   * only on the certificate or the session, both checked on every request all the same.
+   */
+  const csrfOf = (req: FastifyRequest, bound: { session: SessionRecord } | { identity: Identity }): string => {
+    const p = presented(req);
+    if ("identity" in bound) {
+      if (p?.fp !== bound.identity.cert.fingerprint) return portal.csrfToken(bound);
+      return (p.certCsrf ??= portal.csrfToken(bound));
+    }
+    if (!p) return portal.csrfToken(bound);
+    if (p.sessionCsrf?.idHash !== bound.session.idHash) p.sessionCsrf = { idHash: bound.session.idHash, token: portal.csrfToken(bound) };
+    return p.sessionCsrf.token;
+  };
+
+  /** The login page without error or notice at "/", per language: rendered once, the certificate's values spliced in. */
+  const loginTemplates = new Map<Lang, LoginPageTemplate>();
+  const showLogin = (req: FastifyRequest, reply: FastifyReply, id: Identity, status: number, error?: ShomeiError, notice?: string): FastifyReply => {
+    const csrf = csrfOf(req, { identity: id });
+    const c = ctx(req, { csrf });
+    if (error || notice || c.path !== "/") return page(reply, status, loginPage(c, id.user.userId, id.cert.serial, error, notice));
+    let t = loginTemplates.get(c.lang);
+    if (!t) {
+      t = new LoginPageTemplate(ctx(req));
+      loginTemplates.set(c.lang, t);
+    }
+    return page(reply, status, t.render(id.user.userId, id.cert.serial, csrf));
+  };
 
   /** A full session (password changed) for this certificate, or a redirect/login page. */
   const requireSession = async (req: FastifyRequest, reply: FastifyReply, stage: "full" | "any"): Promise<{ id: Identity; session: SessionRecord } | undefined> => {
@@ -230,10 +285,9 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     return { id, session };
   };
 
-  const userCtx = async (req: FastifyRequest, s: { id: Identity; session: SessionRecord }): Promise<PageContext> => {
-    const fresh = (await portal.getUser(s.id.user.userId)) ?? s.id.user;
-    return ctx(req, { user: fresh, csrf: portal.csrfToken({ session: s.session }) });
-  };
+  // s.id.user was read in this request, with the certificate: no second read.
+  const userCtx = (req: FastifyRequest, s: { id: Identity; session: SessionRecord }): Promise<PageContext> =>
+    Promise.resolve(ctx(req, { user: s.id.user, csrf: csrfOf(req, { session: s.session }) }));
 
   app.get("/", async (req, reply) => {
     const id = identity(req);
@@ -417,7 +471,12 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     return page(reply, 200, bulkPage(s.c));
   });
 
-  app.post("/console/bulk", async (req, reply) => {
+  await app.register(async (upload) => {
+    upload.removeContentTypeParser("multipart/form-data");
+    await upload.register(multipart, { limits: { fileSize: CSV_LIMIT, files: 1, fields: 10, fieldSize: 1024 } });
+    upload.post("/console/bulk", bulkUpload);
+  });
+  async function bulkUpload(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const s = await requireOperator(req, reply);
     if (!s) return reply;
     const fields: Form = {};
@@ -447,7 +506,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
       if (err.code === "INTERNAL") throw e;
       return page(reply, err.status, bulkPage(s.c, undefined, err));
     }
-  });
+  }
 
   app.get("/console/audit", async (req, reply) => {
     const s = await requireOperator(req, reply);

@@ -10,6 +10,9 @@ import { exportPrivateKeyPem, generateKeyPair } from "../../src/pki/keys.js";
 import { fromPem, toPem } from "../../src/pki/pem.js";
 import { readCertificate } from "../../src/pki/certificate.js";
 import { formatTime } from "../../src/i18n/format.js";
+import { ShomeiError } from "../../src/i18n/errors.js";
+import { P } from "../../src/i18n/portal_messages.js";
+import { loginPage, mePage, type PageContext } from "../../src/web/pages.js";
 import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv, type PortalUser } from "../helpers/portal.js";
 import { issueClientCert, makeTestCa } from "../helpers/client_pki.js";
 
@@ -432,5 +435,83 @@ describe("the user's page", () => {
     const expired = await t.get("/me");
     assert.equal(code(expired), "CERT_EXPIRED");
     assert.ok(expired.body.includes(formatTime(notAfter, "Asia/Tokyo")), `the error page says when, as people read it: ${expired.body}`);
+  });
+});
+
+describe("the pages are the renderers' bytes (login page made once per language, page context without a second read)", () => {
+  test("login page in ja and en, after logout and with a stale cookie: what loginPage renders for the certificate", async () => {
+    const u = await env.enroll("a0000195", { name: "<b>&\"'名前" });
+    const cfg = env.server.services.config;
+    const t = tab(u).keepAlive();
+    try {
+      const base = (lang: "ja" | "en", path = "/"): PageContext => ({ lang, serviceName: cfg.serviceName, helpdesk: cfg.helpdesk, timeZone: cfg.timeZone, path });
+      for (const round of [1, 2]) {
+        for (const lang of ["ja", "en"] as const) {
+          const r = await t.request("GET", "/", undefined, { "accept-language": lang });
+          assert.equal(r.status, 200);
+          const csrf = /name="csrf" value="([^"]*)"/.exec(r.body)?.[1] ?? "";
+          assert.ok(csrf.length > 20);
+          assert.equal(r.body, loginPage({ ...base(lang), csrf }, u.userId, u.serial), `${lang}, round ${round}`);
+        }
+      }
+      // A cookie naming no session: SESSION_ENDED is not shown on "/", the page is the plain one.
+      const csrf = /name="csrf" value="([^"]*)"/.exec((await t.get("/")).body)?.[1] ?? "";
+      const stale = await t.request("GET", "/", undefined, { "accept-language": "en", cookie: "__Host-shomei_session=bm9uZQ" });
+      assert.equal(stale.body, loginPage({ ...base("en"), csrf }, u.userId, u.serial));
+      // /me without a session: the login page with SESSION_ENDED, status 401.
+      const ended = await t.request("GET", "/me", undefined, { "accept-language": "ja" });
+      assert.equal(ended.status, 401);
+      assert.equal(ended.body, loginPage({ ...base("ja", "/me"), csrf }, u.userId, u.serial, new ShomeiError("SESSION_ENDED")));
+      // Another path (the language switch) and a notice take the full renderer; the same bytes.
+      const switched = await t.request("GET", "/?lang=en", undefined, {});
+      assert.equal(/name="csrf" value="([^"]*)"/.exec(switched.body)?.[1], csrf, "one token per certificate");
+      assert.equal(switched.body, loginPage({ ...base("en"), csrf }, u.userId, u.serial));
+      const out = await t.request("GET", "/?done=logout", undefined, { "accept-language": "en" });
+      assert.equal(out.body, loginPage({ ...base("en", "/?done=logout"), csrf }, u.userId, u.serial, undefined, P.loggedOut.en));
+    } finally {
+      t.close();
+    }
+  });
+
+  test("a multipart body anywhere but the upload page is read as an empty form, as with the plugin's parser there", async () => {
+    const u = await env.enroll("a0000197");
+    const boundary = "----shomei-test";
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="userId"\r\n\r\n${u.userId}\r\n--${boundary}--\r\n`;
+    const r = await tab(u).request("POST", "/login", body, { "content-type": `multipart/form-data; boundary=${boundary}` });
+    assert.equal(r.status, 403);
+    assert.equal(code(r), "CSRF_INVALID");
+    assert.equal((await audit("login", u.userId)).length, 0, "no password was looked at");
+  });
+
+  test("the user's page on a kept-alive connection: what mePage renders from the store's records, request after request", async () => {
+    const u = await env.enroll("a0000196", { name: "<i>山田</i> & 'x'" });
+    const cfg = env.server.services.config;
+    const store = env.server.services.store;
+    const t = tab(u).keepAlive();
+    try {
+      await t.loginAndChange(u.userId, u.password);
+      for (const lang of ["en", "ja", "en"] as const) {
+        const r = await t.request("GET", "/me", undefined, { "accept-language": lang });
+        assert.equal(r.status, 200);
+        const csrf = /name="csrf" value="([^"]*)"/.exec(r.body)?.[1] ?? "";
+        const user = await store.getUser(u.userId);
+        const certs = await store.listCertificates(u.userId);
+        const current = certs.find((c) => c.serial === u.serial);
+        assert.ok(user && current);
+        const now = env.clock.now;
+        const c: PageContext = { lang, serviceName: cfg.serviceName, helpdesk: cfg.helpdesk, timeZone: cfg.timeZone, path: "/me", user, csrf };
+        const expected = mePage(c, {
+          user, certificates: certs, current, now, renewOpen: false,
+          expiringSoon: current.notAfter.getTime() - now.getTime() <= cfg.portal.expiryNoticeDays * DAY,
+          passwordAgeDays: user.passwordSetAt ? Math.floor((now.getTime() - user.passwordSetAt.getTime()) / DAY) : null,
+        });
+        assert.equal(r.body, expected, lang);
+      }
+      // A change to the user shows at the next request on the same connection.
+      await store.setStatus(u.userId, "suspended", env.clock.now, []);
+      assert.equal(code(await t.get("/me")), "USER_SUSPENDED");
+    } finally {
+      t.close();
+    }
   });
 });

@@ -440,6 +440,45 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       await same(c.fingerprint);
       assert.equal((await store().getCertificateAndUser(c.fingerprint))?.user?.status, "suspended");
     });
+
+    test("one read gives what three gave: certificate, user and session (the portal's every request)", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const same = async (fp: string, idHash: string): Promise<void> => {
+        const joined = await store().getCertificateUserAndSession(fp, idHash);
+        const two = await store().getCertificateAndUser(fp);
+        assert.deepEqual(joined, two ? { ...two, session: await store().getSession(idHash) } : undefined, `${fp} ${idHash}`);
+      };
+      await store().registerUser(user("a0000025", { passwordInitial: false }), passcode("a0000025"), []);
+      await store().registerUser(user("a0000026"), passcode("a0000026"), []);
+      const c = cert("a0000025");
+      await store().insertCertificate(c, []);
+      const session = { idHash: "5e".repeat(32), userId: "a0000025", certFingerprint: c.fingerprint, stage: "full" as const, createdAt: T0, lastSeenAt: T0 };
+      // Another user's session and another certificate's: handed over as they are, the portal decides.
+      const foreign = { ...session, idHash: "5f".repeat(32), userId: "a0000026", certFingerprint: "00".repeat(32), stage: "change-password" as const };
+      await store().createSession(session, []);
+      await store().createSession(foreign, []);
+      for (const h of [session.idHash, foreign.idHash, "77".repeat(32), ""]) {
+        await same(c.fingerprint, h);
+        await same("00".repeat(32), h);
+      }
+      assert.deepEqual((await store().getCertificateUserAndSession(c.fingerprint, session.idHash))?.session, session);
+      await store().touchSession(session.idHash, new Date(T0.getTime() + MIN));
+      await same(c.fingerprint, session.idHash);
+      assert.deepEqual((await store().getCertificateUserAndSession(c.fingerprint, session.idHash))?.session?.lastSeenAt, new Date(T0.getTime() + MIN));
+      await store().revokeCertificate(c.serial, "superseded", T0, []);
+      await same(c.fingerprint, session.idHash);
+      assert.equal((await store().getCertificateUserAndSession(c.fingerprint, session.idHash))?.cert.status, "revoked");
+      await store().deleteSession(session.idHash, []);
+      await same(c.fingerprint, session.idHash);
+      assert.equal((await store().getCertificateUserAndSession(c.fingerprint, session.idHash))?.session, undefined);
+      await store().setStatus("a0000025", "suspended", T0, []);
+      await same(c.fingerprint, foreign.idHash);
+      assert.equal((await store().getCertificateUserAndSession(c.fingerprint, foreign.idHash))?.user?.status, "suspended");
+      // The user's certificates (a prepared query now): newest expiry first, then serial.
+      const later = cert("a0000025", { notAfter: new Date(T0.getTime() + 400 * DAY) });
+      await store().insertCertificate(later, []);
+      assert.deepEqual((await store().listCertificates("a0000025")).map((x) => x.serial), [later.serial, c.serial]);
+    });
   });
 }
 
