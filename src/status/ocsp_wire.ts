@@ -291,9 +291,15 @@ export class OcspHttpServer extends Server {
     if (!post.keepAlive) {
       // As Node ends a connection after its last answer (socket.destroySoon()).
       socket.removeListener("data", this.wire.onData);
-      socket.end(bytes);
-      if (socket.writableFinished) socket.destroy();
-      else socket.once("finish", destroyThis);
+      socket.write(bytes);
+      // Written to the kernel at once (as a small answer is): closing now sends it and the FIN
+      // as end() would, without a shutdown() and a turn of the event loop first.
+      if (socket.writableLength === 0) {
+        socket.destroy();
+        return;
+      }
+      socket.end();
+      socket.once("finish", destroyThis);
       return;
     }
     socket.write(bytes);
