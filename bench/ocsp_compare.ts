@@ -14,7 +14,7 @@
  * Beside them, without a nonce: the floor, a bare Node `http` server (bench/ocsp_floor.ts, as
  * many workers, the same answer bytes); and, when BENCH_OCSP_BASELINE names another build's
  * dist/src/cli/shomei-ca.js, that build serving a copy of the same CA, alternating with this one
- * (old against new on the same machine in the same minutes).
+ * (old against new on the same machine in the same minutes; BENCH_OCSP_BASELINE_LABEL names it in the doc).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { request as httpRequest } from "node:http";
@@ -279,7 +279,7 @@ async function inNamespace(): Promise<number> {
       "signing every answer. Server CPU is utime + stime of the whole process tree from /proc, per response.",
       "",
       `Floor: a bare Node \`http\` server (bench/ocsp_floor.ts), 2 workers accepting as \`serve\`'s do, answering the same bytes${base ? ";" : "."}`,
-      ...(base ? [`baseline: \`${BASELINE}\` serving a copy of the same CA, alternating with this build.`] : []),
+      ...(base ? [`baseline: ${process.env.BENCH_OCSP_BASELINE_LABEL ?? `\`${BASELINE}\``} serving a copy of the same CA, alternating with this build.`] : []),
       "",
       `| work | Shomei: server CPU per response, box rate | \`openssl ocsp\` | CPU ratio (openssl / Shomei, > 1: Shomei cheaper) | rate ratio (Shomei / openssl) | bare Node \`http\` (no nonce) |${base ? " baseline build |" : ""} ab CPU per request (Shomei / openssl) | failed (Shomei / openssl) |`,
       `| --- | ---: | ---: | ---: | ---: | ---: |${base ? " ---: |" : ""} ---: | ---: |`,
