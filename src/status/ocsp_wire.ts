@@ -2,8 +2,9 @@
  * OCSP by POST answered on the connection itself, ahead of Node's HTTP parser. With a new
  * connection per request (how most OCSP clients ask) Node's `http` costs more than the rest of
  * the answer together: an HTTP parser, request and response objects, listeners and timers per
- * connection (bench:ocsp measured 0.085 ms server CPU per request for a bare `http` server
- * answering fixed bytes, 0.055 ms reading the bytes off the socket, `openssl ocsp` 0.1 ms).
+ * connection (measured here, 2 workers, `ab -c 8`: a bare `http` server answering fixed bytes
+ * 0.085 ms server CPU per request, a bare `net` server reading the request off the socket and
+ * writing the same bytes 0.055 ms, `openssl ocsp` 0.1 ms; docs/revocation-benchmarks.md).
  *
  * So the publication listener (OcspHttpServer) looks at the first bytes of each connection:
  * when they are exactly one complete `POST /ocsp` request of the common shape (readOcspPost:
