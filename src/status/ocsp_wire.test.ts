@@ -409,3 +409,32 @@ test("close() does not wait for connections that sent nothing or wait for their 
   await closeServer(wired);
   await closing;
 });
+
+test("mutated and random bytes sent raw, whole or in pieces, stop nothing: a good request is answered afterwards", { timeout: 120_000 }, async () => {
+  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der)?.body });
+  const port = await listen(wired);
+  const names = [...Object.keys(httpMutators), "bitFlip", "byteSet", "truncate", "append", "insert", "remove", "random"];
+  const samples = Object.values(CLIENTS);
+  try {
+    for (let i = 0; i < 300; i++) {
+      const rng = caseRng(20261206, i);
+      const { input } = mutate(rng.pick(samples), rng, names, httpMutators);
+      const cut = rng.int(input.length + 1);
+      const parts = rng.chance(0.3) && cut > 0 && cut < input.length ? [input.subarray(0, cut), input.subarray(cut)] : [input];
+      const s = connect(port, "127.0.0.1");
+      s.on("error", () => undefined);
+      s.resume();
+      await once(s, "connect");
+      for (const p of parts) s.write(p);
+      // Answered, closed, or left waiting for more bytes: any is fine; then the client goes away, politely or not.
+      await Promise.race([once(s, "data"), once(s, "close"), new Promise((r) => setTimeout(r, 30))]);
+      if (rng.chance(0.5)) s.resetAndDestroy();
+      else s.end();
+    }
+    const r = await exchange(port, [CLIENTS.curl ?? Buffer.alloc(0)], 1);
+    assert.ok(r.responses[0]?.subarray(-ANSWER.length).equals(ANSWER));
+  } finally {
+    wired.closeIdleConnections();
+    await closeServer(wired);
+  }
+});
