@@ -10,10 +10,15 @@
  * (a new connection each, and keep-alive with -k), with and without a nonce. The figure that does
  * not depend on the load generator is server CPU per response: utime + stime of the server
  * process and all its descendants (workers) from /proc, before and after, over the responses.
+ *
+ * Beside them, without a nonce: the floor, a bare Node `http` server (bench/ocsp_floor.ts, as
+ * many workers, the same answer bytes); and, when BENCH_OCSP_BASELINE names another build's
+ * dist/src/cli/shomei-ca.js, that build serving a copy of the same CA, alternating with this one
+ * (old against new on the same machine in the same minutes; BENCH_OCSP_BASELINE_LABEL names it in the doc).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +31,8 @@ import { writeSection } from "./doc_section.js";
 
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL("../../docs/revocation-benchmarks.md", import.meta.url));
 const SHOMEI_CA = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
+const FLOOR = fileURLToPath(new URL("./ocsp_floor.js", import.meta.url));
+const BASELINE = process.env.BENCH_OCSP_BASELINE;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const TICK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || "100");
@@ -112,9 +119,9 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function startServe(root: string, port: number): Promise<ChildProcess> {
+function startServe(root: string, port: number, cli = SHOMEI_CA): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(port), "--workers", "2"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cli, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(port), "--workers", "2"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const onData = (d: Buffer): void => {
       out += d.toString();
@@ -163,13 +170,19 @@ async function inNamespace(): Promise<number> {
 
     const shomeiPort = 18080;
     const opensslPort = 18081;
+    const floorPort = 18082;
+    const baselinePort = 18083;
+    // The baseline serves a copy of the CA as it is now (the same keys, certificate and request).
+    if (BASELINE) cpSync(root, `${root}-baseline`, { recursive: true });
     const srv = await startServe(root, shomeiPort);
     procs.push(srv);
+    const base = BASELINE ? await startServe(`${root}-baseline`, baselinePort, BASELINE) : undefined;
+    if (base) procs.push(base);
     const req = readFileSync(f("req.der"));
     // One connection per question, closed after the answer: openssl ocsp serves one connection at a
     // time and would wait for ever on an idle pooled one (fetch keeps them).
     const post = (port: number): Promise<Buffer> => new Promise((resolve, reject) => {
-      const r = httpRequest({ host: "127.0.0.1", port, path: port === shomeiPort ? "/ocsp" : "/", method: "POST", agent: false, headers: { "content-type": "application/ocsp-request", "content-length": req.length } }, (res) => {
+      const r = httpRequest({ host: "127.0.0.1", port, path: port === opensslPort ? "/" : "/ocsp", method: "POST", agent: false, headers: { "content-type": "application/ocsp-request", "content-length": req.length } }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve(Buffer.concat(chunks)));
@@ -179,10 +192,17 @@ async function inNamespace(): Promise<number> {
       r.end(req);
     });
     // Shomei's answer once pre-signed (valid 96 h, not the 5-minute one signed on request); openssl's once it listens.
-    await waitFor("Shomei's pre-signed answer", async () => {
-      const a = readOcspResponse(await post(shomeiPort), certDer, issuing, { now: new Date() });
+    const presigned = async (port: number): Promise<boolean> => {
+      const a = readOcspResponse(await post(port), certDer, issuing, { now: new Date() });
       return a.status === "good" && (a.nextUpdate?.getTime() ?? 0) - a.thisUpdate.getTime() > 3_600_000;
-    });
+    };
+    await waitFor("Shomei's pre-signed answer", () => presigned(shomeiPort));
+    if (base) await waitFor("the baseline's pre-signed answer", () => presigned(baselinePort));
+    // The floor answers with the bytes Shomei answers.
+    writeFileSync(f("answer.der"), await post(shomeiPort));
+    const floor = spawn(process.execPath, [FLOOR, String(floorPort), f("answer.der"), "2"], { stdio: "ignore" });
+    procs.push(floor);
+    await waitFor("the bare Node floor", async () => (await post(floorPort)).length > 0);
     // A fresh openssl responder for each sample: one that hangs (it does after a connection closed
     // early, as ab leaves some at the end of a timed run) must not spoil the next sample.
     const startOpenssl = async (): Promise<ChildProcess> => {
@@ -201,18 +221,24 @@ async function inNamespace(): Promise<number> {
     // Warm-up (JIT, caches), not counted.
     await ab(`http://127.0.0.1:${shomeiPort}/ocsp`, f("req.der"), false);
     await ab(`http://127.0.0.1:${shomeiPort}/ocsp`, f("req.der"), true);
+    if (base) await ab(`http://127.0.0.1:${baselinePort}/ocsp`, f("req.der"), false);
+    await ab(`http://127.0.0.1:${floorPort}/ocsp`, f("req.der"), false);
     const samples: Sample[] = [];
     const servers = [
-      { name: "Shomei", url: `http://127.0.0.1:${shomeiPort}/ocsp` },
-      { name: "openssl ocsp", url: `http://127.0.0.1:${opensslPort}/` },
+      { name: "Shomei", url: `http://127.0.0.1:${shomeiPort}/ocsp`, proc: srv },
+      ...(base ? [{ name: "baseline", url: `http://127.0.0.1:${baselinePort}/ocsp`, proc: base }] : []),
+      { name: "openssl ocsp", url: `http://127.0.0.1:${opensslPort}/`, proc: undefined },
+      { name: "floor", url: `http://127.0.0.1:${floorPort}/ocsp`, proc: floor },
     ];
     for (let round = 0; round < ROUNDS; round++) {
       for (const keepAlive of [false, true]) {
         for (const nonce of [false, true]) {
           for (const sv of servers) {
+            // The floor answers fixed bytes: a nonce changes nothing for it.
+            if (sv.name === "floor" && nonce) continue;
             say(`round ${round + 1}: ${sv.name}, ${keepAlive ? "keep-alive" : "new connection each"}, nonce ${String(nonce)} …`);
-            const theirs = sv.name === "Shomei" ? undefined : await startOpenssl();
-            const sample = await measure(sv.name, (theirs ?? srv).pid ?? 0, sv.url, f(nonce ? "req-nonce.der" : "req.der"), keepAlive, nonce);
+            const theirs = sv.proc ? undefined : await startOpenssl();
+            const sample = await measure(sv.name, (theirs ?? sv.proc)?.pid ?? 0, sv.url, f(nonce ? "req-nonce.der" : "req.der"), keepAlive, nonce);
             if (theirs) await stop(theirs);
             say(`  ${fmt(sample.cpuMs, 3)} ms server CPU per response, ${fmt(sample.perSecond)}/s, ab ${fmt(sample.abCpuMs, 3)} ms, failed ${sample.failed}`);
             samples.push(sample);
@@ -235,7 +261,10 @@ async function inNamespace(): Promise<number> {
       for (const nonce of [false, true]) {
         const us = pick("Shomei", mode, nonce);
         const them = pick("openssl ocsp", mode, nonce);
-        rows.push(`| ${mode}, ${nonce ? "with" : "no"} nonce | ${fmt(us.cpu, 3)} ms, ${fmt(us.rate)}/s | ${fmt(them.cpu, 3)} ms, ${fmt(them.rate)}/s | ${fmt(them.cpu / us.cpu, 2)} | ${fmt(us.rate / them.rate, 2)} | ${fmt(us.ab, 3)} / ${fmt(them.ab, 3)} ms | ${us.failed} / ${them.failed} |`);
+        const floor = pick("floor", mode, false);
+        const old = pick("baseline", mode, nonce);
+        const baseCell = base ? ` ${fmt(old.cpu, 3)} ms, ${fmt(old.rate)}/s (${old.failed} failed) |` : "";
+        rows.push(`| ${mode}, ${nonce ? "with" : "no"} nonce | ${fmt(us.cpu, 3)} ms, ${fmt(us.rate)}/s | ${fmt(them.cpu, 3)} ms, ${fmt(them.rate)}/s | **${fmt(them.cpu / us.cpu, 2)}** | ${fmt(us.rate / them.rate, 2)} | ${fmt(floor.cpu, 3)} ms, ${fmt(floor.rate)}/s |${baseCell} ${fmt(us.ab, 3)} / ${fmt(them.ab, 3)} ms | ${us.failed} / ${them.failed} |`);
       }
     }
     const section = [
@@ -249,8 +278,11 @@ async function inNamespace(): Promise<number> {
       "`openssl ocsp`: `-index` with the certificate, `-rsigner` a P-256 delegated responder certified by the same CA key,",
       "signing every answer. Server CPU is utime + stime of the whole process tree from /proc, per response.",
       "",
-      "| work | Shomei: server CPU per response, box rate | `openssl ocsp` | CPU ratio (openssl / Shomei, > 1: Shomei cheaper) | rate ratio (Shomei / openssl) | ab CPU per request (Shomei / openssl) | failed (Shomei / openssl) |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+      `Floor: a bare Node \`http\` server (bench/ocsp_floor.ts), 2 workers accepting as \`serve\`'s do, answering the same bytes${base ? ";" : "."}`,
+      ...(base ? [`baseline: ${process.env.BENCH_OCSP_BASELINE_LABEL ?? `\`${BASELINE}\``} serving a copy of the same CA, alternating with this build.`] : []),
+      "",
+      `| work | Shomei: server CPU per response, box rate | \`openssl ocsp\` | CPU ratio (openssl / Shomei, > 1: Shomei cheaper) | rate ratio (Shomei / openssl) | bare Node \`http\` (no nonce) |${base ? " baseline build |" : ""} ab CPU per request (Shomei / openssl) | failed (Shomei / openssl) |`,
+      `| --- | ---: | ---: | ---: | ---: | ---: |${base ? " ---: |" : ""} ---: | ---: |`,
       ...rows,
       "",
       "With a nonce Shomei still answers the pre-signed response (RFC 8954 2.1; `ocsp.requireNonce: true` signs each",
@@ -266,6 +298,7 @@ async function inNamespace(): Promise<number> {
     await sleep(1500);
     for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
     rmSync(root, { recursive: true, force: true });
+    rmSync(`${root}-baseline`, { recursive: true, force: true });
   }
 }
 
