@@ -26,6 +26,7 @@ import { OcspResponder } from "../status/ocsp_responder.js";
 import type { KyselyStore } from "../store/kysely_store.js";
 import { loadConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
+import { traceStartup } from "../util/startup_trace.js";
 
 /** How the background jobs (CRL publisher, OCSP responder and pre-signer) report to the operator: one line on stderr. */
 export function backgroundLog(message: string, error?: unknown): void {
@@ -131,6 +132,7 @@ export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskS
   const config = loadConfig(dir.config);
   const clock = o.clock ?? ((): Date => new Date());
   const store = await openStore(dir.databaseUrl(o.database ?? config.database));
+  traceStartup("store-opened");
   const rootDer = dir.certificate(dir.rootCert);
   const issuingDer = dir.certificate(dir.issuingCert);
   const rootFingerprint = readCertificate(rootDer).fingerprint;
@@ -189,6 +191,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     const clock = o.clock ?? ((): Date => new Date());
     const issuingKey = o.keys ? createPrivateKey(o.keys.issuing) : dir.privateKey(dir.issuingKey, pass ?? "");
     const issuingSigner = keyObjectSigner(issuingKey);
+    traceStartup("issuing-key-unwrapped");
     const log = backgroundLog;
     const crl = new CrlPublisher({
       store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
@@ -236,6 +239,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     });
     const limiter = new FailureLimiter(desk.store, { max: config.addressLimit.failures, windowMs: config.addressLimit.windowMinutes * 60_000 }, clock);
     const tlsKey = o.keys?.tls ?? dir.privateKey(dir.tlsKey, pass ?? "").export({ format: "pem", type: "pkcs8" }) as string;
+    traceStartup("tls-key-unwrapped");
     const issuingKeyPem = o.keys?.issuing ?? issuingKey.export({ format: "pem", type: "pkcs8" }) as string;
     return {
       ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, issuingKeyPem, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },

@@ -10,6 +10,7 @@ import { ShomeiError } from "../i18n/errors.js";
 import { buildApp, buildPortalApp, publicBase } from "./app.js";
 import { buildPublicationApp, publicationUrls } from "./publication.js";
 import { openCa, type CaServices } from "./services.js";
+import { traceStartup } from "../util/startup_trace.js";
 import { fromWireResponder, type ToWorker, type WorkerInit, type WorkerReady } from "./supervisor.js";
 
 export interface RunningWorker {
@@ -24,6 +25,7 @@ export interface RunningWorker {
 /** Opens the CA and listens as `init` says; throws PORT_IN_USE (and whatever opening the CA throws). */
 export async function startWorker(init: WorkerInit, nudge: () => void): Promise<RunningWorker> {
   const services = await openCa(init.data, { keys: init.keys, ...(init.database ? { database: init.database } : {}) });
+  traceStartup("ca-opened");
   const apps: FastifyInstance[] = [];
   const closeAll = async (): Promise<void> => {
     for (const a of apps) await a.close();
@@ -39,12 +41,14 @@ export async function startWorker(init: WorkerInit, nudge: () => void): Promise<
     handle({ t: "responder", responder: init.responder });
     // The CRLs as stored: served from the first request on.
     await services.crl.sync();
+    traceStartup("crl-synced");
     const { config } = services;
     const published: { portal?: string } = {};
     const app = await buildApp(services, { logLevel: init.logLevel, portalUrl: () => published.portal });
     const portalApp = await buildPortalApp(services, { logLevel: init.logLevel });
     const publicationApp = await buildPublicationApp(services, { logLevel: init.logLevel });
     apps.push(app, portalApp, publicationApp);
+    traceStartup("apps-built");
     const listen = async (a: FastifyInstance, at: number, option: string, setting: string): Promise<number> => {
       try {
         await a.listen({ host: init.host, port: at });
@@ -57,10 +61,12 @@ export async function startWorker(init: WorkerInit, nudge: () => void): Promise<
     };
     // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
     const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
+    traceStartup("publication-listening");
     const httpBase = publicBase(init.host, http, config.hostnames, "http");
     services.issuer.setUrls(config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase));
     const est = await listen(app, init.ports.est, "--port", "listen.port");
     const portal = await listen(portalApp, init.ports.portal, "--portal-port", "portal.port");
+    traceStartup("all-listening");
     published.portal = publicBase(init.host, portal, config.hostnames);
     return { services, ready: { t: "ready", est, portal, http }, handle, drain: closeAll };
   } catch (e) {

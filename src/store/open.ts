@@ -11,7 +11,7 @@ import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { ShomeiError } from "../i18n/errors.js";
 import { migrationProvider, type Dialect } from "./migrations.js";
-import { KyselyStore } from "./kysely_store.js";
+import { KyselyStore, type StatusListen } from "./kysely_store.js";
 import type { Database } from "./schema.js";
 
 export interface DbTarget {
@@ -75,13 +75,44 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
+function pgConfig(t: DbTarget): pg.ClientConfig {
+  return { connectionString: t.location, ...(t.schema ? { options: `-c search_path=${t.schema}` } : {}) };
+}
+
 function postgres(t: DbTarget): Kysely<Database> {
-  const pool = new pg.Pool({
-    connectionString: t.location,
-    max: 10,
-    ...(t.schema ? { options: `-c search_path=${t.schema}` } : {}),
-  });
+  const pool = new pg.Pool({ ...pgConfig(t), max: 10 });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * LISTEN on a connection of its own (not the pool's: it stays open while the service runs),
+ * passing on only the notifications whose payload is this connection's schema (the writer's
+ * current_schema(); several instances may share one server, each in its schema).
+ */
+function pgListen(t: DbTarget): StatusListen {
+  return async (channel, onChange, lost) => {
+    const client = new pg.Client(pgConfig(t));
+    let stopped = false;
+    client.on("error", (e) => {
+      if (!stopped) lost(e);
+    });
+    await client.connect();
+    try {
+      const r = await client.query<{ s: string }>("select current_schema() as s");
+      const schema = r.rows[0]?.s;
+      client.on("notification", (n) => {
+        if (n.channel === channel && n.payload === schema) onChange();
+      });
+      await client.query(`listen ${client.escapeIdentifier(channel)}`);
+    } catch (e) {
+      await client.end().catch(() => undefined);
+      throw e;
+    }
+    return async () => {
+      stopped = true;
+      await client.end().catch(() => undefined);
+    };
+  };
 }
 
 export async function openStore(url: string): Promise<KyselyStore> {
@@ -100,5 +131,5 @@ export async function openStore(url: string): Promise<KyselyStore> {
     if (e instanceof ShomeiError) throw e;
     throw new ShomeiError("DB_UNAVAILABLE", { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
   }
-  return new KyselyStore(db, target.dialect);
+  return new KyselyStore(db, target.dialect, target.dialect === "postgres" ? pgListen(target) : undefined);
 }

@@ -11,11 +11,13 @@ import { DataDir } from "../../server/data_dir.js";
 import { publicationUrls } from "../../server/publication.js";
 import { backgroundLog, openCa } from "../../server/services.js";
 import { OcspPresigner } from "../../status/ocsp_presigner.js";
+import { StatusWatch } from "../../status/status_watch.js";
 import { Supervisor, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
 import { initFromArgs } from "./init.js";
 import { oldWrappingWarning } from "./keys.js";
 import { arlWarning } from "./chain.js";
+import { traceStartup } from "../../util/startup_trace.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
 
 const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, workers: { type: "string" }, verbose: { type: "boolean" } } as const;
@@ -114,10 +116,12 @@ async function freePorts(host: string, wanted: readonly number[]): Promise<numbe
  * reminders; the workers serve every request.
  */
 async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_OPTIONS | typeof START_OPTIONS): Promise<number> {
+  traceStartup("modules-loaded");
   const p = parse(args, options, false);
   const dir = dataDir(p);
   const open = openOptions(p);
   const services = await openCa(dir, open);
+  traceStartup("ca-opened");
   const weakKeys = oldWrappingWarning(services.dir, lang);
   if (weakKeys) process.stderr.write(weakKeys + "\n");
   const arl = arlWarning(services.dir, services.clock(), lang);
@@ -131,6 +135,13 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     onProgress: (pr) => process.stderr.write(`${M.ocspPresignProgress[lang](pr.phase, pr.signed, pr.perSecond, pr.done)}\n`),
     log: backgroundLog,
   });
+  const watch = new StatusWatch({
+    store: services.store, log: backgroundLog,
+    onChange: () => {
+      services.crl.nudge();
+      presigner.nudge();
+    },
+  });
   const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
     const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
     if (count < 1 || count > MAX_WORKERS) throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
@@ -142,8 +153,12 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
     // The CRL URLs certificates will name (the shards' derive from the full CRL's): known before any worker listens.
     await services.crl.start(config.urls.crlUrl ?? publicationUrls(publicBase(host, http, config.hostnames, "http")).crlUrl);
+    traceStartup("crl-started");
     // Stored answers are served from the first request; the first run signs what is missing in the background.
     await presigner.start();
+    traceStartup("presigner-started");
+    // A revocation by another process (the CLI, another instance) starts both rounds within a fraction of a second.
+    await watch.start();
     return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
   };
   let prepared: Awaited<ReturnType<typeof prepare>>;
@@ -151,6 +166,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     prepared = await prepare();
   } catch (e) {
     presigner.stop();
+    await watch.stop();
     await services.close();
     throw e;
   }
@@ -185,6 +201,7 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   responderTimer.unref();
   const shutdown = async (): Promise<void> => {
     clearInterval(responderTimer);
+    await watch.stop();
     presigner.stop();
     await presigner.idle();
     await supervisor.drain();
@@ -192,7 +209,9 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   };
   let ready: Awaited<ReturnType<Supervisor["start"]>>;
   try {
+    traceStartup("forking");
     ready = await supervisor.start();
+    traceStartup("workers-ready");
   } catch (e) {
     await shutdown();
     throw e;

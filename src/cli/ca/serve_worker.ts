@@ -8,6 +8,9 @@ import { langFromEnv } from "../../i18n/lang.js";
 import type { FromWorker, ToWorker } from "../../server/supervisor.js";
 import { startWorker, type RunningWorker } from "../../server/worker.js";
 import { formatError } from "../common.js";
+import { traceStartup } from "../../util/startup_trace.js";
+
+traceStartup("modules-loaded");
 
 if (cluster.isPrimary || !process.send) {
   process.stderr.write("serve_worker: started by shomei-ca serve only\n");
@@ -53,6 +56,7 @@ process.on("message", (m: ToWorker) => {
     return;
   }
   initialised = true;
+  traceStartup("init-received");
   startWorker(m, () => send({ t: "nudge" })).then((r) => {
     running = r;
     for (const e of early.splice(0)) r.handle(e);
