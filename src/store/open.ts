@@ -8,7 +8,8 @@ import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import BetterSqlite3 from "better-sqlite3";
-import pg from "pg";
+import type PgDriver from "pg";
+import type { ClientConfig } from "pg";
 import { ShomeiError } from "../i18n/errors.js";
 import { migrationProvider, type Dialect } from "./migrations.js";
 import { KyselyStore, type StatusListen } from "./kysely_store.js";
@@ -75,11 +76,17 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
-function pgConfig(t: DbTarget): pg.ClientConfig {
+/** The PostgreSQL driver, loaded only when a PostgreSQL database is opened (SQLite needs none of it). */
+async function pgDriver(): Promise<typeof PgDriver> {
+  return (await import("pg")).default;
+}
+
+function pgConfig(t: DbTarget): ClientConfig {
   return { connectionString: t.location, ...(t.schema ? { options: `-c search_path=${t.schema}` } : {}) };
 }
 
-function postgres(t: DbTarget): Kysely<Database> {
+async function postgres(t: DbTarget): Promise<Kysely<Database>> {
+  const pg = await pgDriver();
   const pool = new pg.Pool({ ...pgConfig(t), max: 10 });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
@@ -91,6 +98,7 @@ function postgres(t: DbTarget): Kysely<Database> {
  */
 function pgListen(t: DbTarget): StatusListen {
   return async (channel, onChange, lost) => {
+    const pg = await pgDriver();
     const client = new pg.Client(pgConfig(t));
     let stopped = false;
     client.on("error", (e) => {
@@ -119,7 +127,7 @@ export async function openStore(url: string): Promise<KyselyStore> {
   const target = parseDbUrl(url);
   let db: Kysely<Database>;
   try {
-    db = target.dialect === "sqlite" ? sqlite(target.location) : postgres(target);
+    db = target.dialect === "sqlite" ? sqlite(target.location) : await postgres(target);
     if (target.schema) await db.schema.createSchema(target.schema).ifNotExists().execute();
     // The migration bookkeeping tables are looked up in this schema by name: without it, Kysely
     // finds another instance's kysely_migration_lock in a neighbouring schema and never creates its own.
