@@ -192,7 +192,6 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
         return Promise.all([dir.privateKeyAsync(dir.issuingKey, pass), dir.privateKeyAsync(dir.tlsKey, pass)]);
       })();
     const issuingSigner = keyObjectSigner(issuingKey);
-    traceStartup("keys-unwrapped");
     // A worker's (opened before its keys came) only reads CRLs and uses the responder handed over, as it should.
     const { crl, ocsp } = o.status ?? statusServices(desk, { clock, issuingSigner });
     const issuer = new Issuer({

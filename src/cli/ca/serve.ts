@@ -36,6 +36,8 @@ SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停�
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
 CRL を分割している場合（crl.shards、init の既定は 16）、証明書には自分の分割 CRL /crl/issuing-N.crl が記載されます。
 署名済みの CRL はデータベースに保存され、起動直後からその内容を返します。署名するのはリース（crl.leaseSeconds）を持つ 1 プロセスだけです。
+失効情報（CRL・OCSP・CA 証明書）は CA の秘密鍵の復号を待たずに公開を始め、EST とポータルは復号が済んでから受け付けます。
+別のプロセス（shomei-ca cert revoke、同じデータベースの別インスタンス）による失効も 1 秒以内に OCSP と CRL に反映されます。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
   en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
@@ -55,7 +57,9 @@ The portal asks browsers for a client certificate, so it listens on a port of it
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
 With CRL shards (crl.shards, 16 from init), each certificate names its shard, /crl/issuing-N.crl, instead.
 Signed CRLs are stored in the database and served from the start; one process signs, the holder of a lease
-(crl.leaseSeconds) in the database.
+(crl.leaseSeconds) in the database. Revocation status (CRLs, OCSP, CA certificates) is published before the CA keys are
+unwrapped; EST and the portal open once they are. A revocation by another process (shomei-ca cert revoke, another
+instance on the same database) reaches OCSP and the CRLs within a second.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 Exit codes: 0 stopped normally, 1 you must act, 3 internal error`,
 };
