@@ -10,7 +10,7 @@ import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
 import { loadConfig, MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
 import { publicBase, publicationUrls } from "../../server/public_base.js";
-import type { OpenOptions } from "../../server/services.js";
+import type { OpenedKeys, OpenOptions } from "../../server/services.js";
 import { Supervisor, toWireResponder, type WireKeys, type WireResponder } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
@@ -160,12 +160,10 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const started = supervisor.start();
   // Awaited below; a failure meanwhile must not count as unhandled.
   started.catch(() => undefined);
-  // The keys, side by side and off the main thread, while the workers start (nothing to load for that).
-  const unwrapping = Promise.all([dataFolder.privateKeyAsync(dataFolder.issuingKey, passphrase), dataFolder.privateKeyAsync(dataFolder.tlsKey, passphrase)]);
-  unwrapping.catch(() => undefined);
-  // This process loads the rest of its modules once a worker serves revocation status (or after
-  // FIRST_SERVING_MS): on a machine with few cores they would otherwise compete with the workers'
-  // start, and a worker's listen waits for this process's event loop.
+  // This process unwraps the keys and loads the rest of its modules once a worker serves
+  // revocation status (or after FIRST_SERVING_MS): on a machine with few cores scrypt and module
+  // loading would otherwise compete for the CPU with the workers' start, and a worker's listen
+  // waits for this process's event loop.
   let waited: NodeJS.Timeout | undefined;
   await Promise.race([
     new Promise<void>((resolve) => { serving.resolve = resolve; }),
@@ -174,13 +172,17 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   ]);
   clearTimeout(waited);
   traceStartup("a-worker-serves");
+  // Both keys side by side, scrypt on the thread pool, while the modules load.
+  const unwrapping = Promise.all([dataFolder.privateKeyAsync(dataFolder.issuingKey, passphrase), dataFolder.privateKeyAsync(dataFolder.tlsKey, passphrase)]);
+  unwrapping.catch(() => undefined);
 
   let opened: Awaited<ReturnType<typeof openSigner>>;
   try {
-    const [issuingKey, tlsKey] = await unwrapping;
-    traceStartup("keys-unwrapped");
-    const keys = { issuing: issuingKey.export({ format: "pem", type: "pkcs8" }) as string, tls: tlsKey.export({ format: "pem", type: "pkcs8" }) as string };
-    opened = await openSigner(dir, { ...open, keys }, lang, host, http, config.urls.crlUrl, supervisor);
+    opened = await openSigner(dir, async () => {
+      const [issuingKey, tlsKey] = await unwrapping;
+      traceStartup("keys-unwrapped");
+      return { issuing: issuingKey.export({ format: "pem", type: "pkcs8" }) as string, tls: tlsKey.export({ format: "pem", type: "pkcs8" }) as string };
+    }, open, lang, host, http, config.urls.crlUrl, supervisor);
   } catch (e) {
     await supervisor.drain();
     throw e;
@@ -261,12 +263,13 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
  * publisher (the lease holder signs), the OCSP pre-signer and the status change watch, and makes
  * the OCSP responder certificate.
  */
-async function openSigner(dir: string, open: OpenOptions, lang: Lang, host: string, http: number, crlUrl: string | undefined, supervisor: Supervisor) {
+async function openSigner(dir: string, keys: () => Promise<OpenedKeys>, open: OpenOptions, lang: Lang, host: string, http: number, crlUrl: string | undefined, supervisor: Supervisor) {
   const [{ openCa, backgroundLog }, { OcspPresigner }, { StatusWatch }, { oldWrappingWarning }, { arlWarning }] = await Promise.all([
     import("../../server/services.js"), import("../../status/ocsp_presigner.js"), import("../../status/status_watch.js"),
     import("./keys.js"), import("./chain.js"),
   ]);
-  const services = await openCa(dir, open);
+  traceStartup("modules-loaded-rest");
+  const services = await openCa(dir, { ...open, keys: await keys() });
   traceStartup("ca-opened");
   const weakKeys = oldWrappingWarning(services.dir, lang);
   if (weakKeys) process.stderr.write(weakKeys + "\n");
