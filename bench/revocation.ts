@@ -247,6 +247,23 @@ async function propagation(root: string, httpPort: number, issuingDer: Buffer, c
   }
 }
 
+/**
+ * CPU milliseconds a fresh Node process spends importing `module` (median of 3): what a process
+ * of `serve` pays before it can do its first thing, independent of how loaded the machine is.
+ */
+async function importCpuMs(module: string): Promise<number> {
+  const code = `const c0 = process.cpuUsage(); await import(${JSON.stringify(module)}); const c = process.cpuUsage(c0); process.stdout.write(String((c.user + c.system) / 1000));`;
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => { out += d.toString("utf8"); });
+    await new Promise<void>((res) => child.once("exit", () => res()));
+    runs.push(Number(out));
+  }
+  return median(runs);
+}
+
 /** CPU microseconds of one status change check when nothing changed (the supervisor makes 4 a second), on its own connection to the file. */
 async function checkCost(root: string): Promise<number> {
   const store = await openStore(`sqlite:${join(root, "shomei.db")}`);
@@ -411,6 +428,13 @@ async function main(): Promise<number> {
       const load1 = loadavg()[0] ?? NaN;
       const prop = await propagation(root, httpPort, issuingDer, toRevoke, shards);
       const checkUs = await checkCost(root);
+      // What each process loads before it can serve: the supervisor before it forks (serve's command module), a worker before it listens.
+      const cliDir = (cli: string): string => dirname(cli);
+      const loads = async (cli: string): Promise<{ supervisor: number; worker: number }> => ({
+        supervisor: await importCpuMs(join(cliDir(cli), "ca", "serve.js")), worker: await importCpuMs(join(cliDir(cli), "..", "server", "worker.js")),
+      });
+      const loadNow = await loads(SHOMEI_CA);
+      const loadBefore = BASELINE_CLI ? await loads(BASELINE_CLI) : undefined;
 
       const report = [
         "# Revocation publishing benchmark",
@@ -443,6 +467,8 @@ async function main(): Promise<number> {
         `| the first OCSP answer (POST, pre-signed answer from the store) | ${range((f) => f.ocspMs)} | ${vsBaseline((f) => f.ocspMs)} |`,
         `| the full CRL (${mib(full.der.length)} MiB) | ${range((f) => f.fullMs)} | ${vsBaseline((f) => f.fullMs)} |`,
         `| every listener open (EST and the portal too: keys unwrapped and handed over) | ${range((f) => phaseMs(f, "supervisor", "workers-ready"))} | ${vsBaseline((f) => phaseMs(f, "supervisor", "workers-ready"))} |`,
+        `| CPU to load the supervisor's modules before it forks (a fresh process; independent of the load) | ${fmt(loadNow.supervisor, 0)} ms | ${loadBefore ? `${fmt(loadBefore.supervisor, 0)} ms (then the keys unwrapped, about a second, before forking)` : "—"} |`,
+        `| CPU to load a worker's modules before it listens | ${fmt(loadNow.worker, 0)} ms | ${loadBefore ? `${fmt(loadBefore.worker, 0)} ms` : "—"} |`,
         `| the shard's bytes as stored (nothing re-signed before answering) | ${starts.every((f) => f.same) ? "yes" : "NO"} | ${baselineStarts.length > 0 ? (baselineStarts.every((f) => f.same) ? "yes" : "NO") : "—"} |`,
         "",
         `Where the start goes (the median start of this build, \`SHOMEI_STARTUP_TRACE=1\`; ms from the command; load average ${fmt(load0, 2)} at the bench's start):`,
