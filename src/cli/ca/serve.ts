@@ -159,7 +159,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   traceStartup("forking");
   const started = supervisor.start();
   // Awaited below; a failure meanwhile must not count as unhandled.
-  started.catch(() => undefined);
+  let failedAtStart = false;
+  started.catch(() => { failedAtStart = true; });
   // This process unwraps the keys and loads the rest of its modules once a worker serves
   // revocation status (or after FIRST_SERVING_MS): on a machine with few cores scrypt and module
   // loading would otherwise compete for the CPU with the workers' start, and a worker's listen
@@ -171,6 +172,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     started.then(() => undefined, () => undefined),
   ]);
   clearTimeout(waited);
+  // A worker could not start (a port in use, …): its error, without opening the CA for nothing (start() drained the others).
+  if (failedAtStart) await started;
   traceStartup("a-worker-serves");
   // Both keys side by side, scrypt on the thread pool, while the modules load.
   const unwrapping = Promise.all([dataFolder.privateKeyAsync(dataFolder.issuingKey, passphrase), dataFolder.privateKeyAsync(dataFolder.tlsKey, passphrase)]);
