@@ -4,13 +4,6 @@ import type { Lang } from "../i18n/errors.js";
 import { VERSION } from "../version.js";
 import { chooseLang, runMain, splitCommandLine, unknownCommand, type CommandLine } from "./common.js";
 import { langFromEnv } from "../i18n/lang.js";
-import * as init from "./ca/init.js";
-import * as serve from "./ca/serve.js";
-import * as user from "./ca/user.js";
-import * as cert from "./ca/cert.js";
-import * as mail from "./ca/mail.js";
-import * as keys from "./ca/keys.js";
-import * as chain from "./ca/chain.js";
 
 const USAGE: Record<Lang, string> = {
   ja: `shomei-ca ${VERSION} — Shomei の認証局・登録窓口・サービス（運用担当者用）
@@ -43,27 +36,36 @@ Usage: shomei-ca <command> [options]
 Common options: --data DIR, --db URL (after the command); --lang ja|en, --help, --version (before or after it)`,
 };
 
-const COMMANDS: Readonly<Record<string, { run: (args: string[], lang: Lang) => Promise<number>; usage: Record<Lang, string> }>> = {
-  init: { run: init.run, usage: init.USAGE },
-  serve: { run: serve.run, usage: serve.USAGE },
-  start: { run: serve.runStart, usage: serve.START_USAGE },
-  user: { run: user.run, usage: user.USAGE },
-  passcode: { run: user.runPasscode, usage: user.USAGE },
-  cert: { run: cert.run, usage: cert.USAGE },
-  mail: { run: mail.run, usage: mail.USAGE },
-  keys: { run: keys.run, usage: keys.USAGE },
-  ca: { run: chain.run, usage: chain.USAGE },
+interface Command {
+  readonly run: (args: string[], lang: Lang) => Promise<number>;
+  readonly usage: Record<Lang, string>;
+}
+
+/**
+ * Each command's module is loaded when it runs, not all of them at every start: `serve` starts
+ * its workers before it loads the modules it needs later, and a short command loads only its own.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  init: async () => { const m = await import("./ca/init.js"); return { run: m.run, usage: m.USAGE }; },
+  serve: async () => { const m = await import("./ca/serve.js"); return { run: m.run, usage: m.USAGE }; },
+  start: async () => { const m = await import("./ca/serve.js"); return { run: m.runStart, usage: m.START_USAGE }; },
+  user: async () => { const m = await import("./ca/user.js"); return { run: m.run, usage: m.USAGE }; },
+  passcode: async () => { const m = await import("./ca/user.js"); return { run: m.runPasscode, usage: m.USAGE }; },
+  cert: async () => { const m = await import("./ca/cert.js"); return { run: m.run, usage: m.USAGE }; },
+  mail: async () => { const m = await import("./ca/mail.js"); return { run: m.run, usage: m.USAGE }; },
+  keys: async () => { const m = await import("./ca/keys.js"); return { run: m.run, usage: m.USAGE }; },
+  ca: async () => { const m = await import("./ca/chain.js"); return { run: m.run, usage: m.USAGE }; },
 };
 
-function command(word: string, lang: Lang): (typeof COMMANDS)[string] {
-  const c = Object.hasOwn(COMMANDS, word) ? COMMANDS[word] : undefined;
-  if (!c) throw unknownCommand(word, `unknown command "${word}"`, lang);
-  return c;
+async function command(word: string, lang: Lang): Promise<Command> {
+  const load = Object.hasOwn(COMMANDS, word) ? COMMANDS[word] : undefined;
+  if (!load) throw unknownCommand(word, `unknown command "${word}"`, lang);
+  return load();
 }
 
 /** Help for a command word, or the overview when there is none; exit 0. */
-function help(word: string | undefined, lang: Lang): number {
-  process.stdout.write((word === undefined ? USAGE : command(word, lang).usage)[lang] + "\n");
+async function help(word: string | undefined, lang: Lang): Promise<number> {
+  process.stdout.write((word === undefined ? USAGE : (await command(word, lang)).usage)[lang] + "\n");
   return 0;
 }
 
@@ -83,7 +85,7 @@ async function main(argv: string[], lang: Lang): Promise<number> {
   }
   // The leading --lang chose the operator's language and is not passed on: after `user add`,
   // --lang is the new user's language.
-  return command(cmd, lang).run(line.rest, lang);
+  return (await command(cmd, lang)).run(line.rest, lang);
 }
 
 /** The operator's language: --lang before the command, else (except in `user add`) one after it, else the locale. */

@@ -13,11 +13,13 @@ import {
   SubjectKeyIdentifier, id_ce_authorityKeyIdentifier, id_ce_cRLNumber, id_ce_cRLReasons, id_ce_subjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
-import { encode } from "./certificate.js";
 import { children, header, readTlv, tlv, unsignedIntegerContent, type Tlv } from "./der.js";
 import type { Signer } from "./keys.js";
 import { nameToString } from "./names.js";
 import { keyIdentifier } from "./profiles.js";
+
+/** DER of an asn1-schema value (what certificate.ts's encode does; not imported from there, which loads @peculiar/x509). */
+const encode = (value: unknown): Buffer => Buffer.from(AsnConvert.serialize(value));
 
 /** RFC 5280 5.3.1 reason codes Shomei writes (removeFromCRL is for delta CRLs only). */
 export const CRL_REASONS = [

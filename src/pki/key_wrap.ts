@@ -15,7 +15,7 @@
  * 0.85–1.3 s on the shared, loaded 2-core development machine (PBKDF2 at 600,000 iterations:
  * about 0.6 s there), paid once per key when init writes it and when the service starts.
  */
-import { createPrivateKey, createCipheriv, randomBytes, scrypt, type KeyObject } from "node:crypto";
+import { createPrivateKey, createCipheriv, createDecipheriv, pbkdf2, randomBytes, scrypt, type KeyObject } from "node:crypto";
 import { children, readTlv, tlv, type Tlv } from "./der.js";
 import { fromPem, toPem } from "./pem.js";
 
@@ -84,6 +84,52 @@ export async function wrapPrivateKey(key: KeyObject, passphrase: string, params:
 /** Decrypts an encrypted PKCS#8 PEM (any wrapping OpenSSL reads, old and new) or reads a plain one. */
 export function unwrapPrivateKey(pem: string, passphrase: string): KeyObject {
   return createPrivateKey({ key: pem, format: "pem", passphrase });
+}
+
+const PRF_HASHES: Readonly<Record<string, string>> = {
+  hmacWithSHA1: "sha1", hmacWithSHA256: "sha256", hmacWithSHA384: "sha384", hmacWithSHA512: "sha512",
+};
+const CIPHER_KEY_BYTES: Readonly<Record<string, number>> = { "aes-128-cbc": 16, "aes-192-cbc": 24, "aes-256-cbc": 32 };
+
+/**
+ * The same as unwrapPrivateKey, but the key derivation (scrypt or PBKDF2, a good part of a
+ * second each at our parameters) runs on libuv's thread pool: `serve` unwraps its keys side by
+ * side and keeps answering meanwhile. What OpenSSL would read the same way (PBES2 with scrypt or
+ * PBKDF2, AES-CBC) is decrypted here; anything else goes to unwrapPrivateKey. A wrong passphrase
+ * throws, as there.
+ */
+export async function unwrapPrivateKeyAsync(pem: string, passphrase: string): Promise<KeyObject> {
+  const w = wrappingOf(pem);
+  const keyBytes = w.kind === "scrypt" || w.kind === "pbkdf2" ? CIPHER_KEY_BYTES[w.cipher] : undefined;
+  const prf = w.kind === "pbkdf2" ? PRF_HASHES[w.prf] : undefined;
+  if (!keyBytes || (w.kind === "pbkdf2" && !prf)) return unwrapPrivateKey(pem, passphrase);
+  const der = fromPem(pem, "ENCRYPTED PRIVATE KEY");
+  const what = "encrypted private key";
+  const [alg, data] = [...children(der, readTlv(der, 0, what), what)];
+  const [, pbes2] = alg ? [...children(der, alg, what)] : [];
+  const [kdf, enc] = pbes2 ? [...children(der, pbes2, what)] : [];
+  const [, kdfParams] = kdf ? [...children(der, kdf, what)] : [];
+  const [, iv] = enc ? [...children(der, enc, what)] : [];
+  const [salt] = kdfParams ? [...children(der, kdfParams, what)] : [];
+  if (!data || data.tag !== 0x04 || !iv || iv.tag !== 0x04 || !salt || salt.tag !== 0x04) return unwrapPrivateKey(pem, passphrase);
+  const pass = Buffer.from(passphrase, "utf8");
+  const saltBytes = der.subarray(salt.start, salt.end);
+  const derived = await new Promise<Buffer>((resolve, reject) => {
+    const done = (e: Error | null, k: Buffer): void => (e ? reject(e) : resolve(k));
+    if (w.kind === "scrypt") scrypt(pass, saltBytes, keyBytes, { N: w.N, r: w.r, p: w.p, maxmem: 256 * w.N * w.r + 1024 * 1024 }, done);
+    else if (w.kind === "pbkdf2") pbkdf2(pass, saltBytes, w.iterations, keyBytes, prf ?? "sha1", done);
+  });
+  try {
+    const decipher = createDecipheriv(w.kind === "scrypt" || w.kind === "pbkdf2" ? w.cipher : "", derived, der.subarray(iv.start, iv.end));
+    const plain = Buffer.concat([decipher.update(der.subarray(data.start, data.end)), decipher.final()]);
+    try {
+      return createPrivateKey({ key: plain, format: "der", type: "pkcs8" });
+    } finally {
+      plain.fill(0);
+    }
+  } finally {
+    derived.fill(0);
+  }
 }
 
 /** How the private key in `pem` is protected, read from its AlgorithmIdentifier without decrypting. */

@@ -10,13 +10,8 @@ import { checkSpki } from "./spki.js";
 
 const generate = promisify(nodeGenerateKeyPair);
 
-/** The key kinds Shomei issues for and accepts. */
-export const KEY_KINDS = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] as const;
-export type KeyKind = (typeof KEY_KINDS)[number];
-
-export function isKeyKind(v: string): v is KeyKind {
-  return (KEY_KINDS as readonly string[]).includes(v);
-}
+export { KEY_KINDS, isKeyKind, type KeyKind } from "./key_kinds.js";
+import type { KeyKind } from "./key_kinds.js";
 
 export interface KeyPair {
   readonly kind: KeyKind;

@@ -115,8 +115,4 @@ export function buildPortalApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
   });
 }
 
-/** The URL users reach a listening address by (a wildcard address becomes the first host name). */
-export function publicBase(host: string, port: number, hostnames: readonly string[], scheme: "https" | "http" = "https"): string {
-  const h = host === "0.0.0.0" || host === "::" ? (hostnames[0] ?? "localhost") : host;
-  return `${scheme}://${h.includes(":") ? `[${h}]` : h}:${port}`;
-}
+export { publicBase } from "./public_base.js";

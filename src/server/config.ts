@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { ShomeiError } from "../i18n/errors.js";
-import { isKeyKind, KEY_KINDS, type KeyKind } from "../pki/keys.js";
+import { isKeyKind, KEY_KINDS, type KeyKind } from "../pki/key_kinds.js";
 import { MAX_CRL_SHARDS, validShardCount } from "../pki/crl_shard.js";
 import type { PublicationUrls } from "../pki/profiles.js";
 import type { ClientAltNamePolicy } from "../ca/issuer.js";

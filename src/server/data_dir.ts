@@ -13,11 +13,12 @@
  *   outbox/                  e-mails as .eml files when no SMTP server is configured
  */
 import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve, isAbsolute } from "node:path";
 import { ShomeiError } from "../i18n/errors.js";
-import { importPrivateKeyPem } from "../pki/keys.js";
 import { fromPem } from "../pki/pem.js";
+import { unwrapPrivateKey, unwrapPrivateKeyAsync } from "../pki/key_wrap.js";
 import type { KeyObject } from "node:crypto";
 
 export class DataDir {
@@ -75,10 +76,28 @@ export class DataDir {
   /** Decrypts one of the private keys. */
   privateKey(path: string, passphrase: string): KeyObject {
     try {
-      return importPrivateKeyPem(readFileSync(path, "utf8"), passphrase);
+      return unwrapPrivateKey(readFileSync(path, "utf8"), passphrase);
     } catch (e) {
       throw new ShomeiError("CA_KEY_LOCKED", {}, { cause: e });
     }
+  }
+
+  /**
+   * Decrypts one of the private keys with the key derivation off the main thread (see
+   * unwrapPrivateKeyAsync): `serve` unwraps its keys side by side while it answers.
+   * SHOMEI_FAULT_UNWRAP_DELAY_MS (tests only, a fault injection) holds the result back that
+   * many milliseconds, to show what `serve` answers while its keys are not unwrapped yet.
+   */
+  async privateKeyAsync(path: string, passphrase: string, env: NodeJS.ProcessEnv = process.env): Promise<KeyObject> {
+    let key: KeyObject;
+    try {
+      key = await unwrapPrivateKeyAsync(await readFile(path, "utf8"), passphrase);
+    } catch (e) {
+      throw new ShomeiError("CA_KEY_LOCKED", {}, { cause: e });
+    }
+    const delay = Number(env.SHOMEI_FAULT_UNWRAP_DELAY_MS ?? 0);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    return key;
   }
 
   certificate(path: string): Buffer {

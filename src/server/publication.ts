@@ -6,17 +6,16 @@
 import { readFile } from "node:fs/promises";
 import Fastify, { type FastifyInstance } from "fastify";
 import { codedErrors, frameworkErrors } from "../http/errors.js";
-import type { PublicationUrls } from "../pki/profiles.js";
 import { OcspHttpServer } from "../status/ocsp_wire.js";
 import { OCSP_BODY_LIMIT, ocspPostFastPath, statusFrameworkError, statusPlugin } from "../status/plugin.js";
-import type { CaServices } from "./services.js";
+import type { StatusServices } from "./status_services.js";
 
 export interface PublicationOptions {
   readonly logLevel?: "silent" | "error" | "warn" | "info" | "debug";
   readonly clock?: () => Date;
 }
 
-export async function buildPublicationApp(s: CaServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
+export async function buildPublicationApp(s: StatusServices, o: PublicationOptions = {}): Promise<FastifyInstance> {
   // OCSP POSTs (most of this listener's traffic) are answered ahead of the framework: on the
   // connection itself when the request is of the common shape and its answer pre-signed in
   // memory (OcspHttpServer), else in Node's request handler (ocspPostFastPath).
@@ -32,9 +31,5 @@ export async function buildPublicationApp(s: CaServices, o: PublicationOptions =
   return app;
 }
 
-/** The URLs certificates carry, from the listener's public base (http://HOST:PORT). */
-export function publicationUrls(base: string): Required<PublicationUrls> {
-  const b = base.replace(/\/$/, "");
-  return { ocspUrl: `${b}/ocsp`, crlUrl: `${b}/crl/issuing.crl`, caIssuersUrl: `${b}/ca/issuing.crt` };
-}
+export { publicationUrls } from "./public_base.js";
 

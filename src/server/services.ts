@@ -1,7 +1,6 @@
 /** Composition root: config, store, keys, mail and the domain services, wired once. */
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { Issuer } from "../ca/issuer.js";
 import { FailureLimiter } from "../http/failure_limiter.js";
 import { readCertificate } from "../pki/certificate.js";
@@ -20,17 +19,15 @@ import { PortalService } from "../portal/service.js";
 import { RenewalService } from "../registration/renewal.js";
 import { EnrollmentService } from "../registration/enrollment.js";
 import { RegistrationService } from "../registration/service.js";
-import { openStore } from "../store/open.js";
-import { CrlPublisher } from "../status/crl_publisher.js";
-import { OcspResponder } from "../status/ocsp_responder.js";
+import type { CrlPublisher } from "../status/crl_publisher.js";
+import type { OcspResponder } from "../status/ocsp_responder.js";
 import type { KyselyStore } from "../store/kysely_store.js";
-import { loadConfig, type ShomeiConfig } from "./config.js";
-import { DataDir } from "./data_dir.js";
+import type { ShomeiConfig } from "./config.js";
+import type { DataDir } from "./data_dir.js";
+import { backgroundLog, openDir, statusServices, type StatusServices } from "./status_services.js";
+import { traceStartup } from "../util/startup_trace.js";
 
-/** How the background jobs (CRL publisher, OCSP responder and pre-signer) report to the operator: one line on stderr. */
-export function backgroundLog(message: string, error?: unknown): void {
-  process.stderr.write(`${message}: ${error instanceof Error ? error.message : String(error)}\n`);
-}
+export { backgroundLog };
 
 export interface DeskServices {
   readonly dir: DataDir;
@@ -88,6 +85,11 @@ export interface OpenOptions {
    * each), and `serve` would otherwise pay that again in every worker it starts or restarts.
    */
   readonly keys?: OpenedKeys;
+  /**
+   * What a `serve` worker opened first to serve revocation status (openStatus): its store, CRLs
+   * and OCSP responder are used, not opened again. It closes with the services returned.
+   */
+  readonly status?: StatusServices;
 }
 
 /**
@@ -126,13 +128,9 @@ export function mailTransport(dir: DataDir, config: ShomeiConfig, env: NodeJS.Pr
 
 /** What the registration desk needs: no CA private key is opened. */
 export async function openDesk(path: string, o: OpenOptions = {}): Promise<DeskServices> {
-  const dir = new DataDir(path);
-  dir.requireCa();
-  const config = loadConfig(dir.config);
+  const { dir, config, store, rootDer, issuingDer } = o.status ?? await openDir(path, o.database);
   const clock = o.clock ?? ((): Date => new Date());
-  const store = await openStore(dir.databaseUrl(o.database ?? config.database));
-  const rootDer = dir.certificate(dir.rootCert);
-  const issuingDer = dir.certificate(dir.issuingCert);
+  traceStartup("store-opened");
   const rootFingerprint = readCertificate(rootDer).fingerprint;
   // A broken mail setting must not stop what sends nothing (user list, user show): it is
   // reported when a mail is about to be queued, before anything is written, and by `serve` at start.
@@ -185,21 +183,17 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
     // The service delivers mail: a setting that cannot work stops it at start, not at each mail.
     desk.checkMailSetting();
     const { dir, config } = desk;
-    const pass = o.keys ? undefined : dir.passphrase();
     const clock = o.clock ?? ((): Date => new Date());
-    const issuingKey = o.keys ? createPrivateKey(o.keys.issuing) : dir.privateKey(dir.issuingKey, pass ?? "");
+    // Both keys side by side, the key derivation (scrypt) off the main thread: `serve` answers meanwhile.
+    const [issuingKey, tlsKeyObject] = o.keys
+      ? [createPrivateKey(o.keys.issuing), undefined]
+      : await (async () => {
+        const pass = dir.passphrase();
+        return Promise.all([dir.privateKeyAsync(dir.issuingKey, pass), dir.privateKeyAsync(dir.tlsKey, pass)]);
+      })();
     const issuingSigner = keyObjectSigner(issuingKey);
-    const log = backgroundLog;
-    const crl = new CrlPublisher({
-      store: desk.store, issuingDer: desk.issuingDer, signer: issuingSigner, clock, log,
-      intervalMinutes: config.revocation.crlIntervalMinutes, validityHours: config.revocation.crlValidityHours, checkSeconds: config.revocation.checkSeconds,
-      shards: config.crl.shards, leaseSeconds: config.crl.leaseSeconds, fullCrlSeconds: config.crl.fullCrlSeconds,
-      arlFile: () => readFile(dir.arl).catch(() => undefined),
-    });
-    const ocsp = new OcspResponder({
-      store: desk.store, issuingDer: desk.issuingDer, issuingSigner, clock, cacheSeconds: config.revocation.ocspCacheSeconds, log,
-      cacheEntries: config.ocsp.cacheEntries, requireNonce: config.ocsp.requireNonce,
-    });
+    // A worker's (opened before its keys came) only reads CRLs and uses the responder handed over, as it should.
+    const { crl, ocsp } = o.status ?? statusServices(desk, { clock, issuingSigner });
     const issuer = new Issuer({
       issuingCertDer: desk.issuingDer,
       signer: issuingSigner,
@@ -235,7 +229,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       timeZone: config.timeZone,
     });
     const limiter = new FailureLimiter(desk.store, { max: config.addressLimit.failures, windowMs: config.addressLimit.windowMinutes * 60_000 }, clock);
-    const tlsKey = o.keys?.tls ?? dir.privateKey(dir.tlsKey, pass ?? "").export({ format: "pem", type: "pkcs8" }) as string;
+    const tlsKey = o.keys?.tls ?? tlsKeyObject?.export({ format: "pem", type: "pkcs8" }) as string;
     const issuingKeyPem = o.keys?.issuing ?? issuingKey.export({ format: "pem", type: "pkcs8" }) as string;
     return {
       ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, issuingKeyPem, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },

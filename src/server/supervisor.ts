@@ -26,9 +26,19 @@ export interface WorkerInit {
   readonly host: string;
   readonly ports: { readonly est: number; readonly portal: number; readonly http: number };
   readonly logLevel: "warn" | "info";
-  readonly responder: WireResponder;
-  /** The CA keys the supervisor decrypted (unencrypted PKCS#8 PEM, over the IPC channel only). */
-  readonly keys: { readonly issuing: string; readonly tls: string };
+  /** The OCSP responder, once the supervisor has one (else a "responder" message brings it). */
+  readonly responder?: WireResponder;
+  /**
+   * The CA keys the supervisor decrypted (unencrypted PKCS#8 PEM, over the IPC channel only), once
+   * it has (else a "keys" message brings them): the worker serves revocation status meanwhile.
+   */
+  readonly keys?: WireKeys;
+}
+
+/** The issuing CA key and the TLS key as unencrypted PKCS#8 PEM. */
+export interface WireKeys {
+  readonly issuing: string;
+  readonly tls: string;
 }
 
 export type ToWorker =
@@ -36,6 +46,8 @@ export type ToWorker =
   /** The stored CRLs changed: read them again (the bytes stay in the database, not on the IPC channel). */
   | { readonly t: "crl" }
   | { readonly t: "responder"; readonly responder: WireResponder }
+  /** The CA keys are unwrapped: EST and the portal can listen now. */
+  | { readonly t: "keys"; readonly keys: WireKeys }
   /** These certificates' pre-signed OCSP answers changed in the store. */
   | { readonly t: "ocsp"; readonly serials: readonly string[] }
   | { readonly t: "drain" };
@@ -51,6 +63,8 @@ export interface WorkerReady {
 export type FromWorker =
   /** The worker listens for messages now (one sent earlier, while its modules load, would be lost). */
   | { readonly t: "hello" }
+  /** The publication listener (CRLs, OCSP, CA certificates) accepts connections; EST and the portal follow. */
+  | { readonly t: "serving" }
   | WorkerReady
   | { readonly t: "failed"; readonly code?: ErrorCode; readonly params?: ErrorParams; readonly message: string }
   | { readonly t: "nudge" };
@@ -77,6 +91,8 @@ export interface SupervisorOptions {
   readonly init: (worker: number) => WorkerInit;
   /** A worker revoked something: the CRL and the OCSP answer should be re-signed now. */
   readonly onNudge: () => void;
+  /** A worker serves revocation status (its publication listener is open). */
+  readonly onServing?: (worker: number) => void;
   /** A worker died or was killed (WORKER_DIED, WORKER_NOT_DRAINED). */
   readonly onProblem: (e: ShomeiError) => void;
   /** A replacement worker accepts connections. */
@@ -157,6 +173,7 @@ export class Supervisor {
       w.on("message", (m: FromWorker) => {
         if (m.t === "hello") w.send(this.o.init(slot.n), () => undefined);
         else if (m.t === "nudge") this.o.onNudge();
+        else if (m.t === "serving") this.o.onServing?.(slot.n);
         else if (m.t === "failed") failure = workerError(m);
         else if (m.t === "ready" && !ready) {
           ready = true;

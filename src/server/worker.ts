@@ -4,67 +4,116 @@
  * certificate of its own: it serves the CRLs stored in the database (read again when the
  * supervisor says they changed) and the responder the supervisor hands it, and tells the
  * supervisor when it revoked something. Mail and reminders run in the supervisor.
+ *
+ * It starts in two steps, so revocation status is served within moments of `serve` starting:
+ * 1. the publication listener (stored CRLs, pre-signed OCSP answers, CA certificates), which
+ *    needs no private key, opened with only the modules that takes (status_services.ts);
+ * 2. once the supervisor has unwrapped the CA keys and handed them over (meanwhile the rest of
+ *    the modules load), the EST and portal listeners. OCSP answers that must be signed now
+ *    (no pre-signed one) wait for the responder the supervisor hands over.
  */
 import type { FastifyInstance } from "fastify";
 import { ShomeiError } from "../i18n/errors.js";
-import { buildApp, buildPortalApp, publicBase } from "./app.js";
-import { buildPublicationApp, publicationUrls } from "./publication.js";
-import { openCa, type CaServices } from "./services.js";
-import { fromWireResponder, type ToWorker, type WorkerInit, type WorkerReady } from "./supervisor.js";
+import { traceStartup } from "../util/startup_trace.js";
+import { publicBase, publicationUrls } from "./public_base.js";
+import { buildPublicationApp } from "./publication.js";
+import type { CaServices } from "./services.js";
+import { openStatus, type StatusServices } from "./status_services.js";
+import { fromWireResponder, type ToWorker, type WireKeys, type WorkerInit, type WorkerReady } from "./supervisor.js";
 
 export interface RunningWorker {
-  readonly services: CaServices;
-  readonly ready: WorkerReady;
-  /** Takes the CRL or responder the supervisor hands over. */
+  /** Every listener accepts connections (rejects with what stopped it: PORT_IN_USE, or whatever opening the CA threw). */
+  readonly ready: Promise<WorkerReady>;
+  /** Takes the keys, CRL news, responder or OCSP news the supervisor hands over (at any time after init). */
   handle(m: ToWorker): void;
-  /** Stops accepting, lets the requests in flight finish, closes the database. */
+  /** Stops accepting, lets the requests in flight finish, closes the database (also while still starting). */
   drain(): Promise<void>;
 }
 
-/** Opens the CA and listens as `init` says; throws PORT_IN_USE (and whatever opening the CA throws). */
-export async function startWorker(init: WorkerInit, nudge: () => void): Promise<RunningWorker> {
-  const services = await openCa(init.data, { keys: init.keys, ...(init.database ? { database: init.database } : {}) });
+/** Starts serving as `init` says; `serving` is called once the publication listener is open, `ready` resolves when all are. */
+export function startWorker(init: WorkerInit, nudge: () => void, serving: () => void = () => undefined): RunningWorker {
+  let gotKeys: ((k: WireKeys) => void) | undefined;
+  const keys = init.keys ? Promise.resolve(init.keys) : new Promise<WireKeys>((resolve) => { gotKeys = resolve; });
   const apps: FastifyInstance[] = [];
-  const closeAll = async (): Promise<void> => {
-    for (const a of apps) await a.close();
-    await services.close();
-  };
+  let status: StatusServices | undefined;
+  let services: CaServices | undefined;
+  /** What came before the store was open (a responder, most likely): applied once it is. */
+  const early: ToWorker[] = [];
+
   const handle = (m: ToWorker): void => {
-    if (m.t === "crl") services.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
-    else if (m.t === "responder") services.ocsp.useResponder(fromWireResponder(m.responder));
-    else if (m.t === "ocsp") services.ocsp.invalidate(m.serials);
+    if (m.t === "keys") {
+      gotKeys?.(m.keys);
+      gotKeys = undefined;
+      return;
+    }
+    if (!status) {
+      early.push(m);
+      return;
+    }
+    if (m.t === "crl") status.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
+    else if (m.t === "responder") status.ocsp.useResponder(fromWireResponder(m.responder));
+    else if (m.t === "ocsp") status.ocsp.invalidate(m.serials);
   };
-  try {
-    services.crl.relayNudges(nudge);
-    handle({ t: "responder", responder: init.responder });
+
+  const listen = async (a: FastifyInstance, at: number, option: string, setting: string): Promise<number> => {
+    try {
+      await a.listen({ host: init.host, port: at });
+    } catch (e) {
+      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
+      throw e;
+    }
+    const address = a.server.address();
+    return typeof address === "object" && address ? address.port : at;
+  };
+
+  const run = async (): Promise<WorkerReady> => {
+    const database = init.database ? { database: init.database } : {};
+    status = await openStatus(init.data, database);
+    traceStartup("status-opened");
+    status.crl.relayNudges(nudge);
+    if (init.responder) status.ocsp.useResponder(fromWireResponder(init.responder));
+    for (const m of early.splice(0)) handle(m);
     // The CRLs as stored: served from the first request on.
-    await services.crl.sync();
+    await status.crl.sync();
+    traceStartup("crl-synced");
+    const publicationApp = await buildPublicationApp(status, { logLevel: init.logLevel });
+    apps.push(publicationApp);
+    // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
+    const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
+    traceStartup("publication-listening");
+    serving();
+
+    // The rest of the service loads while the supervisor unwraps the keys.
+    const [{ openCa }, { buildApp, buildPortalApp }] = await Promise.all([import("./services.js"), import("./app.js")]);
+    traceStartup("modules-loaded");
+    const k = await keys;
+    traceStartup("keys-received");
+    services = await openCa(init.data, { keys: k, status, ...database });
     const { config } = services;
+    const httpBase = publicBase(init.host, http, config.hostnames, "http");
+    services.issuer.setUrls(config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase));
     const published: { portal?: string } = {};
     const app = await buildApp(services, { logLevel: init.logLevel, portalUrl: () => published.portal });
     const portalApp = await buildPortalApp(services, { logLevel: init.logLevel });
-    const publicationApp = await buildPublicationApp(services, { logLevel: init.logLevel });
-    apps.push(app, portalApp, publicationApp);
-    const listen = async (a: FastifyInstance, at: number, option: string, setting: string): Promise<number> => {
-      try {
-        await a.listen({ host: init.host, port: at });
-      } catch (e) {
-        if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
-        throw e;
-      }
-      const address = a.server.address();
-      return typeof address === "object" && address ? address.port : at;
-    };
-    // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
-    const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
-    const httpBase = publicBase(init.host, http, config.hostnames, "http");
-    services.issuer.setUrls(config.urls.ocspUrl || config.urls.crlUrl || config.urls.caIssuersUrl ? config.urls : publicationUrls(httpBase));
+    apps.push(app, portalApp);
     const est = await listen(app, init.ports.est, "--port", "listen.port");
     const portal = await listen(portalApp, init.ports.portal, "--portal-port", "portal.port");
     published.portal = publicBase(init.host, portal, config.hostnames);
-    return { services, ready: { t: "ready", est, portal, http }, handle, drain: closeAll };
-  } catch (e) {
+    traceStartup("all-listening");
+    return { t: "ready", est, portal, http };
+  };
+
+  let closing: Promise<void> | undefined;
+  const closeAll = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const a of apps) await a.close();
+      await (services ?? status)?.close();
+    })();
+    return closing;
+  };
+  const ready = run().catch(async (e: unknown) => {
     await closeAll().catch(() => undefined);
     throw e;
-  }
+  });
+  return { ready, handle, drain: closeAll };
 }

@@ -47,7 +47,8 @@ const PAGE = 50_000;
 export interface CrlPublisherOptions {
   readonly store: CrlStore;
   readonly issuingDer: Buffer;
-  readonly signer: Signer;
+  /** The issuing CA's signer; without it (a `serve` worker) this publisher only reads the stored CRLs (sync()). */
+  readonly signer?: Signer;
   readonly clock: () => Date;
   readonly intervalMinutes: number;
   readonly validityHours: number;
@@ -391,8 +392,10 @@ export class CrlPublisher {
     let crlNumber = BigInt(now.getTime());
     if (had && crlNumber <= had.crlNumber) crlNumber = had.crlNumber + 1n;
     const url = this.urlOf(scope);
+    const signer = this.o.signer;
+    if (!signer) throw new Error("this process only reads the stored CRLs (no signer)");
     const der = await buildCrlFromEncoded({
-      issuerDer: this.o.issuingDer, signer: this.o.signer, thisUpdate, nextUpdate, crlNumber, ...(url ? { distributionPoint: url } : {}),
+      issuerDer: this.o.issuingDer, signer, thisUpdate, nextUpdate, crlNumber, ...(url ? { distributionPoint: url } : {}),
     }, e.parts);
     this.stats.builds++;
     const ok = await this.save({ scope, der, crlNumber, thisUpdate, nextUpdate, entries: e.count, maxSeq: this.hw, url, signedBy: this.holder }, had?.crlNumber);

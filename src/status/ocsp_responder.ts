@@ -21,14 +21,12 @@
  */
 import { createHash, createPrivateKey, type KeyObject } from "node:crypto";
 import { generateKeyPair, keyObjectSigner, type Signer } from "../pki/keys.js";
-import { readCertificate } from "../pki/certificate.js";
 import {
   buildOcspResponse, buildOcspResponseFast, certIdFor, certIdIssuedBy, issuerHashes, ocspErrorResponse, parseOcspRequest, responderTemplate,
   type IssuerHashes, type OcspCertId, type OcspSingleStatus, type ResponderTemplate,
 } from "../pki/ocsp.js";
 import { readOcspRequestQuick } from "../pki/ocsp_quick.js";
 import { ShomeiError } from "../i18n/errors.js";
-import { issueOcspResponderCert } from "../ca/ocsp_responder_cert.js";
 import type { OcspResponseStore, OcspSubject, StatusStore, StoredOcspResponse } from "./ports.js";
 
 /** Entries kept at most; the cache is dropped whole when full (answers are cheap to sign again). */
@@ -41,7 +39,11 @@ export interface OcspResponderOptions {
   /** getOcspResponse: where pre-signed answers are read (without it, every answer is signed on request). */
   readonly store: Pick<StatusStore, "getCertificate"> & Partial<Pick<OcspResponseStore, "getOcspResponse">>;
   readonly issuingDer: Buffer;
-  readonly issuingSigner: Signer;
+  /**
+   * Signs the responder certificate. Without it (a `serve` worker, before or without the CA key)
+   * the responder comes from useResponder() only, and answers that must be signed wait for it.
+   */
+  readonly issuingSigner?: Signer;
   readonly clock: () => Date;
   /** How long an answer without a nonce is reused, and its nextUpdate (0: never reused; nextUpdate one minute). */
   readonly cacheSeconds: number;
@@ -108,6 +110,8 @@ export class OcspResponder {
   private responder: Promise<Responder> | undefined;
   /** Set by useResponder(): the responder comes from elsewhere and is never renewed here. */
   private handedOver = false;
+  /** Answers that must be signed before useResponder() (no issuing signer) wait on this. */
+  private awaiting: ((r: Responder) => void) | undefined;
   private readonly cache = new Map<string, Cached>();
   /** Pre-signed answers by serial, least recently used first. */
   private readonly presigned = new Map<string, Presigned>();
@@ -275,16 +279,28 @@ export class OcspResponder {
     const key = createPrivateKey(h.keyPem);
     this.handedOver = true;
     this.cache.clear();
-    this.responder = Promise.resolve({ der: h.der, key, signer: keyObjectSigner(key), renewAt: Number.POSITIVE_INFINITY });
+    const r: Responder = { der: h.der, key, signer: keyObjectSigner(key), renewAt: Number.POSITIVE_INFINITY };
+    this.responder = Promise.resolve(r);
+    this.awaiting?.(r);
+    this.awaiting = undefined;
   }
 
   private currentResponder(): Promise<Responder> {
     const now = this.o.clock().getTime();
+    const issuingSigner = this.o.issuingSigner;
+    if (!issuingSigner && !this.responder) {
+      // Nothing here can sign a responder certificate: wait for the one handed over.
+      this.handedOver = true;
+      this.responder = new Promise<Responder>((resolve) => { this.awaiting = resolve; });
+    }
     const make = async (): Promise<Responder> => {
-      const key = await generateKeyPair(this.o.issuingSigner.kind === "ec-p384" ? "ec-p384" : "ec-p256");
+      if (!issuingSigner) throw new Error("no responder handed over");
+      // Loaded here, not with this module: a `serve` worker (which never makes a responder) then starts without @peculiar/x509.
+      const [{ issueOcspResponderCert }, { readCertificate }] = await Promise.all([import("../ca/ocsp_responder_cert.js"), import("../pki/certificate.js")]);
+      const key = await generateKeyPair(issuingSigner.kind === "ec-p384" ? "ec-p384" : "ec-p256");
       const days = this.o.responderValidityDays ?? 30;
       const der = await issueOcspResponderCert({
-        issuingCertDer: this.o.issuingDer, issuingSigner: this.o.issuingSigner, publicKey: key.publicKey, now: new Date(now), validityDays: days,
+        issuingCertDer: this.o.issuingDer, issuingSigner, publicKey: key.publicKey, now: new Date(now), validityDays: days,
       });
       const { notBefore, notAfter } = readCertificate(der);
       this.cache.clear();

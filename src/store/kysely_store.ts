@@ -200,6 +200,12 @@ export interface RevocationRow {
   readonly reason: RevocationReason;
 }
 
+/** The PostgreSQL NOTIFY channel of revocations and CRLs; the payload names the schema. */
+export const STATUS_CHANNEL = "shomei_status";
+
+/** LISTEN on `channel` for this store's schema: resolves with how to stop. */
+export type StatusListen = (channel: string, onChange: () => void, lost: (e: unknown) => void) => Promise<() => Promise<void>>;
+
 export class KyselyStore implements RegistrationStore, PortalStore, MailQueueStore, ReminderStore, AddressFailureStore {
   private readonly queue: Queued[] = [];
   private flushing = false;
@@ -262,7 +268,11 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     }).where("address", "=", address)),
   };
 
-  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect) {}
+  /** What statusChangeMarker() read last (SQLite: skipped while data_version stays the same). */
+  private readonly marker: { dataVersion: number; text: string | undefined } = { dataVersion: -1, text: undefined };
+
+  /** listen: PostgreSQL's LISTEN on a connection of its own (store/open.ts), filtered to this store's schema. */
+  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect, private readonly listen?: StatusListen) {}
 
   /**
    * Group commit for SQLite: writes that arrive while a commit is under way share the next
@@ -672,6 +682,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
         throw new ShomeiError("REVOKE_NOT_POSSIBLE", { serial: s, reason: r ? "already revoked" : "unknown serial" });
       }
       await t.insertInto("revocations").values({ serial: s, revoked_at: iso(now), reason }).execute();
+      await this.notifyStatus(t);
       await this.insertAudit(t, audit);
       return toCertificate(r);
     });
@@ -692,6 +703,42 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   async lastRevocationSeq(): Promise<number> {
     const r = await this.db.selectFrom("revocations").select((eb) => eb.fn.max("seq").as("m")).executeTakeFirst();
     return r?.m === null || r?.m === undefined ? 0 : Number(r.m);
+  }
+
+  /**
+   * A short text that changes when a revocation or a stored CRL was committed (by any process):
+   * what `serve`'s supervisor reads every few hundred milliseconds to learn of a revocation made
+   * elsewhere (the CLI, another instance). On SQLite it first asks `PRAGMA data_version`, which
+   * changes only when another connection committed something: while nothing happens that is all
+   * it costs. The highest revocation sequence number and CRL number are read only after it changed
+   * (and always on PostgreSQL: two index reads).
+   */
+  async statusChangeMarker(): Promise<string> {
+    if (this.dialect === "sqlite") {
+      const r = await sql<{ data_version: number }>`pragma data_version`.execute(this.db);
+      const version = Number(r.rows[0]?.data_version ?? -1);
+      if (version === this.marker.dataVersion && this.marker.text !== undefined) return this.marker.text;
+      this.marker.dataVersion = version;
+    }
+    const r = await sql<{ r: number | string | null; c: string | null; n: number | string }>`select
+      (select max(seq) from revocations) as r, (select max(crl_number) from crls) as c, (select count(*) from crls) as n`.execute(this.db);
+    const row = r.rows[0];
+    this.marker.text = `${row?.r ?? 0}/${row?.c ?? ""}/${row?.n ?? 0}`;
+    return this.marker.text;
+  }
+
+  /**
+   * PostgreSQL: calls `onChange` whenever a revocation or a CRL of this schema was committed
+   * (NOTIFY from revokeCertificate and saveCrl), on a connection of its own; `lost` when that
+   * connection broke (the caller's polling carries on). Undefined on SQLite, which has no such thing.
+   */
+  async listenForStatusChanges(onChange: () => void, lost: (e: unknown) => void): Promise<(() => Promise<void>) | undefined> {
+    return this.listen?.(STATUS_CHANNEL, onChange, lost);
+  }
+
+  /** Tells listeners (PostgreSQL) that revocations or CRLs changed, when the transaction `t` commits. */
+  private async notifyStatus(t: Conn): Promise<void> {
+    if (this.dialect === "postgres") await sql`select pg_notify(${STATUS_CHANNEL}, current_schema())`.execute(t);
   }
 
   async createSession(s: SessionRecord, audit: readonly AuditEvent[]): Promise<void> {
@@ -1008,13 +1055,22 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       crl_number: c.crlNumber.toString(), this_update: iso(c.thisUpdate), next_update: iso(c.nextUpdate), der: c.der,
       entries: c.entries, max_seq: c.maxSeq, url: c.url, signed_by: c.signedBy,
     };
-    if (previousNumber === undefined) {
-      const r = await this.db.insertInto("crls").values({ scope: c.scope, ...values })
-        .onConflict((oc) => oc.column("scope").doNothing()).executeTakeFirst();
-      return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
-    }
-    const r = await this.db.updateTable("crls").set(values).where("scope", "=", c.scope).where("crl_number", "=", previousNumber.toString()).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    const saved = async (t: Conn): Promise<boolean> => {
+      if (previousNumber === undefined) {
+        const r = await t.insertInto("crls").values({ scope: c.scope, ...values })
+          .onConflict((oc) => oc.column("scope").doNothing()).executeTakeFirst();
+        return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+      }
+      const r = await t.updateTable("crls").set(values).where("scope", "=", c.scope).where("crl_number", "=", previousNumber.toString()).executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    };
+    if (this.dialect !== "postgres") return saved(this.db);
+    // Other instances' supervisors learn of it at once (LISTEN), not at their next check.
+    return this.db.transaction().execute(async (t) => {
+      const ok = await saved(t);
+      if (ok) await this.notifyStatus(t);
+      return ok;
+    });
   }
 
   /**

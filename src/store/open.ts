@@ -8,10 +8,11 @@ import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import BetterSqlite3 from "better-sqlite3";
-import pg from "pg";
+import type PgDriver from "pg";
+import type { ClientConfig } from "pg";
 import { ShomeiError } from "../i18n/errors.js";
 import { migrationProvider, type Dialect } from "./migrations.js";
-import { KyselyStore } from "./kysely_store.js";
+import { KyselyStore, type StatusListen } from "./kysely_store.js";
 import type { Database } from "./schema.js";
 
 export interface DbTarget {
@@ -75,20 +76,58 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
-function postgres(t: DbTarget): Kysely<Database> {
-  const pool = new pg.Pool({
-    connectionString: t.location,
-    max: 10,
-    ...(t.schema ? { options: `-c search_path=${t.schema}` } : {}),
-  });
+/** The PostgreSQL driver, loaded only when a PostgreSQL database is opened (SQLite needs none of it). */
+async function pgDriver(): Promise<typeof PgDriver> {
+  return (await import("pg")).default;
+}
+
+function pgConfig(t: DbTarget): ClientConfig {
+  return { connectionString: t.location, ...(t.schema ? { options: `-c search_path=${t.schema}` } : {}) };
+}
+
+async function postgres(t: DbTarget): Promise<Kysely<Database>> {
+  const pg = await pgDriver();
+  const pool = new pg.Pool({ ...pgConfig(t), max: 10 });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * LISTEN on a connection of its own (not the pool's: it stays open while the service runs),
+ * passing on only the notifications whose payload is this connection's schema (the writer's
+ * current_schema(); several instances may share one server, each in its schema).
+ */
+function pgListen(t: DbTarget): StatusListen {
+  return async (channel, onChange, lost) => {
+    const pg = await pgDriver();
+    const client = new pg.Client(pgConfig(t));
+    let stopped = false;
+    client.on("error", (e) => {
+      if (!stopped) lost(e);
+    });
+    await client.connect();
+    try {
+      const r = await client.query<{ s: string }>("select current_schema() as s");
+      const schema = r.rows[0]?.s;
+      client.on("notification", (n) => {
+        if (n.channel === channel && n.payload === schema) onChange();
+      });
+      await client.query(`listen ${client.escapeIdentifier(channel)}`);
+    } catch (e) {
+      await client.end().catch(() => undefined);
+      throw e;
+    }
+    return async () => {
+      stopped = true;
+      await client.end().catch(() => undefined);
+    };
+  };
 }
 
 export async function openStore(url: string): Promise<KyselyStore> {
   const target = parseDbUrl(url);
   let db: Kysely<Database>;
   try {
-    db = target.dialect === "sqlite" ? sqlite(target.location) : postgres(target);
+    db = target.dialect === "sqlite" ? sqlite(target.location) : await postgres(target);
     if (target.schema) await db.schema.createSchema(target.schema).ifNotExists().execute();
     // The migration bookkeeping tables are looked up in this schema by name: without it, Kysely
     // finds another instance's kysely_migration_lock in a neighbouring schema and never creates its own.
@@ -100,5 +139,5 @@ export async function openStore(url: string): Promise<KyselyStore> {
     if (e instanceof ShomeiError) throw e;
     throw new ShomeiError("DB_UNAVAILABLE", { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
   }
-  return new KyselyStore(db, target.dialect);
+  return new KyselyStore(db, target.dialect, target.dialect === "postgres" ? pgListen(target) : undefined);
 }

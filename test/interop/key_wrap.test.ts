@@ -6,11 +6,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateKeyPair, spkiDer } from "../../src/pki/keys.js";
-import { describeWrapping, isStrongWrapping, unwrapPrivateKey, wrapPrivateKey, wrappingOf } from "../../src/pki/key_wrap.js";
+import { describeWrapping, isStrongWrapping, unwrapPrivateKey, unwrapPrivateKeyAsync, wrapPrivateKey, wrappingOf } from "../../src/pki/key_wrap.js";
 import { tempDir } from "../helpers/ca.js";
 import { run } from "../helpers/run.js";
 import { needs } from "../helpers/tools.js";
@@ -78,4 +78,32 @@ test("wrappingOf reads what openssl writes: its default scrypt is weaker than ou
   assert.equal(isStrongWrapping(wrappingOf(pbkdf2)), true);
   const low = wrappingOf(await wrap("low.pem", ["-v2prf", "hmacWithSHA256", "-iter", "599999"]));
   assert.equal(isStrongWrapping(low), false);
+});
+
+test("unwrapPrivateKeyAsync (serve's unwrap off the main thread) gives the same key as the synchronous unwrap, for ours, Node's old export and what openssl writes; a wrong passphrase fails", { timeout: 120_000 }, async (t) => {
+  const pair = await generateKeyPair("ec-p256");
+  const pkcs8 = (k: KeyObject): Buffer => k.export({ format: "der", type: "pkcs8" });
+  const pems: [string, string][] = [
+    ["scrypt (ours)", await wrapPrivateKey(pair.privateKey, PASS)],
+    ["PBKDF2 (Node's export)", pair.privateKey.export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase: PASS }) as string],
+    ["not encrypted", pair.privateKey.export({ format: "pem", type: "pkcs8" }) as string],
+  ];
+  if (await needs(t, "openssl")) {
+    const work = tempDir();
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+    const plain = join(work, "plain.pem");
+    writeFileSync(plain, pems[2]?.[1] ?? "", { mode: 0o600 });
+    for (const [name, extra] of [["openssl scrypt", ["-scrypt"]], ["openssl PBKDF2-SHA512 aes-128", ["-v2prf", "hmacWithSHA512", "-iter", "1000"]], ["openssl PBKDF2-SHA1", ["-v2prf", "hmacWithSHA1", "-iter", "1000"]]] as const) {
+      const out = join(work, `${name.replace(/\W/g, "_")}.pem`);
+      const cipher = name.includes("aes-128") ? "aes-128-cbc" : "aes-256-cbc";
+      const r = await run("openssl", ["pkcs8", "-topk8", "-in", plain, "-out", out, "-passout", `pass:${PASS}`, "-v2", cipher, ...extra]);
+      assert.equal(r.code, 0, r.stderr);
+      pems.push([name, readFileSync(out, "utf8")]);
+    }
+  }
+  for (const [name, pem] of pems) {
+    assert.deepEqual(pkcs8(await unwrapPrivateKeyAsync(pem, PASS)), pkcs8(unwrapPrivateKey(pem, PASS)), name);
+    assert.deepEqual(pkcs8(await unwrapPrivateKeyAsync(pem, PASS)), pkcs8(pair.privateKey), name);
+    if (name !== "not encrypted") await assert.rejects(unwrapPrivateKeyAsync(pem, "not the passphrase"), name);
+  }
 });

@@ -1,22 +1,20 @@
 /** `shomei-ca serve` (and `start`, which creates a CA first when there is none). */
+// Imported here only what the supervisor needs before its workers start (they serve revocation
+// status meanwhile); the rest is loaded once they are on their way (openSigner).
 import { createServer, type Server } from "node:net";
 import { availableParallelism, hostname as osHostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Lang } from "../../i18n/errors.js";
 import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
-import { publicBase } from "../../server/app.js";
-import { MAX_WORKERS } from "../../server/config.js";
+import { loadConfig, MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
-import { publicationUrls } from "../../server/publication.js";
-import { backgroundLog, openCa } from "../../server/services.js";
-import { OcspPresigner } from "../../status/ocsp_presigner.js";
-import { Supervisor, toWireResponder, type WireResponder, type WorkerInit } from "../../server/supervisor.js";
+import { publicBase, publicationUrls } from "../../server/public_base.js";
+import type { OpenedKeys, OpenOptions } from "../../server/services.js";
+import { Supervisor, toWireResponder, type WireKeys, type WireResponder } from "../../server/supervisor.js";
 import { flag, formatError, int, parse, str } from "../common.js";
-import { initFromArgs } from "./init.js";
-import { oldWrappingWarning } from "./keys.js";
-import { arlWarning } from "./chain.js";
 import { COMMON_OPTIONS, dataDir, openOptions, out } from "./shared.js";
+import { traceStartup } from "../../util/startup_trace.js";
 
 const SERVE_OPTIONS = { ...COMMON_OPTIONS, host: { type: "string" }, port: { type: "string" }, "portal-port": { type: "string" }, "http-port": { type: "string" }, workers: { type: "string" }, verbose: { type: "boolean" } } as const;
 const START_OPTIONS = { ...SERVE_OPTIONS, org: { type: "string" }, hostname: { type: "string" } } as const;
@@ -38,6 +36,8 @@ SIGTERM または Ctrl+C で、処理中のリクエストを終えてから停�
 設定ファイルに urls がなければ、発行する証明書には http://ホスト:ポート/ocsp、/crl/issuing.crl、/ca/issuing.crt が記載されます。
 CRL を分割している場合（crl.shards、init の既定は 16）、証明書には自分の分割 CRL /crl/issuing-N.crl が記載されます。
 署名済みの CRL はデータベースに保存され、起動直後からその内容を返します。署名するのはリース（crl.leaseSeconds）を持つ 1 プロセスだけです。
+失効情報（CRL・OCSP・CA 証明書）は CA の秘密鍵の復号を待たずに公開を始め、EST とポータルは復号が済んでから受け付けます。
+別のプロセス（shomei-ca cert revoke、同じデータベースの別インスタンス）による失効も 1 秒以内に OCSP と CRL に反映されます。
 例: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 終了コード: 0 正常終了、1 対処が必要、3 内部エラー`,
   en: `Usage: shomei-ca serve [--data DIR] [--host ADDR] [--port N] [--portal-port N] [--http-port N] [--workers N] [--db URL] [--verbose]
@@ -57,7 +57,9 @@ The portal asks browsers for a client certificate, so it listens on a port of it
 Without urls in the config, certificates issued carry http://HOST:PORT/ocsp, /crl/issuing.crl and /ca/issuing.crt.
 With CRL shards (crl.shards, 16 from init), each certificate names its shard, /crl/issuing-N.crl, instead.
 Signed CRLs are stored in the database and served from the start; one process signs, the holder of a lease
-(crl.leaseSeconds) in the database.
+(crl.leaseSeconds) in the database. Revocation status (CRLs, OCSP, CA certificates) is published before the CA keys are
+unwrapped; EST and the portal open once they are. A revocation by another process (shomei-ca cert revoke, another
+instance on the same database) reaches OCSP and the CRLs within a second.
 Example: shomei-ca serve --data /srv/shomei --host 0.0.0.0 --port 8443
 Exit codes: 0 stopped normally, 1 you must act, 3 internal error`,
 };
@@ -75,6 +77,8 @@ by default), then serves. Meant for trying Shomei out; in production use shomei-
 
 /** How long a worker may take on shutdown to finish its requests in flight before it is killed. */
 const DRAIN_MS = 15_000;
+/** The longest the supervisor waits for a worker to serve revocation status before it loads the rest of its modules. */
+const FIRST_SERVING_MS = 10_000;
 /** How often the supervisor checks whether the OCSP responder certificate is due for renewal. */
 const RESPONDER_CHECK_MS = 10 * 60_000;
 
@@ -109,82 +113,105 @@ async function freePorts(host: string, wanted: readonly number[]): Promise<numbe
 }
 
 /**
- * The supervisor: opens the CA (so a broken setting is reported before anything listens),
- * signs the CRLs, makes the OCSP responder certificate, delivers the mail and runs the
- * reminders; the workers serve every request.
+ * The supervisor: forks the workers first (they serve the stored CRLs, OCSP answers and CA
+ * certificates at once), then opens the CA — its keys unwrapped off the main thread — and hands
+ * the keys and the OCSP responder to the workers, which then open EST and the portal. It signs
+ * the CRLs, pre-signs OCSP answers, delivers the mail and runs the reminders; the workers serve
+ * every request. A setting that cannot work still stops `serve` before it prints anything.
  */
 async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_OPTIONS | typeof START_OPTIONS): Promise<number> {
+  traceStartup("modules-loaded");
   const p = parse(args, options, false);
   const dir = dataDir(p);
   const open = openOptions(p);
-  const services = await openCa(dir, open);
-  const weakKeys = oldWrappingWarning(services.dir, lang);
-  if (weakKeys) process.stderr.write(weakKeys + "\n");
-  const arl = arlWarning(services.dir, services.clock(), lang);
-  if (arl) process.stderr.write(arl + "\n");
-  const { config } = services;
-  const broadcast: { to?: (serials: readonly string[]) => void } = {};
-  const presigner = new OcspPresigner({
-    store: services.store, responder: services.ocsp, clock: services.clock,
-    validityHours: config.ocsp.responseValidityHours, checkSeconds: config.revocation.checkSeconds,
-    onChanged: (serials) => broadcast.to?.(serials),
-    onProgress: (pr) => process.stderr.write(`${M.ocspPresignProgress[lang](pr.phase, pr.signed, pr.perSecond, pr.done)}\n`),
-    log: backgroundLog,
-  });
-  const prepare = async (): Promise<{ count: number; host: string; ports: WorkerInit["ports"]; responder: WireResponder }> => {
-    const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
-    if (count < 1 || count > MAX_WORKERS) throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
-    const host = str(p, "host") ?? config.listen.host;
-    const port = int(p, "port", config.listen.port);
-    // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
-    const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
-    const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
-    const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
-    // The CRL URLs certificates will name (the shards' derive from the full CRL's): known before any worker listens.
-    await services.crl.start(config.urls.crlUrl ?? publicationUrls(publicBase(host, http, config.hostnames, "http")).crlUrl);
-    // Stored answers are served from the first request; the first run signs what is missing in the background.
-    await presigner.start();
-    return { count, host, ports: { est, portal, http }, responder: toWireResponder(await services.ocsp.exportResponder()) };
-  };
-  let prepared: Awaited<ReturnType<typeof prepare>>;
-  try {
-    prepared = await prepare();
-  } catch (e) {
-    presigner.stop();
-    await services.close();
-    throw e;
-  }
-  const { count, host, ports } = prepared;
-  let responder = prepared.responder;
+  // What the workers need to listen, checked before any of them starts.
+  const dataFolder = new DataDir(dir);
+  dataFolder.requireCa();
+  const config = loadConfig(dataFolder.config);
+  const passphrase = dataFolder.passphrase();
+  const count = int(p, "workers", config.workers ?? Math.min(availableParallelism(), MAX_WORKERS));
+  if (count < 1 || count > MAX_WORKERS) throw new ShomeiError("FIELD_INVALID", { field: "--workers", reason: `${count} (1–${MAX_WORKERS})` });
+  const host = str(p, "host") ?? config.listen.host;
+  const port = int(p, "port", config.listen.port);
+  // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
+  const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
+  const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
+  const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
+  const ports = { est, portal, http };
+
+  // What workers started later get in their init; those running get it as a message.
+  const handOver: { keys?: WireKeys; responder?: WireResponder } = {};
+  const late: { onNudge?: () => void } = {};
+  const serving: { resolve?: () => void } = {};
   const supervisor = new Supervisor({
     count,
     exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
     drainMs: DRAIN_MS,
     init: (worker) => ({
       t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
-      logLevel: flag(p, "verbose") ? "info" : "warn", responder,
-      keys: { issuing: services.issuingKeyPem, tls: services.tls.key },
+      logLevel: flag(p, "verbose") ? "info" : "warn", ...handOver,
     }),
-    onNudge: () => {
-      services.crl.nudge();
-      presigner.nudge();
-    },
+    onNudge: () => late.onNudge?.(),
+    onServing: () => serving.resolve?.(),
     onProblem: (e) => process.stderr.write(`${formatError(e, lang)}\n`),
     onReplaced: (worker, pid) => process.stderr.write(`${M.workerReplaced[lang](worker, pid)}\n`),
   });
-  services.crl.onPublish(() => supervisor.broadcast({ t: "crl" }));
-  broadcast.to = (serials) => supervisor.broadcast({ t: "ocsp", serials });
+  traceStartup("forking");
+  const started = supervisor.start();
+  // Awaited below; a failure meanwhile must not count as unhandled.
+  let failedAtStart = false;
+  started.catch(() => { failedAtStart = true; });
+  // This process unwraps the keys and loads the rest of its modules once a worker serves
+  // revocation status (or after FIRST_SERVING_MS): on a machine with few cores scrypt and module
+  // loading would otherwise compete for the CPU with the workers' start, and a worker's listen
+  // waits for this process's event loop.
+  let waited: NodeJS.Timeout | undefined;
+  await Promise.race([
+    new Promise<void>((resolve) => { serving.resolve = resolve; }),
+    new Promise<void>((resolve) => { waited = setTimeout(resolve, FIRST_SERVING_MS); }),
+    started.then(() => undefined, () => undefined),
+  ]);
+  clearTimeout(waited);
+  // A worker could not start (a port in use, …): its error, without opening the CA for nothing (start() drained the others).
+  if (failedAtStart) await started;
+  traceStartup("a-worker-serves");
+  // Both keys side by side, scrypt on the thread pool, while the modules load.
+  const unwrapping = Promise.all([dataFolder.privateKeyAsync(dataFolder.issuingKey, passphrase), dataFolder.privateKeyAsync(dataFolder.tlsKey, passphrase)]);
+  unwrapping.catch(() => undefined);
+
+  let opened: Awaited<ReturnType<typeof openSigner>>;
+  try {
+    opened = await openSigner(dir, async () => {
+      const [issuingKey, tlsKey] = await unwrapping;
+      traceStartup("keys-unwrapped");
+      return { issuing: issuingKey.export({ format: "pem", type: "pkcs8" }) as string, tls: tlsKey.export({ format: "pem", type: "pkcs8" }) as string };
+    }, open, lang, host, http, config.urls.crlUrl, supervisor);
+  } catch (e) {
+    await supervisor.drain();
+    throw e;
+  }
+  const { services, presigner, watch } = opened;
+  handOver.keys = { issuing: services.issuingKeyPem, tls: services.tls.key };
+  handOver.responder = opened.responder;
+  supervisor.broadcast({ t: "responder", responder: handOver.responder });
+  supervisor.broadcast({ t: "keys", keys: handOver.keys });
+  traceStartup("keys-handed-over");
+  late.onNudge = () => {
+    services.crl.nudge();
+    presigner.nudge();
+  };
   const responderTimer = setInterval(() => {
     services.ocsp.exportResponder().then((r) => {
       const next = toWireResponder(r);
-      if (next.der === responder.der) return;
-      responder = next;
-      supervisor.broadcast({ t: "responder", responder });
+      if (next.der === handOver.responder?.der) return;
+      handOver.responder = next;
+      supervisor.broadcast({ t: "responder", responder: next });
     }, (e: unknown) => process.stderr.write(`OCSP responder renewal failed: ${e instanceof Error ? e.message : String(e)}\n`));
   }, RESPONDER_CHECK_MS);
   responderTimer.unref();
   const shutdown = async (): Promise<void> => {
     clearInterval(responderTimer);
+    await watch.stop();
     presigner.stop();
     await presigner.idle();
     await supervisor.drain();
@@ -192,7 +219,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   };
   let ready: Awaited<ReturnType<Supervisor["start"]>>;
   try {
-    ready = await supervisor.start();
+    ready = await started;
+    traceStartup("workers-ready");
   } catch (e) {
     await shutdown();
     throw e;
@@ -232,6 +260,59 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   return 0;
 }
 
+/**
+ * The supervisor's part, while the workers start: opens the CA (the keys unwrapped off the main
+ * thread, the modules loaded only now), warns about old key wrapping and the ARL, starts the CRL
+ * publisher (the lease holder signs), the OCSP pre-signer and the status change watch, and makes
+ * the OCSP responder certificate.
+ */
+async function openSigner(dir: string, keys: () => Promise<OpenedKeys>, open: OpenOptions, lang: Lang, host: string, http: number, crlUrl: string | undefined, supervisor: Supervisor) {
+  const [{ openCa, backgroundLog }, { OcspPresigner }, { StatusWatch }, { oldWrappingWarning }, { arlWarning }] = await Promise.all([
+    import("../../server/services.js"), import("../../status/ocsp_presigner.js"), import("../../status/status_watch.js"),
+    import("./keys.js"), import("./chain.js"),
+  ]);
+  traceStartup("modules-loaded-rest");
+  const services = await openCa(dir, { ...open, keys: await keys() });
+  traceStartup("ca-opened");
+  const weakKeys = oldWrappingWarning(services.dir, lang);
+  if (weakKeys) process.stderr.write(weakKeys + "\n");
+  const arl = arlWarning(services.dir, services.clock(), lang);
+  if (arl) process.stderr.write(arl + "\n");
+  const { config } = services;
+  const presigner = new OcspPresigner({
+    store: services.store, responder: services.ocsp, clock: services.clock,
+    validityHours: config.ocsp.responseValidityHours, checkSeconds: config.revocation.checkSeconds,
+    onChanged: (serials) => supervisor.broadcast({ t: "ocsp", serials }),
+    onProgress: (pr) => process.stderr.write(`${M.ocspPresignProgress[lang](pr.phase, pr.signed, pr.perSecond, pr.done)}\n`),
+    log: backgroundLog,
+  });
+  // A revocation by another process (the CLI, another instance) starts both rounds within a fraction of a second.
+  const watch = new StatusWatch({
+    store: services.store, log: backgroundLog,
+    onChange: () => {
+      services.crl.nudge();
+      presigner.nudge();
+    },
+  });
+  try {
+    services.crl.onPublish(() => supervisor.broadcast({ t: "crl" }));
+    // The CRL URLs certificates will name (the shards' derive from the full CRL's).
+    await services.crl.start(crlUrl ?? publicationUrls(publicBase(host, http, config.hostnames, "http")).crlUrl);
+    traceStartup("crl-started");
+    // Stored answers are served from the first request; the first run signs what is missing in the background.
+    await presigner.start();
+    await watch.start();
+    const responder = toWireResponder(await services.ocsp.exportResponder());
+    traceStartup("responder-ready");
+    return { services, presigner, watch, responder };
+  } catch (e) {
+    presigner.stop();
+    await watch.stop();
+    await services.close();
+    throw e;
+  }
+}
+
 /** The port a configured public URL names (443 when it names none), or undefined when it is no URL. */
 function publicUrlPort(url: string): number | undefined {
   try {
@@ -267,6 +348,7 @@ export async function runStart(args: string[], lang: Lang): Promise<number> {
       const v = str(p, k);
       if (v) initArgs.push(`--${k}`, v);
     }
+    const { initFromArgs } = await import("./init.js");
     await initFromArgs(initArgs, lang, { org: "Shomei", hostnames: defaultHostnames() });
   }
   return serve(args, lang, START_OPTIONS);

@@ -8,6 +8,9 @@ import { langFromEnv } from "../../i18n/lang.js";
 import type { FromWorker, ToWorker } from "../../server/supervisor.js";
 import { startWorker, type RunningWorker } from "../../server/worker.js";
 import { formatError } from "../common.js";
+import { traceStartup } from "../../util/startup_trace.js";
+
+traceStartup("entry-loaded");
 
 if (cluster.isPrimary || !process.send) {
   process.stderr.write("serve_worker: started by shomei-ca serve only\n");
@@ -37,28 +40,21 @@ process.on("SIGINT", () => undefined);
 // SIGTERM to this worker alone: drain and exit (the supervisor then starts a new one).
 process.on("SIGTERM", drain);
 
-/**
- * A CRL or responder handed over after the init message, while this worker was still starting:
- * newer than what init carried (IPC keeps the order), so applied once it runs. One that came
- * before init is older than init's and is dropped.
- */
-const early: ToWorker[] = [];
-let initialised = false;
-
 process.on("message", (m: ToWorker) => {
   if (m.t === "drain") return drain();
   if (m.t !== "init") {
-    if (running) running.handle(m);
-    else if (initialised) early.push(m);
+    // Before init: older than what init carries (IPC keeps the order), so dropped.
+    running?.handle(m);
     return;
   }
-  initialised = true;
-  startWorker(m, () => send({ t: "nudge" })).then((r) => {
-    running = r;
-    for (const e of early.splice(0)) r.handle(e);
+  if (running) return;
+  traceStartup("init-received");
+  running = startWorker(m, () => send({ t: "nudge" }), () => send({ t: "serving" }));
+  running.ready.then((ready) => {
     if (draining) return;
-    send(r.ready);
+    send(ready);
   }, (e: unknown) => {
+    if (draining) return;
     // The supervisor reports a coded error (at start it is serve's own error); anything else is printed here.
     if (isShomeiError(e)) {
       send({ t: "failed", code: e.code, params: e.params, message: e.message }, () => process.exit(e.exitCode));
