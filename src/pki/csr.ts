@@ -11,7 +11,7 @@ import { Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
 import { spkiDer, SIGNATURE_ALGORITHMS, type KeyKind, type Signer } from "./keys.js";
 import { publicKeyFromSpki } from "./spki.js";
-import { buildName, nameToString } from "./names.js";
+import { buildName, nameDerText, nameToString } from "./names.js";
 import { children, readTlv } from "./der.js";
 
 export interface ParsedCsr {
@@ -112,7 +112,7 @@ export function parseCsrDer(bytes: Buffer, policy?: CsrPolicy): ParsedCsr | unde
     if (a.key !== publicKey.asymmetricKeyType) return undefined;
     const signed = bytes.subarray(info.at, info.end);
     if (!nodeVerify(a.hash, signed, { key: publicKey, dsaEncoding: "der" }, bytes.subarray(signature.start + 1, signature.end))) return undefined;
-    const requestedSubject = nameToString(AsnConvert.parse(bytes.subarray(subject.at, subject.end), Name));
+    const requestedSubject = nameDerText(bytes.subarray(subject.at, subject.end));
     return { der: bytes, spki, publicKey, keyKind, requestedSubject: capped(requestedSubject) };
   } catch {
     return undefined;

@@ -19,7 +19,7 @@ import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
 import type { OcspSubject, StoredCrl, StoredOcspResponse } from "../status/ports.js";
-import { prepared } from "./prepared.js";
+import { Prepared, prepared } from "./prepared.js";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -205,15 +205,6 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       serial, user_id: userId, kind, subject, not_before: notBefore, not_after: notAfter, fingerprint: fp, der, status,
       csr_hash: csrHash, created_at: createdAt, revoked_at: revokedAt, revocation_reason: reason,
     })),
-    auditUpsert: prepared((at: string, actor: string, event: string, userId: string | null, outcome: string, detail: string, key: string, count: number, lastAt: string) => {
-      const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
-      return this.db.insertInto("audit_log").values({ at, actor, event, user_id: userId, outcome, detail, repeat_key: key, count, last_at: lastAt })
-        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
-          count: sql<number>`${sql.ref("audit_log.count")} + ${count}`,
-          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
-          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
-        }));
-    }),
     session: prepared((idHash: string) => this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash)),
     touchSession: prepared((at: string, idHash: string) => this.db.updateTable("sessions").set({ last_seen_at: at }).where("id_hash", "=", idHash)),
     reserveAddress: prepared((address: string, at: string, over: string, max: number) => {
@@ -233,6 +224,37 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   };
 
   constructor(readonly db: Kysely<Database>, readonly dialect: Dialect) {}
+
+  // ---- audit rows: one upsert statement for all the rows of a write (issue 12, EST hot path) ----
+
+  /** The audit upserts by row count, compiled once each (an enrollment writes two rows in one statement). */
+  private readonly auditUpserts = new Map<number, Prepared<readonly (string | number | null)[], unknown>>();
+
+  /**
+   * INSERT of `n` audit rows (9 values each: at, actor, event, user_id, outcome, detail,
+   * repeat_key, count, last_at) in one statement; a row whose repeat_key is there already adds
+   * its count to that row and widens its time span. The rows' keys are distinct (insertAudit
+   * merges equal ones first), as PostgreSQL requires of one INSERT … ON CONFLICT.
+   */
+  private auditUpsert(n: number): Prepared<readonly (string | number | null)[], unknown> {
+    let p = this.auditUpserts.get(n);
+    if (!p) {
+      const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
+      p = new Prepared((...a: readonly (string | number | null)[]) => this.db.insertInto("audit_log")
+        .values(Array.from({ length: n }, (_, i) => ({
+          at: a[9 * i] as string, actor: a[9 * i + 1] as string, event: a[9 * i + 2] as string, user_id: a[9 * i + 3] as string | null,
+          outcome: a[9 * i + 4] as string, detail: a[9 * i + 5] as string, repeat_key: a[9 * i + 6] as string, count: a[9 * i + 7] as number,
+          last_at: a[9 * i + 8] as string,
+        })))
+        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
+          count: sql<number>`${sql.ref("audit_log.count")} + ${sql.ref("excluded.count")}`,
+          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
+          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
+        })), 9 * n);
+      if (this.auditUpserts.size < 16) this.auditUpserts.set(n, p);
+    }
+    return p;
+  }
 
   /**
    * Group commit for SQLite: writes that arrive while a commit is under way share the next
@@ -343,10 +365,13 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       }
       rows.set(key, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: key }, count: 1, firstAt: at, lastAt: at });
     }
+    // One statement for every row (rows keep the events' order, so ids come out as before).
+    const args: (string | number | null)[] = [];
     for (const r of rows.values()) {
       const w = r.row;
-      await this.q.auditUpsert.execute(conn, r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? "", r.count, r.lastAt);
+      args.push(r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? "", r.count, r.lastAt);
     }
+    await this.auditUpsert(rows.size).execute(conn, ...args);
   }
 
   /** Queues mails inside a transaction; returns their sequence numbers. */
