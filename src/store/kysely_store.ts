@@ -134,7 +134,34 @@ const TX = {
   savepoint: CompiledQuery.raw("savepoint grouped"),
   rollbackTo: CompiledQuery.raw("rollback to grouped"),
   release: CompiledQuery.raw("release grouped"),
+  // store/open.ts sets busy_timeout = 10000 on every SQLite connection; beginImmediate lowers it for one try.
+  noBusyWait: CompiledQuery.raw("pragma busy_timeout = 0"),
+  busyWait: CompiledQuery.raw("pragma busy_timeout = 10000"),
 } as const;
+
+/** How long a write asks for SQLite's write lock without blocking the thread before it waits in SQLite's busy handler. */
+const BUSY_WAIT_MS = 5_000;
+
+/**
+ * BEGIN IMMEDIATE. Unless `patient`, without waiting for another connection's write lock:
+ * false when it is held (SQLITE_BUSY), the connection's busy_timeout restored either way.
+ */
+async function beginImmediate(conn: Conn, patient: boolean): Promise<boolean> {
+  if (patient) {
+    await conn.executeQuery(TX.beginImmediate);
+    return true;
+  }
+  await conn.executeQuery(TX.noBusyWait);
+  try {
+    await conn.executeQuery(TX.beginImmediate);
+    return true;
+  } catch (e) {
+    if ((e as { code?: string } | null)?.code === "SQLITE_BUSY") return false;
+    throw e;
+  } finally {
+    await conn.executeQuery(TX.busyWait);
+  }
+}
 
 /** The passcode columns read with a user (prefixed, the two tables share column names). */
 const PASSCODE_AS = [
@@ -313,17 +340,28 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
    */
   async write<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
     if (this.dialect === "postgres") return this.db.transaction().execute(fn);
-    return this.db.connection().execute(async (conn) => {
-      await conn.executeQuery(TX.beginImmediate);
-      try {
-        const r = await fn(conn);
-        await conn.executeQuery(TX.commit);
-        return r;
-      } catch (e) {
-        await conn.executeQuery(TX.rollback);
-        throw e;
-      }
-    });
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      // While another process (a second worker, the CLI) holds the write lock, SQLite's busy
+      // handler would sleep in this thread (1, 2, 5, 10… ms), stalling every request of this
+      // worker, CPU work included. So the lock is asked for without waiting, and between tries
+      // the thread goes on with other requests; after BUSY_WAIT_MS of tries the begin waits
+      // the old way (busy_timeout).
+      const patient = Date.now() - started >= BUSY_WAIT_MS;
+      const r = await this.db.connection().execute(async (conn): Promise<{ value: T } | undefined> => {
+        if (!(await beginImmediate(conn, patient))) return undefined;
+        try {
+          const value = await fn(conn);
+          await conn.executeQuery(TX.commit);
+          return { value };
+        } catch (e) {
+          await conn.executeQuery(TX.rollback);
+          throw e;
+        }
+      });
+      if (r) return r.value;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 8) / 4));
+    }
   }
 
   /**
