@@ -204,9 +204,39 @@ export async function postgresVersion(url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const r = await client.query<{ v: string }>("show server_version");
+    const r = await client.query<{ v: string }>("select current_setting('server_version') as v");
     return r.rows[0]?.v ?? "unknown";
   } finally {
     await client.end();
   }
+}
+
+export interface ParallelResult {
+  readonly phases: readonly ParallelPhase[];
+  /** Why PostgreSQL was left out, when it was. */
+  readonly postgresNote: string | undefined;
+  readonly postgresVersion: string | undefined;
+}
+
+/**
+ * The one-core / both-cores phases of `npm run bench`: simpleEnroll in 1 and 2 threads (BENCH_PARALLEL_THREADS)
+ * on the data folder's SQLite file, then the same on PostgreSQL in a schema of its own (dropped afterwards).
+ */
+export async function parallelIssuance(cfg: BenchConfig, root: string, ids: UserIds, log: (s: string) => void): Promise<ParallelResult> {
+  const phases: ParallelPhase[] = [];
+  for (const t of cfg.parallelThreads) phases.push(await parallelPhase(cfg, root, ids, "SQLite", undefined, t, cfg.inprocN, log));
+  const base = cfg.postgresUrl;
+  if (base === undefined) return { phases, postgresNote: "skipped (BENCH_PG=0)", postgresVersion: undefined };
+  if (!(await postgresReachable(base))) return { phases, postgresNote: `skipped: no PostgreSQL at ${base.replace(/\/\/[^@/]*@/, "//")}`, postgresVersion: undefined };
+  const schema = `shomei_bench_${process.pid}`;
+  const url = benchPostgresUrl(base, schema, `shomei-bench-${process.pid}`);
+  try {
+    for (const t of cfg.parallelThreads) phases.push(await parallelPhase(cfg, root, ids, "PostgreSQL", url, t, cfg.inprocN, log));
+  } finally {
+    const client = new pg.Client({ connectionString: base });
+    await client.connect();
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  }
+  return { phases, postgresNote: undefined, postgresVersion: await postgresVersion(base) };
 }
