@@ -18,6 +18,13 @@ export interface BenchConfig {
   readonly estConcurrency: readonly number[];
   /** `shomei-ca serve --workers N` for each N here, EST phases run against each (BENCH_EST_WORKERS). */
   readonly estWorkers: readonly number[];
+  /** Worker threads for the one-core / both-cores in-process phases (BENCH_PARALLEL_THREADS, comma list; default 1,2). */
+  readonly parallelThreads: readonly number[];
+  /**
+   * PostgreSQL for the in-process phases on both databases (SHOMEI_TEST_PG, default the test
+   * server postgres://postgres@127.0.0.1:5432/test; BENCH_PG=0 skips PostgreSQL).
+   */
+  readonly postgresUrl: string | undefined;
   /** A phase stops early after this many seconds (BENCH_MAX_PHASE_S). */
   readonly maxPhaseSeconds: number;
   /** Run the extra profiled passes (BENCH_PROFILE=0 skips them). */
@@ -55,6 +62,8 @@ export function loadConfig(): BenchConfig {
     estN: int("BENCH_EST_N", 800, 1),
     estConcurrency: list("BENCH_EST_CONCURRENCY", [1, 8, 32]),
     estWorkers: list("BENCH_EST_WORKERS", [1, 2]),
+    parallelThreads: list("BENCH_PARALLEL_THREADS", [1, 2]),
+    postgresUrl: process.env.BENCH_PG === "0" ? undefined : process.env.SHOMEI_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test",
     maxPhaseSeconds: int("BENCH_MAX_PHASE_S", 30, 1),
     profile: process.env.BENCH_PROFILE !== "0",
     dir: process.env.BENCH_DIR || undefined,

@@ -14,6 +14,7 @@ import { cryptoBench } from "./crypto_bench.js";
 import { estBench } from "./est_bench.js";
 import { createCa, UserIds } from "./fixtures.js";
 import { issuanceBench } from "./issuance_bench.js";
+import { parallelIssuance } from "./parallel_issuance.js";
 import { renderReport, type Machine } from "./report.js";
 
 const DEFAULT_OUT = fileURLToPath(new URL("../../docs/benchmarks.md", import.meta.url));
@@ -72,12 +73,14 @@ async function main(): Promise<number> {
     await createCa(root);
     const ids = new UserIds();
     const issuance = await issuanceBench(cfg, root, ids, log);
+    log("2b. in-process issuance on one and on both cores (worker threads; SQLite, PostgreSQL)");
+    const parallel = await parallelIssuance(cfg, root, ids, log);
     log("3. EST over HTTPS");
     const est = await estBench(cfg, root, ids, log);
 
     const out = cfg.out ?? DEFAULT_OUT;
     mkdirSync(dirname(out), { recursive: true });
-    const report = renderReport({ machine: { ...m, loadEnd: loadavg()[0] ?? NaN }, config: cfg, crypto, issuance, est, totalSeconds: (performance.now() - t0) / 1000 });
+    const report = renderReport({ machine: { ...m, loadEnd: loadavg()[0] ?? NaN }, config: cfg, crypto, issuance, parallel, est, totalSeconds: (performance.now() - t0) / 1000 });
     writeFileSync(out, report + keptSections(out));
     log(`Wrote ${out} (${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
     const failed = est.phases.filter((p) => p.ok !== p.result.ops);

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPublicKey, generateKeyPairSync, sign } from "node:crypto";
-import { buildCsr, parseCsr, parseCsrDer, parseCsrTree, SUBJECT_MAX, type CsrPolicy, type ParsedCsr } from "./csr.js";
+import { buildCsr, parseCsr, parseCsrAsync, parseCsrDer, parseCsrTree, SUBJECT_MAX, type CsrPolicy, type ParsedCsr } from "./csr.js";
 import { keyObjectSigner } from "./keys.js";
 import { tlv } from "./der.js";
 import { isShomeiError } from "../i18n/errors.js";
@@ -91,7 +91,7 @@ test("a 40 KB requested subject is kept to SUBJECT_MAX characters (it goes into 
   assert.ok(subject.startsWith("CN=xxx") && subject.endsWith("…"));
 });
 
-test("the DER fast path gives parseCsrTree's answer: well-formed, crafted and 3,000 mutated requests", async () => {
+test("the DER fast path (sync and async key import) gives parseCsrTree's answer: well-formed, crafted and 3,000 mutated requests", async () => {
   const outcome = (f: () => ParsedCsr): string => {
     try {
       const r = f();
@@ -101,9 +101,20 @@ test("the DER fast path gives parseCsrTree's answer: well-formed, crafted and 3,
     }
   };
   let fast = 0;
-  const same = (der: Buffer, label: string, policy?: CsrPolicy): void => {
+  const outcomeAsync = async (f: () => Promise<ParsedCsr>): Promise<string> => {
+    let r: ParsedCsr;
+    try {
+      r = await f();
+    } catch (e) {
+      return isShomeiError(e) ? `${e.code} ${JSON.stringify(e.params)}` : `other ${String(e)}`;
+    }
+    return outcome(() => r);
+  };
+  const same = async (der: Buffer, label: string, policy?: CsrPolicy): Promise<void> => {
     const tree = outcome(() => parseCsrTree(der, policy));
     assert.equal(outcome(() => parseCsr(der, policy)), tree, label);
+    // The hot path's variant (WebCrypto raw key import) gives the same answer too.
+    assert.equal(await outcomeAsync(() => parseCsrAsync(der, policy)), tree, `${label}: parseCsrAsync`);
     const d = parseCsrDer(der, policy);
     if (d) {
       fast += 1;
@@ -116,7 +127,7 @@ test("the DER fast path gives parseCsrTree's answer: well-formed, crafted and 3,
   }
   for (const [i, der] of goods.entries()) {
     assert.ok(parseCsrDer(der), `well-formed request ${i} takes the fast path`);
-    same(der, `good ${i}`);
+    await same(der, `good ${i}`);
   }
   // A request with an attribute (challengePassword) goes the tree way, with the same answer.
   const info = tlv(0x30, hex("020100"), nameWith(tlv(0x0c, Buffer.from("a0000001"))), createPublicKey(p256).export({ format: "der", type: "spki" }),
@@ -135,8 +146,8 @@ test("the DER fast path gives parseCsrTree's answer: well-formed, crafted and 3,
     ["attribute", withAttr],
   ];
   for (const [label, der] of [...crafted, ...goods.map((g, i): [string, Buffer] => [`good ${i}`, g])]) {
-    same(der, label);
-    same(der, `${label}, P-256 only`, { allowedKeyKinds: ["ec-p256"] });
+    await same(der, label);
+    await same(der, `${label}, P-256 only`, { allowedKeyKinds: ["ec-p256"] });
   }
   // Mutations of good requests: a byte changed, cut short, or one more byte; both ways must agree on each.
   let seed = 7;
@@ -149,7 +160,7 @@ test("the DER fast path gives parseCsrTree's answer: well-formed, crafted and 3,
     const kind = rand(3);
     if (kind === 0) m[rand(m.length)] = rand(256);
     const der = kind === 1 ? m.subarray(0, rand(m.length)) : kind === 2 ? Buffer.concat([m, Buffer.from([rand(256)])]) : m;
-    same(der, `mutation ${i} (${kind})`);
+    await same(der, `mutation ${i} (${kind})`);
   }
   assert.ok(fast >= 2 * goods.length, "the fast path was taken");
 });

@@ -10,8 +10,8 @@ import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-c
 import { Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import { ShomeiError } from "../i18n/errors.js";
 import { spkiDer, SIGNATURE_ALGORITHMS, type KeyKind, type Signer } from "./keys.js";
-import { publicKeyFromSpki } from "./spki.js";
-import { buildName, nameToString } from "./names.js";
+import { publicKeyFromSpki, publicKeyFromSpkiAsync } from "./spki.js";
+import { buildName, nameDerText, nameToString } from "./names.js";
 import { children, readTlv } from "./der.js";
 
 export interface ParsedCsr {
@@ -83,40 +83,75 @@ const EMPTY_ATTRIBUTES = Buffer.from([0xa0, 0x00]);
  */
 export function parseCsrDer(bytes: Buffer, policy?: CsrPolicy): ParsedCsr | undefined {
   try {
-    const what = "CSR";
-    const outer = readTlv(bytes, 0, what);
-    if (outer.tag !== 0x30 || outer.end !== bytes.length) return undefined;
-    const top = [...children(bytes, outer, what)];
-    const [info, algorithm, signature] = top;
-    if (top.length !== 3 || info?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03) return undefined;
-    const parts = [...children(bytes, info, what)];
-    const [version, subject, spkiNode, attributes] = parts;
-    if (parts.length !== 4 || !version || subject?.tag !== 0x30 || spkiNode?.tag !== 0x30 || !attributes) return undefined;
-    if (!bytes.subarray(version.at, version.end).equals(VERSION_0)) return undefined;
-    if (!bytes.subarray(attributes.at, attributes.end).equals(EMPTY_ATTRIBUTES)) return undefined;
-    const alg = [...children(bytes, algorithm, what)];
-    const [algOid, algParams] = alg;
-    if (alg.length < 1 || alg.length > 2 || algOid?.tag !== 0x06) return undefined;
-    const oid = SIGNATURE_OIDS.get(bytes.subarray(algOid.start, algOid.end).toString("hex"));
-    const a = oid === undefined ? undefined : SIGNATURE_ALGORITHMS[oid];
-    if (!a) return undefined;
-    const params = algParams === undefined ? undefined : bytes.subarray(algParams.at, algParams.end);
-    if (a.key === "ec" && params !== undefined) return undefined;
-    if (a.key === "rsa" && !params?.equals(NULL)) return undefined;
-    if (signature.end - signature.start < 1 || bytes[signature.start] !== 0) return undefined;
-    for (const t of [outer, info, algorithm, signature, ...parts, ...alg]) if ((t.tag & 0x1f) === 0x1f) return undefined;
-
-    const spki = Buffer.from(bytes.subarray(spkiNode.at, spkiNode.end));
-    const { publicKey, kind: keyKind } = publicKeyFromSpki(spki);
-    if (policy && !policy.allowedKeyKinds.includes(keyKind)) return undefined;
-    if (a.key !== publicKey.asymmetricKeyType) return undefined;
-    const signed = bytes.subarray(info.at, info.end);
-    if (!nodeVerify(a.hash, signed, { key: publicKey, dsaEncoding: "der" }, bytes.subarray(signature.start + 1, signature.end))) return undefined;
-    const requestedSubject = nameToString(AsnConvert.parse(bytes.subarray(subject.at, subject.end), Name));
-    return { der: bytes, spki, publicKey, keyKind, requestedSubject: capped(requestedSubject) };
+    const parts = strictParts(bytes);
+    return parts && checkedParts(bytes, parts, publicKeyFromSpki(parts.spki), policy);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * parseCsr for the enrollment hot path: parseCsrDer with the key loaded by
+ * publicKeyFromSpkiAsync (WebCrypto's raw EC import, cheaper than JWK), else parseCsrTree.
+ * Same answers as parseCsr (csr.test.ts compares all three on the same requests).
+ */
+export async function parseCsrAsync(der: Uint8Array, policy?: CsrPolicy): Promise<ParsedCsr> {
+  const bytes = Buffer.from(der);
+  let fast: ParsedCsr | undefined;
+  try {
+    const parts = strictParts(bytes);
+    fast = parts && checkedParts(bytes, parts, await publicKeyFromSpkiAsync(parts.spki), policy);
+  } catch {
+    fast = undefined;
+  }
+  return fast ?? parseCsrTree(bytes, policy);
+}
+
+interface StrictParts {
+  readonly spki: Buffer;
+  readonly alg: { readonly hash: string; readonly key: "ec" | "rsa" };
+  readonly signed: Buffer;
+  readonly signature: Buffer;
+  readonly subject: Buffer;
+}
+
+/** The structural checks of parseCsrDer, before any key is loaded: undefined for anything but the strict, attribute-free form. */
+function strictParts(bytes: Buffer): StrictParts | undefined {
+  const what = "CSR";
+  const outer = readTlv(bytes, 0, what);
+  if (outer.tag !== 0x30 || outer.end !== bytes.length) return undefined;
+  const top = [...children(bytes, outer, what)];
+  const [info, algorithm, signature] = top;
+  if (top.length !== 3 || info?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03) return undefined;
+  const parts = [...children(bytes, info, what)];
+  const [version, subject, spkiNode, attributes] = parts;
+  if (parts.length !== 4 || !version || subject?.tag !== 0x30 || spkiNode?.tag !== 0x30 || !attributes) return undefined;
+  if (!bytes.subarray(version.at, version.end).equals(VERSION_0)) return undefined;
+  if (!bytes.subarray(attributes.at, attributes.end).equals(EMPTY_ATTRIBUTES)) return undefined;
+  const alg = [...children(bytes, algorithm, what)];
+  const [algOid, algParams] = alg;
+  if (alg.length < 1 || alg.length > 2 || algOid?.tag !== 0x06) return undefined;
+  const oid = SIGNATURE_OIDS.get(bytes.subarray(algOid.start, algOid.end).toString("hex"));
+  const a = oid === undefined ? undefined : SIGNATURE_ALGORITHMS[oid];
+  if (!a) return undefined;
+  const params = algParams === undefined ? undefined : bytes.subarray(algParams.at, algParams.end);
+  if (a.key === "ec" && params !== undefined) return undefined;
+  if (a.key === "rsa" && !params?.equals(NULL)) return undefined;
+  if (signature.end - signature.start < 1 || bytes[signature.start] !== 0) return undefined;
+  for (const t of [outer, info, algorithm, signature, ...parts, ...alg]) if ((t.tag & 0x1f) === 0x1f) return undefined;
+  return {
+    spki: Buffer.from(bytes.subarray(spkiNode.at, spkiNode.end)), alg: a, signed: bytes.subarray(info.at, info.end),
+    signature: bytes.subarray(signature.start + 1, signature.end), subject: bytes.subarray(subject.at, subject.end),
+  };
+}
+
+/** The checks of parseCsrDer once the key is loaded: policy, key type, signature, subject text (undefined: take the tree way). */
+function checkedParts(bytes: Buffer, p: StrictParts, key: { publicKey: KeyObject; kind: KeyKind }, policy: CsrPolicy | undefined): ParsedCsr | undefined {
+  const { publicKey, kind: keyKind } = key;
+  if (policy && !policy.allowedKeyKinds.includes(keyKind)) return undefined;
+  if (p.alg.key !== publicKey.asymmetricKeyType) return undefined;
+  if (!nodeVerify(p.alg.hash, p.signed, { key: publicKey, dsaEncoding: "der" }, p.signature)) return undefined;
+  return { der: bytes, spki: p.spki, publicKey, keyKind, requestedSubject: capped(nameDerText(p.subject)) };
 }
 
 /** parseCsr through the generic asn1js tree of the whole request: every refusal's code comes from here. */

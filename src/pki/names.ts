@@ -1,6 +1,7 @@
 /** Distinguished names: built by the CA (never copied from a request) and shown as text. */
+import { AsnConvert } from "@peculiar/asn1-schema";
 import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from "@peculiar/asn1-x509";
-import { tlv } from "./der.js";
+import { children, readTlv, tlv } from "./der.js";
 
 const OID = { C: "2.5.4.6", O: "2.5.4.10", OU: "2.5.4.11", CN: "2.5.4.3" } as const;
 const SHORT: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(OID).map(([k, v]) => [v, k]));
@@ -54,6 +55,48 @@ export function nameToString(name: Name): string {
     .reverse()
     .flatMap((r) => [...r].map((atv) => `${SHORT[atv.type] ?? atv.type}=${atv.value.toString()}`))
     .join(", ");
+}
+
+/** C, O, OU and CN by the hex of their OID's content octets. */
+const SHORT_BY_CONTENT: ReadonlyMap<string, string> = new Map([["550406", "C"], ["55040a", "O"], ["55040b", "OU"], ["550403", "CN"]]);
+
+/**
+ * nameToString of a Name's DER read with the DER walker, for the common case only: every RDN
+ * one attribute of C, O, OU or CN, each value a UTF8String or PrintableString of printable
+ * ASCII (which every decoder reads the same). Anything else is undefined: the caller then
+ * takes asn1-schema's way (nameDerText). names.test.ts compares the two on crafted and random names.
+ */
+export function quickNameText(der: Uint8Array): string | undefined {
+  const what = "Name";
+  try {
+    const outer = readTlv(der, 0, what);
+    if (outer.tag !== 0x30 || outer.end !== der.length) return undefined;
+    const parts: string[] = [];
+    for (const set of children(der, outer, what)) {
+      if (set.tag !== 0x31) return undefined;
+      const atv = readTlv(der, set.start, what, set.end);
+      if (atv.tag !== 0x30 || atv.end !== set.end) return undefined;
+      const type = readTlv(der, atv.start, what, atv.end);
+      if (type.tag !== 0x06 || type.end >= atv.end) return undefined;
+      const value = readTlv(der, type.end, what, atv.end);
+      if (value.end !== atv.end || (value.tag !== 0x0c && value.tag !== 0x13)) return undefined;
+      const short = SHORT_BY_CONTENT.get(Buffer.from(der.buffer, der.byteOffset + type.start, type.end - type.start).toString("hex"));
+      if (short === undefined) return undefined;
+      for (let i = value.start; i < value.end; i++) {
+        const c = der[i] ?? 0;
+        if (c < 0x20 || c > 0x7e) return undefined;
+      }
+      parts.push(`${short}=${Buffer.from(der.buffer, der.byteOffset + value.start, value.end - value.start).toString("latin1")}`);
+    }
+    return parts.reverse().join(", ");
+  } catch {
+    return undefined;
+  }
+}
+
+/** `nameToString` of a Name given as DER: the walker when it can (quickNameText), else asn1-schema. Throws what AsnConvert.parse throws. */
+export function nameDerText(der: Uint8Array): string {
+  return quickNameText(der) ?? nameToString(AsnConvert.parse(der, Name));
 }
 
 /** The common name, or undefined. */

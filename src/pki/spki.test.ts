@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { checkPkcs8, checkSpki, privateKeyFromPkcs8, publicKeyFromSpki } from "./spki.js";
+import { checkPkcs8, checkSpki, privateKeyFromPkcs8, publicKeyFromSpki, publicKeyFromSpkiAsync } from "./spki.js";
 import { keyKindOf } from "./keys.js";
 import { isShomeiError } from "../i18n/errors.js";
 import { tlv } from "./der.js";
@@ -60,6 +60,43 @@ test("publicKeyFromSpki loads the very key it was given (EC through JWK coordina
   const der = spki(p256);
   const framed = Buffer.concat([Buffer.alloc(7, 0xee), der, Buffer.alloc(5, 0xee)]).subarray(7, 7 + der.length);
   assert.equal(publicKeyFromSpki(framed).publicKey.export({ format: "der", type: "spki" }).toString("hex"), der.toString("hex"));
+});
+
+test("publicKeyFromSpkiAsync (WebCrypto raw EC import) loads the same key as publicKeyFromSpki: same SPKI DER, same verify answers; refusals the same", async () => {
+  for (const curve of ["prime256v1", "secp384r1"]) {
+    for (let i = 0; i < 20; i++) {
+      const pair = generateKeyPairSync("ec", { namedCurve: curve });
+      const der = spki(pair.privateKey);
+      const { publicKey, kind } = await publicKeyFromSpkiAsync(der);
+      const sync = publicKeyFromSpki(der);
+      assert.equal(kind, sync.kind);
+      assert.equal(publicKey.asymmetricKeyType, "ec");
+      assert.equal(publicKey.export({ format: "der", type: "spki" }).toString("hex"), der.toString("hex"));
+      const msg = Buffer.from(`message ${i}`);
+      const sig = sign("sha256", msg, pair.privateKey);
+      assert.equal(verify("sha256", msg, publicKey, sig), true);
+      assert.equal(verify("sha256", Buffer.from("another message"), publicKey, sig), false);
+    }
+  }
+  const rsa = await publicKeyFromSpkiAsync(spki(rsa3072));
+  assert.equal(rsa.kind, "rsa-3072");
+  assert.equal(rsa.publicKey.export({ format: "der", type: "spki" }).toString("hex"), spki(rsa3072).toString("hex"));
+  // Inside a larger buffer, as a CSR's SPKI is.
+  const der = spki(p256);
+  const framed = Buffer.concat([Buffer.alloc(7, 0xee), der, Buffer.alloc(5, 0xee)]).subarray(7, 7 + der.length);
+  assert.equal((await publicKeyFromSpkiAsync(framed)).publicKey.export({ format: "der", type: "spki" }).toString("hex"), der.toString("hex"));
+  // What checkSpki refuses is refused before WebCrypto sees it, with the same code.
+  const offCurve = p256Spki(Buffer.concat([hex("04"), Buffer.alloc(64, 7)]));
+  const codeOf = async (f: () => unknown): Promise<string> => {
+    try {
+      await f();
+      return "ok";
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  };
+  assert.equal(await codeOf(() => publicKeyFromSpkiAsync(offCurve)), await codeOf(() => publicKeyFromSpki(offCurve)));
+  assert.equal(await codeOf(() => publicKeyFromSpkiAsync(offCurve)), "KEY_INVALID");
 });
 
 test("EC points that are empty, at infinity, short, long, compressed or hybrid are refused as KEY_INVALID", () => {

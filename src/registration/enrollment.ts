@@ -5,10 +5,11 @@
  */
 import type { Issuer } from "../ca/issuer.js";
 import type { CertificateRecord } from "../ca/ports.js";
-import { isShomeiError, ShomeiError } from "../i18n/errors.js";
-import { parseCsr, type CsrPolicy, type ParsedCsr } from "../pki/csr.js";
+import { ShomeiError } from "../i18n/errors.js";
+import type { CsrPolicy } from "../pki/csr.js";
 import { sha256 } from "../pki/fingerprint.js";
 import { auditUserId } from "./audit_input.js";
+import { checkedCsr } from "./csr_check.js";
 import { passcodeHash, sameHash } from "./passcode.js";
 import type { AuditEvent, RegistrationStore } from "./ports.js";
 
@@ -92,13 +93,7 @@ export class EnrollmentService {
     }
 
     // A refused request leaves the passcode as it was: the user can send a good one.
-    let csr: ParsedCsr;
-    try {
-      csr = parseCsr(req.csrDer, this.d.csrPolicy);
-    } catch (e) {
-      if (isShomeiError(e)) await store.audit([ev("enroll.refused", "failure", { reason: e.code })]);
-      throw e;
-    }
+    const csr = await checkedCsr(req.csrDer, this.d.csrPolicy, (reason) => store.audit([ev("enroll.refused", "failure", { reason })]));
     const cert = await this.d.issuer.issueClient(csr, { userId, organization: user.organization, email: user.email }, now, csrHash);
     const result = await store.redeemPasscode({
       userId, passcodeHash: given, csrHash, now, replayWindowMs: policy.replayWindowMs, certificate: cert,

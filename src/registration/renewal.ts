@@ -6,10 +6,11 @@
  */
 import type { CertificateRecord } from "../ca/ports.js";
 import type { Issuer } from "../ca/issuer.js";
-import { isShomeiError, ShomeiError } from "../i18n/errors.js";
+import { ShomeiError } from "../i18n/errors.js";
 import { certificateSpki } from "../pki/certificate.js";
-import { parseCsr, type CsrPolicy, type ParsedCsr } from "../pki/csr.js";
+import type { CsrPolicy } from "../pki/csr.js";
 import { sha256 } from "../pki/fingerprint.js";
+import { checkedCsr } from "./csr_check.js";
 import type { AuditEvent, RegistrationStore, UserRecord } from "./ports.js";
 
 const DAY = 86_400_000;
@@ -52,13 +53,7 @@ export class RenewalService {
 
     // Parsing is safe on any bytes (keys are checked before node:crypto sees them), so it may
     // come before the window check; a refusal is audited with its code.
-    let csr: ParsedCsr;
-    try {
-      csr = parseCsr(req.csrDer, this.d.csrPolicy);
-    } catch (e) {
-      if (isShomeiError(e)) await store.audit([ev("certificate.renew", "failure", { reason: e.code })]);
-      throw e;
-    }
+    const csr = await checkedCsr(req.csrDer, this.d.csrPolicy, (reason) => store.audit([ev("certificate.renew", "failure", { reason })]));
     // A retry of the same request (a dropped connection) gets the certificate already made.
     const earlier = await store.findCertificateByCsr(userId, csrHash);
     if (earlier && earlier.status === "valid") {

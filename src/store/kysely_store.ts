@@ -19,7 +19,7 @@ import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
 import type { OcspSubject, StoredCrl, StoredOcspResponse } from "../status/ports.js";
-import { prepared } from "./prepared.js";
+import { Prepared, prepared } from "./prepared.js";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -134,7 +134,34 @@ const TX = {
   savepoint: CompiledQuery.raw("savepoint grouped"),
   rollbackTo: CompiledQuery.raw("rollback to grouped"),
   release: CompiledQuery.raw("release grouped"),
+  // store/open.ts sets busy_timeout = 10000 on every SQLite connection; beginImmediate lowers it for one try.
+  noBusyWait: CompiledQuery.raw("pragma busy_timeout = 0"),
+  busyWait: CompiledQuery.raw("pragma busy_timeout = 10000"),
 } as const;
+
+/** How long a write asks for SQLite's write lock without blocking the thread before it waits in SQLite's busy handler. */
+const BUSY_WAIT_MS = 5_000;
+
+/**
+ * BEGIN IMMEDIATE. Unless `patient`, without waiting for another connection's write lock:
+ * false when it is held (SQLITE_BUSY), the connection's busy_timeout restored either way.
+ */
+async function beginImmediate(conn: Conn, patient: boolean): Promise<boolean> {
+  if (patient) {
+    await conn.executeQuery(TX.beginImmediate);
+    return true;
+  }
+  await conn.executeQuery(TX.noBusyWait);
+  try {
+    await conn.executeQuery(TX.beginImmediate);
+    return true;
+  } catch (e) {
+    if ((e as { code?: string } | null)?.code === "SQLITE_BUSY") return false;
+    throw e;
+  } finally {
+    await conn.executeQuery(TX.busyWait);
+  }
+}
 
 /** The passcode columns read with a user (prefixed, the two tables share column names). */
 const PASSCODE_AS = [
@@ -234,15 +261,6 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       serial, user_id: userId, kind, subject, not_before: notBefore, not_after: notAfter, fingerprint: fp, der, status,
       csr_hash: csrHash, created_at: createdAt, revoked_at: revokedAt, revocation_reason: reason,
     })),
-    auditUpsert: prepared((at: string, actor: string, event: string, userId: string | null, outcome: string, detail: string, key: string, count: number, lastAt: string) => {
-      const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
-      return this.db.insertInto("audit_log").values({ at, actor, event, user_id: userId, outcome, detail, repeat_key: key, count, last_at: lastAt })
-        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
-          count: sql<number>`${sql.ref("audit_log.count")} + ${count}`,
-          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
-          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
-        }));
-    }),
     session: prepared((idHash: string) => this.db.selectFrom("sessions").selectAll().where("id_hash", "=", idHash)),
     // ---- the portal's every request (helper "portal", issue 12) ----
     certificateUserSession: prepared((idHash: string, fp: string) => this.db.selectFrom("certificates as c")
@@ -273,6 +291,37 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
 
   /** listen: PostgreSQL's LISTEN on a connection of its own (store/open.ts), filtered to this store's schema. */
   constructor(readonly db: Kysely<Database>, readonly dialect: Dialect, private readonly listen?: StatusListen) {}
+
+  // ---- audit rows: one upsert statement for all the rows of a write (issue 12, EST hot path) ----
+
+  /** The audit upserts by row count, compiled once each (an enrollment writes two rows in one statement). */
+  private readonly auditUpserts = new Map<number, Prepared<readonly (string | number | null)[], unknown>>();
+
+  /**
+   * INSERT of `n` audit rows (9 values each: at, actor, event, user_id, outcome, detail,
+   * repeat_key, count, last_at) in one statement; a row whose repeat_key is there already adds
+   * its count to that row and widens its time span. The rows' keys are distinct (insertAudit
+   * merges equal ones first), as PostgreSQL requires of one INSERT … ON CONFLICT.
+   */
+  private auditUpsert(n: number): Prepared<readonly (string | number | null)[], unknown> {
+    let p = this.auditUpserts.get(n);
+    if (!p) {
+      const [earlier, later] = this.dialect === "postgres" ? ["least", "greatest"] : ["min", "max"];
+      p = new Prepared((...a: readonly (string | number | null)[]) => this.db.insertInto("audit_log")
+        .values(Array.from({ length: n }, (_, i) => ({
+          at: a[9 * i] as string, actor: a[9 * i + 1] as string, event: a[9 * i + 2] as string, user_id: a[9 * i + 3] as string | null,
+          outcome: a[9 * i + 4] as string, detail: a[9 * i + 5] as string, repeat_key: a[9 * i + 6] as string, count: a[9 * i + 7] as number,
+          last_at: a[9 * i + 8] as string,
+        })))
+        .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
+          count: sql<number>`${sql.ref("audit_log.count")} + ${sql.ref("excluded.count")}`,
+          at: sql<string>`${sql.raw(earlier)}(${sql.ref("audit_log.at")}, ${sql.ref("excluded.at")})`,
+          last_at: sql<string>`${sql.raw(later)}(coalesce(${sql.ref("audit_log.last_at")}, ${sql.ref("audit_log.at")}), ${sql.ref("excluded.last_at")})`,
+        })), 9 * n);
+      if (this.auditUpserts.size < 16) this.auditUpserts.set(n, p);
+    }
+    return p;
+  }
 
   /**
    * Group commit for SQLite: writes that arrive while a commit is under way share the next
@@ -331,17 +380,28 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
    */
   async write<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
     if (this.dialect === "postgres") return this.db.transaction().execute(fn);
-    return this.db.connection().execute(async (conn) => {
-      await conn.executeQuery(TX.beginImmediate);
-      try {
-        const r = await fn(conn);
-        await conn.executeQuery(TX.commit);
-        return r;
-      } catch (e) {
-        await conn.executeQuery(TX.rollback);
-        throw e;
-      }
-    });
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      // While another process (a second worker, the CLI) holds the write lock, SQLite's busy
+      // handler would sleep in this thread (1, 2, 5, 10… ms), stalling every request of this
+      // worker, CPU work included. So the lock is asked for without waiting, and between tries
+      // the thread goes on with other requests; after BUSY_WAIT_MS of tries the begin waits
+      // the old way (busy_timeout).
+      const patient = Date.now() - started >= BUSY_WAIT_MS;
+      const r = await this.db.connection().execute(async (conn): Promise<{ value: T } | undefined> => {
+        if (!(await beginImmediate(conn, patient))) return undefined;
+        try {
+          const value = await fn(conn);
+          await conn.executeQuery(TX.commit);
+          return { value };
+        } catch (e) {
+          await conn.executeQuery(TX.rollback);
+          throw e;
+        }
+      });
+      if (r) return r.value;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 8) / 4));
+    }
   }
 
   /**
@@ -383,10 +443,13 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       }
       rows.set(key, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: key }, count: 1, firstAt: at, lastAt: at });
     }
+    // One statement for every row (rows keep the events' order, so ids come out as before).
+    const args: (string | number | null)[] = [];
     for (const r of rows.values()) {
       const w = r.row;
-      await this.q.auditUpsert.execute(conn, r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? "", r.count, r.lastAt);
+      args.push(r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? "", r.count, r.lastAt);
     }
+    await this.auditUpsert(rows.size).execute(conn, ...args);
   }
 
   /** Queues mails inside a transaction; returns their sequence numbers. */
