@@ -143,11 +143,18 @@ export class Supervisor {
     // brings round-robin back.
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: this.o.exec, args: [] });
-    // All at once (the supervisor binds each port once and shares it); the first failure is the one reported.
+    // The first worker opens the store first: after an upgrade it migrates the database, and
+    // SQLite has no migration lock between processes (Kysely's is a no-op there). The others start
+    // once it serves (or fails), all sharing the ports it bound; the first failure is the one reported.
+    const [head, ...rest] = this.slots;
+    if (!head) throw new Error("no workers");
     try {
-      const [first] = await Promise.all(this.slots.map((s) => this.launch(s, true)));
-      if (!first) throw new Error("no workers");
-      return first;
+      let opened: () => void = () => undefined;
+      const storeOpen = new Promise<void>((resolve) => { opened = resolve; });
+      const first = this.launch(head, true, () => opened());
+      await Promise.race([storeOpen, first.then(() => undefined)]);
+      const [ready] = await Promise.all([first, ...rest.map((s) => this.launch(s, true))]);
+      return ready;
     } catch (e) {
       await this.drain();
       throw e;
@@ -163,7 +170,8 @@ export class Supervisor {
     }
   }
 
-  private launch(slot: Slot, atStart: boolean): Promise<WorkerReady> {
+  /** Forks `slot`'s worker; `serving` is called when it serves revocation status (its store open). */
+  private launch(slot: Slot, atStart: boolean, serving?: () => void): Promise<WorkerReady> {
     return new Promise<WorkerReady>((resolve, reject) => {
       const w = cluster.fork({ SHOMEI_WORKER: String(slot.n) });
       slot.worker = w;
@@ -173,7 +181,10 @@ export class Supervisor {
       w.on("message", (m: FromWorker) => {
         if (m.t === "hello") w.send(this.o.init(slot.n), () => undefined);
         else if (m.t === "nudge") this.o.onNudge();
-        else if (m.t === "serving") this.o.onServing?.(slot.n);
+        else if (m.t === "serving") {
+          serving?.();
+          this.o.onServing?.(slot.n);
+        }
         else if (m.t === "failed") failure = workerError(m);
         else if (m.t === "ready" && !ready) {
           ready = true;

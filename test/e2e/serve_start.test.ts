@@ -25,6 +25,7 @@ import { readCertificate } from "../../src/pki/certificate.js";
 import { crlShardOf } from "../../src/pki/crl_shard.js";
 import { shardScope } from "../../src/status/crl_publisher.js";
 import { openStore } from "../../src/store/open.js";
+import Database from "better-sqlite3";
 
 /** Far longer than the publication listener takes to open, even on a loaded machine. */
 const UNWRAP_DELAY_MS = 20_000;
@@ -100,4 +101,48 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
   }
   assert.ok(Date.now() - started >= UNWRAP_DELAY_MS, "EST opened only after the keys were unwrapped");
   assert.match(out, /^Workers: \d+ \(PID [\d, ]+\)$/m);
+});
+
+test("the first start after an upgrade: the first worker migrates the database before the second starts, and serve comes up on the new schema", { timeout: 180_000 }, async (t) => {
+  const ca = await initCa();
+  t.after(() => ca.cleanup());
+  // The database as the version before the stored CRLs (migration 0007) left it.
+  const db = new Database(join(ca.dir, "shomei.db"));
+  try {
+    db.exec("drop table crls; drop table leases; drop index revocations_crl_shard; delete from kysely_migration where name = '0007_crl_store'");
+  } finally {
+    db.close();
+  }
+  const httpPort = await freePort();
+  const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", ca.dir, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(httpPort), "--workers", "2"], {
+    env: { ...process.env, LANG: "en_US.UTF-8", SHOMEI_STARTUP_TRACE: "1" }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => { out += d.toString("utf8"); });
+  child.stderr.on("data", (d: Buffer) => { out += d.toString("utf8"); });
+  const exited = new Promise<void>((res) => child.once("exit", () => res()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  });
+  for (let i = 0; !/^Workers: \d+ \(PID [\d, ]+\)$/m.test(out); i++) {
+    assert.equal(child.exitCode, null, `serve exited: ${out}`);
+    assert.ok(i < 1200, `serve did not finish starting: ${out}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const marks = out.split("\n").map((l) => /^startup-trace (\S+) \d+ (\S+) (\S+)$/.exec(l)).filter((m) => m !== null).map((m) => ({ at: Number(m[1]), role: m[2], phase: m[3] }));
+  const firstServes = marks.find((m) => m.phase === "publication-listening");
+  const secondStarts = marks.filter((m) => m.role !== firstServes?.role && m.role.startsWith("worker-") && m.phase === "process-start");
+  assert.ok(firstServes, `no worker reported serving: ${out}`);
+  assert.equal(secondStarts.length, 1, `the second worker's start: ${out}`);
+  assert.ok((secondStarts[0]?.at ?? 0) >= firstServes.at, "the second worker started only once the first had opened (and migrated) the store");
+
+  const res = await fetch(`http://127.0.0.1:${httpPort}/crl/issuing.crl`);
+  assert.equal(res.status, 200, "the stored CRLs of the new schema are served");
+  const after = new Database(join(ca.dir, "shomei.db"), { readonly: true });
+  try {
+    assert.deepEqual(after.prepare("select count(*) as n from kysely_migration where name = '0007_crl_store'").get(), { n: 1 });
+  } finally {
+    after.close();
+  }
 });

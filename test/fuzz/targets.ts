@@ -21,6 +21,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { planImport } from "../../src/client/backup.js";
 import { FileStore } from "../../src/client/file_store.js";
+import { readOcspPost } from "../../src/status/ocsp_wire.js";
+import { ShomeiError } from "../../src/i18n/errors.js";
 
 /** Where pkcs12-import writes each case (one folder per process, removed by cleanupTargets). */
 let importDir: string | undefined;
@@ -55,10 +57,17 @@ const JSON_PIECES = [
   "\"https://user:pw@h/\"", "\"https://h/?q#f\"", "\"99999999999999999999.1-rc\"", "\"__proto__\":", "{\"__proto__\":{\"polluted\":1}}",
 ];
 
+const HTTP_PIECES = [
+  "\r\n", "\n", "\r", " ", "\t", ":", "\u0000", "Content-Length: 0\r\n", "Content-Length: 99999999999999999999\r\n", "Content-Length: -1\r\n",
+  "Content-Length: 1, 1\r\n", "Transfer-Encoding: chunked\r\n", "Connection: keep-alive\r\n", "Connection: close\r\n", "Host: a\r\n",
+  "Expect: 100-continue\r\n", "Content-Type: text/plain\r\n", "HTTP/1.0", "HTTP/2.0", "GET", "x".repeat(5000), "é", "\r\n\r\n",
+];
+
 /** Text mutators: splice a piece of the format's own syntax (quotes, separators, BOMs, deep nesting) in. */
 export const textMutators: Record<string, Mutator> = {
   csvPiece: (input: Buffer, rng: Rng) => splice(input, rng, Buffer.from(rng.pick(CSV_PIECES), "utf8")),
   sjisBytes: (input: Buffer, rng: Rng) => splice(input, rng, rng.pick([Buffer.from([0x82]), Buffer.from([0x81, 0x5c]), Buffer.from([0xef, 0xbb]), Buffer.from([0x80, 0xfd, 0xfe])])),
+  httpPiece: (input: Buffer, rng: Rng) => splice(input, rng, Buffer.from(rng.pick(HTTP_PIECES), "latin1")),
   jsonPiece: (input: Buffer, rng: Rng) => splice(input, rng, Buffer.from(rng.pick(JSON_PIECES), "utf8")),
   jsonValue: (input: Buffer, rng: Rng) => {
     const key = rng.pick(["portalUrl", "reenrollUrl", "helpdesk", "minClientVersion"]);
@@ -108,6 +117,16 @@ const CSR_SPKIS: readonly Buffer[] = ["csrP256", "csrP384", "csrRsa2048"].map((n
   return csr.spki;
 });
 
+/** Whole `POST /ocsp` requests as clients send them (ab, openssl ocsp, curl), around one DER request. */
+function OCSP_WIRE_SAMPLES(body: Buffer): Buffer[] {
+  const heads = [
+    `POST /ocsp HTTP/1.0\r\nContent-length: ${body.length}\r\nContent-type: application/ocsp-request\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n`,
+    `POST /ocsp HTTP/1.0\r\nContent-Type: application/ocsp-request\r\nContent-Length: ${body.length}\r\nHost: 127.0.0.1:8080\r\n\r\n`,
+    `POST /ocsp HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\nContent-Type: application/ocsp-request\r\nContent-Length: ${body.length}\r\n\r\n`,
+  ];
+  return heads.map((h) => Buffer.concat([Buffer.from(h, "latin1"), body]));
+}
+
 /** The parser targets (no server needed), by name. */
 export function parserTargets(): Target[] {
   const rootDer = sample("rootDer");
@@ -147,6 +166,20 @@ export function parserTargets(): Target[] {
     {
       name: "ocsp-request", mutators: DER_ONLY, samples: [sample("ocspRequest")],
       run: (input) => parseOcspRequest(input),
+    },
+    {
+      // The OCSP listener's own reader of a connection's first bytes (status/ocsp_wire.ts): it
+      // answers what it accepts ahead of Node's HTTP parser and hands everything else to Node
+      // (the "refusal" here: REQUEST_MALFORMED stands for "left to Node").
+      name: "ocsp-wire", mutators: [...BYTE, "httpPiece", "httpPiece", "httpPiece"], samples: OCSP_WIRE_SAMPLES(sample("ocspRequest")),
+      run: (input) => {
+        const post = readOcspPost(input);
+        if (!post) throw new ShomeiError("REQUEST_MALFORMED", { reason: "left to Node's HTTP parser" });
+        // What it accepts is one whole request: the body is the input's last bytes, right after the head.
+        const head = input.subarray(0, input.length - post.body.length);
+        if (!post.body.equals(input.subarray(head.length)) || !head.subarray(-4).equals(Buffer.from("\r\n\r\n"))) throw new Error("the body read is not what follows the head");
+        return post;
+      },
     },
     {
       name: "ocsp-response", mutators: DER_AND_KEYS, samples: [sample("ocspResponse")],
