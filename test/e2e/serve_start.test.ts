@@ -130,7 +130,7 @@ test("the first start after an upgrade: the first worker migrates the database b
     assert.ok(i < 1200, `serve did not finish starting: ${out}`);
     await new Promise((res) => setTimeout(res, 100));
   }
-  const marks = out.split("\n").map((l) => /^startup-trace (\S+) \d+ (\S+) (\S+)$/.exec(l)).filter((m) => m !== null).map((m) => ({ at: Number(m[1]), role: m[2], phase: m[3] }));
+  const marks = out.split("\n").map((l) => /^startup-trace (\S+) \d+ (\S+) (\S+)$/.exec(l)).filter((m) => m !== null).map((m) => ({ at: Number(m[1]), role: m[2] ?? "", phase: m[3] ?? "" }));
   const firstServes = marks.find((m) => m.phase === "publication-listening");
   const secondStarts = marks.filter((m) => m.role !== firstServes?.role && m.role.startsWith("worker-") && m.phase === "process-start");
   assert.ok(firstServes, `no worker reported serving: ${out}`);
