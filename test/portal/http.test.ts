@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { CertificateRecord } from "../../src/ca/ports.js";
 import { exportPrivateKeyPem, generateKeyPair } from "../../src/pki/keys.js";
 import { fromPem, toPem } from "../../src/pki/pem.js";
 import { readCertificate } from "../../src/pki/certificate.js";
@@ -490,6 +492,21 @@ describe("the pages are the renderers' bytes (login page made once per language,
     const t = tab(u).keepAlive();
     try {
       await t.loginAndChange(u.userId, u.password);
+      // More rows for the list (read with only the columns it shows): a renewed one expiring later, two revoked with
+      // reasons (one with the same expiry, ordered by serial), an expired one.
+      const mine = await store.getCertificate(u.serial);
+      assert.ok(mine);
+      const other = (over: Partial<CertificateRecord>): CertificateRecord =>
+        ({ ...mine, serial: randomBytes(16).toString("hex"), fingerprint: randomBytes(32).toString("hex"), ...over });
+      const later = other({ notAfter: new Date(mine.notAfter.getTime() + 30 * DAY) });
+      const twin = other({});
+      const old = other({ notBefore: new Date(mine.notBefore.getTime() - 400 * DAY), notAfter: new Date(mine.notBefore.getTime() - 35 * DAY) });
+      const gone = other({ notAfter: new Date(mine.notAfter.getTime() - DAY) });
+      for (const c of [later, twin, old, gone]) await store.insertCertificate(c, []);
+      await store.revokeCertificate(twin.serial, "keyCompromise", env.clock.now, []);
+      await store.revokeCertificate(gone.serial, "superseded", env.clock.now, []);
+      // The certificate in use as the portal reads it (its DER taken from the connection, not the row): the record on file.
+      assert.deepEqual((await env.server.services.portal.identify(mine.der)).cert, mine);
       for (const lang of ["en", "ja", "en"] as const) {
         const r = await t.request("GET", "/me", undefined, { "accept-language": lang });
         assert.equal(r.status, 200);
@@ -506,6 +523,7 @@ describe("the pages are the renderers' bytes (login page made once per language,
           passwordAgeDays: user.passwordSetAt ? Math.floor((now.getTime() - user.passwordSetAt.getTime()) / DAY) : null,
         });
         assert.equal(r.body, expected, lang);
+        assert.equal(certs.length, 5);
       }
       // A change to the user shows at the next request on the same connection.
       await store.setStatus(u.userId, "suspended", env.clock.now, []);
