@@ -15,7 +15,8 @@ import { formatTime } from "../../src/i18n/format.js";
 import { ShomeiError } from "../../src/i18n/errors.js";
 import { P } from "../../src/i18n/portal_messages.js";
 import { loginPage, mePage, type PageContext } from "../../src/web/pages.js";
-import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv, type PortalUser } from "../helpers/portal.js";
+import { PAGE_HEADERS } from "../../src/web/portal.js";
+import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv, type PortalUser, type Response } from "../helpers/portal.js";
 import { issueClientCert, makeTestCa } from "../helpers/client_pki.js";
 
 const MIN = 60_000;
@@ -476,13 +477,39 @@ describe("the pages are the renderers' bytes (login page made once per language,
   });
 
   test("a multipart body anywhere but the upload page is read as an empty form, as with the plugin's parser there", async () => {
-    const u = await env.enroll("a0000197");
+    const u = await env.enroll("a0000301");
     const boundary = "----shomei-test";
     const body = `--${boundary}\r\nContent-Disposition: form-data; name="userId"\r\n\r\n${u.userId}\r\n--${boundary}--\r\n`;
     const r = await tab(u).request("POST", "/login", body, { "content-type": `multipart/form-data; boundary=${boundary}` });
     assert.equal(r.status, 403);
     assert.equal(code(r), "CSRF_INVALID");
     assert.equal((await audit("login", u.userId)).length, 0, "no password was looked at");
+  });
+
+  test("every response carries the portal's headers once, set before routing: pages, 404, body errors, the style sheet", async () => {
+    const u = await env.enroll("a0000197");
+    const t = tab(u).keepAlive();
+    try {
+      const expect = (r: Response, what: string, over: Record<string, string> = {}): void => {
+        for (const [name, value] of Object.entries({ ...PAGE_HEADERS, ...over })) {
+          assert.equal(r.headers[name.toLowerCase()], value, `${what}: ${name}`);
+        }
+        // The raw header list has each name once (not an array of repeats that Node would join).
+        for (const name of Object.keys(PAGE_HEADERS)) assert.equal(typeof r.headers[name.toLowerCase()], "string", `${what}: ${name}`);
+      };
+      expect(await t.get("/"), "login page");
+      expect(await t.get("/no-such-page"), "404");
+      const bad = await t.request("POST", "/login", "{not json", { "content-type": "application/json" });
+      assert.ok(bad.status >= 400, `${bad.status}`);
+      expect(bad, "body error");
+      expect(await t.get("/static/style.css"), "style sheet", { "Cache-Control": "public, max-age=3600" });
+      await t.loginAndChange(u.userId, u.password);
+      expect(await t.get("/me"), "user's page");
+      // Without a client certificate: the error page, with the same headers.
+      expect(await tab().get("/"), "no certificate");
+    } finally {
+      t.close();
+    }
   });
 
   test("the user's page on a kept-alive connection: what mePage renders from the store's records, request after request", async () => {
