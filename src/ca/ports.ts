@@ -23,6 +23,15 @@ export interface CertificateRecord {
   readonly revocationReason?: string | null;
 }
 
+/**
+ * A certificate on record without its DER: what a reader that found it by the DER's SHA-256
+ * (the fingerprint) needs, since it holds the bytes already (the portal's every request).
+ */
+export type CertificateRow = Omit<CertificateRecord, "der">;
+
+/** What a list of a user's certificates shows (the portal's own page): no DER, no CSR hash. */
+export type CertificateListEntry = Pick<CertificateRecord, "serial" | "notBefore" | "notAfter" | "status" | "revocationReason">;
+
 export interface CertificateRepository {
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   /** A user's certificates, newest first. */

@@ -73,11 +73,14 @@ export interface RequestEmitter {
 }
 
 /**
- * Sets HTTPS_HEADERS on every response of an HTTPS server before its framework sees the
- * request, so 404s, 4xx from body parsing and 5xx carry them as well as the pages.
+ * Sets HTTPS_HEADERS (or `headers`, which must include them) on every response of an HTTPS
+ * server before its framework sees the request, so 404s, 4xx from body parsing and 5xx carry
+ * them as well as the pages. A header a handler sets replaces the one set here.
  */
-export function sendHttpsHeaders(server: RequestEmitter): void {
+export function sendHttpsHeaders(server: RequestEmitter, headers: Readonly<Record<string, string>> = HTTPS_HEADERS): void {
+  for (const name of Object.keys(HTTPS_HEADERS)) if (!(name in headers)) throw new Error(`sendHttpsHeaders: ${name} missing`);
+  const list = Object.entries(headers);
   server.prependListener("request", (_req, res) => {
-    for (const [name, value] of Object.entries(HTTPS_HEADERS)) res.setHeader(name, value);
+    for (const [name, value] of list) res.setHeader(name, value);
   });
 }

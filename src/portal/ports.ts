@@ -1,5 +1,5 @@
 /** What the portal (login, sessions, operator actions) needs from storage. store/ implements it. */
-import type { CertificateRecord } from "../ca/ports.js";
+import type { CertificateListEntry, CertificateRecord, CertificateRow } from "../ca/ports.js";
 import type { AuditEvent, AuditQuery, AuditRecord, RegistrationStore, UserRecord, UserStatus } from "../registration/ports.js";
 
 /** Where a session is: right after login with the initial password only a password change is allowed. */
@@ -33,15 +33,21 @@ export interface PortalStore extends RegistrationStore {
   getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
   /**
    * The certificate with this fingerprint and its user, in one indexed read (the portal does
-   * this on every request): the same answers as getCertificateByFingerprint and getUser.
+   * this on every request): the same answers as getCertificateByFingerprint and getUser, but
+   * the certificate without its DER (the caller found it by the DER's SHA-256, so has the bytes).
    */
-  getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined } | undefined>;
+  getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined } | undefined>;
   /**
    * getCertificateAndUser and getSession(sessionIdHash) in one indexed read (the portal's every
    * request with a session cookie): the same answers as those two. Undefined when no
    * certificate has this fingerprint, whatever the session.
    */
-  getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined>;
+  getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined>;
+  /**
+   * A user's certificates as the portal's page lists them: listCertificates' rows and order
+   * (newest expiry first, then serial) with only the fields of CertificateListEntry.
+   */
+  listCertificateEntries(userId: string): Promise<CertificateListEntry[]>;
   /**
    * Reserves one password check, in one conditional update: granted only while the account is
    * not locked and its failures plus the checks already under way are below `max`, so parallel

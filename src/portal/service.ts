@@ -4,7 +4,7 @@
  * operator's actions. Every outcome is audited.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import type { CertificateRecord } from "../ca/ports.js";
+import type { CertificateListEntry, CertificateRecord, CertificateRow } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
 import { isSignedBy, readCertificate } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
@@ -146,7 +146,7 @@ export class PortalService {
     // One indexed read by the fingerprint (the SHA-256 of the DER, no parsing): every
     // certificate on record is one this CA issued, so only a miss needs the DER read to say why.
     const idHash = sessionToken ? hashToken(sessionToken) : undefined;
-    const found: { cert: CertificateRecord; user: UserRecord | undefined; session?: SessionRecord | undefined } | undefined = idHash === undefined
+    const found: { cert: CertificateRow; user: UserRecord | undefined; session?: SessionRecord | undefined } | undefined = idHash === undefined
       ? await this.d.store.getCertificateAndUser(fp ?? fingerprint(der))
       : await this.d.store.getCertificateUserAndSession(fp ?? fingerprint(der), idHash);
     if (!found) {
@@ -159,7 +159,9 @@ export class PortalService {
       if (await isSignedBy(der, this.d.issuingDer)) throw new ShomeiError("CERT_UNKNOWN", { serial: info.serialHex });
       throw new ShomeiError("CERT_OTHER_CA", { issuer: info.issuer });
     }
-    const { cert, user } = found;
+    // The row was found by the SHA-256 of these bytes, so they are the DER on record: not read again.
+    const cert: CertificateRecord = { ...found.cert, der: Buffer.isBuffer(der) ? der : Buffer.from(der) };
+    const user = found.user;
     if (cert.kind !== "client" || !cert.userId) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     const now = this.d.clock();
     // Times people read in the service's zone; JSON answers carry them as ISO 8601 (isoTimes).
@@ -357,11 +359,11 @@ export class PortalService {
 
   // ---- what the user's page shows ------------------------------------------------------------
 
-  async overview(id: Identity): Promise<{ user: UserRecord; certificates: CertificateRecord[]; expiringSoon: boolean; passwordAgeDays: number | null }> {
+  async overview(id: Identity): Promise<{ user: UserRecord; certificates: CertificateListEntry[]; expiringSoon: boolean; passwordAgeDays: number | null }> {
     const now = this.d.clock();
     // id.user was read in this request, with the certificate (getCertificateAndUser): no second read.
     const user = id.user;
-    const certificates = await this.d.store.listCertificates(user.userId);
+    const certificates = await this.d.store.listCertificateEntries(user.userId);
     const expiringSoon = id.cert.notAfter.getTime() - now.getTime() <= this.d.policy.expiryNoticeDays * DAY;
     const passwordAgeDays = user.passwordSetAt ? Math.floor((now.getTime() - user.passwordSetAt.getTime()) / DAY) : null;
     return { user, certificates, expiringSoon, passwordAgeDays };

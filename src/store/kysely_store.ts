@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { CompiledQuery, sql, type Kysely, type Selectable, type Transaction } from "kysely";
-import type { CertificateRecord } from "../ca/ports.js";
+import type { CertificateListEntry, CertificateRecord, CertificateRow } from "../ca/ports.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type {
   AuditEvent, AuditQuery, AuditRecord, MailQueueStore, MailQueueSummary, MailStatus, NewMail, PasscodeRecord, QueuedMail,
@@ -67,6 +67,22 @@ function fromPasscode(p: PasscodeRecord): PasscodesTable {
     certificate_serial: p.certificateSerial,
   };
 }
+
+/** toCertificate without the DER (rows read without the column). */
+function toCertificateRow(r: Omit<Selectable<CertificatesTable>, "der">): CertificateRow {
+  return {
+    serial: r.serial, userId: r.user_id, kind: r.kind === "server" ? "server" : "client", subject: r.subject,
+    notBefore: date(r.not_before), notAfter: date(r.not_after), fingerprint: r.fingerprint,
+    status: r.status === "revoked" ? "revoked" : "valid", csrHash: r.csr_hash, createdAt: date(r.created_at),
+    revokedAt: dateOrNull(r.revoked_at), revocationReason: r.revocation_reason,
+  };
+}
+
+/** The columns of CertificateRow: every column of the table but the DER. */
+const CERTIFICATE_ROW = [
+  "c.serial", "c.user_id", "c.kind", "c.subject", "c.not_before", "c.not_after", "c.fingerprint", "c.status", "c.csr_hash",
+  "c.created_at", "c.revoked_at", "c.revocation_reason",
+] as const;
 
 function toCertificate(r: Selectable<CertificatesTable>): CertificateRecord {
   return {
@@ -249,7 +265,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     certificate: prepared((serial: string) => this.db.selectFrom("certificates").selectAll().where("serial", "=", serial)),
     certificateByFingerprint: prepared((fp: string) => this.db.selectFrom("certificates").selectAll().where("fingerprint", "=", fp)),
     certificateAndUser: prepared((fp: string) => this.db.selectFrom("certificates as c").leftJoin("users as u", "u.user_id", "c.user_id")
-      .selectAll("c").select(USER_AS).where("c.fingerprint", "=", fp)),
+      .select(CERTIFICATE_ROW).select(USER_AS).where("c.fingerprint", "=", fp)),
     redeem: prepared((now: string, csrHash: string, serial: string, userId: string, hash: string) => this.db.updateTable("passcodes")
       .set({ status: "used", used_at: now, csr_hash: csrHash, certificate_serial: serial })
       .where("user_id", "=", userId).where("status", "=", "active").where("hash", "=", hash)
@@ -266,8 +282,12 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     certificateUserSession: prepared((idHash: string, fp: string) => this.db.selectFrom("certificates as c")
       .leftJoin("users as u", "u.user_id", "c.user_id")
       .leftJoin("sessions as s", (j) => j.on("s.id_hash", "=", idHash))
-      .selectAll("c").select(USER_AS).select(SESSION_AS).where("c.fingerprint", "=", fp)),
+      .select(CERTIFICATE_ROW).select(USER_AS).select(SESSION_AS).where("c.fingerprint", "=", fp)),
     userCertificates: prepared((userId: string) => this.db.selectFrom("certificates").selectAll().where("user_id", "=", userId)
+      .orderBy("not_after", "desc").orderBy("serial")),
+    // The page's list: only the columns it shows (the DER and the rest cost more to turn into JS values than the read).
+    userCertificateEntries: prepared((userId: string) => this.db.selectFrom("certificates")
+      .select(["serial", "not_before", "not_after", "status", "revocation_reason"]).where("user_id", "=", userId)
       .orderBy("not_after", "desc").orderBy("serial")),
     touchSession: prepared((at: string, idHash: string) => this.db.updateTable("sessions").set({ last_seen_at: at }).where("id_hash", "=", idHash)),
     reserveAddress: prepared((address: string, at: string, over: string, max: number) => {
@@ -621,19 +641,26 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     return r ? toCertificate(r) : undefined;
   }
 
-  async getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined } | undefined> {
+  async getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined } | undefined> {
     const r = await this.q.certificateAndUser.first(this.db, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
-    return { cert: toCertificate(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined };
+    return { cert: toCertificateRow(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined };
   }
 
-  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRecord; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined> {
+  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined> {
     const r = await this.q.certificateUserSession.first(this.db, sessionIdHash, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
     const s = picked<Selectable<SessionsTable>>(r, "s_", SESSION_COLUMNS);
-    return { cert: toCertificate(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined, session: s ? toSession(s) : undefined };
+    return { cert: toCertificateRow(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined, session: s ? toSession(s) : undefined };
+  }
+
+  async listCertificateEntries(userId: string): Promise<CertificateListEntry[]> {
+    return (await this.q.userCertificateEntries.rows(this.db, userId)).map((r) => ({
+      serial: r.serial, notBefore: date(r.not_before), notAfter: date(r.not_after),
+      status: r.status === "revoked" ? "revoked" : "valid", revocationReason: r.revocation_reason,
+    }));
   }
 
   async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {

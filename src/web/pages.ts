@@ -1,5 +1,5 @@
 /** The portal's pages. Text comes from the catalogs; every value is escaped by `html`. */
-import type { CertificateRecord } from "../ca/ports.js";
+import type { CertificateListEntry, CertificateRecord } from "../ca/ports.js";
 import type { Lang , ShomeiError } from "../i18n/errors.js";
 import { REMEDY_LABEL } from "../i18n/errors.js";
 import { formatTime } from "../i18n/format.js";
@@ -138,7 +138,7 @@ ${field("confirm", P.confirmPassword[L], html`<input id="confirm" name="confirm"
 </form>`);
 }
 
-function certStatus(L: Lang, cert: CertificateRecord, now: Date, all: readonly CertificateRecord[]): string {
+function certStatus(L: Lang, cert: CertificateListEntry, now: Date, all: readonly CertificateListEntry[]): string {
   if (cert.status === "revoked") return P.statusRevoked[L];
   if (cert.notAfter <= now) return P.statusExpired[L];
   // Renewed: another valid certificate of the same user expires later ("After 2": this one may be deleted).
@@ -146,7 +146,7 @@ function certStatus(L: Lang, cert: CertificateRecord, now: Date, all: readonly C
   return P.statusValid[L];
 }
 
-function certTable(c: PageContext, certs: readonly CertificateRecord[], now: Date, currentSerial: string | undefined, revokeCsrf?: string): Html {
+function certTable(c: PageContext, certs: readonly CertificateListEntry[], now: Date, currentSerial: string | undefined, revokeCsrf?: string): Html {
   const L = c.lang;
   if (certs.length === 0) return html`<p>${P.noEntries[L]}</p>`;
   const when = (d: Date): string => formatTime(d, c.timeZone);
@@ -158,7 +158,7 @@ ${revokeCsrf !== undefined ? html`<td>${x.status === "valid" ? html`<form method
 
 export interface MePage {
   readonly user: UserRecord;
-  readonly certificates: readonly CertificateRecord[];
+  readonly certificates: readonly CertificateListEntry[];
   readonly current: CertificateRecord;
   readonly expiringSoon: boolean;
   readonly passwordAgeDays: number | null;

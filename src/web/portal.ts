@@ -16,7 +16,7 @@ import { P } from "../i18n/portal_messages.js";
 import type { SessionRecord } from "../portal/ports.js";
 import type { Identity, PortalService } from "../portal/service.js";
 import { frameworkErrors, toShomeiError } from "../http/errors.js";
-import { sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
+import { HTTPS_HEADERS, sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
 import { renewRoutes, type RenewPageOptions } from "./renew_page.js";
 import { estPlugin } from "../est/plugin.js";
@@ -109,13 +109,16 @@ export function peerOf(socket: Pick<TLSSocket, "getPeerX509Certificate">): { der
   return der.length > 0 ? { der, fp: x.fingerprint256 } : undefined;
 }
 
-/** The headers of every portal response, made once. */
-const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+/**
+ * The headers of every portal response (HTTPS_HEADERS with the portal's own policy), set once
+ * per request on the response before Fastify sees it (sendHttpsHeaders): errors from before the
+ * routing carry them too. A page that needs another policy (the renewal page) sets its own.
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  ...HTTPS_HEADERS,
   "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "no-referrer",
   "Cache-Control": "no-store",
-  "Strict-Transport-Security": "max-age=31536000",
   "X-Frame-Options": "DENY",
 });
 
@@ -162,7 +165,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     logger: { level: o.logLevel ?? "warn" },
     routerOptions: { ignoreTrailingSlash: true },
   });
-  sendHttpsHeaders(app.server);
+  sendHttpsHeaders(app.server, PAGE_HEADERS);
   await app.register(formbody, { bodyLimit: FORM_LIMIT });
   // The multipart plugin (busboy) only in the context of the one upload page (below): its hooks
   // (a listener and an async onResponse on every request) stay off every other page. Elsewhere a
@@ -184,7 +187,6 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     page(reply, e.status, errorPage(ctx(req, extra), e));
 
   app.addHook("onRequest", async (req, reply) => {
-    void reply.headers(PAGE_HEADERS);
     const q = query(req).lang;
     const jar = cookies(req);
     const c = jar.get(LANG_COOKIE);

@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { CertificateRecord } from "../../src/ca/ports.js";
 import { exportPrivateKeyPem, generateKeyPair } from "../../src/pki/keys.js";
 import { fromPem, toPem } from "../../src/pki/pem.js";
 import { readCertificate } from "../../src/pki/certificate.js";
@@ -13,7 +15,8 @@ import { formatTime } from "../../src/i18n/format.js";
 import { ShomeiError } from "../../src/i18n/errors.js";
 import { P } from "../../src/i18n/portal_messages.js";
 import { loginPage, mePage, type PageContext } from "../../src/web/pages.js";
-import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv, type PortalUser } from "../helpers/portal.js";
+import { PAGE_HEADERS } from "../../src/web/portal.js";
+import { Browserish, OPERATOR_ID, startPortalEnv, type PortalEnv, type PortalUser, type Response } from "../helpers/portal.js";
 import { issueClientCert, makeTestCa } from "../helpers/client_pki.js";
 
 const MIN = 60_000;
@@ -474,13 +477,39 @@ describe("the pages are the renderers' bytes (login page made once per language,
   });
 
   test("a multipart body anywhere but the upload page is read as an empty form, as with the plugin's parser there", async () => {
-    const u = await env.enroll("a0000197");
+    const u = await env.enroll("a0000301");
     const boundary = "----shomei-test";
     const body = `--${boundary}\r\nContent-Disposition: form-data; name="userId"\r\n\r\n${u.userId}\r\n--${boundary}--\r\n`;
     const r = await tab(u).request("POST", "/login", body, { "content-type": `multipart/form-data; boundary=${boundary}` });
     assert.equal(r.status, 403);
     assert.equal(code(r), "CSRF_INVALID");
     assert.equal((await audit("login", u.userId)).length, 0, "no password was looked at");
+  });
+
+  test("every response carries the portal's headers once, set before routing: pages, 404, body errors, the style sheet", async () => {
+    const u = await env.enroll("a0000197");
+    const t = tab(u).keepAlive();
+    try {
+      const expect = (r: Response, what: string, over: Record<string, string> = {}): void => {
+        for (const [name, value] of Object.entries({ ...PAGE_HEADERS, ...over })) {
+          assert.equal(r.headers[name.toLowerCase()], value, `${what}: ${name}`);
+        }
+        // The raw header list has each name once (not an array of repeats that Node would join).
+        for (const name of Object.keys(PAGE_HEADERS)) assert.equal(typeof r.headers[name.toLowerCase()], "string", `${what}: ${name}`);
+      };
+      expect(await t.get("/"), "login page");
+      expect(await t.get("/no-such-page"), "404");
+      const bad = await t.request("POST", "/login", "{not json", { "content-type": "application/json" });
+      assert.ok(bad.status >= 400, `${bad.status}`);
+      expect(bad, "body error");
+      expect(await t.get("/static/style.css"), "style sheet", { "Cache-Control": "public, max-age=3600" });
+      await t.loginAndChange(u.userId, u.password);
+      expect(await t.get("/me"), "user's page");
+      // Without a client certificate: the error page, with the same headers.
+      expect(await tab().get("/"), "no certificate");
+    } finally {
+      t.close();
+    }
   });
 
   test("the user's page on a kept-alive connection: what mePage renders from the store's records, request after request", async () => {
@@ -490,6 +519,21 @@ describe("the pages are the renderers' bytes (login page made once per language,
     const t = tab(u).keepAlive();
     try {
       await t.loginAndChange(u.userId, u.password);
+      // More rows for the list (read with only the columns it shows): a renewed one expiring later, two revoked with
+      // reasons (one with the same expiry, ordered by serial), an expired one.
+      const mine = await store.getCertificate(u.serial);
+      assert.ok(mine);
+      const other = (over: Partial<CertificateRecord>): CertificateRecord =>
+        ({ ...mine, serial: randomBytes(16).toString("hex"), fingerprint: randomBytes(32).toString("hex"), ...over });
+      const later = other({ notAfter: new Date(mine.notAfter.getTime() + 30 * DAY) });
+      const twin = other({});
+      const old = other({ notBefore: new Date(mine.notBefore.getTime() - 400 * DAY), notAfter: new Date(mine.notBefore.getTime() - 35 * DAY) });
+      const gone = other({ notAfter: new Date(mine.notAfter.getTime() - DAY) });
+      for (const c of [later, twin, old, gone]) await store.insertCertificate(c, []);
+      await store.revokeCertificate(twin.serial, "keyCompromise", env.clock.now, []);
+      await store.revokeCertificate(gone.serial, "superseded", env.clock.now, []);
+      // The certificate in use as the portal reads it (its DER taken from the connection, not the row): the record on file.
+      assert.deepEqual((await env.server.services.portal.identify(mine.der)).cert, mine);
       for (const lang of ["en", "ja", "en"] as const) {
         const r = await t.request("GET", "/me", undefined, { "accept-language": lang });
         assert.equal(r.status, 200);
@@ -506,6 +550,7 @@ describe("the pages are the renderers' bytes (login page made once per language,
           passwordAgeDays: user.passwordSetAt ? Math.floor((now.getTime() - user.passwordSetAt.getTime()) / DAY) : null,
         });
         assert.equal(r.body, expected, lang);
+        assert.equal(certs.length, 5);
       }
       // A change to the user shows at the next request on the same connection.
       await store.setStatus(u.userId, "suspended", env.clock.now, []);
