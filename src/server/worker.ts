@@ -84,11 +84,14 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
     // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
     const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
     traceStartup("publication-listening");
+    // The shards and the ARL read now, between the first requests. Only then is the supervisor told
+    // (it then starts the next worker, loads its modules and unwraps the keys, which fills both cores
+    // and, as it hands connections to the workers, holds the first answers back) and the rest of this
+    // worker loads (its modules' evaluation holds this thread for a while).
+    await status.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
+    traceStartup("crl-synced");
     serving();
-    const crl = status.crl;
-    void crl.sync().then(() => traceStartup("crl-synced"), (e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
 
-    // The rest of the service loads while the supervisor unwraps the keys.
     const [{ openCa }, { buildApp, buildPortalApp }] = await Promise.all([import("./services.js"), import("./app.js")]);
     traceStartup("modules-loaded");
     const k = await keys;
