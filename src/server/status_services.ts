@@ -59,6 +59,8 @@ export function statusServices(d: OpenedDir, o: { readonly clock?: () => Date; r
     intervalMinutes: config.revocation.crlIntervalMinutes, validityHours: config.revocation.crlValidityHours, checkSeconds: config.revocation.checkSeconds,
     shards: config.crl.shards, leaseSeconds: config.crl.leaseSeconds, fullCrlSeconds: config.crl.fullCrlSeconds,
     arlFile: () => readFile(dir.arl).catch(() => undefined),
+    // FAULT INJECTION (tests only): reading the full CRL held back, to show the shards do not wait for it.
+    faultFullReadDelayMs: Number(process.env.SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS ?? 0) || 0,
   });
   const ocsp = new OcspResponder({
     store, issuingDer: d.issuingDer, ...(o.issuingSigner ? { issuingSigner: o.issuingSigner } : {}), clock, cacheSeconds: config.revocation.ocspCacheSeconds,

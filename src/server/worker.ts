@@ -4,10 +4,12 @@
  * certificate of its own: it serves the CRLs stored in the database (read again when the
  * supervisor says they changed) and the responder the supervisor hands it, and tells the
  * supervisor when it revoked something. Mail and reminders run in the supervisor.
+ * It keeps the stored shard CRLs and ARL in memory but not the full CRL (CrlPublisher.read()).
  *
  * It starts in two steps, so revocation status is served within moments of `serve` starting:
  * 1. the publication listener (stored CRLs, pre-signed OCSP answers, CA certificates), which
- *    needs no private key, opened with only the modules that takes (status_services.ts);
+ *    needs no private key, opened with only the modules that takes (status_services.ts), and
+ *    before the stored CRLs are read (a request for one not read yet waits for that one);
  * 2. once the supervisor has unwrapped the CA keys and handed them over (meanwhile the rest of
  *    the modules load), the EST and portal listeners. OCSP answers that must be signed now
  *    (no pre-signed one) wait for the responder the supervisor hands over.
@@ -73,17 +75,23 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
     status.crl.relayNudges(nudge);
     if (init.responder) status.ocsp.useResponder(fromWireResponder(init.responder));
     for (const m of early.splice(0)) handle(m);
-    // The CRLs as stored: served from the first request on.
-    await status.crl.sync();
-    traceStartup("crl-synced");
+    // The stored CRLs' numbers only: a request reads the CRL it asks for (the shards and the ARL
+    // are read right after listening; the full CRL, as big as all of them, per request).
+    await status.crl.syncVersions();
+    traceStartup("crl-versions");
     const publicationApp = await buildPublicationApp(status, { logLevel: init.logLevel });
     apps.push(publicationApp);
     // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
     const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
     traceStartup("publication-listening");
+    // The shards and the ARL read now, between the first requests. Only then is the supervisor told
+    // (it then starts the next worker, loads its modules and unwraps the keys, which fills both cores
+    // and, as it hands connections to the workers, holds the first answers back) and the rest of this
+    // worker loads (its modules' evaluation holds this thread for a while).
+    await status.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
+    traceStartup("crl-synced");
     serving();
 
-    // The rest of the service loads while the supervisor unwraps the keys.
     const [{ openCa }, { buildApp, buildPortalApp }] = await Promise.all([import("./services.js"), import("./app.js")]);
     traceStartup("modules-loaded");
     const k = await keys;

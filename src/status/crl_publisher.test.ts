@@ -311,3 +311,58 @@ test("followers (serve's workers) read the stored CRLs and pass nudges on instea
     await leader.stop();
   }
 });
+
+test("a reader (a serve worker) reads a stored CRL when asked for it: a shard while the full CRL is still being read (fault injection: the full CRL's read held back), never an older one than last seen", async () => {
+  const ca = await makeTestCa();
+  const s = await open(sqliteFile());
+  const serials = await certificates(s, 40);
+  for (const serial of serials.slice(0, 20)) await s.revokeCertificate(serial, "keyCompromise", new Date(), []);
+  const clock = { now: new Date() };
+  const leader = new CrlPublisher(options(ca, s, clock, { shards: 4 }));
+  await leader.start(CRL_URL);
+  const { signer: _none, ...readerOptions } = options(ca, s, clock, { shards: 4 });
+  // FAULT INJECTION: every read of the full CRL waits until released.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((res) => { release = res; });
+  const reader = new CrlPublisher(readerOptions);
+  const slowStore = new Proxy(s, {
+    get(target, name, receiver) {
+      if (name === "loadCrl") return async (scope: string) => {
+        if (scope === FULL) await held;
+        return target.loadCrl(scope);
+      };
+      const v: unknown = Reflect.get(target, name, receiver);
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const lazy = new CrlPublisher({ ...readerOptions, store: slowStore });
+  try {
+    assert.equal(await lazy.syncVersions(), true);
+    assert.equal(lazy.stats.crlReads, 0, "the numbers only: no CRL read yet");
+    let fullDone = false;
+    const full = lazy.read(FULL).then((c) => { fullDone = true; return c; });
+    const shard = shardScope(crlShardOf(serials[0] ?? "", 4));
+    const got = await lazy.read(shard);
+    assert.equal(fullDone, false, "the shard did not wait for the full CRL");
+    assert.deepEqual(got?.der, (await s.loadCrl(shard))?.der, "the shard as stored");
+    release();
+    assert.deepEqual((await full)?.der, (await s.loadCrl(FULL))?.der, "the full CRL as stored");
+    assert.equal(lazy.current, undefined, "the full CRL is not kept");
+
+    // Signed again: once the new number is seen, the older bytes are not served.
+    await s.revokeCertificate(serials[30] ?? "", "keyCompromise", new Date(Date.now() + 1000), []);
+    clock.now = new Date(clock.now.getTime() + 2000);
+    await leader.refresh();
+    const changed = shardScope(crlShardOf(serials[30] ?? "", 4));
+    assert.equal(await lazy.syncVersions(), true);
+    assert.deepEqual((await lazy.read(changed))?.der, leader.get(changed)?.der);
+    assert.ok(serialsOf((await lazy.read(changed))?.der).has(serials[30] ?? ""));
+    assert.equal(await reader.sync(), true, "sync reads the shards and the ARL");
+    assert.deepEqual(reader.get(changed)?.der, leader.get(changed)?.der);
+    assert.equal(reader.current, undefined);
+    assert.equal(await reader.sync(), false, "nothing changed: nothing read again");
+  } finally {
+    release();
+    await leader.stop();
+  }
+});

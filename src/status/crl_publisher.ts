@@ -19,6 +19,13 @@
  * Starting: the stored bytes are served at once; nothing is rebuilt unless missing or stale.
  * Under `serve`, the supervisor's publisher competes for the lease and tells its workers when
  * anything changed (onPublish); the workers' publishers only read (sync()) and pass nudges on.
+ *
+ * A reader (no signer: a `serve` worker) learns the stored CRLs' numbers first (syncVersions(),
+ * one small query) and reads the bytes on demand (read()): a request for a CRL not read yet, or
+ * older than the number last seen, waits for that one CRL only, so a worker listens before it has
+ * read the stored CRLs. sync() reads the shards and the ARL and keeps them; the full CRL (as big
+ * as all the shards together, and fetched by few) is not kept: each request reads it from the
+ * store, sharing the copy still being read or sent (so slow clients do not multiply it).
  */
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -66,6 +73,11 @@ export interface CrlPublisherOptions {
   readonly log?: (message: string, error?: unknown) => void;
   /** Told of every CRL signed and stored: its scope, the milliseconds it took (entries to stored), its size (benchmarks). */
   readonly onSigned?: (scope: string, ms: number, bytes: number) => void;
+  /**
+   * FAULT INJECTION (tests only; SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS under serve): a reader holds
+   * each read of the full CRL back this many milliseconds, to show that the shards do not wait for it.
+   */
+  readonly faultFullReadDelayMs?: number;
 }
 
 export interface PublishedCrl {
@@ -103,21 +115,98 @@ export class CrlPublisher {
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: (() => void)[] = [];
   private relay: (() => void) | undefined;
-  /** Counters for tests and diagnostics: reads of new revocations and rows they returned, CRLs signed, rebuilt from rows. */
-  readonly stats = { reads: 0, rowsRead: 0, builds: 0, rebuilds: 0 };
+  /** A reader's: the CRL number stored per scope when last looked (syncVersions()). */
+  private readonly stored = new Map<string, bigint>();
+  /** A reader's reads under way, per scope (requests for the same CRL share one). */
+  private readonly reading = new Map<string, Promise<Held | undefined>>();
+  /** A reader's last full CRL read: its bytes handed to the next request as long as a response still holds them. */
+  private lastFull: { readonly meta: Held; readonly der: WeakRef<Buffer> } | undefined;
+  /** Counters for tests and diagnostics: reads of new revocations and rows they returned, CRLs signed, rebuilt from rows, CRLs read by a reader. */
+  readonly stats = { reads: 0, rowsRead: 0, builds: 0, rebuilds: 0, crlReads: 0 };
 
   constructor(private readonly o: CrlPublisherOptions) {
     this.holder = o.holder ?? `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
   }
 
-  /** The full CRL (undefined before one was signed or loaded). */
+  /** The full CRL (undefined before one was signed or loaded; a reader does not keep it: see read()). */
   get current(): PublishedCrl | undefined {
     return this.crls.get(FULL);
   }
 
-  /** The CRL of a scope: FULL, ARL or shardScope(n). */
+  /** The CRL of a scope held in memory: FULL, ARL or shardScope(n) (a reader's may not be read yet: see read()). */
   get(scope: string): PublishedCrl | undefined {
     return this.crls.get(scope);
+  }
+
+  private get reader(): boolean {
+    return !this.o.signer;
+  }
+
+  /**
+   * The CRL of a scope to serve now. A signer's is the one in memory. A reader's is at least as
+   * new as the number syncVersions() last saw: read from the store when not held yet or older
+   * (waiting for that CRL only); the full CRL is read for each request (see the module comment).
+   */
+  async read(scope: string): Promise<PublishedCrl | undefined> {
+    if (!this.reader) return this.crls.get(scope);
+    const want = this.stored.get(scope);
+    if (want === undefined) return scope === FULL ? undefined : this.crls.get(scope);
+    const have = scope === FULL ? this.heldFull() : this.crls.get(scope);
+    if (have && have.crlNumber >= want) return have;
+    // A read that started before the number was seen may bring the older CRL: read again then.
+    for (let tries = 0; tries < 3; tries++) {
+      const c = await this.readStored(scope);
+      if (!c || c.crlNumber >= want) return c;
+    }
+    return scope === FULL ? this.heldFull() : this.crls.get(scope);
+  }
+
+  /** The full CRL last read, if its bytes are still alive somewhere (a response sending them). */
+  private heldFull(): Held | undefined {
+    const der = this.lastFull?.der.deref();
+    return this.lastFull && der ? { ...this.lastFull.meta, der } : undefined;
+  }
+
+  /** Reads one stored CRL (a reader's), sharing a read under way; keeps it unless it is the full CRL. */
+  private readStored(scope: string): Promise<Held | undefined> {
+    let r = this.reading.get(scope);
+    if (!r) {
+      r = (async (): Promise<Held | undefined> => {
+        const delay = scope === FULL ? this.o.faultFullReadDelayMs ?? 0 : 0;
+        if (delay > 0) await new Promise((res) => setTimeout(res, delay));
+        const c = await this.o.store.loadCrl(scope);
+        this.stats.crlReads++;
+        if (!c) return undefined;
+        if ((this.stored.get(scope) ?? -1n) < c.crlNumber) this.stored.set(scope, c.crlNumber);
+        if (scope === FULL) {
+          const last = this.heldFull();
+          if (last && last.crlNumber >= c.crlNumber) return last;
+          const h = held(c);
+          this.lastFull = { meta: { ...h, der: Buffer.alloc(0) }, der: new WeakRef(h.der) };
+          return h;
+        }
+        const had = this.crls.get(scope);
+        if (had && had.crlNumber >= c.crlNumber) return had;
+        this.crls.set(scope, held(c));
+        return this.crls.get(scope);
+      })().finally(() => this.reading.delete(scope));
+      this.reading.set(scope, r);
+    }
+    return r;
+  }
+
+  /**
+   * A reader's first look: the numbers of the stored CRLs, without their bytes (read() reads a
+   * CRL when asked for it). True when any number changed.
+   */
+  async syncVersions(): Promise<boolean> {
+    let changed = false;
+    for (const v of await this.o.store.crlVersions()) {
+      if ((this.stored.get(v.scope) ?? -1n) >= v.crlNumber) continue;
+      this.stored.set(v.scope, v.crlNumber);
+      changed = true;
+    }
+    return changed;
   }
 
   /** True while this publisher holds the signer's lease. */
@@ -199,8 +288,18 @@ export class CrlPublisher {
     }
   }
 
-  /** Reads the CRLs stored since the last look (only the changed ones' bytes). True when something changed. */
+  /**
+   * Reads the CRLs stored since the last look (only the changed ones' bytes; a reader's: all but
+   * the full CRL, see read()). True when something changed.
+   */
   async sync(): Promise<boolean> {
+    if (this.reader) {
+      const changed = await this.syncVersions();
+      // One at a time: a request for another CRL meanwhile reads that one itself.
+      for (const [scope, n] of this.stored) if (scope !== FULL && (this.crls.get(scope)?.crlNumber ?? -1n) < n) await this.read(scope);
+      if (changed) this.published();
+      return changed;
+    }
     let changed = false;
     for (const v of await this.o.store.crlVersions()) {
       if (this.crls.get(v.scope)?.crlNumber === v.crlNumber) continue;

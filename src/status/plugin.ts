@@ -122,14 +122,14 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
 
   // Only ever CRLs already signed and stored: nothing a request does makes one be signed.
   // A revocation must not wait behind a cache: the issuing CA's CRLs at most a minute.
-  app.get("/crl/issuing.crl", (req, reply) => {
-    const crl = opts.crl.get(FULL);
+  app.get("/crl/issuing.crl", async (req, reply) => {
+    const crl = await opts.crl.read(FULL);
     return crl ? sendCrl(req, reply, crl, 60) : notYet(reply);
   });
   // The shards (crl.shards > 1): /crl/issuing-N.crl, named in each certificate's CRL distribution point.
-  app.get("/crl/:file", (req, reply) => {
+  app.get("/crl/:file", async (req, reply) => {
     const m = SHARD_FILE.exec((req.params as { file?: string }).file ?? "");
-    const crl = m ? opts.crl.get(shardScope(Number(m[1]))) : undefined;
+    const crl = m ? await opts.crl.read(shardScope(Number(m[1]))) : undefined;
     if (crl) return sendCrl(req, reply, crl, 60);
     if (m && Number(m[1]) < opts.crlShards) return notYet(reply);
     return reply.code(404).type("text/plain; charset=utf-8").send("Not found / 見つかりません\n");
@@ -149,7 +149,7 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
   if (arl) {
     // The ARL as stored (imported from ca/root.crl by the signer), else the file itself.
     app.get("/crl/root.crl", async (req, reply) => {
-      const stored = opts.crl.get(ARL);
+      const stored = await opts.crl.read(ARL);
       if (stored) return sendCrl(req, reply, stored, 3600);
       const der = await arl();
       if (!der) return reply.code(404).type("text/plain; charset=utf-8").send("No ARL: run shomei-ca ca sign-arl / ARL がありません: shomei-ca ca sign-arl を実行してください\n");

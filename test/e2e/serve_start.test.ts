@@ -8,6 +8,10 @@
  * many seconds. Within that window the stored shard CRL and the stored OCSP answer are served,
  * byte for byte, while `serve` has not printed its EST line (it prints it once every listener,
  * EST's included, which needs the TLS key, is open); afterwards it starts completely.
+ *
+ * A worker listens before it has read the stored CRLs and reads the one asked for: a second
+ * FAULT INJECTION (SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS) holds every read of the full CRL back,
+ * and a shard is served, as stored, while a request for the full CRL still waits.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -23,7 +27,7 @@ import { buildOcspRequest, readOcspResponse } from "../../src/pki/ocsp.js";
 import { readCertsOnly } from "../../src/pki/pkcs7.js";
 import { readCertificate } from "../../src/pki/certificate.js";
 import { crlShardOf } from "../../src/pki/crl_shard.js";
-import { shardScope } from "../../src/status/crl_publisher.js";
+import { FULL, shardScope } from "../../src/status/crl_publisher.js";
 import { openStore } from "../../src/store/open.js";
 import Database from "better-sqlite3";
 
@@ -46,13 +50,15 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
   const store = await openStore(`sqlite:${join(ca.dir, "shomei.db")}`);
   let storedAnswer: Buffer | undefined;
   let storedShard: Buffer | undefined;
+  let storedFull: Buffer | undefined;
   try {
     const shards = (JSON.parse(readFileSync(join(ca.dir, "shomei.json"), "utf8")) as { crl: { shards: number } }).crl.shards;
-    for (let i = 0; !storedAnswer || !storedShard; i++) {
+    for (let i = 0; !storedAnswer || !storedShard || !storedFull; i++) {
       assert.ok(i < 600, "no pre-signed answer or shard stored");
       storedAnswer = (await store.getOcspResponse(serial))?.sha1;
       storedShard = (await store.loadCrl(shardScope(crlShardOf(serial, shards))))?.der;
-      if (!storedAnswer || !storedShard) await new Promise((res) => setTimeout(res, 100));
+      storedFull = (await store.loadCrl(FULL))?.der;
+      if (!storedAnswer || !storedShard || !storedFull) await new Promise((res) => setTimeout(res, 100));
     }
   } finally {
     await store.close();
@@ -61,7 +67,7 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
 
   // The restart, with the unwrap held back.
   const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", ca.dir, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(httpPort)], {
-    env: { ...process.env, LANG: "en_US.UTF-8", SHOMEI_FAULT_UNWRAP_DELAY_MS: String(UNWRAP_DELAY_MS) }, stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LANG: "en_US.UTF-8", SHOMEI_FAULT_UNWRAP_DELAY_MS: String(UNWRAP_DELAY_MS), SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS: String(UNWRAP_DELAY_MS) }, stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
   child.stdout.on("data", (d: Buffer) => { out += d.toString("utf8"); });
@@ -84,6 +90,15 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
       await new Promise((res) => setTimeout(res, 50));
     }
   }
+  // The full CRL asked for (its read held back), then the shard again: served without waiting for it.
+  let fullSettled = false;
+  const full = fetch(`http://127.0.0.1:${httpPort}/crl/issuing.crl`).then(async (res) => ({ status: res.status, der: Buffer.from(await res.arrayBuffer()) }))
+    .finally(() => { fullSettled = true; });
+  await new Promise((res) => setTimeout(res, 300));
+  const again = await fetch(shardUrl);
+  assert.equal(again.status, 200);
+  assert.deepEqual(Buffer.from(await again.arrayBuffer()), storedShard, "the shard as stored, while the full CRL is still being read");
+  assert.equal(fullSettled, false, "the full CRL's read was not held back: the window was missed");
   const ocsp = await fetch(`http://127.0.0.1:${httpPort}/ocsp`, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: buildOcspRequest(certDer, issuingDer) });
   const answer = Buffer.from(await ocsp.arrayBuffer());
   // Still within the window: serve has not opened EST (it needs the TLS key), so it has printed no EST line.
@@ -100,6 +115,9 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
     await new Promise((res) => setTimeout(res, 100));
   }
   assert.ok(Date.now() - started >= UNWRAP_DELAY_MS, "EST opened only after the keys were unwrapped");
+  const fullAnswer = await full;
+  assert.equal(fullAnswer.status, 200);
+  assert.deepEqual(fullAnswer.der, storedFull, "the full CRL as stored, once read");
   assert.match(out, /^Workers: \d+ \(PID [\d, ]+\)$/m);
 });
 
