@@ -13,9 +13,9 @@
  * FAULT INJECTION (SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS) holds every read of the full CRL back,
  * and a shard is served, as stored, while a request for the full CRL still waits.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { addUser, crlShardUrlFor, initCa, serve } from "../helpers/ca.js";
@@ -30,6 +30,22 @@ import { crlShardOf } from "../../src/pki/crl_shard.js";
 import { FULL, shardScope } from "../../src/status/crl_publisher.js";
 import { openStore } from "../../src/store/open.js";
 import Database from "better-sqlite3";
+
+/** `serve` in a child process (stopped after the test), with what it prints on both streams. */
+function spawnServe(t: TestContext, dir: string, httpPort: number, args: readonly string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", dir, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(httpPort), ...args], {
+    env: { ...process.env, LANG: "en_US.UTF-8", ...env }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => { out += d.toString("utf8"); });
+  child.stderr.on("data", (d: Buffer) => { out += d.toString("utf8"); });
+  const exited = new Promise<void>((res) => child.once("exit", () => res()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  });
+  return { child, output: () => out };
+}
 
 /** Far longer than the publication listener takes to open, even on a loaded machine. */
 const UNWRAP_DELAY_MS = 20_000;
@@ -66,23 +82,13 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
   await first.stop();
 
   // The restart, with the unwrap held back.
-  const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", ca.dir, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(httpPort)], {
-    env: { ...process.env, LANG: "en_US.UTF-8", SHOMEI_FAULT_UNWRAP_DELAY_MS: String(UNWRAP_DELAY_MS), SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS: String(UNWRAP_DELAY_MS) }, stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => { out += d.toString("utf8"); });
-  child.stderr.on("data", (d: Buffer) => { out += d.toString("utf8"); });
-  const exited = new Promise<void>((res) => child.once("exit", () => res()));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  });
+  const { child, output } = spawnServe(t, ca.dir, httpPort, [], { SHOMEI_FAULT_UNWRAP_DELAY_MS: String(UNWRAP_DELAY_MS), SHOMEI_FAULT_FULL_CRL_READ_DELAY_MS: String(UNWRAP_DELAY_MS) });
   const started = Date.now();
   const shardUrl = crlShardUrlFor(`http://127.0.0.1:${httpPort}/crl/issuing.crl`, serial);
   let shard: Buffer | undefined;
   while (!shard) {
-    assert.equal(child.exitCode, null, `serve exited: ${out}`);
-    assert.ok(Date.now() - started < UNWRAP_DELAY_MS, `the publication listener did not answer before the keys were unwrapped: ${out}`);
+    assert.equal(child.exitCode, null, `serve exited: ${output()}`);
+    assert.ok(Date.now() - started < UNWRAP_DELAY_MS, `the publication listener did not answer before the keys were unwrapped: ${output()}`);
     try {
       const res = await fetch(shardUrl);
       if (res.status === 200) shard = Buffer.from(await res.arrayBuffer());
@@ -102,23 +108,23 @@ test("a restart serves the stored CRL shard and OCSP answer while the CA keys ar
   const ocsp = await fetch(`http://127.0.0.1:${httpPort}/ocsp`, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: buildOcspRequest(certDer, issuingDer) });
   const answer = Buffer.from(await ocsp.arrayBuffer());
   // Still within the window: serve has not opened EST (it needs the TLS key), so it has printed no EST line.
-  assert.doesNotMatch(out, /^EST: /m, "the keys were unwrapped already: the window was missed");
+  assert.doesNotMatch(output(), /^EST: /m, "the keys were unwrapped already: the window was missed");
   assert.ok(Date.now() - started < UNWRAP_DELAY_MS);
   assert.deepEqual(shard, storedShard, "the shard as stored");
   assert.deepEqual(answer, storedAnswer, "the OCSP answer as stored (pre-signed, not signed now)");
   assert.equal(readOcspResponse(answer, certDer, issuingDer, { now: new Date() }).status, "good");
 
   // Once the keys are there, everything else opens as always.
-  for (let i = 0; !/^EST: https:\/\/\S+$/m.test(out); i++) {
-    assert.equal(child.exitCode, null, `serve exited: ${out}`);
-    assert.ok(i < 1200, `serve did not finish starting: ${out}`);
+  for (let i = 0; !/^EST: https:\/\/\S+$/m.test(output()); i++) {
+    assert.equal(child.exitCode, null, `serve exited: ${output()}`);
+    assert.ok(i < 1200, `serve did not finish starting: ${output()}`);
     await new Promise((res) => setTimeout(res, 100));
   }
   assert.ok(Date.now() - started >= UNWRAP_DELAY_MS, "EST opened only after the keys were unwrapped");
   const fullAnswer = await full;
   assert.equal(fullAnswer.status, 200);
   assert.deepEqual(fullAnswer.der, storedFull, "the full CRL as stored, once read");
-  assert.match(out, /^Workers: \d+ \(PID [\d, ]+\)$/m);
+  assert.match(output(), /^Workers: \d+ \(PID [\d, ]+\)$/m);
 });
 
 test("the first start after an upgrade: the first worker migrates the database before the second starts, and serve comes up on the new schema", { timeout: 180_000 }, async (t) => {
@@ -132,27 +138,17 @@ test("the first start after an upgrade: the first worker migrates the database b
     db.close();
   }
   const httpPort = await freePort();
-  const child = spawn(process.execPath, [SHOMEI_CA, "serve", "--data", ca.dir, "--host", "127.0.0.1", "--port", "0", "--portal-port", "0", "--http-port", String(httpPort), "--workers", "2"], {
-    env: { ...process.env, LANG: "en_US.UTF-8", SHOMEI_STARTUP_TRACE: "1" }, stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => { out += d.toString("utf8"); });
-  child.stderr.on("data", (d: Buffer) => { out += d.toString("utf8"); });
-  const exited = new Promise<void>((res) => child.once("exit", () => res()));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  });
-  for (let i = 0; !/^Workers: \d+ \(PID [\d, ]+\)$/m.test(out); i++) {
-    assert.equal(child.exitCode, null, `serve exited: ${out}`);
-    assert.ok(i < 1200, `serve did not finish starting: ${out}`);
+  const { child, output } = spawnServe(t, ca.dir, httpPort, ["--workers", "2"], { SHOMEI_STARTUP_TRACE: "1" });
+  for (let i = 0; !/^Workers: \d+ \(PID [\d, ]+\)$/m.test(output()); i++) {
+    assert.equal(child.exitCode, null, `serve exited: ${output()}`);
+    assert.ok(i < 1200, `serve did not finish starting: ${output()}`);
     await new Promise((res) => setTimeout(res, 100));
   }
-  const marks = out.split("\n").map((l) => /^startup-trace (\S+) \d+ (\S+) (\S+)$/.exec(l)).filter((m) => m !== null).map((m) => ({ at: Number(m[1]), role: m[2] ?? "", phase: m[3] ?? "" }));
+  const marks = output().split("\n").map((l) => /^startup-trace (\S+) \d+ (\S+) (\S+)$/.exec(l)).filter((m) => m !== null).map((m) => ({ at: Number(m[1]), role: m[2] ?? "", phase: m[3] ?? "" }));
   const firstServes = marks.find((m) => m.phase === "publication-listening");
   const secondStarts = marks.filter((m) => m.role !== firstServes?.role && m.role.startsWith("worker-") && m.phase === "process-start");
-  assert.ok(firstServes, `no worker reported serving: ${out}`);
-  assert.equal(secondStarts.length, 1, `the second worker's start: ${out}`);
+  assert.ok(firstServes, `no worker reported serving: ${output()}`);
+  assert.equal(secondStarts.length, 1, `the second worker's start: ${output()}`);
   assert.ok((secondStarts[0]?.at ?? 0) >= firstServes.at, "the second worker started only once the first had opened (and migrated) the store");
 
   const res = await fetch(`http://127.0.0.1:${httpPort}/crl/issuing.crl`);
