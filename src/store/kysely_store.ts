@@ -1128,10 +1128,11 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     return rows.map((r) => ({ scope: r.scope, crlNumber: BigInt(r.crl_number) }));
   }
 
+  /** The stored CRL of a scope; its bytes as the driver gave them (not copied: the full CRL is tens of MiB at a million revoked). */
   async loadCrl(scope: string): Promise<StoredCrl | undefined> {
     const r = await this.db.selectFrom("crls").selectAll().where("scope", "=", scope).executeTakeFirst();
     return r ? {
-      scope: r.scope, crlNumber: BigInt(r.crl_number), thisUpdate: date(r.this_update), nextUpdate: date(r.next_update), der: Buffer.from(r.der),
+      scope: r.scope, crlNumber: BigInt(r.crl_number), thisUpdate: date(r.this_update), nextUpdate: date(r.next_update), der: Buffer.isBuffer(r.der) ? r.der : Buffer.from(r.der),
       entries: Number(r.entries), maxSeq: Number(r.max_seq), url: r.url, signedBy: r.signed_by,
     } : undefined;
   }
