@@ -1,11 +1,9 @@
 /** The operator's clientCertificate setting reaches what a real `shomei-ca serve` issues. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { readCertsOnly } from "../../src/pki/pkcs7.js";
 import { toPem } from "../../src/pki/pem.js";
-import { addUser, initCa, serve } from "../helpers/ca.js";
+import { editConfig, addUser, initCa, serve } from "../helpers/ca.js";
 import { enroll, makeCsr } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
 import { run } from "../helpers/run.js";
@@ -14,11 +12,9 @@ test("with clientCertificate upn and a upnDomain in shomei.json, enrolled certif
   if (!(await needs(t, "openssl"))) return;
   const ca = await initCa();
   t.after(() => ca.cleanup());
-  const file = join(ca.dir, "shomei.json");
-  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  const config = editConfig(ca.dir, { clientCertificate: { subjectAltName: "upn", upnDomain: "corp.example" } });
   // init writes the default, so the operator finds the setting in the file.
   assert.deepEqual(config.clientCertificate, { subjectAltName: "email" });
-  writeFileSync(file, JSON.stringify({ ...config, clientCertificate: { subjectAltName: "upn", upnDomain: "corp.example" } }, null, 2));
   const srv = await serve(ca.dir);
   t.after(() => srv.stop());
   const { passcode } = await addUser(ca.dir, "a0000302");

@@ -7,9 +7,8 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { addUser, crlShardUrlFor, initCa, serve, type Served, type TestCa } from "../helpers/ca.js";
+import { editConfig, addUser, crlShardUrlFor, initCa, serve, type Served, type TestCa } from "../helpers/ca.js";
 import { enroll, makeCsr } from "../helpers/est.js";
 import { shomeiCa } from "../helpers/run.js";
 import { needs, testSchema } from "../helpers/tools.js";
@@ -28,14 +27,11 @@ const PUBLIC_CRL = "http://crl.example.jp/crl/issuing.crl";
 async function setUp(t: TestContext, db: string | undefined): Promise<TestCa> {
   const ca = await initCa(db ? ["--db", db] : []);
   t.after(() => ca.cleanup());
-  const file = join(ca.dir, "shomei.json");
-  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({
-    ...config,
+  editConfig(ca.dir, {
     urls: { crlUrl: PUBLIC_CRL },
     revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 },
     crl: { shards: INIT_CRL_SHARDS, leaseSeconds: 2, fullCrlSeconds: 1 },
-  }, null, 2));
+  });
   return ca;
 }
 

@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
+import { editConfig, initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
 import { enrollUser, type Enrolled } from "../helpers/enrolled.js";
 import { run, shomeiCa } from "../helpers/run.js";
 import { needs, PY_DEBIAN } from "../helpers/tools.js";
@@ -25,13 +25,10 @@ const work = tempDir();
 
 before(async () => {
   ca = await initCa();
-  const file = join(ca.dir, "shomei.json");
-  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({
-    ...config,
+  editConfig(ca.dir, {
     revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 },
     ocsp: { responseValidityHours: 2, requireNonce: false, cacheEntries: 100, httpMaxAgeSeconds: 600 },
-  }, null, 2));
+  });
   srv = await serve(ca.dir, ["--workers", "2"]);
 });
 after(async () => {

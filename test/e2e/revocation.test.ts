@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type AddressInfo } from "node:net";
-import { initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
+import { editConfig, initCa, serve, tempDir, type Served, type TestCa } from "../helpers/ca.js";
 import { enrollUser, type Enrolled } from "../helpers/enrolled.js";
 import { run, shomeiCa } from "../helpers/run.js";
 import { needs } from "../helpers/tools.js";
@@ -30,12 +30,10 @@ const work = tempDir();
 before(async () => {
   ca = await initCa();
   // Revocations made by another process are picked up every second (the default is five), and the full CRL follows the shards a second later.
-  const file = join(ca.dir, "shomei.json");
-  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({
-    ...config, revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 },
+  editConfig(ca.dir, (config) => ({
+    revocation: { crlIntervalMinutes: 60, crlValidityHours: 24, checkSeconds: 1, ocspCacheSeconds: 300 },
     crl: { ...(config.crl as object), fullCrlSeconds: 1 },
-  }, null, 2));
+  }));
   srv = await serve(ca.dir);
 });
 after(async () => {

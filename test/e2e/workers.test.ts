@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:https";
 import { connect } from "node:net";
-import { addUser, childrenOf, crlShardUrlFor, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
+import { editConfig, addUser, childrenOf, crlShardUrlFor, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
 import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
 import { needs } from "../helpers/tools.js";
@@ -223,9 +223,7 @@ test("SIGKILL of the supervisor: its workers exit and the ports are free again",
   srv.process.kill("SIGKILL");
   await until("workers exit after their supervisor was killed", () => workers.every((p) => !alive(p)), 30_000);
   // The same ports can be taken again at once; `workers` in shomei.json sets how many.
-  const file = join(ca.dir, "shomei.json");
-  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({ ...config, workers: 1 }, null, 2));
+  editConfig(ca.dir, { workers: 1 });
   const again = await serve(ca.dir, ["--port", port, "--portal-port", "0", "--http-port", "0"]);
   t.after(() => again.stop());
   assert.equal(again.url, srv.url);

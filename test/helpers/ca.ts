@@ -4,7 +4,7 @@
  * parser nobody here wrote, so the .eml files are checked as RFC 5322 while being read).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, shomeiCa, SHOMEI_CA } from "./run.js";
@@ -21,6 +21,17 @@ export interface TestCa {
 
 export function tempDir(prefix = "shomei-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * Sets top-level settings of a CA's shomei.json (each given key replaced whole, the rest kept;
+ * a function gets the settings as they are); returns the settings as they were.
+ */
+export function editConfig(dir: string, settings: Record<string, unknown> | ((config: Record<string, unknown>) => Record<string, unknown>)): Record<string, unknown> {
+  const file = join(dir, "shomei.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, ...(typeof settings === "function" ? settings(config) : settings) }, null, 2));
+  return config;
 }
 
 /** `shomei-ca init` in a new temporary folder. */
