@@ -9,8 +9,13 @@
  * JSON: the check that wrk opens a new, full TLS 1.3 handshake for every EST request. Its
  * session tickets are Node's defaults, as on Shomei's listeners.
  *
- * Arguments: a JSON file { key, cert, ca: [PEM…], page (file), host, countHandshakes? }. Prints `listening PORT`.
+ * With `workers` > 1 it is that many processes accepting from one socket through node:cluster with
+ * `SCHED_NONE`, as `shomei-ca serve` runs its workers: the floor for Shomei's default workers, whose
+ * CPU per handshake on this 2-core machine includes the cost of two busy processes sharing the cores.
+ *
+ * Arguments: a JSON file { key, cert, ca: [PEM…], page (file), host, countHandshakes?, workers? }. Prints `listening PORT`.
  */
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
 import type { TLSSocket } from "node:tls";
@@ -23,6 +28,7 @@ interface FloorOptions {
   readonly page: string;
   readonly host: string;
   readonly countHandshakes?: boolean;
+  readonly workers?: number;
 }
 
 /** What `GET /.tls-counters` answers. */
@@ -34,37 +40,56 @@ export interface TlsCounters {
 }
 
 const o = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as FloorOptions;
-const page = readFileSync(o.page);
-const counters = { handshakes: 0, resumed: 0, requests: 0, protocols: {} as Record<string, number> };
-const server = createServer({ key: o.key, cert: o.cert, ...TLS_POLICY, requestCert: true, rejectUnauthorized: false, ca: [...o.ca] }, o.countHandshakes
-  ? (req, res) => {
-    if (req.url === "/.tls-counters") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(counters));
-      return;
+const workers = Math.max(1, Math.floor(o.workers ?? 1));
+if (workers > 1 && cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  let told = false;
+  cluster.on("listening", (_w, a) => {
+    if (!told) process.stdout.write(`listening ${a.port}\n`);
+    told = true;
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  process.on("SIGTERM", () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+    cluster.disconnect(() => process.exit(0));
+  });
+} else {
+  serveFloor();
+}
+
+function serveFloor(): void {
+  const page = readFileSync(o.page);
+  const counters = { handshakes: 0, resumed: 0, requests: 0, protocols: {} as Record<string, number> };
+  const server = createServer({ key: o.key, cert: o.cert, ...TLS_POLICY, requestCert: true, rejectUnauthorized: false, ca: [...o.ca] }, o.countHandshakes
+    ? (req, res) => {
+      if (req.url === "/.tls-counters") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(counters));
+        return;
+      }
+      counters.requests += 1;
+      // The check's requests are EST POSTs: read the body before answering, as a real handler does.
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
+        res.end(page);
+      });
     }
-    counters.requests += 1;
-    // The check's requests are EST POSTs: read the body before answering, as a real handler does.
-    req.resume();
-    req.on("end", () => {
+    : (_req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
       res.end(page);
     });
+  if (o.countHandshakes) {
+    server.on("secureConnection", (socket: TLSSocket) => {
+      counters.handshakes += 1;
+      if (socket.isSessionReused()) counters.resumed += 1;
+      const p = socket.getProtocol() ?? "none";
+      counters.protocols[p] = (counters.protocols[p] ?? 0) + 1;
+    });
   }
-  : (_req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
-    res.end(page);
+  server.listen(0, o.host, () => {
+    const a = server.address();
+    if (cluster.isPrimary) process.stdout.write(`listening ${typeof a === "object" && a ? a.port : 0}\n`);
   });
-if (o.countHandshakes) {
-  server.on("secureConnection", (socket: TLSSocket) => {
-    counters.handshakes += 1;
-    if (socket.isSessionReused()) counters.resumed += 1;
-    const p = socket.getProtocol() ?? "none";
-    counters.protocols[p] = (counters.protocols[p] ?? 0) + 1;
-  });
+  process.on("SIGTERM", () => server.close(() => process.exit(0)));
 }
-server.listen(0, o.host, () => {
-  const a = server.address();
-  process.stdout.write(`listening ${typeof a === "object" && a ? a.port : 0}\n`);
-});
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
