@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { BACKGROUND } from "./background_messages.js";
 import { ERRORS } from "./errors.js";
 import { renderTroubleshooting } from "./troubleshooting.js";
 
@@ -14,6 +15,7 @@ test("docs/troubleshooting.md is up to date with the error catalog (npm run docs
   for (const code of Object.keys(ERRORS)) {
     assert.equal(page.split(`| \`${code}\` |`).length - 1, 2, `${code} appears once in each language`);
   }
+  for (const code of Object.keys(BACKGROUND)) assert.equal(page.split(`| \`${code}\` |`).length - 1, 1, `serve's line ${code} is listed`);
 });
 
 test("every catalog entry has Japanese and English text and a remedy in both", () => {

@@ -3,6 +3,8 @@
  * (claimed with a lease, so several instances on one database share the work), and every
  * reminders.checkMinutes (by the injectable clock) it runs the reminder job first.
  */
+import { backgroundLang, backgroundLine } from "../i18n/background_messages.js";
+
 export interface MailWorkerDeps {
   readonly queue: { deliverDue(limit?: number): Promise<readonly unknown[]> };
   readonly reminders?: { run(): Promise<unknown> };
@@ -11,7 +13,7 @@ export interface MailWorkerDeps {
   readonly pollMs: number;
   /** Milliseconds between reminder runs. */
   readonly reminderEveryMs: number;
-  /** Told about a failed tick (the worker carries on); stderr by default. */
+  /** Told about a failed tick (the worker carries on); by default a MAIL_TICK_FAILED line on stderr. */
   readonly onError?: (e: unknown) => void;
 }
 
@@ -57,7 +59,7 @@ export class MailWorker {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.tick().catch((e: unknown) => {
-        (this.d.onError ?? ((err: unknown) => process.stderr.write(`mail worker: ${err instanceof Error ? err.message : String(err)}\n`)))(e);
+        (this.d.onError ?? ((err: unknown) => process.stderr.write(`${backgroundLine("MAIL_TICK_FAILED", err, backgroundLang())}\n`)))(e);
       }).finally(() => {
         this.running = undefined;
         this.schedule(this.d.pollMs);

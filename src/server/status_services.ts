@@ -7,6 +7,7 @@
  * builds the rest on the same objects). Keep this module's imports to what that path needs.
  */
 import { readFile } from "node:fs/promises";
+import { backgroundLang, backgroundLine, type BackgroundLog } from "../i18n/background_messages.js";
 import { CrlPublisher } from "../status/crl_publisher.js";
 import { OcspResponder } from "../status/ocsp_responder.js";
 import type { Signer } from "../pki/keys.js";
@@ -15,10 +16,10 @@ import type { KyselyStore } from "../store/kysely_store.js";
 import { loadConfig, type ShomeiConfig } from "./config.js";
 import { DataDir } from "./data_dir.js";
 
-/** How the background jobs (CRL publisher, OCSP responder and pre-signer) report to the operator: one line on stderr. */
-export function backgroundLog(message: string, error?: unknown): void {
-  process.stderr.write(`${message}: ${error instanceof Error ? error.message : String(error)}\n`);
-}
+/** How the background jobs (CRL publisher, OCSP responder and pre-signer) report to the operator: one coded line on stderr. */
+export const backgroundLog: BackgroundLog = (code, detail) => {
+  process.stderr.write(`${backgroundLine(code, detail, backgroundLang())}\n`);
+};
 
 /** The data folder, configuration, store and CA certificates: what every opening of the CA shares. */
 export interface OpenedDir {

@@ -20,7 +20,7 @@ import { traceStartup } from "../util/startup_trace.js";
 import { publicBase, publicationUrls } from "./public_base.js";
 import { buildPublicationApp } from "./publication.js";
 import type { CaServices } from "./services.js";
-import { openStatus, type StatusServices } from "./status_services.js";
+import { backgroundLog, openStatus, type StatusServices } from "./status_services.js";
 import { fromWireResponder, type ToWorker, type WireKeys, type WorkerInit, type WorkerReady } from "./supervisor.js";
 
 export interface RunningWorker {
@@ -52,7 +52,7 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
       early.push(m);
       return;
     }
-    if (m.t === "crl") status.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
+    if (m.t === "crl") status.crl.sync().catch((e: unknown) => backgroundLog("WORKER_CRL_READ_FAILED", e));
     else if (m.t === "responder") status.ocsp.useResponder(fromWireResponder(m.responder));
     else if (m.t === "ocsp") status.ocsp.invalidate(m.serials);
   };
@@ -88,7 +88,7 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
     // (it then starts the next worker, loads its modules and unwraps the keys, which fills both cores
     // and, as it hands connections to the workers, holds the first answers back) and the rest of this
     // worker loads (its modules' evaluation holds this thread for a while).
-    await status.crl.sync().catch((e: unknown) => console.error(`CRL read failed: ${e instanceof Error ? e.message : String(e)}`));
+    await status.crl.sync().catch((e: unknown) => backgroundLog("WORKER_CRL_READ_FAILED", e));
     traceStartup("crl-synced");
     serving();
 

@@ -17,6 +17,7 @@ import type { CertificateRecord } from "../ca/ports.js";
 import { makeTestCa, DAY } from "../../test/helpers/client_pki.js";
 import { tempDir } from "../../test/helpers/ca.js";
 import { needs, testSchema } from "../../test/helpers/tools.js";
+import { backgroundLine } from "../i18n/background_messages.js";
 import { CrlPublisher, FULL, shardScope, type CrlPublisherOptions } from "./crl_publisher.js";
 
 const dirs: string[] = [];
@@ -364,5 +365,26 @@ test("a reader (a serve worker) reads a stored CRL when asked for it: a shard wh
   } finally {
     release();
     await leader.stop();
+  }
+});
+
+test("a damaged ARL file is reported with its code and the operator's remedy, and the CRLs are still served", async () => {
+  const ca = await makeTestCa();
+  const s = await open(sqliteFile());
+  await certificates(s, 3);
+  const said: string[] = [];
+  const clock = { now: new Date() };
+  const pub = new CrlPublisher(options(ca, s, clock, {
+    arlFile: () => Promise.resolve(Buffer.from("not a CRL")),
+    log: (code, detail) => said.push(backgroundLine(code, detail, "ja"), backgroundLine(code, detail, "en")),
+  }));
+  await pub.start(CRL_URL);
+  try {
+    const [ja = "", en = ""] = said.filter((l) => l.startsWith("[ARL_UNREADABLE]"));
+    assert.match(ja, /^\[ARL_UNREADABLE\] ルート CA の ARL ファイルを読めません。.* 対処: .*shomei-ca ca sign-arl/);
+    assert.match(en, /^\[ARL_UNREADABLE\] The root CA's ARL file cannot be read.* What to do: .*shomei-ca ca sign-arl/);
+    assert.ok(pub.current, "the issuing CA's CRL is signed and served all the same");
+  } finally {
+    await pub.stop();
   }
 });

@@ -34,6 +34,7 @@ import { buildCrlFromEncoded, crlEntriesOf, encodeCrlEntry, readCrl, CRL_REASONS
 import { crlShardOf, crlShardSuffixes, crlShardUrl } from "../pki/crl_shard.js";
 import type { Signer } from "../pki/keys.js";
 import type { CrlStore, RevocationEvent, StoredCrl } from "./ports.js";
+import type { BackgroundLog } from "../i18n/background_messages.js";
 
 /**
  * How far back each read starts before the highest sequence number seen: PostgreSQL hands
@@ -70,7 +71,7 @@ export interface CrlPublisherOptions {
   readonly lookBack?: number;
   /** Names this process in the lease (default: host/pid/random). */
   readonly holder?: string;
-  readonly log?: (message: string, error?: unknown) => void;
+  readonly log?: BackgroundLog;
   /** Told of every CRL signed and stored: its scope, the milliseconds it took (entries to stored), its size (benchmarks). */
   readonly onSigned?: (scope: string, ms: number, bytes: number) => void;
   /**
@@ -258,7 +259,7 @@ export class CrlPublisher {
     await this.running;
     if (this.signing) {
       this.signing = false;
-      await this.o.store.releaseLease(SIGNER_LEASE, this.holder).catch((e: unknown) => this.o.log?.("CRL lease release failed", e));
+      await this.o.store.releaseLease(SIGNER_LEASE, this.holder).catch((e: unknown) => this.o.log?.("CRL_LEASE_RELEASE_FAILED", e));
     }
   }
 
@@ -283,7 +284,7 @@ export class CrlPublisher {
       try {
         listener();
       } catch (e) {
-        this.o.log?.("CRL hand-over failed", e);
+        this.o.log?.("CRL_HANDOVER_FAILED", e);
       }
     }
   }
@@ -326,7 +327,7 @@ export class CrlPublisher {
         try {
           await this.once();
         } catch (e) {
-          this.o.log?.("CRL refresh failed", e);
+          this.o.log?.("CRL_REFRESH_FAILED", e);
         }
       } while (this.again);
     };
@@ -338,7 +339,7 @@ export class CrlPublisher {
     const now = this.o.clock();
     const mine = await this.o.store.acquireLease(SIGNER_LEASE, this.holder, now, new Date(now.getTime() + this.o.leaseSeconds * 1000));
     if (!mine) {
-      if (this.signing) this.o.log?.("CRL signing lease lost to another process", SIGNER_LEASE);
+      if (this.signing) this.o.log?.("CRL_LEASE_LOST", SIGNER_LEASE);
       this.signing = false;
       await this.sync();
       return;
@@ -375,7 +376,7 @@ export class CrlPublisher {
     }
     const full = this.crls.get(FULL);
     this.fullStale = this.o.shards > 1 && (!full || full.maxSeq < this.hw);
-    this.o.log?.("CRL signing lease taken", `${this.holder}; ${this.rebuild.size} to rebuild`);
+    this.o.log?.("CRL_LEASE_TAKEN", `${this.holder}; ${this.rebuild.size} to rebuild`);
   }
 
   /** The rows of a scope above hw (few: those revoked since the last signature). */
@@ -392,7 +393,7 @@ export class CrlPublisher {
     try {
       info = readCrl(der);
     } catch (e) {
-      this.o.log?.("ARL file unreadable", e);
+      this.o.log?.("ARL_UNREADABLE", e);
       return false;
     }
     const crlNumber = info.crlNumber ?? 0n;
@@ -511,7 +512,7 @@ export class CrlPublisher {
       return true;
     }
     // Another signer stored one meanwhile: it has the lease, this process follows.
-    this.o.log?.("CRL signed elsewhere meanwhile; following", c.scope);
+    this.o.log?.("CRL_FOLLOWING", c.scope);
     this.signing = false;
     await this.sync();
     return false;

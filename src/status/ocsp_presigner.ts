@@ -18,6 +18,7 @@
 import type { OcspResponder } from "./ocsp_responder.js";
 import type { OcspResponseStore, OcspSubject, StatusStore, StoredOcspResponse } from "./ports.js";
 import { LOOK_BACK } from "./crl_publisher.js";
+import type { BackgroundLog } from "../i18n/background_messages.js";
 
 export interface OcspPresignerOptions {
   readonly store: OcspResponseStore & Pick<StatusStore, "listRevocations">;
@@ -35,7 +36,7 @@ export interface OcspPresignerOptions {
   readonly onChanged?: (serials: readonly string[]) => void;
   /** Progress of a long run (more than one batch), about every 10 seconds and at its end. */
   readonly onProgress?: (p: PresignProgress) => void;
-  readonly log?: (message: string, error?: unknown) => void;
+  readonly log?: BackgroundLog;
   /** [0, 1): spreads refresh times (tests pass a fixed one). */
   readonly random?: () => number;
 }
@@ -114,7 +115,7 @@ export class OcspPresigner {
         try {
           await this.once();
         } catch (e) {
-          this.o.log?.("OCSP pre-signing failed", e);
+          this.o.log?.("OCSP_PRESIGN_FAILED", e);
         }
       } while (this.again && !this.stopped);
     };

@@ -28,6 +28,7 @@ import {
 import { readOcspRequestQuick } from "../pki/ocsp_quick.js";
 import { ShomeiError } from "../i18n/errors.js";
 import type { OcspResponseStore, OcspSubject, StatusStore, StoredOcspResponse } from "./ports.js";
+import type { BackgroundLog } from "../i18n/background_messages.js";
 
 /** Entries kept at most; the cache is dropped whole when full (answers are cheap to sign again). */
 const MAX_CACHE = 10_000;
@@ -49,7 +50,7 @@ export interface OcspResponderOptions {
   readonly cacheSeconds: number;
   /** Validity of the responder certificate (default 30 days); it is replaced a third of the way before it ends. */
   readonly responderValidityDays?: number;
-  readonly log?: (message: string, error?: unknown) => void;
+  readonly log?: BackgroundLog;
   /** Certificates whose pre-signed answers are kept in memory (LRU; default DEFAULT_CACHE_ENTRIES). */
   readonly cacheEntries?: number;
   /** A request with a nonce is answered with a fresh signature carrying it, never a pre-signed answer (ocsp.requireNonce). */
@@ -230,7 +231,7 @@ export class OcspResponder {
           return loaded;
         }
       } catch (e) {
-        this.o.log?.("OCSP pre-signed answer could not be read", e);
+        this.o.log?.("OCSP_PRESIGNED_UNREADABLE", e);
       }
     }
     return this.respondWithMeta(requestDer);
@@ -341,7 +342,7 @@ export class OcspResponder {
     } catch (e) {
       this.stats.malformed++;
       if (e instanceof ShomeiError && e.code === "OCSP_REQUEST_MALFORMED") return { body: ocspErrorResponse("malformedRequest") };
-      this.o.log?.("OCSP request could not be read", e);
+      this.o.log?.("OCSP_REQUEST_UNREADABLE", e);
       return { body: ocspErrorResponse("internalError") };
     }
     try {
@@ -373,7 +374,7 @@ export class OcspResponder {
       }
       return { body: der, ...(meta ? { cacheable: meta } : {}) };
     } catch (e) {
-      this.o.log?.("OCSP answer failed", e);
+      this.o.log?.("OCSP_ANSWER_FAILED", e);
       return { body: ocspErrorResponse("internalError") };
     }
   }

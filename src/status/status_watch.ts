@@ -7,6 +7,8 @@
  * rounds of the CRL publisher and the OCSP pre-signer (every revocation.checkSeconds) stay as
  * the fallback; this only starts them earlier.
  */
+import type { BackgroundLog } from "../i18n/background_messages.js";
+
 export interface StatusWatchStore {
   statusChangeMarker(): Promise<string>;
   listenForStatusChanges?(onChange: () => void, lost: (e: unknown) => void): Promise<(() => Promise<void>) | undefined>;
@@ -18,7 +20,7 @@ export interface StatusWatchOptions {
   readonly everyMs?: number;
   /** Something changed: run the rounds now. */
   readonly onChange: () => void;
-  readonly log?: (message: string, error?: unknown) => void;
+  readonly log?: BackgroundLog;
 }
 
 /** The default time between two change checks: a revocation made elsewhere is noticed within this. */
@@ -44,10 +46,10 @@ export class StatusWatch {
       this.unlisten = await this.o.store.listenForStatusChanges?.(() => {
         this.stats.notifications++;
         this.changed();
-      }, (e) => this.o.log?.("Status change notifications lost; checking by polling", e));
+      }, (e) => this.o.log?.("STATUS_NOTIFY_LOST", e));
     } catch (e) {
       // Polling alone still finds every change.
-      this.o.log?.("Status change notifications unavailable; checking by polling", e);
+      this.o.log?.("STATUS_NOTIFY_UNAVAILABLE", e);
     }
   }
 
@@ -73,7 +75,7 @@ export class StatusWatch {
       }
     } catch (e) {
       // Reported once per outage, not four times a second.
-      if (!this.failed) this.o.log?.("Status change check failed", e);
+      if (!this.failed) this.o.log?.("STATUS_CHECK_FAILED", e);
       this.failed = true;
     } finally {
       this.checking = false;
@@ -85,7 +87,7 @@ export class StatusWatch {
     try {
       this.o.onChange();
     } catch (e) {
-      this.o.log?.("Status change hand-over failed", e);
+      this.o.log?.("STATUS_HANDOVER_FAILED", e);
     }
   }
 }

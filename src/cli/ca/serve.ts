@@ -139,6 +139,8 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
   const ports = { est, portal, http };
 
+  // Background lines (CRL, OCSP, status watch, mail) in this language, in the workers too (they inherit the environment).
+  process.env.SHOMEI_LOG_LANG = lang;
   // What workers started later get in their init; those running get it as a message.
   const handOver: { keys?: WireKeys; responder?: WireResponder } = {};
   const late: { onNudge?: () => void } = {};
