@@ -19,7 +19,9 @@ import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
 import type { OcspSubject, StoredCrl, StoredOcspResponse } from "../status/ports.js";
-import { Prepared, prepared } from "./prepared.js";
+import { Prepared, prepared, verifyingPrepared } from "./prepared.js";
+import { BUSY, type DirectReads, type RawRow } from "./direct_reads.js";
+import { isDeepStrictEqual } from "node:util";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -186,13 +188,12 @@ const PASSCODE_AS = [
   "p.certificate_serial as p_certificate_serial",
 ] as const;
 
-/** The user columns read with a certificate. */
+/** The user columns read with a certificate: those of a UserRecord (toUser). */
 const USER_AS = [
   "u.user_id as u_user_id", "u.email as u_email", "u.name as u_name", "u.organization as u_organization", "u.lang as u_lang",
   "u.role as u_role", "u.status as u_status", "u.password_hash as u_password_hash", "u.password_initial as u_password_initial",
   "u.password_set_at as u_password_set_at", "u.password_expires_at as u_password_expires_at", "u.created_at as u_created_at",
-  "u.updated_at as u_updated_at", "u.failed_logins as u_failed_logins", "u.locked_at as u_locked_at",
-  "u.last_login_at as u_last_login_at", "u.login_pending as u_login_pending", "u.login_pending_at as u_login_pending_at",
+  "u.failed_logins as u_failed_logins", "u.locked_at as u_locked_at", "u.last_login_at as u_last_login_at",
 ] as const;
 
 /** The session columns read with a certificate and its user (the portal's every request). */
@@ -234,6 +235,44 @@ function toSession(r: Selectable<SessionsTable>): SessionRecord {
     idHash: r.id_hash, userId: r.user_id, certFingerprint: r.cert_fingerprint,
     stage: r.stage === "full" ? "full" : "change-password", createdAt: date(r.created_at), lastSeenAt: date(r.last_seen_at),
   };
+}
+
+type EntryColumns = Pick<Selectable<CertificatesTable>, "serial" | "not_before" | "not_after" | "status" | "revocation_reason">;
+
+function toCertificateEntry(r: EntryColumns): CertificateListEntry {
+  return {
+    serial: r.serial, notBefore: date(r.not_before), notAfter: date(r.not_after),
+    status: r.status === "revoked" ? "revoked" : "valid", revocationReason: r.revocation_reason,
+  };
+}
+
+/** The columns of the page's certificate list, in the order selected. */
+const ENTRY_COLUMNS = ["serial", "not_before", "not_after", "status", "revocation_reason"] as const;
+
+/** The names SQLite gives the columns of the joined certificate + user + session read, in the order selected. */
+const CERTIFICATE_COLUMNS = CERTIFICATE_ROW.map((c) => c.slice(2));
+const JOINED_NAMES = [...CERTIFICATE_COLUMNS, ...USER_COLUMNS.map((c) => `u_${c}`), ...SESSION_COLUMNS.map((c) => `s_${c}`)];
+
+/**
+ * The fields `names` of a raw row (direct_reads.ts) from index `from` on, as the object the
+ * row-to-record functions take (undefined when the first is NULL: the join found nothing).
+ */
+function fieldsAt<T>(v: RawRow, from: number, names: readonly string[]): T | undefined {
+  if (v[from] === null || v[from] === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < names.length; i++) out[names[i] ?? ""] = v[from + i];
+  return out as T;
+}
+
+type Joined = { cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined };
+
+/** A joined row read in raw mode (JOINED_NAMES), made into records by the functions the object row goes through. */
+function joinedFromRaw(v: RawRow): Joined {
+  const cert = fieldsAt<Omit<Selectable<CertificatesTable>, "der">>(v, 0, CERTIFICATE_COLUMNS);
+  if (!cert) throw new Error("joined read: no certificate in the row");
+  const u = fieldsAt<Selectable<UsersTable>>(v, CERTIFICATE_COLUMNS.length, USER_COLUMNS);
+  const s = fieldsAt<Selectable<SessionsTable>>(v, CERTIFICATE_COLUMNS.length + USER_COLUMNS.length, SESSION_COLUMNS);
+  return { cert: toCertificateRow(cert), user: u ? toUser(u) : undefined, session: s ? toSession(s) : undefined };
 }
 
 export interface RevocationRow {
@@ -309,8 +348,11 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   /** What statusChangeMarker() read last (SQLite: skipped while data_version stays the same). */
   private readonly marker: { dataVersion: number; text: string | undefined } = { dataVersion: -1, text: undefined };
 
-  /** listen: PostgreSQL's LISTEN on a connection of its own (store/open.ts), filtered to this store's schema. */
-  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect, private readonly listen?: StatusListen) {}
+  /**
+   * listen: PostgreSQL's LISTEN on a connection of its own (store/open.ts), filtered to this store's schema.
+   * direct: on SQLite, the portal's every-request reads through better-sqlite3's raw mode (direct_reads.ts).
+   */
+  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect, private readonly listen?: StatusListen, private readonly direct?: DirectReads) {}
 
   // ---- audit rows: one upsert statement for all the rows of a write (issue 12, EST hot path) ----
 
@@ -648,7 +690,16 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     return { cert: toCertificateRow(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined };
   }
 
-  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined> {
+  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<Joined | undefined> {
+    if (this.direct) {
+      const q = this.q.certificateUserSession.compile(sessionIdHash, fingerprint);
+      const v = this.direct.row(q.sql, JOINED_NAMES, q.parameters);
+      if (v !== BUSY) return this.verified(v === undefined ? undefined : joinedFromRaw(v), () => this.certificateUserSessionViaKysely(fingerprint, sessionIdHash));
+    }
+    return this.certificateUserSessionViaKysely(fingerprint, sessionIdHash);
+  }
+
+  private async certificateUserSessionViaKysely(fingerprint: string, sessionIdHash: string): Promise<Joined | undefined> {
     const r = await this.q.certificateUserSession.first(this.db, sessionIdHash, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
@@ -657,10 +708,31 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async listCertificateEntries(userId: string): Promise<CertificateListEntry[]> {
-    return (await this.q.userCertificateEntries.rows(this.db, userId)).map((r) => ({
-      serial: r.serial, notBefore: date(r.not_before), notAfter: date(r.not_after),
-      status: r.status === "revoked" ? "revoked" : "valid", revocationReason: r.revocation_reason,
-    }));
+    if (this.direct) {
+      const q = this.q.userCertificateEntries.compile(userId);
+      const rows = this.direct.rows(q.sql, ENTRY_COLUMNS, q.parameters);
+      if (rows !== BUSY) {
+        const entries = rows.map((v) => toCertificateEntry(fieldsAt<EntryColumns>(v, 0, ENTRY_COLUMNS) as EntryColumns));
+        return this.verified(entries, () => this.certificateEntriesViaKysely(userId));
+      }
+    }
+    return this.certificateEntriesViaKysely(userId);
+  }
+
+  private async certificateEntriesViaKysely(userId: string): Promise<CertificateListEntry[]> {
+    return (await this.q.userCertificateEntries.rows(this.db, userId)).map(toCertificateEntry);
+  }
+
+  /**
+   * A direct read's answer; with verifyPrepared(true) (the store tests) it is also read through
+   * Kysely and must be the same, deeply, or this throws.
+   */
+  private async verified<T>(answer: T, viaKysely: () => Promise<T>): Promise<T> {
+    if (verifyingPrepared()) {
+      const other = await viaKysely();
+      if (!isDeepStrictEqual(answer, other)) throw new Error(`direct read differs from Kysely's:\n${JSON.stringify(answer)}\n${JSON.stringify(other)}`);
+    }
+    return answer;
   }
 
   async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {
