@@ -24,7 +24,8 @@ import type { FailureLimiter } from "../http/failure_limiter.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { RenewalService } from "../registration/renewal.js";
 import {
-  auditPage, bulkPage, consolePage, errorPage, loginPage, LoginPageTemplate, mePage, passwordPage, STYLE, userDetailPage, type PageContext,
+  auditPage, bulkPage, consolePage, errorPage, loginPage, LoginPageTemplate, mePage, MePageTemplate, meValues, passwordPage, STYLE, userDetailPage,
+  type MePage, type PageContext,
 } from "./pages.js";
 
 export const SESSION_COOKIE = "__Host-shomei_session";
@@ -345,6 +346,22 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     }
   });
 
+  /**
+   * The user page without a notice at "/me", per language, role and choice of texts: rendered
+   * once, the user's values spliced in (MePageTemplate).
+   */
+  const meTemplates = new Map<string, MePageTemplate>();
+  const showMe = (c: PageContext, m: MePage): string => {
+    if (m.notice !== undefined || c.path !== "/me" || !c.user) return mePage(c, m);
+    const key = `${c.lang} ${c.user.role} ${m.expiringSoon} ${m.renewOpen === true}`;
+    let t = meTemplates.get(key);
+    if (!t) {
+      t = new MePageTemplate(c, m);
+      meTemplates.set(key, t);
+    }
+    return t.render(c, meValues(c, m));
+  };
+
   app.get("/me", async (req, reply) => {
     const s = await requireSession(req, reply, "full");
     if (!s) return reply;
@@ -352,7 +369,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     const m = await portal.overview(s.id);
     const now = portal.now();
     const renewOpen = o.est !== undefined && s.id.cert.status === "valid" && now < s.id.cert.notAfter && now >= o.est.renewal.opensAt(s.id.cert);
-    return page(reply, 200, mePage(c, {
+    return page(reply, 200, showMe(c, {
       ...m, current: s.id.cert, now, renewOpen,
       ...(query(req).done === "password" ? { notice: P.changed[req.lang] } : {}),
     }));
