@@ -89,17 +89,13 @@ export interface BulkResult {
   readonly rejected: number;
 }
 
-/** SHA-256 (hex) of session tokens seen lately: a browser sends the same cookie with every request. */
-const tokenHashes = new Map<string, string>();
-
-function hashToken(token: string): string {
-  let h = tokenHashes.get(token);
-  if (h === undefined) {
-    h = createHash("sha256").update(token).digest("hex");
-    if (tokenHashes.size >= 4096) tokenHashes.clear();
-    tokenHashes.set(token, h);
-  }
-  return h;
+/**
+ * The session id stored for a session token: its SHA-256 (hex). Not kept here by token (a map
+ * of the tokens seen lately held live sessions' secrets for the whole process): the portal
+ * keeps a connection's last token and hash on that connection.
+ */
+export function sessionIdHash(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
 }
 
 function sameText(a: string, b: string): boolean {
@@ -140,12 +136,12 @@ export class PortalService {
    * fingerprint when the caller has it already (the portal keeps it per TLS connection).
    * With `sessionToken` (a session cookie's value) the session it names is read in the same
    * statement and handed to `resume` in the identity: one read per request instead of two.
+   * `idHash` is its sessionIdHash when the caller has it already.
    */
-  async identify(der: Uint8Array | undefined, fp?: string, sessionToken?: string): Promise<Identity> {
+  async identify(der: Uint8Array | undefined, fp?: string, sessionToken?: string, idHash = sessionToken ? sessionIdHash(sessionToken) : undefined): Promise<Identity> {
     if (!der || der.length === 0) throw new ShomeiError("CERT_REQUIRED");
     // One indexed read by the fingerprint (the SHA-256 of the DER, no parsing): every
     // certificate on record is one this CA issued, so only a miss needs the DER read to say why.
-    const idHash = sessionToken ? hashToken(sessionToken) : undefined;
     const found: { cert: CertificateRow; user: UserRecord | undefined; session?: SessionRecord | undefined } | undefined = idHash === undefined
       ? await this.d.store.getCertificateAndUser(fp ?? fingerprint(der))
       : await this.d.store.getCertificateUserAndSession(fp ?? fingerprint(der), idHash);
@@ -260,7 +256,7 @@ export class PortalService {
   private async openSession(user: UserRecord, cert: CertificateRecord, stage: SessionStage, audit: readonly AuditEvent[] = []): Promise<OpenSession> {
     const now = this.d.clock();
     const token = randomBytes(32).toString("base64url");
-    const record: SessionRecord = { idHash: hashToken(token), userId: user.userId, certFingerprint: cert.fingerprint, stage, createdAt: now, lastSeenAt: now };
+    const record: SessionRecord = { idHash: sessionIdHash(token), userId: user.userId, certFingerprint: cert.fingerprint, stage, createdAt: now, lastSeenAt: now };
     await this.d.store.createSession(record, audit);
     return { token, record };
   }
@@ -272,7 +268,7 @@ export class PortalService {
    */
   async resume(token: string, id: Identity): Promise<SessionRecord> {
     // Read with the certificate in this request when identify was given the same token.
-    const s = id.session?.token === token ? id.session.record : await this.d.store.getSession(hashToken(token));
+    const s = id.session?.token === token ? id.session.record : await this.d.store.getSession(sessionIdHash(token));
     if (!s) throw new ShomeiError("SESSION_ENDED");
     if (!sameText(s.certFingerprint, id.cert.fingerprint) || s.userId !== id.user.userId) throw new ShomeiError("SESSION_CERT_MISMATCH");
     const now = this.d.clock();

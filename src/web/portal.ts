@@ -14,7 +14,7 @@ import { parseLocalDateTime } from "../i18n/format.js";
 import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
 import { P } from "../i18n/portal_messages.js";
 import type { SessionRecord } from "../portal/ports.js";
-import type { Identity, PortalService } from "../portal/service.js";
+import { sessionIdHash, type Identity, type PortalService } from "../portal/service.js";
 import { frameworkErrors, toShomeiError } from "../http/errors.js";
 import { HTTPS_HEADERS, sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
@@ -83,6 +83,8 @@ interface Presented {
   /** CSRF tokens made on this connection: before login (bound to the certificate) and of the last session seen. */
   certCsrf?: string;
   sessionCsrf?: { readonly idHash: string; readonly token: string };
+  /** The session cookie of this connection's last request and its sessionIdHash (a browser sends the same one each time). */
+  session?: { readonly token: string; readonly idHash: string };
 }
 
 const perConnection = new WeakMap<object, Presented | null>();
@@ -197,8 +199,18 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     if (req.url.startsWith("/static/")) return;
     try {
       const p = presented(req);
+      const token = req.sessionToken;
+      let idHash: string | undefined;
+      if (token !== undefined) {
+        if (p?.session?.token !== token) {
+          idHash = sessionIdHash(token);
+          if (p) p.session = { token, idHash };
+        } else {
+          idHash = p.session.idHash;
+        }
+      }
       // The session the cookie names is read with the certificate, in one statement.
-      req.identity = await portal.identify(p?.der, p?.fp, req.sessionToken);
+      req.identity = await portal.identify(p?.der, p?.fp, token, idHash);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
       req.identityError = e;
