@@ -249,30 +249,45 @@ function toCertificateEntry(r: EntryColumns): CertificateListEntry {
 /** The columns of the page's certificate list, in the order selected. */
 const ENTRY_COLUMNS = ["serial", "not_before", "not_after", "status", "revocation_reason"] as const;
 
-/** The names SQLite gives the columns of the joined certificate + user + session read, in the order selected. */
-const CERTIFICATE_COLUMNS = CERTIFICATE_ROW.map((c) => c.slice(2));
-const JOINED_NAMES = [...CERTIFICATE_COLUMNS, ...USER_COLUMNS.map((c) => `u_${c}`), ...SESSION_COLUMNS.map((c) => `s_${c}`)];
-
 /**
- * The fields `names` of a raw row (direct_reads.ts) from index `from` on, as the object the
- * row-to-record functions take (undefined when the first is NULL: the join found nothing).
+ * The names SQLite gives the columns of the joined certificate + user + session read
+ * (certificateUserSession), at the positions joinedFromRaw reads them: DirectReads refuses a
+ * statement whose columns are not these, in this order.
  */
-function fieldsAt<T>(v: RawRow, from: number, names: readonly string[]): T | undefined {
-  if (v[from] === null || v[from] === undefined) return undefined;
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < names.length; i++) out[names[i] ?? ""] = v[from + i];
-  return out as T;
-}
+const JOINED_NAMES = [
+  "serial", "user_id", "kind", "subject", "not_before", "not_after", "fingerprint", "status", "csr_hash", "created_at", "revoked_at",
+  "revocation_reason",
+  "u_user_id", "u_email", "u_name", "u_organization", "u_lang", "u_role", "u_status", "u_password_hash", "u_password_initial",
+  "u_password_set_at", "u_password_expires_at", "u_created_at", "u_failed_logins", "u_locked_at", "u_last_login_at",
+  "s_id_hash", "s_user_id", "s_cert_fingerprint", "s_stage", "s_created_at", "s_last_seen_at",
+] as const;
 
 type Joined = { cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined };
 
-/** A joined row read in raw mode (JOINED_NAMES), made into records by the functions the object row goes through. */
+/**
+ * A joined row read in raw mode (its columns in JOINED_NAMES order, which DirectReads checks
+ * against the statement), made into records by the functions the object row goes through:
+ * each part's object is written out by position (one shape each, no loop over names).
+ */
 function joinedFromRaw(v: RawRow): Joined {
-  const cert = fieldsAt<Omit<Selectable<CertificatesTable>, "der">>(v, 0, CERTIFICATE_COLUMNS);
-  if (!cert) throw new Error("joined read: no certificate in the row");
-  const u = fieldsAt<Selectable<UsersTable>>(v, CERTIFICATE_COLUMNS.length, USER_COLUMNS);
-  const s = fieldsAt<Selectable<SessionsTable>>(v, CERTIFICATE_COLUMNS.length + USER_COLUMNS.length, SESSION_COLUMNS);
-  return { cert: toCertificateRow(cert), user: u ? toUser(u) : undefined, session: s ? toSession(s) : undefined };
+  const cert = {
+    serial: v[0], user_id: v[1], kind: v[2], subject: v[3], not_before: v[4], not_after: v[5], fingerprint: v[6], status: v[7],
+    csr_hash: v[8], created_at: v[9], revoked_at: v[10], revocation_reason: v[11],
+  } as Omit<Selectable<CertificatesTable>, "der">;
+  const user = v[12] === null ? undefined : {
+    user_id: v[12], email: v[13], name: v[14], organization: v[15], lang: v[16], role: v[17], status: v[18], password_hash: v[19],
+    password_initial: v[20], password_set_at: v[21], password_expires_at: v[22], created_at: v[23], failed_logins: v[24],
+    locked_at: v[25], last_login_at: v[26],
+  } as Selectable<UsersTable>;
+  const session = v[27] === null ? undefined : {
+    id_hash: v[27], user_id: v[28], cert_fingerprint: v[29], stage: v[30], created_at: v[31], last_seen_at: v[32],
+  } as Selectable<SessionsTable>;
+  return { cert: toCertificateRow(cert), user: user ? toUser(user) : undefined, session: session ? toSession(session) : undefined };
+}
+
+/** A certificate list row read in raw mode (ENTRY_COLUMNS order). */
+function entryFromRaw(v: RawRow): CertificateListEntry {
+  return toCertificateEntry({ serial: v[0], not_before: v[1], not_after: v[2], status: v[3], revocation_reason: v[4] } as EntryColumns);
 }
 
 export interface RevocationRow {
@@ -712,7 +727,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       const q = this.q.userCertificateEntries.compile(userId);
       const rows = this.direct.rows(q.sql, ENTRY_COLUMNS, q.parameters);
       if (rows !== BUSY) {
-        const entries = rows.map((v) => toCertificateEntry(fieldsAt<EntryColumns>(v, 0, ENTRY_COLUMNS) as EntryColumns));
+        const entries = rows.map(entryFromRaw);
         return this.verified(entries, () => this.certificateEntriesViaKysely(userId));
       }
     }

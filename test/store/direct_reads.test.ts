@@ -13,6 +13,8 @@ import type { CertificateRecord } from "../../src/ca/ports.js";
 import type { PasscodeRecord, UserRecord } from "../../src/registration/ports.js";
 import type { SessionRecord } from "../../src/portal/ports.js";
 import { verifyPrepared } from "../../src/store/prepared.js";
+import BetterSqlite3 from "better-sqlite3";
+import { BUSY, DirectReads } from "../../src/store/direct_reads.js";
 import { tempDir } from "../helpers/ca.js";
 
 const T0 = new Date("2026-04-01T00:00:00.000Z");
@@ -135,5 +137,22 @@ describe("direct reads (SQLite, raw mode)", () => {
     assert.equal(r?.user?.status, "active");
     assert.equal(r?.cert.status, "valid");
     assert.deepEqual((await list).map((x) => x.status), ["valid"]);
+  });
+
+  test("a statement whose columns are not the ones the reader expects, in order, is refused; inside a transaction the answer is BUSY", () => {
+    const db = new BetterSqlite3(join(tempDir("shomei-direct-"), "c.db"));
+    try {
+      const d = new DirectReads(db);
+      assert.deepEqual(d.row("select 1 as a, 'x' as b", ["a", "b"], []), [1, "x"]);
+      assert.throws(() => d.row("select 1 as b, 2 as a", ["a", "b"], []), /columns b,a are not a,b/);
+      assert.throws(() => d.rows("select 1 as a", ["a", "b"], []), /not a,b/);
+      db.exec("begin");
+      assert.equal(d.row("select 1 as a, 'x' as b", ["a", "b"], []), BUSY);
+      assert.equal(d.rows("select 1 as a, 'x' as b", ["a", "b"], []), BUSY);
+      db.exec("rollback");
+      assert.deepEqual(d.rows("select 1 as a, 'x' as b", ["a", "b"], []), [[1, "x"]]);
+    } finally {
+      db.close();
+    }
   });
 });
