@@ -262,6 +262,9 @@ const JOINED_NAMES = [
   "s_id_hash", "s_user_id", "s_cert_fingerprint", "s_stage", "s_created_at", "s_last_seen_at",
 ] as const;
 
+/** The columns of the certificate + user read (certificateAndUser, the login page's): JOINED_NAMES without the session's. */
+const CERTIFICATE_USER_NAMES = JOINED_NAMES.slice(0, 27);
+
 type Joined = { cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined };
 
 /**
@@ -270,19 +273,24 @@ type Joined = { cert: CertificateRow; user: UserRecord | undefined; session: Ses
  * each part's object is written out by position (one shape each, no loop over names).
  */
 function joinedFromRaw(v: RawRow): Joined {
+  const session = v[27] === null || v[27] === undefined ? undefined : {
+    id_hash: v[27], user_id: v[28], cert_fingerprint: v[29], stage: v[30], created_at: v[31], last_seen_at: v[32],
+  } as Selectable<SessionsTable>;
+  return { ...certificateAndUserFromRaw(v), session: session ? toSession(session) : undefined };
+}
+
+/** The certificate and user of a raw row whose first columns are CERTIFICATE_USER_NAMES. */
+function certificateAndUserFromRaw(v: RawRow): { cert: CertificateRow; user: UserRecord | undefined } {
   const cert = {
     serial: v[0], user_id: v[1], kind: v[2], subject: v[3], not_before: v[4], not_after: v[5], fingerprint: v[6], status: v[7],
     csr_hash: v[8], created_at: v[9], revoked_at: v[10], revocation_reason: v[11],
   } as Omit<Selectable<CertificatesTable>, "der">;
-  const user = v[12] === null ? undefined : {
+  const user = v[12] === null || v[12] === undefined ? undefined : {
     user_id: v[12], email: v[13], name: v[14], organization: v[15], lang: v[16], role: v[17], status: v[18], password_hash: v[19],
     password_initial: v[20], password_set_at: v[21], password_expires_at: v[22], created_at: v[23], failed_logins: v[24],
     locked_at: v[25], last_login_at: v[26],
   } as Selectable<UsersTable>;
-  const session = v[27] === null ? undefined : {
-    id_hash: v[27], user_id: v[28], cert_fingerprint: v[29], stage: v[30], created_at: v[31], last_seen_at: v[32],
-  } as Selectable<SessionsTable>;
-  return { cert: toCertificateRow(cert), user: user ? toUser(user) : undefined, session: session ? toSession(session) : undefined };
+  return { cert: toCertificateRow(cert), user: user ? toUser(user) : undefined };
 }
 
 /** A certificate list row read in raw mode (ENTRY_COLUMNS order). */
@@ -699,6 +707,17 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined } | undefined> {
+    if (this.direct) {
+      const q = this.q.certificateAndUser.compile(fingerprint);
+      const v = this.direct.row(q.sql, CERTIFICATE_USER_NAMES, q.parameters);
+      if (v !== BUSY) {
+        return this.verified(v === undefined ? undefined : certificateAndUserFromRaw(v), () => this.certificateAndUserViaKysely(fingerprint));
+      }
+    }
+    return this.certificateAndUserViaKysely(fingerprint);
+  }
+
+  private async certificateAndUserViaKysely(fingerprint: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined } | undefined> {
     const r = await this.q.certificateAndUser.first(this.db, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);

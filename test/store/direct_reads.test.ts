@@ -57,7 +57,7 @@ describe("direct reads (SQLite, raw mode)", () => {
     await s?.close();
   });
 
-  test("the joined read and the certificate list answer as through Kysely, for users, certificates and sessions of every kind", async () => {
+  test("the joined reads and the certificate list answer as through Kysely, for users, certificates and sessions of every kind", async () => {
     // Each direct read is also made through Kysely and compared deeply (throws on a difference).
     verifyPrepared(true);
     const odd = ["<script>alert(1)</script>", "O'Brien \"&\" co", "😀 絵文字", "", " ".repeat(3), "x".repeat(500)];
@@ -93,6 +93,8 @@ describe("direct reads (SQLite, raw mode)", () => {
     const hashes = [...sessions.map((x) => x.idHash), "", "00".repeat(32), "'; drop table sessions; --"];
     let found = 0;
     for (const c of [...certs, server, cert("nobody")]) {
+      // The login page's read (no session) too.
+      assert.equal((await store().getCertificateAndUser(c.fingerprint))?.cert.serial, c.serial === server.serial || c.userId !== "nobody" ? c.serial : undefined);
       for (const h of hashes) {
         const r = await store().getCertificateUserAndSession(c.fingerprint, h);
         if (r?.session) found++;
@@ -130,12 +132,14 @@ describe("direct reads (SQLite, raw mode)", () => {
     });
     await opened;
     const read = store().getCertificateUserAndSession(c.fingerprint, "");
+    const alone = store().getCertificateAndUser(c.fingerprint);
     const list = store().listCertificateEntries(u.userId);
     finish();
     await assert.rejects(write, /rolled back/);
     const r = await read;
     assert.equal(r?.user?.status, "active");
     assert.equal(r?.cert.status, "valid");
+    assert.equal((await alone)?.user?.status, "active");
     assert.deepEqual((await list).map((x) => x.status), ["valid"]);
   });
 
