@@ -161,10 +161,9 @@ export class PortalService {
     if (cert.kind !== "client" || !cert.userId) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     const now = this.d.clock();
     // Times people read in the service's zone; JSON answers carry them as ISO 8601 (isoTimes).
-    const zoned = this.zoned();
-    if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: cert.revokedAt ?? now, serial: cert.serial }, zoned);
-    if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore }, zoned);
-    if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, zoned);
+    if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: cert.revokedAt ?? now, serial: cert.serial }, this.zoned());
+    if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore }, this.zoned());
+    if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, this.zoned());
     if (!user) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     if (user.status === "suspended") throw new ShomeiError("USER_SUSPENDED");
     return idHash === undefined ? { cert, user } : { cert, user, session: { token: sessionToken ?? "", record: found.session } };
