@@ -276,7 +276,8 @@ function joinedFromRaw(v: RawRow): Joined {
   const session = v[27] === null || v[27] === undefined ? undefined : {
     id_hash: v[27], user_id: v[28], cert_fingerprint: v[29], stage: v[30], created_at: v[31], last_seen_at: v[32],
   } as Selectable<SessionsTable>;
-  return { ...certificateAndUserFromRaw(v), session: session ? toSession(session) : undefined };
+  const { cert, user } = certificateAndUserFromRaw(v);
+  return { cert, user, session: session ? toSession(session) : undefined };
 }
 
 /** The certificate and user of a raw row whose first columns are CERTIFICATE_USER_NAMES. */

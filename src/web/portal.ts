@@ -311,7 +311,11 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
 
   // s.id.user was read in this request, with the certificate: no second read.
   const userCtx = (req: FastifyRequest, s: { id: Identity; session: SessionRecord }): Promise<PageContext> =>
-    Promise.resolve(ctx(req, { user: s.id.user, csrf: csrfOf(req, { session: s.session }) }));
+    // ctx(req, { user, csrf }) written out (no spread of the extras: one object shape).
+    Promise.resolve({
+      lang: req.lang, serviceName: o.serviceName, helpdesk: o.helpdesk, timeZone: o.timeZone, path: pagePath(req.url),
+      user: s.id.user, csrf: csrfOf(req, { session: s.session }),
+    });
 
   app.get("/", async (req, reply) => {
     const id = identity(req);
