@@ -89,17 +89,13 @@ export interface BulkResult {
   readonly rejected: number;
 }
 
-/** SHA-256 (hex) of session tokens seen lately: a browser sends the same cookie with every request. */
-const tokenHashes = new Map<string, string>();
-
-function hashToken(token: string): string {
-  let h = tokenHashes.get(token);
-  if (h === undefined) {
-    h = createHash("sha256").update(token).digest("hex");
-    if (tokenHashes.size >= 4096) tokenHashes.clear();
-    tokenHashes.set(token, h);
-  }
-  return h;
+/**
+ * The session id stored for a session token: its SHA-256 (hex). Not kept here by token (a map
+ * of the tokens seen lately held live sessions' secrets for the whole process): the portal
+ * keeps a connection's last token and hash on that connection.
+ */
+export function sessionIdHash(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
 }
 
 function sameText(a: string, b: string): boolean {
@@ -140,12 +136,12 @@ export class PortalService {
    * fingerprint when the caller has it already (the portal keeps it per TLS connection).
    * With `sessionToken` (a session cookie's value) the session it names is read in the same
    * statement and handed to `resume` in the identity: one read per request instead of two.
+   * `idHash` is its sessionIdHash when the caller has it already.
    */
-  async identify(der: Uint8Array | undefined, fp?: string, sessionToken?: string): Promise<Identity> {
+  async identify(der: Uint8Array | undefined, fp?: string, sessionToken?: string, idHash = sessionToken ? sessionIdHash(sessionToken) : undefined): Promise<Identity> {
     if (!der || der.length === 0) throw new ShomeiError("CERT_REQUIRED");
     // One indexed read by the fingerprint (the SHA-256 of the DER, no parsing): every
     // certificate on record is one this CA issued, so only a miss needs the DER read to say why.
-    const idHash = sessionToken ? hashToken(sessionToken) : undefined;
     const found: { cert: CertificateRow; user: UserRecord | undefined; session?: SessionRecord | undefined } | undefined = idHash === undefined
       ? await this.d.store.getCertificateAndUser(fp ?? fingerprint(der))
       : await this.d.store.getCertificateUserAndSession(fp ?? fingerprint(der), idHash);
@@ -160,15 +156,20 @@ export class PortalService {
       throw new ShomeiError("CERT_OTHER_CA", { issuer: info.issuer });
     }
     // The row was found by the SHA-256 of these bytes, so they are the DER on record: not read again.
-    const cert: CertificateRecord = { ...found.cert, der: Buffer.isBuffer(der) ? der : Buffer.from(der) };
+    // Written out rather than spread (one object shape; the spread and the added field cost a map transition per request).
+    const c = found.cert;
+    const cert: CertificateRecord = {
+      serial: c.serial, userId: c.userId, kind: c.kind, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, fingerprint: c.fingerprint,
+      der: Buffer.isBuffer(der) ? der : Buffer.from(der), status: c.status, csrHash: c.csrHash, createdAt: c.createdAt, revokedAt: c.revokedAt,
+      revocationReason: c.revocationReason,
+    };
     const user = found.user;
     if (cert.kind !== "client" || !cert.userId) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     const now = this.d.clock();
     // Times people read in the service's zone; JSON answers carry them as ISO 8601 (isoTimes).
-    const zoned = this.zoned();
-    if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: cert.revokedAt ?? now, serial: cert.serial }, zoned);
-    if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore }, zoned);
-    if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, zoned);
+    if (cert.status === "revoked") throw new ShomeiError("CERT_REVOKED", { revokedAt: cert.revokedAt ?? now, serial: cert.serial }, this.zoned());
+    if (now < cert.notBefore) throw new ShomeiError("CERT_NOT_YET_VALID", { notBefore: cert.notBefore }, this.zoned());
+    if (now >= cert.notAfter) throw new ShomeiError("CERT_EXPIRED", { notAfter: cert.notAfter }, this.zoned());
     if (!user) throw new ShomeiError("CERT_UNKNOWN", { serial: cert.serial });
     if (user.status === "suspended") throw new ShomeiError("USER_SUSPENDED");
     return idHash === undefined ? { cert, user } : { cert, user, session: { token: sessionToken ?? "", record: found.session } };
@@ -260,7 +261,7 @@ export class PortalService {
   private async openSession(user: UserRecord, cert: CertificateRecord, stage: SessionStage, audit: readonly AuditEvent[] = []): Promise<OpenSession> {
     const now = this.d.clock();
     const token = randomBytes(32).toString("base64url");
-    const record: SessionRecord = { idHash: hashToken(token), userId: user.userId, certFingerprint: cert.fingerprint, stage, createdAt: now, lastSeenAt: now };
+    const record: SessionRecord = { idHash: sessionIdHash(token), userId: user.userId, certFingerprint: cert.fingerprint, stage, createdAt: now, lastSeenAt: now };
     await this.d.store.createSession(record, audit);
     return { token, record };
   }
@@ -272,7 +273,7 @@ export class PortalService {
    */
   async resume(token: string, id: Identity): Promise<SessionRecord> {
     // Read with the certificate in this request when identify was given the same token.
-    const s = id.session?.token === token ? id.session.record : await this.d.store.getSession(hashToken(token));
+    const s = id.session?.token === token ? id.session.record : await this.d.store.getSession(sessionIdHash(token));
     if (!s) throw new ShomeiError("SESSION_ENDED");
     if (!sameText(s.certFingerprint, id.cert.fingerprint) || s.userId !== id.user.userId) throw new ShomeiError("SESSION_CERT_MISMATCH");
     const now = this.d.clock();

@@ -19,7 +19,9 @@ import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
 import type { OcspSubject, StoredCrl, StoredOcspResponse } from "../status/ports.js";
-import { Prepared, prepared } from "./prepared.js";
+import { Prepared, prepared, verifyingPrepared } from "./prepared.js";
+import { BUSY, type DirectReads, type RawRow } from "./direct_reads.js";
+import { isDeepStrictEqual } from "node:util";
 
 type Conn = Kysely<Database> | Transaction<Database>;
 
@@ -186,13 +188,12 @@ const PASSCODE_AS = [
   "p.certificate_serial as p_certificate_serial",
 ] as const;
 
-/** The user columns read with a certificate. */
+/** The user columns read with a certificate: those of a UserRecord (toUser). */
 const USER_AS = [
   "u.user_id as u_user_id", "u.email as u_email", "u.name as u_name", "u.organization as u_organization", "u.lang as u_lang",
   "u.role as u_role", "u.status as u_status", "u.password_hash as u_password_hash", "u.password_initial as u_password_initial",
   "u.password_set_at as u_password_set_at", "u.password_expires_at as u_password_expires_at", "u.created_at as u_created_at",
-  "u.updated_at as u_updated_at", "u.failed_logins as u_failed_logins", "u.locked_at as u_locked_at",
-  "u.last_login_at as u_last_login_at", "u.login_pending as u_login_pending", "u.login_pending_at as u_login_pending_at",
+  "u.failed_logins as u_failed_logins", "u.locked_at as u_locked_at", "u.last_login_at as u_last_login_at",
 ] as const;
 
 /** The session columns read with a certificate and its user (the portal's every request). */
@@ -234,6 +235,68 @@ function toSession(r: Selectable<SessionsTable>): SessionRecord {
     idHash: r.id_hash, userId: r.user_id, certFingerprint: r.cert_fingerprint,
     stage: r.stage === "full" ? "full" : "change-password", createdAt: date(r.created_at), lastSeenAt: date(r.last_seen_at),
   };
+}
+
+type EntryColumns = Pick<Selectable<CertificatesTable>, "serial" | "not_before" | "not_after" | "status" | "revocation_reason">;
+
+function toCertificateEntry(r: EntryColumns): CertificateListEntry {
+  return {
+    serial: r.serial, notBefore: date(r.not_before), notAfter: date(r.not_after),
+    status: r.status === "revoked" ? "revoked" : "valid", revocationReason: r.revocation_reason,
+  };
+}
+
+/** The columns of the page's certificate list, in the order selected. */
+const ENTRY_COLUMNS = ["serial", "not_before", "not_after", "status", "revocation_reason"] as const;
+
+/**
+ * The names SQLite gives the columns of the joined certificate + user + session read
+ * (certificateUserSession), at the positions joinedFromRaw reads them: DirectReads refuses a
+ * statement whose columns are not these, in this order.
+ */
+const JOINED_NAMES = [
+  "serial", "user_id", "kind", "subject", "not_before", "not_after", "fingerprint", "status", "csr_hash", "created_at", "revoked_at",
+  "revocation_reason",
+  "u_user_id", "u_email", "u_name", "u_organization", "u_lang", "u_role", "u_status", "u_password_hash", "u_password_initial",
+  "u_password_set_at", "u_password_expires_at", "u_created_at", "u_failed_logins", "u_locked_at", "u_last_login_at",
+  "s_id_hash", "s_user_id", "s_cert_fingerprint", "s_stage", "s_created_at", "s_last_seen_at",
+] as const;
+
+/** The columns of the certificate + user read (certificateAndUser, the login page's): JOINED_NAMES without the session's. */
+const CERTIFICATE_USER_NAMES = JOINED_NAMES.slice(0, 27);
+
+type Joined = { cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined };
+
+/**
+ * A joined row read in raw mode (its columns in JOINED_NAMES order, which DirectReads checks
+ * against the statement), made into records by the functions the object row goes through:
+ * each part's object is written out by position (one shape each, no loop over names).
+ */
+function joinedFromRaw(v: RawRow): Joined {
+  const session = v[27] === null || v[27] === undefined ? undefined : {
+    id_hash: v[27], user_id: v[28], cert_fingerprint: v[29], stage: v[30], created_at: v[31], last_seen_at: v[32],
+  } as Selectable<SessionsTable>;
+  const { cert, user } = certificateAndUserFromRaw(v);
+  return { cert, user, session: session ? toSession(session) : undefined };
+}
+
+/** The certificate and user of a raw row whose first columns are CERTIFICATE_USER_NAMES. */
+function certificateAndUserFromRaw(v: RawRow): { cert: CertificateRow; user: UserRecord | undefined } {
+  const cert = {
+    serial: v[0], user_id: v[1], kind: v[2], subject: v[3], not_before: v[4], not_after: v[5], fingerprint: v[6], status: v[7],
+    csr_hash: v[8], created_at: v[9], revoked_at: v[10], revocation_reason: v[11],
+  } as Omit<Selectable<CertificatesTable>, "der">;
+  const user = v[12] === null || v[12] === undefined ? undefined : {
+    user_id: v[12], email: v[13], name: v[14], organization: v[15], lang: v[16], role: v[17], status: v[18], password_hash: v[19],
+    password_initial: v[20], password_set_at: v[21], password_expires_at: v[22], created_at: v[23], failed_logins: v[24],
+    locked_at: v[25], last_login_at: v[26],
+  } as Selectable<UsersTable>;
+  return { cert: toCertificateRow(cert), user: user ? toUser(user) : undefined };
+}
+
+/** A certificate list row read in raw mode (ENTRY_COLUMNS order). */
+function entryFromRaw(v: RawRow): CertificateListEntry {
+  return toCertificateEntry({ serial: v[0], not_before: v[1], not_after: v[2], status: v[3], revocation_reason: v[4] } as EntryColumns);
 }
 
 export interface RevocationRow {
@@ -309,8 +372,11 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   /** What statusChangeMarker() read last (SQLite: skipped while data_version stays the same). */
   private readonly marker: { dataVersion: number; text: string | undefined } = { dataVersion: -1, text: undefined };
 
-  /** listen: PostgreSQL's LISTEN on a connection of its own (store/open.ts), filtered to this store's schema. */
-  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect, private readonly listen?: StatusListen) {}
+  /**
+   * listen: PostgreSQL's LISTEN on a connection of its own (store/open.ts), filtered to this store's schema.
+   * direct: on SQLite, the portal's every-request reads through better-sqlite3's raw mode (direct_reads.ts).
+   */
+  constructor(readonly db: Kysely<Database>, readonly dialect: Dialect, private readonly listen?: StatusListen, private readonly direct?: DirectReads) {}
 
   // ---- audit rows: one upsert statement for all the rows of a write (issue 12, EST hot path) ----
 
@@ -642,13 +708,33 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getCertificateAndUser(fingerprint: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined } | undefined> {
+    if (this.direct) {
+      const q = this.q.certificateAndUser.compile(fingerprint);
+      const v = this.direct.row(q.sql, CERTIFICATE_USER_NAMES, q.parameters);
+      if (v !== BUSY) {
+        return this.verified(v === undefined ? undefined : certificateAndUserFromRaw(v), () => this.certificateAndUserViaKysely(fingerprint));
+      }
+    }
+    return this.certificateAndUserViaKysely(fingerprint);
+  }
+
+  private async certificateAndUserViaKysely(fingerprint: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined } | undefined> {
     const r = await this.q.certificateAndUser.first(this.db, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
     return { cert: toCertificateRow(r as unknown as Selectable<CertificatesTable>), user: u ? toUser(u) : undefined };
   }
 
-  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<{ cert: CertificateRow; user: UserRecord | undefined; session: SessionRecord | undefined } | undefined> {
+  async getCertificateUserAndSession(fingerprint: string, sessionIdHash: string): Promise<Joined | undefined> {
+    if (this.direct) {
+      const q = this.q.certificateUserSession.compile(sessionIdHash, fingerprint);
+      const v = this.direct.row(q.sql, JOINED_NAMES, q.parameters);
+      if (v !== BUSY) return this.verified(v === undefined ? undefined : joinedFromRaw(v), () => this.certificateUserSessionViaKysely(fingerprint, sessionIdHash));
+    }
+    return this.certificateUserSessionViaKysely(fingerprint, sessionIdHash);
+  }
+
+  private async certificateUserSessionViaKysely(fingerprint: string, sessionIdHash: string): Promise<Joined | undefined> {
     const r = await this.q.certificateUserSession.first(this.db, sessionIdHash, fingerprint) as Record<string, unknown> | undefined;
     if (!r) return undefined;
     const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
@@ -657,10 +743,31 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async listCertificateEntries(userId: string): Promise<CertificateListEntry[]> {
-    return (await this.q.userCertificateEntries.rows(this.db, userId)).map((r) => ({
-      serial: r.serial, notBefore: date(r.not_before), notAfter: date(r.not_after),
-      status: r.status === "revoked" ? "revoked" : "valid", revocationReason: r.revocation_reason,
-    }));
+    if (this.direct) {
+      const q = this.q.userCertificateEntries.compile(userId);
+      const rows = this.direct.rows(q.sql, ENTRY_COLUMNS, q.parameters);
+      if (rows !== BUSY) {
+        const entries = rows.map(entryFromRaw);
+        return this.verified(entries, () => this.certificateEntriesViaKysely(userId));
+      }
+    }
+    return this.certificateEntriesViaKysely(userId);
+  }
+
+  private async certificateEntriesViaKysely(userId: string): Promise<CertificateListEntry[]> {
+    return (await this.q.userCertificateEntries.rows(this.db, userId)).map(toCertificateEntry);
+  }
+
+  /**
+   * A direct read's answer; with verifyPrepared(true) (the store tests) it is also read through
+   * Kysely and must be the same, deeply, or this throws.
+   */
+  private async verified<T>(answer: T, viaKysely: () => Promise<T>): Promise<T> {
+    if (verifyingPrepared()) {
+      const other = await viaKysely();
+      if (!isDeepStrictEqual(answer, other)) throw new Error(`direct read differs from Kysely's:\n${JSON.stringify(answer)}\n${JSON.stringify(other)}`);
+    }
+    return answer;
   }
 
   async reserveLoginAttempt(userId: string, max: number, now: Date, o: { staleBefore: Date; autoUnlockBefore?: Date }): Promise<LoginReservation> {

@@ -13,6 +13,7 @@ import type { ClientConfig } from "pg";
 import { ShomeiError } from "../i18n/errors.js";
 import { migrationProvider, type Dialect } from "./migrations.js";
 import { KyselyStore, type StatusListen } from "./kysely_store.js";
+import { DirectReads } from "./direct_reads.js";
 import type { Database } from "./schema.js";
 
 export interface DbTarget {
@@ -40,7 +41,7 @@ export function redactDbUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
 }
 
-function sqlite(path: string): Kysely<Database> {
+function sqlite(path: string): { db: Kysely<Database>; direct: DirectReads } {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // The database holds password hashes: readable by its owner only (SQLite gives its
   // -wal and -shm files the same mode).
@@ -56,7 +57,8 @@ function sqlite(path: string): Kysely<Database> {
   // journal; in memory instead of a temporary file, which cost a write() per page. Only for
   // rolling back one savepoint: durability is the WAL's (synchronous=FULL) either way.
   database.pragma("temp_store = MEMORY");
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  // The portal's every-request reads go past Kysely on the same connection (direct_reads.ts).
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), direct: new DirectReads(database) };
 }
 
 /**
@@ -130,8 +132,10 @@ function pgListen(t: DbTarget): StatusListen {
 export async function openStore(url: string): Promise<KyselyStore> {
   const target = parseDbUrl(url);
   let db: Kysely<Database>;
+  let direct: DirectReads | undefined;
   try {
-    db = target.dialect === "sqlite" ? sqlite(target.location) : await postgres(target);
+    if (target.dialect === "sqlite") ({ db, direct } = sqlite(target.location));
+    else db = await postgres(target);
     if (target.schema) await db.schema.createSchema(target.schema).ifNotExists().execute();
     // The migration bookkeeping tables are looked up in this schema by name: without it, Kysely
     // finds another instance's kysely_migration_lock in a neighbouring schema and never creates its own.
@@ -143,5 +147,5 @@ export async function openStore(url: string): Promise<KyselyStore> {
     if (e instanceof ShomeiError) throw e;
     throw new ShomeiError("DB_UNAVAILABLE", { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
   }
-  return new KyselyStore(db, target.dialect, target.dialect === "postgres" ? pgListen(target) : undefined);
+  return new KyselyStore(db, target.dialect, target.dialect === "postgres" ? pgListen(target) : undefined, direct);
 }

@@ -21,9 +21,17 @@ interface Executor {
 
 let verifying = false;
 
-/** Makes every prepared execution compare itself with a fresh Kysely compile (tests only). */
+/**
+ * Makes every prepared execution compare itself with a fresh Kysely compile, and every direct
+ * read (direct_reads.ts) its answer with the same read through Kysely (tests only).
+ */
 export function verifyPrepared(on: boolean): void {
   verifying = on;
+}
+
+/** Whether verifyPrepared(true) is in force. */
+export function verifyingPrepared(): boolean {
+  return verifying;
 }
 
 export class Prepared<A extends readonly unknown[], R> {

@@ -8,7 +8,7 @@ import { E } from "../i18n/enroll_messages.js";
 import type { BulkResult } from "../portal/service.js";
 import { REVOCATION_REASONS } from "../portal/ports.js";
 import type { AuditRecord, UserRecord } from "../registration/ports.js";
-import { escapeHtml, html, type Html, type Interpolation } from "./html.js";
+import { escapeHtml, html, raw, type Html, type Interpolation } from "./html.js";
 
 export interface PageContext {
   readonly lang: Lang;
@@ -146,7 +146,7 @@ function certStatus(L: Lang, cert: CertificateListEntry, now: Date, all: readonl
   return P.statusValid[L];
 }
 
-function certTable(c: PageContext, certs: readonly CertificateListEntry[], now: Date, currentSerial: string | undefined, revokeCsrf?: string): Html {
+export function certTable(c: PageContext, certs: readonly CertificateListEntry[], now: Date, currentSerial: string | undefined, revokeCsrf?: string): Html {
   const L = c.lang;
   if (certs.length === 0) return html`<p>${P.noEntries[L]}</p>`;
   const when = (d: Date): string => formatTime(d, c.timeZone);
@@ -169,21 +169,93 @@ export interface MePage {
 }
 
 export function mePage(c: PageContext, m: MePage): string {
+  return mePageWith(c, m, meValues(c, m));
+}
+
+/** What a user page shows besides its choices between texts: each text escaped where it goes; `certs` is markup. */
+export interface MeValues {
+  readonly csrf: string;
+  readonly userId: string;
+  readonly name: string;
+  readonly organization: string;
+  readonly passwordSet: string;
+  readonly daysAgo: string;
+  readonly expiresOn: string;
+  readonly certs: Html;
+}
+
+/** The values of mePage's page. */
+export function meValues(c: PageContext, m: MePage): MeValues {
   const L = c.lang;
   const when = (d: Date): string => formatTime(d, c.timeZone);
-  return layout(c, P.meTitle[L], html`
+  return {
+    csrf: c.csrf ?? "", userId: m.user.userId, name: m.user.name, organization: m.user.organization,
+    passwordSet: m.user.passwordSetAt ? when(m.user.passwordSetAt) : "-",
+    daysAgo: m.passwordAgeDays !== null ? P.daysAgo[L](m.passwordAgeDays) : "",
+    expiresOn: m.expiringSoon ? when(m.current.notAfter) : "",
+    certs: certTable(c, m.certificates, m.now, m.current.serial),
+  };
+}
+
+/** The choices a user page makes between texts (MePageTemplate keeps one page per set of them). */
+type MeChoices = Pick<MePage, "expiringSoon" | "renewOpen" | "notice">;
+
+function mePageWith(c: PageContext, m: MeChoices, v: MeValues): string {
+  const L = c.lang;
+  return layout({ ...c, csrf: v.csrf }, P.meTitle[L], html`
 ${m.notice ? html`<p class="ok" role="status">${m.notice}</p>` : ""}
-${m.expiringSoon ? html`<p class="notice" role="status">${P.expiringNotice[L](when(m.current.notAfter))}</p>` : ""}
+${m.expiringSoon ? html`<p class="notice" role="status">${P.expiringNotice[L](v.expiresOn)}</p>` : ""}
 ${m.renewOpen ? html`<p>${E.renewOffer[L]} <a id="renew-link" href="/me/renew">${E.renewLink[L]}</a></p>` : ""}
 <dl>
-<dt>${P.userId[L]}</dt><dd>${m.user.userId}</dd>
-<dt>${P.name[L]}</dt><dd>${m.user.name}</dd>
-<dt>${P.organization[L]}</dt><dd>${m.user.organization}</dd>
-<dt>${P.passwordAge[L]}</dt><dd>${m.user.passwordSetAt ? when(m.user.passwordSetAt) : "-"}${m.passwordAgeDays !== null ? P.daysAgo[L](m.passwordAgeDays) : ""}</dd>
+<dt>${P.userId[L]}</dt><dd>${v.userId}</dd>
+<dt>${P.name[L]}</dt><dd>${v.name}</dd>
+<dt>${P.organization[L]}</dt><dd>${v.organization}</dd>
+<dt>${P.passwordAge[L]}</dt><dd>${v.passwordSet}${v.daysAgo}</dd>
 </dl>
 <p><a href="/password">${P.changePasswordLink[L]}</a></p>
 <h2>${P.certificates[L]}</h2>
-${certTable(c, m.certificates, m.now, m.current.serial)}`);
+${v.certs}`);
+}
+
+const ME_FIELDS = ["csrf", "userId", "name", "organization", "passwordSet", "daysAgo", "expiresOn", "certs"] as const;
+type MeField = (typeof ME_FIELDS)[number];
+const ME_MARK_RE = new RegExp(`\uE000(${ME_FIELDS.join("|")})\uE000`);
+
+/**
+ * The user page of one language, path, user role and set of choices (expiring notice, renewal
+ * offer; no notice), rendered once with stand-ins for its values (meValues); each page is the
+ * template with the values escaped and spliced in: the same text mePage gives. Of `c.user`
+ * only the role is read (the menu); nothing of the first user is kept.
+ */
+export class MePageTemplate {
+  /** Text, name, text, name, … text; undefined when a stand-in is not found exactly once (then every page is rendered in full). */
+  private readonly parts: readonly string[] | undefined;
+
+  private readonly choices: Pick<MePage, "expiringSoon" | "renewOpen">;
+
+  constructor(c: PageContext, choices: Pick<MePage, "expiringSoon" | "renewOpen">) {
+    this.choices = { expiringSoon: choices.expiringSoon, ...(choices.renewOpen !== undefined ? { renewOpen: choices.renewOpen } : {}) };
+    const mark = (f: MeField): string => `${f}`;
+    const marked: MeValues = {
+      csrf: mark("csrf"), userId: mark("userId"), name: mark("name"), organization: mark("organization"), passwordSet: mark("passwordSet"),
+      daysAgo: mark("daysAgo"), expiresOn: mark("expiresOn"), certs: raw(mark("certs")),
+    };
+    const parts = mePageWith(c, this.choices, marked).split(ME_MARK_RE);
+    const names = parts.filter((_, i) => i % 2 === 1);
+    const expected = ME_FIELDS.filter((f) => f !== "expiresOn" || choices.expiringSoon);
+    this.parts = names.length === expected.length && new Set(names).size === names.length && names.every((n) => (expected as readonly string[]).includes(n)) ? parts : undefined;
+  }
+
+  /** The page for `c` (of this template's language, path and role) with values `v`. */
+  render(c: PageContext, v: MeValues): string {
+    if (!this.parts) return mePageWith(c, this.choices, v);
+    let out = this.parts[0] ?? "";
+    for (let i = 1; i < this.parts.length; i += 2) {
+      const name = this.parts[i] as MeField;
+      out += (name === "certs" ? v.certs.value : escapeHtml(v[name])) + (this.parts[i + 1] ?? "");
+    }
+    return out;
+  }
 }
 
 // ---- console ------------------------------------------------------------------------------

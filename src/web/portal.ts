@@ -14,7 +14,7 @@ import { parseLocalDateTime } from "../i18n/format.js";
 import { isLang, langFromAcceptLanguage } from "../i18n/lang.js";
 import { P } from "../i18n/portal_messages.js";
 import type { SessionRecord } from "../portal/ports.js";
-import type { Identity, PortalService } from "../portal/service.js";
+import { sessionIdHash, type Identity, type PortalService } from "../portal/service.js";
 import { frameworkErrors, toShomeiError } from "../http/errors.js";
 import { HTTPS_HEADERS, sendHttpsHeaders, TLS_POLICY } from "../http/tls_policy.js";
 import { apiPlugin, queryParams } from "./api.js";
@@ -24,7 +24,8 @@ import type { FailureLimiter } from "../http/failure_limiter.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { RenewalService } from "../registration/renewal.js";
 import {
-  auditPage, bulkPage, consolePage, errorPage, loginPage, LoginPageTemplate, mePage, passwordPage, STYLE, userDetailPage, type PageContext,
+  auditPage, bulkPage, consolePage, errorPage, loginPage, LoginPageTemplate, mePage, MePageTemplate, meValues, passwordPage, STYLE, userDetailPage,
+  type MePage, type PageContext,
 } from "./pages.js";
 
 export const SESSION_COOKIE = "__Host-shomei_session";
@@ -82,6 +83,8 @@ interface Presented {
   /** CSRF tokens made on this connection: before login (bound to the certificate) and of the last session seen. */
   certCsrf?: string;
   sessionCsrf?: { readonly idHash: string; readonly token: string };
+  /** The session cookie of this connection's last request and its sessionIdHash (a browser sends the same one each time). */
+  session?: { readonly token: string; readonly idHash: string };
 }
 
 const perConnection = new WeakMap<object, Presented | null>();
@@ -149,6 +152,15 @@ function form(req: FastifyRequest): Form {
   return out;
 }
 
+/**
+ * The page's own path for the language switch: the URL without its `lang` parameter. A URL
+ * with neither `?` nor `&` (most requests) has none, and is its own path.
+ */
+export function pagePath(url: string): string {
+  if (!url.includes("?") && !url.includes("&")) return url;
+  return url.replace(/([?&])lang=[^&]*&?/, "$1").replace(/[?&]$/, "");
+}
+
 function query(req: FastifyRequest): Form {
   return queryParams(req);
 }
@@ -179,7 +191,7 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
 
   const ctx = (req: FastifyRequest, extra: Partial<PageContext> = {}): PageContext => ({
     lang: req.lang, serviceName: o.serviceName, helpdesk: o.helpdesk, timeZone: o.timeZone,
-    path: req.url.replace(/([?&])lang=[^&]*&?/, "$1").replace(/[?&]$/, ""), ...extra,
+    path: pagePath(req.url), ...extra,
   });
   const page = (reply: FastifyReply, status: number, body: string): FastifyReply =>
     reply.code(status).type("text/html; charset=utf-8").send(body);
@@ -196,8 +208,18 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     if (req.url.startsWith("/static/")) return;
     try {
       const p = presented(req);
+      const token = req.sessionToken;
+      let idHash: string | undefined;
+      if (token !== undefined) {
+        if (p?.session?.token !== token) {
+          idHash = sessionIdHash(token);
+          if (p) p.session = { token, idHash };
+        } else {
+          idHash = p.session.idHash;
+        }
+      }
       // The session the cookie names is read with the certificate, in one statement.
-      req.identity = await portal.identify(p?.der, p?.fp, req.sessionToken);
+      req.identity = await portal.identify(p?.der, p?.fp, token, idHash);
     } catch (e) {
       if (!isShomeiError(e)) throw e;
       req.identityError = e;
@@ -289,7 +311,11 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
 
   // s.id.user was read in this request, with the certificate: no second read.
   const userCtx = (req: FastifyRequest, s: { id: Identity; session: SessionRecord }): Promise<PageContext> =>
-    Promise.resolve(ctx(req, { user: s.id.user, csrf: csrfOf(req, { session: s.session }) }));
+    // ctx(req, { user, csrf }) written out (no spread of the extras: one object shape).
+    Promise.resolve({
+      lang: req.lang, serviceName: o.serviceName, helpdesk: o.helpdesk, timeZone: o.timeZone, path: pagePath(req.url),
+      user: s.id.user, csrf: csrfOf(req, { session: s.session }),
+    });
 
   app.get("/", async (req, reply) => {
     const id = identity(req);
@@ -345,6 +371,22 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     }
   });
 
+  /**
+   * The user page without a notice at "/me", per language, role and choice of texts: rendered
+   * once, the user's values spliced in (MePageTemplate).
+   */
+  const meTemplates = new Map<string, MePageTemplate>();
+  const showMe = (c: PageContext, m: MePage): string => {
+    if (m.notice !== undefined || c.path !== "/me" || !c.user) return mePage(c, m);
+    const key = `${c.lang} ${c.user.role} ${m.expiringSoon} ${m.renewOpen === true}`;
+    let t = meTemplates.get(key);
+    if (!t) {
+      t = new MePageTemplate(c, m);
+      meTemplates.set(key, t);
+    }
+    return t.render(c, meValues(c, m));
+  };
+
   app.get("/me", async (req, reply) => {
     const s = await requireSession(req, reply, "full");
     if (!s) return reply;
@@ -352,10 +394,12 @@ export async function buildPortal(o: PortalOptions): Promise<FastifyInstance> {
     const m = await portal.overview(s.id);
     const now = portal.now();
     const renewOpen = o.est !== undefined && s.id.cert.status === "valid" && now < s.id.cert.notAfter && now >= o.est.renewal.opensAt(s.id.cert);
-    return page(reply, 200, mePage(c, {
-      ...m, current: s.id.cert, now, renewOpen,
-      ...(query(req).done === "password" ? { notice: P.changed[req.lang] } : {}),
-    }));
+    // Written out rather than spread: one object shape per request instead of a chain of them.
+    const me: MePage = {
+      user: m.user, certificates: m.certificates, expiringSoon: m.expiringSoon, passwordAgeDays: m.passwordAgeDays,
+      current: s.id.cert, now, renewOpen,
+    };
+    return page(reply, 200, showMe(c, query(req).done === "password" ? { ...me, notice: P.changed[req.lang] } : me));
   });
 
   app.post("/logout", async (req, reply) => {

@@ -229,6 +229,38 @@ describe("login", () => {
     assert.equal(code(await after.get("/me")), "SESSION_ENDED");
   });
 
+  test("one kept-alive connection switching session cookies: each request gets the session its cookie names", async () => {
+    // The portal keeps a connection's last cookie and its hash (no process-wide map of raw tokens).
+    const u = await env.enroll("a0000145");
+    const t = tab(u).keepAlive();
+    try {
+      await t.loginAndChange(u.userId, u.password);
+      const a = t.jar.get("__Host-shomei_session");
+      const other = tab(u);
+      assert.equal((await other.login(u.userId, GOOD)).status, 303);
+      const b = other.jar.get("__Host-shomei_session");
+      assert.ok(a && b && a !== b);
+      const csrfWith = async (cookie: string): Promise<string | undefined> => {
+        t.jar.set("__Host-shomei_session", cookie);
+        const r = await t.get("/me");
+        return r.status === 200 ? Browserish.csrf(r) : code(r);
+      };
+      const ca = await csrfWith(a);
+      const cb = await csrfWith(b);
+      assert.ok(ca && cb && ca !== cb, "each session its own form token");
+      assert.equal(await csrfWith("x".repeat(43)), "SESSION_ENDED");
+      assert.equal(await csrfWith(a), ca);
+      assert.equal(await csrfWith(b), cb);
+      // B logged out on its own connection: refused on this one at the next request, A still good.
+      const me = await other.get("/me");
+      await other.postForm("/logout", { csrf: Browserish.csrf(me) });
+      assert.equal(await csrfWith(b), "SESSION_ENDED");
+      assert.equal(await csrfWith(a), ca);
+    } finally {
+      t.close();
+    }
+  });
+
   test("30 minutes idle ends the session; activity keeps it", async () => {
     const u = await env.enroll("a0000150");
     const t = tab(u);
