@@ -65,7 +65,7 @@ function stop(s: Server): Promise<void> {
 
 /** `perf record -g` of the server's process tree until the returned function is called. */
 function perfRecord(s: Server, out: string): () => Promise<void> {
-  const p = spawn("perf", ["record", "-g", "-F", "499", "-o", out, "-p", processTree(s.pid).join(",")], { stdio: "ignore" });
+  const p = spawn("perf", ["record", "-g", "-F", "1999", "-o", out, "-p", processTree(s.pid).join(",")], { stdio: "ignore" });
   return () => new Promise((r) => {
     p.once("exit", () => r());
     p.kill("SIGINT");
