@@ -44,17 +44,26 @@ interface User { readonly userId: string; readonly passcode: string; readonly cs
 function raw(port: number, ca: string, bytes: Buffer, pieces = 1): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    // A request that is not complete gets no answer: a while after its last byte the client closes its side, as a client gives up.
+    let quiet: NodeJS.Timeout | undefined;
+    const wait = (): void => {
+      quiet = setTimeout(() => { if (chunks.length === 0 && !s.destroyed) s.end(); }, 2500);
+    };
     const s: TLSSocket = connect({ host: "127.0.0.1", port, ca, servername: "localhost" }, () => {
-      if (pieces === 1) s.write(bytes);
-      else {
+      if (pieces === 1) {
+        s.write(bytes);
+        wait();
+      } else {
         const cut = Math.max(1, Math.floor(bytes.length / 2));
         s.write(bytes.subarray(0, cut));
-        setTimeout(() => s.write(bytes.subarray(cut)), 5);
+        setTimeout(() => {
+          if (s.destroyed) return;
+          s.write(bytes.subarray(cut));
+          wait();
+        }, 5);
       }
     });
-    // A request that is not complete gets no answer: after a while the client closes its side, as a client gives up.
-    const quiet = setTimeout(() => { if (chunks.length === 0) s.end(); }, 800);
-    const timer = setTimeout(() => { s.destroy(); resolve(Buffer.concat(chunks)); }, 10_000);
+    const timer = setTimeout(() => { s.destroy(); resolve(Buffer.concat(chunks)); }, 15_000);
     s.on("end", () => clearTimeout(quiet));
     s.on("data", (c: Buffer) => {
       chunks.push(c);
