@@ -21,7 +21,6 @@
  * Writes its section of docs/benchmarks.md (between the bench:compare markers; the rest of the
  * file is left as it is). A benchmark, not a test: it fails only when something did not work.
  */
-import BetterSqlite3 from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Profiler } from "node:inspector";
@@ -42,7 +41,8 @@ import { DataDir } from "../src/server/data_dir.js";
 import { openDesk } from "../src/server/services.js";
 import { SESSION_COOKIE } from "../src/web/portal.js";
 import { freePort } from "../test/helpers/ports.js";
-import { ab, measured, readAb, readSTime, runCommand, sTime, wrkEst, type TlsClient, type Window, type WrkEst, type WrkTools } from "./compare_measure.js";
+import { ab, measured, readAb, readSTime, runCommand, sTime, wrkEst, type TlsClient, type Window, type WrkTools } from "./compare_measure.js";
+import { buildWrkTools, estWrkWindow, type CaFiles, type EstWindowCheck } from "./est_wrk.js";
 import type { TlsCounters } from "./compare_floor.js";
 import { createCa, freshP256, makeUsers, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 import { COMPARE_BEGIN, COMPARE_END, spliceSection } from "./doc_section.js";
@@ -51,8 +51,6 @@ import { profileClockUs, summarise, type ProfileEntry, type ProfileSummary } fro
 
 const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
 const FLOOR = fileURLToPath(new URL("./compare_floor.js", import.meta.url));
-const EST_WRK_LUA = fileURLToPath(new URL("../../bench/est_wrk.lua", import.meta.url));
-const WRK_FRESH_TLS_C = fileURLToPath(new URL("../../bench/wrk_fresh_tls.c", import.meta.url));
 const DEFAULT_OUT = fileURLToPath(new URL("../../docs/benchmarks.md", import.meta.url));
 const NGINX = process.env.BENCH_NGINX || "/usr/sbin/nginx";
 const DAY = 86_400_000;
@@ -343,100 +341,15 @@ async function estRun(t: Target, users: readonly BenchUser[], clients: number, c
   return { ...w, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
-/** Compiles bench/wrk_fresh_tls.c for wrk's LD_PRELOAD (a C compiler and the OpenSSL headers are needed). */
-async function buildWrkTools(work: string): Promise<WrkTools> {
-  const so = join(work, "wrk_fresh_tls.so");
-  const r = await runCommand("cc", ["-shared", "-fPIC", "-O2", "-Wall", "-o", so, WRK_FRESH_TLS_C, "-ldl", "-lssl", "-lcrypto"]).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
-  if (r.code !== 0) throw new Error(`compiling ${WRK_FRESH_TLS_C} (cc and the OpenSSL headers, Debian libssl-dev, are needed): ${r.stderr}`);
-  return { script: EST_WRK_LUA, freshTls: so };
-}
-
-/** est_wrk.lua's table: "userId basicAuthBase64 csrBase64", one enrollment a line. */
-function writeRows(file: string, users: readonly BenchUser[]): void {
-  writeFileSync(file, users.map((u) => `${u.userId} ${Buffer.from(`${u.userId}:${u.passcode}`).toString("base64")} ${u.csrDer.toString("base64")}\n`).join(""), { mode: 0o600 });
-}
-
-/** Issued certificates on record (read-only, beside serve's workers: SQLite WAL). */
-function certificateCount(dbFile: string): number {
-  const db = new BetterSqlite3(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    return Number((db.prepare("SELECT count(*) AS n FROM certificates").get() as { n: number }).n);
-  } finally {
-    db.close();
-  }
-}
-
-/** What each wrk EST window was checked against. */
-interface EstCheck {
+/** What each wrk EST window was checked against, and on which target. */
+interface EstCheck extends EstWindowCheck {
   readonly target: Target;
-  readonly ok: number;
-  /** Growth of the certificates table over the window. */
-  readonly issued: number;
-  readonly idle: number;
-  readonly socketErrors: number;
-  readonly statuses: string;
-  /** Enrollments timed by wrk_fresh_tls.so (the answered ones). */
-  readonly timed: number;
-  /** `openssl verify` of the first certificate answered, and whether its CN is one of the window's users. */
-  readonly verify: string;
-  readonly ownUser: boolean;
-  /** The first answer that was not a 200 with a certificate: status and the start of its body. */
-  readonly firstBad: string | undefined;
 }
 
-interface CaFiles {
-  readonly root: string;
-  readonly issuing: string;
-}
-
-/** The first certificate a window got: `openssl verify` against the root with the issuing CA, and its subject's CN. */
-async function checkSample(sampleFile: string, ca: CaFiles, users: readonly BenchUser[]): Promise<{ verify: string; ownUser: boolean }> {
-  let body = "";
-  try {
-    body = readFileSync(sampleFile, "utf8");
-  } catch {
-    return { verify: "no certificate answered", ownUser: false };
-  }
-  const der = readCertsOnly(Buffer.from(body.replace(/\s+/g, ""), "base64"))[0];
-  if (!der) return { verify: "no certificate in the answer", ownUser: false };
-  const pem = `${sampleFile}.pem`;
-  writeFileSync(pem, toPem(der, "CERTIFICATE"));
-  const v = await runCommand("openssl", ["verify", "-CAfile", ca.root, "-untrusted", ca.issuing, pem]);
-  const subject = await runCommand("openssl", ["x509", "-in", pem, "-noout", "-subject", "-nameopt", "RFC2253"]);
-  const cn = /CN=([^,\n]+)/.exec(subject.stdout)?.[1] ?? "";
-  const verify = v.code === 0 && /: OK$/m.test(v.stdout) ? "OK" : (v.stdout + v.stderr).trim().replace(/\s+/g, " ");
-  return { verify, ownUser: users.some((u) => u.userId === cn) };
-}
-
-/**
- * One wrk window of simpleenroll: every user once, `clients` connections, each enrollment on a
- * new connection with a full TLS handshake. Also checks what the server did: the certificates
- * table grew by the number of 200s, and the first certificate verifies.
- */
+/** One wrk window of simpleenroll on a target (bench/est_wrk.ts). */
 async function estWrkRun(t: Target, users: readonly BenchUser[], clients: number, maxSeconds: number, tools: WrkTools, work: string, tag: string, ca: CaFiles, dbFile: string): Promise<{ window: Window; check: EstCheck }> {
-  const rows = join(work, `est-${tag}.rows`);
-  const sample = join(work, `est-${tag}.sample`);
-  writeRows(rows, users);
-  const before = certificateCount(dbFile);
-  const base = t.estBase ?? new URL("https://invalid/");
-  let run: WrkEst | undefined;
-  const w = await measured(t.pid, [async () => (run = await wrkEst(base, rows, sample, clients, maxSeconds, tools))], () => ({
-    ops: run?.ok ?? 0, failures: (run?.rows ?? users.length) - (run?.ok ?? 0),
-  }));
-  const issued = certificateCount(dbFile) - before;
-  if (!run) throw new Error("wrk did not run");
-  const times = run.timesUs.map((us) => us / 1000);
-  const sampleCheck = await checkSample(sample, ca, users);
-  let firstBad: string | undefined;
-  try {
-    firstBad = readFileSync(`${sample}.bad`, "utf8").slice(0, 300).replace(/\s+/g, " ");
-  } catch {
-    firstBad = undefined;
-  }
-  return {
-    window: { ...w, p50: percentile(times, 50), p99: percentile(times, 99) },
-    check: { target: t, ok: run.ok, issued, idle: run.idle, socketErrors: run.socketErrors, statuses: run.statuses, timed: times.length, firstBad, ...sampleCheck },
-  };
+  const r = await estWrkWindow(t.pid, t.estBase ?? new URL("https://invalid/"), users, clients, maxSeconds, tools, work, tag, ca, dbFile);
+  return { window: r.window, check: { ...r.check, target: t } };
 }
 
 async function tlsCounters(probe: Target, ca: string): Promise<TlsCounters> {

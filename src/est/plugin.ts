@@ -43,9 +43,9 @@ function base64Lines(der: Uint8Array): string {
   return (Buffer.from(der).toString("base64").match(/.{1,64}/g) ?? []).join("\r\n") + "\r\n";
 }
 
-/** HTTP Basic credentials: user ID and passcode. */
-function basicAuth(req: FastifyRequest): { userId: string; passcode: string } {
-  const h = req.headers.authorization ?? "";
+/** HTTP Basic credentials from the Authorization header's value: user ID and passcode. */
+export function basicAuth(authorization: string | undefined): { userId: string; passcode: string } {
+  const h = authorization ?? "";
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
   if (!m?.[1]) throw new ShomeiError("AUTH_REQUIRED");
   const decoded = Buffer.from(m[1], "base64").toString("utf8");
@@ -54,7 +54,12 @@ function basicAuth(req: FastifyRequest): { userId: string; passcode: string } {
   return { userId: decoded.slice(0, colon).trim(), passcode: decoded.slice(colon + 1) };
 }
 
-const passcodeRejected = (e: unknown): boolean => isShomeiError(e) && e.code === "PASSCODE_REJECTED";
+export const passcodeRejected = (e: unknown): boolean => isShomeiError(e) && e.code === "PASSCODE_REJECTED";
+
+/** The body of a certificate answer: a certs-only PKCS#7 with the one certificate, base64 in lines. */
+export function certsOnlyText(der: Uint8Array): string {
+  return base64Lines(certsOnly([der]));
+}
 
 export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
   const cacerts = base64Lines(certsOnly(opts.caCertificates));
@@ -89,10 +94,10 @@ export const estPlugin: FastifyPluginAsync<EstOptions> = (app, opts) => {
   const certsReply = (reply: FastifyReply, cert: CertificateRecord): FastifyReply => reply
     .header("Content-Transfer-Encoding", "base64")
     .type("application/pkcs7-mime; smime-type=certs-only")
-    .send(base64Lines(certsOnly([cert.der])));
+    .send(certsOnlyText(cert.der));
 
   app.post("/simpleenroll", { bodyLimit: EST_BODY_LIMIT }, async (req, reply) => {
-    const { userId, passcode } = basicAuth(req);
+    const { userId, passcode } = basicAuth(req.headers.authorization);
     // A slot for this address is reserved before the passcode is evaluated and settled after:
     // a wrong passcode counts, anything else only frees the slot.
     const cert = await opts.limiter.guard(req.ip, passcodeRejected, () =>

@@ -94,3 +94,66 @@ test("windows that ended are deleted when a new one begins", async () => {
     assert.deepEqual(rows.map((r) => r.address), ["198.51.100.1"]);
   });
 });
+
+const row = async (s: KyselyStore, address: string): Promise<{ failures: number; pending: number; window_start: string } | undefined> =>
+  s.db.selectFrom("address_failures").select(["failures", "pending", "window_start"]).where("address", "=", address).executeTakeFirst();
+
+test("a release rides on the address's next reservation, or is written alone shortly after; the count never falls below what is in flight", async () => {
+  await withStores(2, async ([a, b]) => {
+    if (!a || !b) throw new Error("stores not open");
+    const one = new FailureLimiter(a, { max: 1, windowMs: 60_000 }, () => T0);
+    const two = new FailureLimiter(b, { max: 1, windowMs: 60_000 }, () => T0);
+    // max 1: each reservation is granted only because it carries the release of the one before.
+    for (let i = 0; i < 5; i++) assert.equal(await one.guard("192.0.2.50", () => true, () => Promise.resolve(i)), i);
+    assert.deepEqual({ ...(await row(a, "192.0.2.50")) }, { failures: 0, pending: 1, window_start: T0.toISOString() }, "the last release is not written yet");
+    await assert.rejects(two.reserve("192.0.2.50"), paused(1), "until it is, another process sees the attempt as pending (the safe side)");
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal((await row(a, "192.0.2.50"))?.pending, 0, "written alone after a moment");
+    const held = await two.reserve("192.0.2.50");
+    await assert.rejects(one.reserve("192.0.2.50"), paused(1), "an attempt in flight in the other process fills the limit");
+    await held.failed();
+    assert.deepEqual({ ...(await row(b, "192.0.2.50")) }, { failures: 1, pending: 0, window_start: T0.toISOString() });
+  });
+});
+
+test("a failure carries this window's unwritten releases; at the limit, a reservation carrying a release is granted", async () => {
+  await withStores(2, async ([s, t]) => {
+    if (!s || !t) throw new Error("stores not open");
+    const l = new FailureLimiter(s, { max: 3, windowMs: 60_000 }, () => T0);
+    const other = new FailureLimiter(t, { max: 3, windowMs: 60_000 }, () => T0);
+    const x = [await l.reserve("192.0.2.60"), await l.reserve("192.0.2.60"), await l.reserve("192.0.2.60")];
+    await x[0]?.release();
+    await x[1]?.release();
+    assert.equal((await row(s, "192.0.2.60"))?.pending, 3);
+    await x[2]?.failed();
+    assert.deepEqual({ ...(await row(s, "192.0.2.60")) }, { failures: 1, pending: 0, window_start: T0.toISOString() });
+    const y = await l.reserve("192.0.2.61");
+    const o = [await other.reserve("192.0.2.61"), await other.reserve("192.0.2.61")];
+    await o[0]?.failed();
+    await o[1]?.failed();
+    await y.release();
+    await assert.rejects(other.reserve("192.0.2.61"), paused(1), "two failures and the unwritten release fill max 3");
+    await (await l.reserve("192.0.2.61")).failed();
+    assert.deepEqual({ ...(await row(s, "192.0.2.61")) }, { failures: 3, pending: 0, window_start: T0.toISOString() });
+    await assert.rejects(l.reserve("192.0.2.61"), paused(1));
+  });
+});
+
+test("releases and failures of an ended window do not touch the next window's counts", async () => {
+  await withStores(2, async ([a, b]) => {
+    if (!a || !b) throw new Error("stores not open");
+    let now = T0;
+    const one = new FailureLimiter(a, { max: 2, windowMs: 60_000 }, () => now);
+    const two = new FailureLimiter(b, { max: 2, windowMs: 60_000 }, () => now);
+    const old = [await one.reserve("192.0.2.70"), await one.reserve("192.0.2.70")];
+    now = new Date(T0.getTime() + 60_000);
+    const fresh = await two.reserve("192.0.2.70");
+    await old[0]?.release();
+    await old[1]?.failed();
+    await new Promise((r) => setTimeout(r, 80));
+    assert.deepEqual({ ...(await row(a, "192.0.2.70")) }, { failures: 0, pending: 1, window_start: now.toISOString() }, "the new window still counts its attempt in flight");
+    await (await one.reserve("192.0.2.70")).failed();
+    await assert.rejects(two.reserve("192.0.2.70"), paused(1), "one failure and one in flight fill max 2");
+    await fresh.release();
+  });
+});

@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { csrAttrsFor } from "../est/csrattrs.js";
 import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
+import { answerEnrollOnTheWire } from "../est/wire.js";
 import { codedErrors, frameworkErrors } from "../http/errors.js";
 import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
@@ -17,6 +18,8 @@ export interface AppOptions {
   readonly failureLimit?: FailureLimit;
   /** The portal's public base URL once it listens (published in /.well-known/shomei.json). */
   readonly portalUrl?: () => string | undefined;
+  /** simpleenroll answered on the wire (est/wire.ts) where it can be; false leaves every request to fastify (tests compare both). */
+  readonly estWire?: boolean;
 }
 
 /** Where clients find the service's parts: /.well-known/shomei.json on the EST port. */
@@ -55,13 +58,19 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
   });
   codedErrors(app, EST_BODY_LIMIT, s.config.helpdesk);
   sendHttpsHeaders(app.server);
+  const limiter = limiterFor(s, o);
   await app.register(estPlugin, {
     prefix: "/.well-known/est",
     enrollment: s.enrollment,
     caCertificates: [s.issuingDer, s.rootDer],
     csrAttrs: csrAttrsFor(s.config.keyKind),
     helpdesk: s.config.helpdesk,
-    limiter: limiterFor(s, o),
+    limiter,
+  });
+  // simpleenroll of the plain shape (a new connection, Connection: close) answered ahead of Node's parser and fastify (est/wire.ts).
+  if (o.estWire !== false) answerEnrollOnTheWire(app.server, {
+    prefix: "/.well-known/est", enrollment: s.enrollment, limiter, helpdesk: s.config.helpdesk,
+    logError: (err) => app.log.error({ err }, "internal error"),
   });
   app.get("/.well-known/shomei.json", (_req, reply) => {
     const portal = o.portalUrl?.()?.replace(/\/$/, "") ?? null;

@@ -14,7 +14,7 @@ import { boundAuditEvent } from "../registration/audit_input.js";
 import type { CertificateReminderCandidate, PasswordReminderCandidate, ReminderStore } from "../registration/reminders.js";
 import type { LoginReservation, PortalStore, RevocationReason, SessionRecord } from "../portal/ports.js";
 import type { UserStatus } from "../registration/ports.js";
-import type { AddressFailureStore } from "../http/failure_limiter.js";
+import type { AddressFailureStore, AddressReleases } from "../http/failure_limiter.js";
 import type { Dialect } from "./migrations.js";
 import type { AuditTable, CertificatesTable, Database, MailQueueTable, PasscodesTable, SessionsTable, UsersTable } from "./schema.js";
 import type { Insertable, Updateable } from "kysely";
@@ -353,20 +353,30 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       .select(["serial", "not_before", "not_after", "status", "revocation_reason"]).where("user_id", "=", userId)
       .orderBy("not_after", "desc").orderBy("serial")),
     touchSession: prepared((at: string, idHash: string) => this.db.updateTable("sessions").set({ last_seen_at: at }).where("id_hash", "=", idHash)),
-    reserveAddress: prepared((address: string, at: string, over: string, max: number) => {
+    // `released` attempts of this process that ended without a failure in the window that began
+    // at `releasedIn` are taken off the pending count in the same write (none when the window
+    // is another by now: its pending count is not theirs).
+    reserveAddress: prepared((address: string, at: string, over: string, max: number, releasedIn: string, released: number) => {
       const ended = sql<boolean>`address_failures.window_start <= ${over}`;
+      const rel = sql<number>`(case when address_failures.window_start = ${releasedIn} then ${released} else 0 end)`;
+      const left = sql<number>`(case when address_failures.pending - ${rel} > 0 then address_failures.pending - ${rel} else 0 end)`;
       return this.db.insertInto("address_failures").values({ address, window_start: at, failures: 0, pending: 1 })
         .onConflict((oc) => oc.column("address").doUpdateSet({
           window_start: sql`case when ${ended} then ${at} else address_failures.window_start end`,
           failures: sql`case when ${ended} then 0 else address_failures.failures end`,
-          pending: sql`case when ${ended} then 1 else address_failures.pending + 1 end`,
-        }).where(sql<boolean>`${ended} or address_failures.failures + address_failures.pending < ${max}`))
+          pending: sql`case when ${ended} then 1 else ${left} + 1 end`,
+        }).where(sql<boolean>`${ended} or address_failures.failures + ${left} < ${max}`))
         .returning(["window_start", "failures", "pending"]);
     }),
     settleAddress: prepared((failed: number, address: string) => this.db.updateTable("address_failures").set({
       failures: sql`failures + ${failed}`,
       pending: sql`(case when pending > 0 then pending - 1 else 0 end)`,
     }).where("address", "=", address)),
+    // Settles `settled` attempts reserved in the window that began at `windowStart`, `failed` of them failures.
+    settleAddressIn: prepared((failed: number, settled: number, address: string, windowStart: string) => this.db.updateTable("address_failures").set({
+      failures: sql`failures + ${failed}`,
+      pending: sql`(case when pending - ${settled} > 0 then pending - ${settled} else 0 end)`,
+    }).where("address", "=", address).where("window_start", "=", windowStart)),
   };
 
   /** What statusChangeMarker() read last (SQLite: skipped while data_version stays the same). */
@@ -1080,29 +1090,34 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
 
   // ---- the per-address failure limit --------------------------------------------------------
 
-  async reserveAddressAttempt(address: string, max: number, now: Date, windowMs: number): Promise<{ granted: boolean; windowStart: Date }> {
+  async reserveAddressAttempt(address: string, max: number, now: Date, windowMs: number, released?: AddressReleases): Promise<{ granted: boolean; windowStart: Date }> {
     return this.grouped(async (t) => {
       const at = iso(now);
       const over = iso(new Date(now.getTime() - windowMs));
+      const releasedIn = released && released.count > 0 ? iso(released.windowStart) : "";
+      const count = releasedIn ? released?.count ?? 0 : 0;
       // One upsert: a new address or an ended window starts afresh; otherwise a slot is taken
       // only while failures and reservations are below max (the database re-checks the
       // condition on the row it locks, so parallel requests cannot all slip through).
-      const r = await this.q.reserveAddress.first(t, address, at, over, max);
+      const r = await this.q.reserveAddress.first(t, address, at, over, max, releasedIn, count);
       if (r) {
-        // A window began: the ended windows of every address go (at most once per address and window).
-        if (Number(r.failures) === 0 && Number(r.pending) === 1) {
+        // A window began (this write began it): the ended windows of every address go (at most once per address and window).
+        if (r.window_start === at && Number(r.failures) === 0 && Number(r.pending) === 1) {
           await t.deleteFrom("address_failures").where("window_start", "<=", over).where("address", "!=", address).execute();
         }
         return { granted: true, windowStart: date(r.window_start) };
       }
+      // Refused: the releases are written all the same.
+      if (count > 0) await this.q.settleAddressIn.execute(t, 0, count, address, releasedIn);
       const row = await t.selectFrom("address_failures").select("window_start").where("address", "=", address).executeTakeFirst();
       return { granted: false, windowStart: row ? date(row.window_start) : now };
     });
   }
 
-  async settleAddressAttempt(address: string, failed: boolean): Promise<void> {
+  async settleAddressAttempt(address: string, failed: boolean, released?: AddressReleases): Promise<void> {
     await this.grouped(async (t) => {
-      await this.q.settleAddress.execute(t, failed ? 1 : 0, address);
+      if (released) await this.q.settleAddressIn.execute(t, failed ? 1 : 0, released.count, address, iso(released.windowStart));
+      else await this.q.settleAddress.execute(t, failed ? 1 : 0, address);
     });
   }
 
