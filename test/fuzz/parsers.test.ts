@@ -1,7 +1,8 @@
 /**
  * Fuzzing every parser that takes bytes from outside (issue 10): CSR, PKCS#7 certs-only (as the
  * client reads EST answers), PKCS#12 import, OCSP requests (server, and the OCSP listener's
- * reading of a connection's first bytes) and responses (client),
+ * reading of a connection's first bytes) and responses (client), the EST listener's reading of
+ * a connection's first bytes,
  * CRLs, certificates, the bulk-registration CSV and /.well-known/shomei.json (client). Each
  * target runs a fixed number of cases of a fixed seed in a child process (a malformed key can
  * abort Node in native code; the child's death is then a failing case, not a dead test run).
@@ -17,7 +18,7 @@ import { parserTargets } from "./targets.js";
 const SEED = 20261204;
 /** Cases per target: about 3,000 in all, within the suite's time budget on a loaded 2-core machine. */
 const CASES: Readonly<Record<string, number>> = {
-  csr: 500, pkcs7: 300, pkcs12: 300, "pkcs12-import": 200, "ocsp-request": 400, "ocsp-wire": 400, "ocsp-response": 200, crl: 400, certificate: 400, csv: 400, "shomei-json": 400,
+  csr: 500, pkcs7: 300, pkcs12: 300, "pkcs12-import": 200, "ocsp-request": 400, "ocsp-wire": 400, "est-wire": 400, "ocsp-response": 200, crl: 400, certificate: 400, csv: 400, "shomei-json": 400,
 };
 
 for (const t of parserTargets()) {

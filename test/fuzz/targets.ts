@@ -22,6 +22,9 @@ import { join } from "node:path";
 import { planImport } from "../../src/client/backup.js";
 import { FileStore } from "../../src/client/file_store.js";
 import { readOcspPost } from "../../src/status/ocsp_wire.js";
+import { readEnrollPost } from "../../src/est/wire.js";
+import { basicAuth } from "../../src/est/plugin.js";
+import { decodeBase64Strict } from "../../src/pki/pem.js";
 import { ShomeiError } from "../../src/i18n/errors.js";
 
 /** Where pkcs12-import writes each case (one folder per process, removed by cleanupTargets). */
@@ -127,6 +130,18 @@ function OCSP_WIRE_SAMPLES(body: Buffer): Buffer[] {
   return heads.map((h) => Buffer.concat([Buffer.from(h, "latin1"), body]));
 }
 
+/** Whole `POST /.well-known/est/simpleenroll` requests of the shape the EST listener answers on the wire, around one base64 CSR. */
+function EST_WIRE_SAMPLES(csr: Buffer): Buffer[] {
+  const body = csr.toString("base64");
+  const auth = `Basic ${Buffer.from("u-0001:ABCD-EFGH-JKLM-NPQR").toString("base64")}`;
+  const heads = [
+    `POST ${EST_ENROLL} HTTP/1.1\r\nHost: 127.0.0.1:8443\r\nAuthorization: ${auth}\r\nContent-Type: application/pkcs10\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    `POST ${EST_ENROLL} HTTP/1.1\r\nhost: ca.example.jp\r\nuser-agent: curl/7.88.1\r\naccept: */*\r\naccept-language: en\r\nauthorization: ${auth}\r\ncontent-type: application/pkcs10\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
+  ];
+  return heads.map((h) => Buffer.concat([Buffer.from(h, "latin1"), Buffer.from(body, "latin1")]));
+}
+const EST_ENROLL = "/.well-known/est/simpleenroll";
+
 /** The parser targets (no server needed), by name. */
 export function parserTargets(): Target[] {
   const rootDer = sample("rootDer");
@@ -179,6 +194,21 @@ export function parserTargets(): Target[] {
         const head = input.subarray(0, input.length - post.body.length);
         if (!post.body.equals(input.subarray(head.length)) || !head.subarray(-4).equals(Buffer.from("\r\n\r\n"))) throw new Error("the body read is not what follows the head");
         return post;
+      },
+    },
+    {
+      // The EST listener's reader of a connection's first bytes (est/wire.ts) and the two reads the
+      // wire path makes of what it took (Basic credentials, the base64 body), as the route makes them.
+      // REQUEST_MALFORMED stands for "left to Node's HTTP parser".
+      name: "est-wire", mutators: [...BYTE, "httpPiece", "httpPiece", "httpPiece"], samples: EST_WIRE_SAMPLES(sample("csrP256")),
+      run: (input) => {
+        const post = readEnrollPost(input, Buffer.from(`POST ${EST_ENROLL} HTTP/1.1`, "latin1"));
+        if (!post) throw new ShomeiError("REQUEST_MALFORMED", { reason: "left to Node's HTTP parser" });
+        const body = Buffer.from(post.body, "latin1");
+        if (!input.subarray(input.length - body.length).equals(body) || !input.subarray(0, input.length - body.length).subarray(-4).equals(Buffer.from("\r\n\r\n"))) {
+          throw new Error("the body read is not what follows the head");
+        }
+        return { credentials: basicAuth(post.authorization), csr: decodeBase64Strict(post.body) };
       },
     },
     {
