@@ -109,6 +109,10 @@ test("a release rides on the address's next reservation, or is written alone sho
     await assert.rejects(two.reserve("192.0.2.50"), paused(1), "until it is, another process sees the attempt as pending (the safe side)");
     await new Promise((r) => setTimeout(r, 80));
     assert.equal((await row(a, "192.0.2.50"))?.pending, 0, "written alone after a moment");
+    await one.guard("192.0.2.51", () => true, () => Promise.resolve(0));
+    assert.equal((await row(a, "192.0.2.51"))?.pending, 1);
+    await one.flushReleases();
+    assert.equal((await row(a, "192.0.2.51"))?.pending, 0, "at shutdown the waiting releases are written at once (serve's close does this before closing the store)");
     const held = await two.reserve("192.0.2.50");
     await assert.rejects(one.reserve("192.0.2.50"), paused(1), "an attempt in flight in the other process fills the limit");
     await held.failed();

@@ -114,6 +114,13 @@ export class FailureLimiter {
     }
   }
 
+  /** Writes every release still waiting for its timer: at shutdown, before the store closes, so none is left counted as pending. */
+  async flushReleases(): Promise<void> {
+    const waiting = [...this.deferred.entries()];
+    for (const [, d] of waiting) clearTimeout(d.timer);
+    await Promise.all(waiting.map(([address, d]) => this.flush(address, d)));
+  }
+
   /** Reserves an attempt for the address, or throws TOO_MANY_ATTEMPTS (with the minutes left in its window). */
   async reserve(address: string): Promise<AddressAttempt> {
     const now = this.now();

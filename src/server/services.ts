@@ -235,6 +235,7 @@ export async function openCa(path: string, o: OpenOptions = {}): Promise<CaServi
       ...desk, issuer, enrollment, renewal, portal, ocsp, crl, limiter, issuingKeyPem, tls: { key: tlsKey, cert: readFileSync(dir.tlsCert, "utf8") },
       close: async () => {
         await crl.stop();
+        await limiter.flushReleases();
         await desk.close();
       },
     };
