@@ -9,7 +9,8 @@
  * measured phase there and prints its summary; BENCH_AB_PERF=FILE records it with `perf record -g`. Each child imports the build's own modules, so an old build needs no copy of this file.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { ticksPerSecond } from "./measure.js";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -18,7 +19,14 @@ import type { BenchUser, UserIds } from "./fixtures.js";
 
 const int = (name: string, fallback: number): number => Number(process.env[name] || fallback);
 
-interface ChildResult { readonly ops: number; readonly seconds: number; readonly cpuSeconds: number }
+interface ChildResult { readonly ops: number; readonly seconds: number; readonly cpuSeconds: number; readonly mainCpuSeconds: number }
+
+/** CPU seconds (user + system) of this process's main thread, from /proc (its thread id is the process id). */
+function mainThreadCpuSeconds(): number {
+  const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
+}
 
 interface Enrollment { simpleEnroll(r: { userId: string; passcode: string; csrDer: Uint8Array; remote?: string }): Promise<{ userId: string }> }
 interface Services { readonly store: unknown; readonly enrollment: Enrollment; readonly config: { organization: string }; readonly dir: { hmacSecret(): Uint8Array }; close(): Promise<void> }
@@ -53,6 +61,7 @@ async function child(dist: string, n: number, warm: number, inFlight: number): P
       await run(users.slice(0, warm));
       const perf = await startPerf();
       const c0 = process.cpuUsage();
+      const m0 = mainThreadCpuSeconds();
       const t0 = performance.now();
       const measured = users.slice(warm);
       const profDir = process.env.BENCH_AB_PROF;
@@ -69,8 +78,9 @@ async function child(dist: string, n: number, warm: number, inFlight: number): P
       }
       const seconds = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
+      const main = mainThreadCpuSeconds() - m0;
       await stopPerf(perf);
-      return { ops: n, seconds, cpuSeconds: (c.user + c.system) / 1e6 };
+      return { ops: n, seconds, cpuSeconds: (c.user + c.system) / 1e6, mainCpuSeconds: main };
     } finally {
       await s.close();
     }
@@ -124,12 +134,12 @@ async function main(): Promise<void> {
   if (builds.length < 2) throw new Error("usage: issuance_ab.js OLD_DIST NEW_DIST [MORE…]");
   const rounds = int("BENCH_AB_ROUNDS", 3);
   console.log(`simpleEnroll, ${inFlight} in flight, ${warm} warm-up + ${n} measured, ${rounds} rounds`);
-  console.log("round\tbuild\tload1\tper s\tCPU µs each");
+  console.log("round\tbuild\tload1\tper s\tCPU µs each\tmain thread µs each");
   for (let r = 1; r <= rounds; r++) {
     for (const b of builds) {
       const load = loadavg()[0] ?? 0;
       const res = await runChild(b);
-      console.log(`${r}\t${b}\t${load.toFixed(1)}\t${Math.round(res.ops / res.seconds)}\t${Math.round((res.cpuSeconds / res.ops) * 1e6)}`);
+      console.log(`${r}\t${b}\t${load.toFixed(1)}\t${Math.round(res.ops / res.seconds)}\t${Math.round((res.cpuSeconds / res.ops) * 1e6)}\t${Math.round((res.mainCpuSeconds / res.ops) * 1e6)}`);
     }
   }
 }
