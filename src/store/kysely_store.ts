@@ -344,8 +344,9 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
 
   /**
    * Group commit for SQLite: writes that arrive while a commit is under way share the next
-   * one (one fsync for many); one failure rolls back only itself (see flush). Each caller's promise settles after the commit that made its write durable.
-   * PostgreSQL runs concurrent transactions itself and gets a plain transaction.
+   * one (one fsync for many); one failure rolls back only itself (see flush). Each caller's
+   * promise settles after the commit that made its write durable. PostgreSQL runs concurrent
+   * transactions itself and gets a plain transaction.
    */
   private grouped<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
     if (this.dialect === "postgres") return this.write(fn);
