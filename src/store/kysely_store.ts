@@ -205,12 +205,12 @@ const SESSION_AS = [
 /** The names of an `x.col as p_col` list without their prefix. */
 const columnsOf = (list: readonly string[]): readonly string[] => list.map((a) => a.slice(a.indexOf(" as ") + 6));
 const USER_COLUMNS = columnsOf(USER_AS);
+const PASSCODE_COLUMNS = columnsOf(PASSCODE_AS);
 const SESSION_COLUMNS = columnsOf(SESSION_AS);
 
 /**
  * The fields `columns` of a joined row, each under `prefix` + its name, without the prefix
- * (undefined when the join found nothing): what `unprefixed` gives for these columns,
- * without going over every field of the row.
+ * (undefined when the join found nothing), without going over every field of the row.
  */
 function picked<T>(row: Record<string, unknown>, prefix: string, columns: readonly string[]): T | undefined {
   if (row[prefix + columns[0]] === null || row[prefix + columns[0]] === undefined) return undefined;
@@ -219,12 +219,11 @@ function picked<T>(row: Record<string, unknown>, prefix: string, columns: readon
   return out as T;
 }
 
-/** The fields of a joined row whose names start with `prefix`, without it (undefined when the join found nothing). */
-function unprefixed<T>(row: Record<string, unknown>, prefix: string, key: string): T | undefined {
-  if (row[prefix + key] === null || row[prefix + key] === undefined) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out as T;
+/** A grouped write failed in a batch run without savepoints: the batch runs again with them. */
+class GuardedRetry extends Error {
+  constructor(readonly failure: unknown) {
+    super("a grouped write failed; the batch runs again with a savepoint per write");
+  }
 }
 
 /** At most this many queued writes share one commit. */
@@ -421,9 +420,9 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
 
   /**
    * Group commit for SQLite: writes that arrive while a commit is under way share the next
-   * one (one fsync for many), each in a savepoint of its own so one failure rolls back only
-   * itself. Each caller's promise settles after the commit that made its write durable.
-   * PostgreSQL runs concurrent transactions itself and gets a plain transaction.
+   * one (one fsync for many); one failure rolls back only itself (see flush). Each caller's
+   * promise settles after the commit that made its write durable. PostgreSQL runs concurrent
+   * transactions itself and gets a plain transaction.
    */
   private grouped<T>(fn: (trx: Conn) => Promise<T>): Promise<T> {
     if (this.dialect === "postgres") return this.write(fn);
@@ -441,22 +440,43 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       const batch = this.queue.splice(0, GROUP_MAX);
       const outcomes: { ok: boolean; value: unknown }[] = [];
       try {
-        await this.write(async (t) => {
+        // First without savepoints: the writes of a batch seldom fail (a lost race is an answer,
+        // not an error), and a savepoint per write cost two statements and a copy of every page
+        // it touched. If one write fails, the whole transaction is rolled back and the batch
+        // runs again, each write in its savepoint, so the failure undoes only its own write.
+        // Every grouped write is database work only, so running it twice is safe.
+        const unguarded = await this.write(async (t) => {
           if (batch.length === 1 && batch[0]) {
             outcomes.push({ ok: true, value: await batch[0].fn(t) });
-            return;
+            return true;
           }
           for (const item of batch) {
-            await t.executeQuery(TX.savepoint);
             try {
               outcomes.push({ ok: true, value: await item.fn(t) });
             } catch (e) {
-              await t.executeQuery(TX.rollbackTo);
-              outcomes.push({ ok: false, value: e });
+              throw new GuardedRetry(e);
             }
-            await t.executeQuery(TX.release);
           }
+          return true;
+        }).catch((e: unknown) => {
+          if (e instanceof GuardedRetry) return false;
+          throw e;
         });
+        if (!unguarded) {
+          outcomes.length = 0;
+          await this.write(async (t) => {
+            for (const item of batch) {
+              await t.executeQuery(TX.savepoint);
+              try {
+                outcomes.push({ ok: true, value: await item.fn(t) });
+              } catch (e) {
+                await t.executeQuery(TX.rollbackTo);
+                outcomes.push({ ok: false, value: e });
+              }
+              await t.executeQuery(TX.release);
+            }
+          });
+        }
       } catch (e) {
         for (const item of batch) item.reject(e);
         continue;
@@ -583,7 +603,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   async getUserWithPasscode(userId: string): Promise<{ user: UserRecord | undefined; passcode: PasscodeRecord | undefined }> {
     const r = await this.q.userWithPasscode.first(this.db, userId) as Record<string, unknown> | undefined;
     if (!r) return { user: undefined, passcode: undefined };
-    const p = unprefixed<Selectable<PasscodesTable>>(r, "p_", "user_id");
+    const p = picked<Selectable<PasscodesTable>>(r, "p_", PASSCODE_COLUMNS);
     return { user: toUser(r as unknown as Selectable<UsersTable>), passcode: p ? toPasscode(p) : undefined };
   }
 
