@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "./config.js";
+import { COMPARE_BEGIN } from "./doc_section.js";
 import { cryptoBench } from "./crypto_bench.js";
 import { estBench } from "./est_bench.js";
 import { createCa, UserIds } from "./fixtures.js";
@@ -46,15 +47,16 @@ function machine(dataDir: string): Machine {
 }
 
 /**
- * The sections other benchmarks write into the same file between `<!-- NAME:begin … -->` and
- * `<!-- NAME:end -->` markers (bench/size_bench.ts and others): kept when this report is rewritten.
+ * What follows this report in the file, kept as it is when the report is rewritten: everything
+ * from the first section another program or a person wrote on (bench:compare's, the hand-written
+ * readings of issue 12 with or without markers, bench/size_bench.ts's …). This report is the
+ * file's head; nothing of theirs comes before it.
  */
 function keptSections(file: string): string {
   if (!existsSync(file)) return "";
   const old = readFileSync(file, "utf8");
-  const kept: string[] = [];
-  for (const m of old.matchAll(/<!-- ([\w-]+):begin[^>]*-->[\s\S]*?<!-- \1:end -->/g)) kept.push(m[0]);
-  return kept.length > 0 ? `\n${kept.join("\n\n")}\n` : "";
+  const starts = [old.indexOf(COMPARE_BEGIN), old.search(/<!-- [\w-]+:begin/)].filter((i) => i >= 0);
+  return starts.length > 0 ? `\n${old.slice(Math.min(...starts))}` : "";
 }
 
 async function main(): Promise<number> {
