@@ -44,7 +44,7 @@ import { freePort } from "../test/helpers/ports.js";
 import { ab, measured, readAb, readSTime, runCommand, sTime, wrkEst, type TlsClient, type Window, type WrkTools } from "./compare_measure.js";
 import { buildWrkTools, estWrkWindow, type CaFiles, type EstWindowCheck } from "./est_wrk.js";
 import type { TlsCounters } from "./compare_floor.js";
-import { createCa, freshP256, makeUsers, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
+import { BENCH_ADDRESS_LIMIT, createCa, freshP256, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 import { COMPARE_BEGIN, COMPARE_END, spliceSection } from "./doc_section.js";
 import { percentile, runItems } from "./measure.js";
 import { profileClockUs, summarise, type ProfileEntry, type ProfileSummary } from "./profile.js";
@@ -54,8 +54,6 @@ const FLOOR = fileURLToPath(new URL("./compare_floor.js", import.meta.url));
 const DEFAULT_OUT = fileURLToPath(new URL("../../docs/benchmarks.md", import.meta.url));
 const NGINX = process.env.BENCH_NGINX || "/usr/sbin/nginx";
 const DAY = 86_400_000;
-/** addressLimit.failures in the bench's config (the default, 30, is below the EST window's clients in flight). */
-const ADDRESS_LIMIT = 1000;
 
 function int(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
@@ -617,7 +615,7 @@ enrollment pays a full handshake, and it times each enrollment whole, from the T
 latency starts after the handshake). p50/p99 are those times (the highest p99 of the rounds). "Load generator CPU" is
 wrk's utime + stime. Per target: ${ctx.est.warm} enrollments unmeasured as warm-up, then ${cfg.rounds} round(s) of ${ctx.est.perWindow}, the targets alternating
 (at most ${ctx.est.cap} s a window). An enrollment counts when its answer is a 200 with a certificate; "not 200" counts every other row.
-The bench's shomei.json sets \`addressLimit.failures\` to ${ADDRESS_LIMIT} (default 30): the address limiter counts the attempts in flight
+The bench's shomei.json sets \`addressLimit.failures\` to ${BENCH_ADDRESS_LIMIT} (default 30): the address limiter counts the attempts in flight
 from an address against that limit, so with the default more than 30 enrollments in flight from one address (here all come
 from 127.0.0.1) get 429 TOO_MANY_ATTEMPTS. The work per enrollment is the same.
 
@@ -668,10 +666,7 @@ async function main(): Promise<number> {
     log(`bench:compare: ${availableParallelism()} cores, Node ${process.version}, ${versions.openssl}, nginx ${versions.nginx}; work folder ${work}`);
     await createCa(root);
     const dir = new DataDir(root);
-    // The address limiter counts attempts in flight as reserved (failures + in flight < addressLimit.failures,
-    // 30 by default), so 32 enrollments in flight from 127.0.0.1 would get 429s: the bench raises it.
-    const config = JSON.parse(readFileSync(dir.config, "utf8")) as Record<string, unknown>;
-    writeFileSync(dir.config, JSON.stringify({ ...config, addressLimit: { failures: ADDRESS_LIMIT, windowMinutes: 15 } }, null, 2));
+    raiseAddressLimit(dir);
     const files = {
       cert: dir.tlsCert, key: join(work, "tls.key.pem"), clientCa: join(work, "client-ca.pem"), caFile: join(root, "ca", "root.pem"),
       userCert: join(work, "user.cert.pem"), userKey: join(work, "user.key.pem"), userCertKey: join(work, "user.pem"), page: join(work, "page.html"),

@@ -14,7 +14,7 @@
  * (the servers started with --perf-basic-prof so JavaScript frames have names).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -22,11 +22,9 @@ import { DataDir } from "../src/server/data_dir.js";
 import { openDesk } from "../src/server/services.js";
 import { processTree, type Window } from "./compare_measure.js";
 import { buildWrkTools, estWrkWindow, type CaFiles } from "./est_wrk.js";
-import { createCa, makeUsers, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
+import { createCa, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 
 const int = (name: string, fallback: number): number => Number(process.env[name] || fallback);
-/** addressLimit.failures as bench:compare sets it (the default, 30, is below the enrollments in flight). */
-const ADDRESS_LIMIT = 1000;
 
 interface Server { readonly label: string; readonly pid: number; readonly est: URL; readonly workers: string; readonly child: ChildProcess; readonly db: string }
 
@@ -88,8 +86,7 @@ async function main(): Promise<void> {
     const [rootA = "", rootB = ""] = roots;
     await createCa(rootA);
     const dir = new DataDir(rootA);
-    const config = JSON.parse(readFileSync(dir.config, "utf8")) as Record<string, unknown>;
-    writeFileSync(dir.config, JSON.stringify({ ...config, addressLimit: { failures: ADDRESS_LIMIT, windowMinutes: 15 } }, null, 2));
+    raiseAddressLimit(dir);
     const users = await makeUsers(new UserIds(), warm + rounds * n);
     const desk = await openDesk(rootA);
     try {

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import type { Profiler } from "node:inspector";
 import { openDesk } from "../src/server/services.js";
 import type { BenchConfig } from "./config.js";
-import { makeUsers, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
+import { makeUsers, raiseAddressLimit, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
 import { percentile, runItems, treeCpuSeconds, type RunResult } from "./measure.js";
 import { profileClockUs, summarise, type ProfileSummary } from "./profile.js";
 
@@ -119,6 +119,7 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
   // Users go in before the server starts (the same SQLite file, opened by the server after).
   log(`  setup: ${total} users with a P-256 key and CSR each…`);
   const desk = await openDesk(root);
+  raiseAddressLimit(desk.dir);
   let users: BenchUser[];
   try {
     users = await makeUsers(ids, total);

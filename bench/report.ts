@@ -301,6 +301,8 @@ export function renderReport(r: Report): string {
     "(one shared SecureContext). Server CPU is user + system time of the server process (all threads) from /proc/PID/stat.",
     "The load generator (this process) runs on the same cores, so its CPU competes with the server's; \"≈ /s on a dedicated core\"",
     "is 1,000 / server CPU ms per request, what one server process could do with a core to itself.",
+    "The bench's shomei.json sets `addressLimit.failures` to 1,000 (default 30): the address limiter counts the attempts in flight",
+    "from one address (and, for about 20 ms, those just ended) against it, and 32 clients on 127.0.0.1 would otherwise get some 429s.",
     "",
     table(["test", "clients", "requests", "200 OK", "per second", "p50 ms", "p99 ms", "server CPU ms/req", "server CPU (of one core)",
       "≈ /s on a dedicated core", "load gen CPU ms/req", "other CPU"], estRows),
