@@ -24,12 +24,9 @@ import { langFromAcceptLanguage } from "../i18n/lang.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
 import { HTTPS_HEADERS } from "../http/tls_policy.js";
+import { contentLengthOf, headerLine, httpDate, MAX_HEAD, MAX_HEADER_LINES, nameIs, readHeaderLine } from "../http/wire_head.js";
 import { decodeBase64Strict } from "../pki/pem.js";
 import { basicAuth, certsOnlyText, EST_BODY_LIMIT, passcodeRejected } from "./plugin.js";
-
-/** Requests with a longer head are left to Node (its limit is 16 KiB; an EST client sends a few hundred bytes). */
-const MAX_HEAD = 4096;
-const MAX_HEADER_LINES = 64;
 
 /** What the wire path needs of a request it takes. */
 export interface WireEnroll {
@@ -39,17 +36,6 @@ export interface WireEnroll {
 }
 
 const PKCS10 = Buffer.from("application/pkcs10", "latin1");
-
-/** RFC 9110 tchar: what a header name is made of. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
-
-/** Whether d[start, end) is `name` (lowercase ASCII letters, digits, '-') in any case. */
-function nameIs(d: Buffer, start: number, end: number, name: string): boolean {
-  if (end - start !== name.length) return false;
-  for (let i = 0; i < name.length; i++) if (((d[start + i] ?? 0) | 0x20) !== name.charCodeAt(i)) return false;
-  return true;
-}
 
 /**
  * Reads `d` as exactly one complete HTTP/1.1 request `POST <path>` with `Connection: close`,
@@ -76,29 +62,13 @@ export function readEnrollPost(d: Buffer, line: Buffer, requireHost = true): Wir
   let auths = 0;
   let acceptLanguage: string | undefined;
   let languages = 0;
+  const at = headerLine();
   for (let lines = 0; ; lines++) {
-    if (p + 1 >= limit || lines > MAX_HEADER_LINES) return undefined;
-    if (d[p] === 0x0d) {
-      if (d[p + 1] !== 0x0a) return undefined;
-      p += 2;
-      break;
-    }
-    const nameStart = p;
-    while (p < limit && TCHAR[d[p] ?? 0] === 1) p++;
-    if (p === nameStart || p >= limit || d[p] !== 0x3a) return undefined;
-    const nameEnd = p++;
-    while (p < limit && (d[p] === 0x20 || d[p] === 0x09)) p++;
-    const valueStart = p;
-    for (;;) {
-      if (p >= limit) return undefined;
-      const c = d[p] ?? 0;
-      if (c === 0x0d) break;
-      if ((c < 0x20 && c !== 0x09) || c > 0x7e) return undefined;
-      p++;
-    }
-    if (d[p + 1] !== 0x0a) return undefined;
-    const valueEnd = p;
-    p += 2;
+    if (lines > MAX_HEADER_LINES) return undefined;
+    p = readHeaderLine(d, p, limit, at);
+    if (p < 0) return undefined;
+    if (at.end) break;
+    const { nameStart, nameEnd, valueStart, valueEnd } = at;
     // Whitespace after a value: Node trims it where fastify or this path would not; such requests go to Node.
     if (valueEnd > valueStart && (d[valueEnd - 1] === 0x20 || d[valueEnd - 1] === 0x09)) return undefined;
     switch (nameEnd - nameStart) {
@@ -134,14 +104,8 @@ export function readEnrollPost(d: Buffer, line: Buffer, requireHost = true): Wir
         if (nameIs(d, nameStart, nameEnd, "sec-fetch-mode")) return undefined;
         if (nameIs(d, nameStart, nameEnd, "content-length")) {
           lengths++;
-          if (valueEnd - valueStart < 1 || valueEnd - valueStart > 5) return undefined;
-          let v = 0;
-          for (let i = valueStart; i < valueEnd; i++) {
-            const c = d[i] ?? 0;
-            if (c < 0x30 || c > 0x39) return undefined;
-            v = v * 10 + (c - 0x30);
-          }
-          contentLength = v;
+          contentLength = contentLengthOf(d, valueStart, valueEnd);
+          if (contentLength < 0) return undefined;
         }
         break;
       case 15:
@@ -168,18 +132,6 @@ export function readEnrollPost(d: Buffer, line: Buffer, requireHost = true): Wir
     if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c > 0x7e) return undefined;
   }
   return { authorization: authorization ?? "", acceptLanguage, body: d.subarray(p).toString("latin1") };
-}
-
-let dateCache = "";
-let dateUntil = 0;
-/** The Date header's value, as Node writes it (made again once a second). */
-function httpDate(): string {
-  const now = Date.now();
-  if (now >= dateUntil) {
-    dateCache = new Date(now).toUTCString();
-    dateUntil = now - (now % 1000) + 1000;
-  }
-  return dateCache;
 }
 
 const SECURITY_HEADERS = Object.entries(HTTPS_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join("");

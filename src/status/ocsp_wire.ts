@@ -16,11 +16,9 @@
  */
 import { Server, type IncomingMessage, type RequestListener, type ServerOptions, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { contentLengthOf, headerLine, httpDate, MAX_HEAD, MAX_HEADER_LINES, nameIs, readHeaderLine } from "../http/wire_head.js";
 import { OCSP_BODY_LIMIT } from "./plugin.js";
 
-/** Requests with a longer head are left to Node (its limit is 16 KiB; an OCSP client sends a few hundred bytes). */
-const MAX_HEAD = 4096;
-const MAX_HEADER_LINES = 64;
 /** Node's HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER: the idle timer runs this much longer than advertised. */
 const KEEP_ALIVE_BUFFER_MS = 1000;
 
@@ -32,17 +30,6 @@ export interface WirePost {
 
 const LINE = Buffer.from("POST /ocsp HTTP/1.", "latin1");
 const CT_VALUE = Buffer.from("application/ocsp-request", "latin1");
-
-/** RFC 9110 tchar: what a header name is made of. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
-
-/** Whether d[start, end) is `name` (lowercase) in any case. */
-function nameIs(d: Buffer, start: number, end: number, name: string): boolean {
-  if (end - start !== name.length) return false;
-  for (let i = 0; i < name.length; i++) if (((d[start + i] ?? 0) | 0x20) !== name.charCodeAt(i)) return false;
-  return true;
-}
 
 /** Whether d[start, end) is `value` (lowercase) in any case. */
 const valueIs = nameIs;
@@ -73,29 +60,13 @@ export function readOcspPost(d: Buffer, requireHost = true): WirePost | undefine
   let connection = 0;
   let close = false;
   let keepAlive = false;
+  const at = headerLine();
   for (let lines = 0; ; lines++) {
-    if (p + 1 >= limit || lines > MAX_HEADER_LINES) return undefined;
-    if (d[p] === 0x0d) {
-      if (d[p + 1] !== 0x0a) return undefined;
-      p += 2;
-      break;
-    }
-    const nameStart = p;
-    while (p < limit && TCHAR[d[p] ?? 0] === 1) p++;
-    if (p === nameStart || p >= limit || d[p] !== 0x3a) return undefined;
-    const nameEnd = p++;
-    while (p < limit && (d[p] === 0x20 || d[p] === 0x09)) p++;
-    const valueStart = p;
-    for (;;) {
-      if (p >= limit) return undefined;
-      const c = d[p] ?? 0;
-      if (c === 0x0d) break;
-      if ((c < 0x20 && c !== 0x09) || c > 0x7e) return undefined;
-      p++;
-    }
-    if (d[p + 1] !== 0x0a) return undefined;
-    const valueEnd = p;
-    p += 2;
+    if (lines > MAX_HEADER_LINES) return undefined;
+    p = readHeaderLine(d, p, limit, at);
+    if (p < 0) return undefined;
+    if (at.end) break;
+    const { nameStart, nameEnd, valueStart, valueEnd } = at;
     // Whitespace after a value: Node's parser reads some headers differently with it (a
     // "keep-alive\t" is not keep-alive to it); such values are compared as they are, and fail.
     switch (nameEnd - nameStart) {
@@ -125,14 +96,8 @@ export function readOcspPost(d: Buffer, requireHost = true): WirePost | undefine
       case 14:
         if (nameIs(d, nameStart, nameEnd, "content-length")) {
           lengths++;
-          if (valueEnd - valueStart < 1 || valueEnd - valueStart > 5) return undefined;
-          let v = 0;
-          for (let i = valueStart; i < valueEnd; i++) {
-            const c = d[i] ?? 0;
-            if (c < 0x30 || c > 0x39) return undefined;
-            v = v * 10 + (c - 0x30);
-          }
-          contentLength = v;
+          contentLength = contentLengthOf(d, valueStart, valueEnd);
+          if (contentLength < 0) return undefined;
         }
         break;
       case 16:
@@ -148,18 +113,6 @@ export function readOcspPost(d: Buffer, requireHost = true): WirePost | undefine
   if (contentType !== 1 || lengths !== 1 || connection > 1 || hosts > 1 || (http11 && requireHost && hosts === 0)) return undefined;
   if (contentLength < 1 || contentLength > OCSP_BODY_LIMIT || d.length - p !== contentLength) return undefined;
   return { body: d.subarray(p), keepAlive: http11 ? !close : keepAlive && !close };
-}
-
-let dateCache = "";
-let dateUntil = 0;
-/** The Date header's value, as Node writes it (made again once a second). */
-function httpDate(): string {
-  const now = Date.now();
-  if (now >= dateUntil) {
-    dateCache = new Date(now).toUTCString();
-    dateUntil = now - (now % 1000) + 1000;
-  }
-  return dateCache;
 }
 
 /**
