@@ -159,3 +159,26 @@ async function revocationAndRenewal(url?: string): Promise<void> {
   const expired = certs[3] ?? assert.fail();
   assert.equal(await s.getOcspResponse(expired.serial), undefined);
 }
+
+test("new certificates are looked for 10 s before the last run at every run, and 120 s before once a minute (a late commit from another instance's clock)", async () => {
+  const { ca, s, clock, presigner } = await setup(1, 0);
+  const t0 = clock.now.getTime();
+  const at = async (seconds: number): Promise<void> => {
+    clock.now = new Date(t0 + seconds * 1000);
+    await presigner.run();
+  };
+  await at(0); // the first run signs everything and looks back 120 s next time
+  await at(5); // looks back 120 s; next time 10 s
+  // Recorded now by another instance whose clock is 30 s behind.
+  const der = await issueClientCert(ca, { publicKey: (await generateKeyPair()).publicKey, commonName: "late", notBefore: new Date(t0 - DAY), notAfter: new Date(t0 + 30 * DAY) });
+  const c = readCertificate(der);
+  await s.insertCertificate({
+    serial: c.serialHex, userId: null, kind: "client", subject: "CN=late", notBefore: c.notBefore, notAfter: c.notAfter,
+    fingerprint: c.fingerprint, der, status: "valid", csrHash: null, createdAt: new Date(t0 - 30_000),
+  }, []);
+  await at(10);
+  assert.equal(await s.getOcspResponse(c.serialHex), undefined, "a run in between reads only the last seconds again");
+  await at(61); // a minute after the last full look-back: the next run looks back 120 s
+  await at(62);
+  assert.equal((await s.getOcspResponse(c.serialHex))?.certStatus, "valid", "signed by the run that looks back two minutes");
+});
