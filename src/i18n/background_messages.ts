@@ -20,8 +20,8 @@ interface BackgroundMessage {
 
 const DB_JA = "繰り返し出る場合は、データベースへの接続とディスクの空きを確認してください。";
 const DB_EN = "If it repeats, check the database connection and free disk space.";
-const NOTHING_JA = "対処は不要です。";
-const NOTHING_EN = "Nothing to do.";
+const NOTHING_JA = "不要です。";
+const NOTHING_EN = "Nothing.";
 
 export const BACKGROUND = {
   CRL_REFRESH_FAILED: {
@@ -35,8 +35,8 @@ export const BACKGROUND = {
     level: "error",
     ja: "停止時に CRL 署名の担当（リース）を返せませんでした。",
     en: "The CRL signing lease could not be released at stop.",
-    remedyJa: "対処は不要です。リースの期限が切れると、同じデータベースを使う別のプロセスが署名を引き継ぎます。",
-    remedyEn: "Nothing to do: when the lease expires, another process on the same database takes over the signing.",
+    remedyJa: "不要です。リースの期限が切れると、同じデータベースを使う別のプロセスが署名を引き継ぎます。",
+    remedyEn: "Nothing; when the lease expires, another process on the same database takes over the signing.",
   },
   CRL_HANDOVER_FAILED: {
     level: "error",
