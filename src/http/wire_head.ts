@@ -20,6 +20,20 @@ export function nameIs(d: Buffer, start: number, end: number, name: string): boo
   return true;
 }
 
+/**
+ * Whether the header named d[start, end) changes how Node frames or hands over the request
+ * (Expect, Upgrade, Proxy-Connection, Transfer-Encoding): a wire path leaves such a request to Node.
+ */
+export function changesFraming(d: Buffer, start: number, end: number): boolean {
+  switch (end - start) {
+    case 6: return nameIs(d, start, end, "expect");
+    case 7: return nameIs(d, start, end, "upgrade");
+    case 16: return nameIs(d, start, end, "proxy-connection");
+    case 17: return nameIs(d, start, end, "transfer-encoding");
+    default: return false;
+  }
+}
+
 /** One header line's name and value (positions in the buffer), or the empty line that ends the head. */
 export interface HeaderLine {
   end: boolean;
