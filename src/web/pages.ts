@@ -92,9 +92,31 @@ ${field("password", P.password[L], html`<input id="password" name="password" typ
 </form>`);
 }
 
-/** Stand-ins for the values a login page without error or notice varies by (escaping leaves them alone). */
-const LOGIN_MARKS = { user: "\uE000user\uE000", serial: "\uE000serial\uE000", csrf: "\uE000csrf\uE000" } as const;
-const LOGIN_MARK_RE = /\uE000(user|serial|csrf)\uE000/;
+/**
+ * A page rendered once with stand-ins for the values it varies by (U+E000 name U+E000, which
+ * escaping leaves alone), kept as text, name, text, name, … text (split keeps the captured names
+ * at odd places); each page is then that text with its values spliced in. `fill` answers
+ * undefined when the stand-ins were not each found exactly once (a configured text holding one):
+ * the caller then renders the page in full.
+ */
+class Stencil<F extends string> {
+  private readonly parts: readonly string[] | undefined;
+
+  constructor(render: (mark: (f: F) => string) => string, expected: readonly F[]) {
+    const parts = render((f) => `\uE000${f}\uE000`).split(/\uE000([A-Za-z]+)\uE000/);
+    const names = parts.filter((_, i) => i % 2 === 1);
+    const known = new Set<string>(expected);
+    this.parts = names.length === expected.length && new Set(names).size === names.length && names.every((n) => known.has(n)) ? parts : undefined;
+  }
+
+  /** The page with each stand-in replaced by `value(name)`, escaped as its place needs; undefined as above. */
+  fill(value: (f: F) => string): string | undefined {
+    if (!this.parts) return undefined;
+    let out = this.parts[0] ?? "";
+    for (let i = 1; i < this.parts.length; i += 2) out += value(this.parts[i] as F) + (this.parts[i + 1] ?? "");
+    return out;
+  }
+}
 
 /**
  * The login page (no error, no notice) of one language and path, rendered once with stand-ins
@@ -102,24 +124,15 @@ const LOGIN_MARK_RE = /\uE000(user|serial|csrf)\uE000/;
  * with those three escaped and spliced in: the same text loginPage gives.
  */
 export class LoginPageTemplate {
-  /**
-   * Text, name, text, name, … text (split keeps the captured names at odd places); undefined
-   * when the stand-ins are not each found once (a configured text holding one): then every
-   * page is rendered in full.
-   */
-  private readonly parts: readonly string[] | undefined;
+  private readonly stencil: Stencil<"user" | "serial" | "csrf">;
 
   constructor(private readonly c: PageContext) {
-    const parts = loginPage({ ...c, csrf: LOGIN_MARKS.csrf }, LOGIN_MARKS.user, LOGIN_MARKS.serial).split(LOGIN_MARK_RE);
-    this.parts = parts.length === 7 && parts[1] === "user" && parts[3] === "serial" && parts[5] === "csrf" ? parts : undefined;
+    this.stencil = new Stencil((m) => loginPage({ ...c, csrf: m("csrf") }, m("user"), m("serial")), ["user", "serial", "csrf"]);
   }
 
   render(certUser: string, serial: string, csrf: string): string {
-    if (!this.parts) return loginPage({ ...this.c, csrf }, certUser, serial);
-    const values = { user: escapeHtml(certUser), serial: escapeHtml(serial), csrf: escapeHtml(csrf) };
-    let out = this.parts[0] ?? "";
-    for (let i = 1; i < this.parts.length; i += 2) out += values[this.parts[i] as keyof typeof values] + (this.parts[i + 1] ?? "");
-    return out;
+    const values = { user: certUser, serial, csrf };
+    return this.stencil.fill((f) => escapeHtml(values[f])) ?? loginPage({ ...this.c, csrf }, certUser, serial);
   }
 }
 
@@ -219,7 +232,6 @@ ${v.certs}`);
 
 const ME_FIELDS = ["csrf", "userId", "name", "organization", "passwordSet", "daysAgo", "expiresOn", "certs"] as const;
 type MeField = (typeof ME_FIELDS)[number];
-const ME_MARK_RE = new RegExp(`\uE000(${ME_FIELDS.join("|")})\uE000`);
 
 /**
  * The user page of one language, path, user role and set of choices (expiring notice, renewal
@@ -228,33 +240,20 @@ const ME_MARK_RE = new RegExp(`\uE000(${ME_FIELDS.join("|")})\uE000`);
  * only the role is read (the menu); nothing of the first user is kept.
  */
 export class MePageTemplate {
-  /** Text, name, text, name, … text; undefined when a stand-in is not found exactly once (then every page is rendered in full). */
-  private readonly parts: readonly string[] | undefined;
-
   private readonly choices: Pick<MePage, "expiringSoon" | "renewOpen">;
+  private readonly stencil: Stencil<MeField>;
 
   constructor(c: PageContext, choices: Pick<MePage, "expiringSoon" | "renewOpen">) {
     this.choices = { expiringSoon: choices.expiringSoon, ...(choices.renewOpen !== undefined ? { renewOpen: choices.renewOpen } : {}) };
-    const mark = (f: MeField): string => `${f}`;
-    const marked: MeValues = {
-      csrf: mark("csrf"), userId: mark("userId"), name: mark("name"), organization: mark("organization"), passwordSet: mark("passwordSet"),
-      daysAgo: mark("daysAgo"), expiresOn: mark("expiresOn"), certs: raw(mark("certs")),
-    };
-    const parts = mePageWith(c, this.choices, marked).split(ME_MARK_RE);
-    const names = parts.filter((_, i) => i % 2 === 1);
-    const expected = ME_FIELDS.filter((f) => f !== "expiresOn" || choices.expiringSoon);
-    this.parts = names.length === expected.length && new Set(names).size === names.length && names.every((n) => (expected as readonly string[]).includes(n)) ? parts : undefined;
+    this.stencil = new Stencil<MeField>((m) => mePageWith(c, this.choices, {
+      csrf: m("csrf"), userId: m("userId"), name: m("name"), organization: m("organization"), passwordSet: m("passwordSet"),
+      daysAgo: m("daysAgo"), expiresOn: m("expiresOn"), certs: raw(m("certs")),
+    }), ME_FIELDS.filter((f) => f !== "expiresOn" || choices.expiringSoon));
   }
 
   /** The page for `c` (of this template's language, path and role) with values `v`. */
   render(c: PageContext, v: MeValues): string {
-    if (!this.parts) return mePageWith(c, this.choices, v);
-    let out = this.parts[0] ?? "";
-    for (let i = 1; i < this.parts.length; i += 2) {
-      const name = this.parts[i] as MeField;
-      out += (name === "certs" ? v.certs.value : escapeHtml(v[name])) + (this.parts[i + 1] ?? "");
-    }
-    return out;
+    return this.stencil.fill((f) => (f === "certs" ? v.certs.value : escapeHtml(v[f]))) ?? mePageWith(c, this.choices, v);
   }
 }
 
