@@ -42,11 +42,11 @@ export interface AddressFailureStore {
    */
   reserveAddressAttempt(address: string, max: number, now: Date, windowMs: number, released?: AddressReleases): Promise<{ granted: boolean; windowStart: Date }>;
   /**
-   * Settles a reservation: a failure is counted in the window, anything else only ends the
-   * reservation. With `released`, settles `released.count` reservations of its window (this
-   * one among them), and only while that window is the address's.
+   * Settles `settled.count` reservations of the window that began at `settled.windowStart`, and
+   * only while that window is the address's: `failed` counts one of them as a failure, the rest
+   * only end their reservations.
    */
-  settleAddressAttempt(address: string, failed: boolean, released?: AddressReleases): Promise<void>;
+  settleAddressAttempt(address: string, failed: boolean, settled: AddressReleases): Promise<void>;
 }
 
 /** A reserved attempt: settle it exactly once, as a failure or not. */

@@ -367,10 +367,6 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
         }).where(sql<boolean>`${ended} or address_failures.failures + ${left} < ${max}`))
         .returning(["window_start", "failures", "pending"]);
     }),
-    settleAddress: prepared((failed: number, address: string) => this.db.updateTable("address_failures").set({
-      failures: sql`failures + ${failed}`,
-      pending: sql`(case when pending > 0 then pending - 1 else 0 end)`,
-    }).where("address", "=", address)),
     // Settles `settled` attempts reserved in the window that began at `windowStart`, `failed` of them failures.
     settleAddressIn: prepared((failed: number, settled: number, address: string, windowStart: string) => this.db.updateTable("address_failures").set({
       failures: sql`failures + ${failed}`,
@@ -1134,10 +1130,9 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     });
   }
 
-  async settleAddressAttempt(address: string, failed: boolean, released?: AddressReleases): Promise<void> {
+  async settleAddressAttempt(address: string, failed: boolean, settled: AddressReleases): Promise<void> {
     await this.grouped(async (t) => {
-      if (released) await this.q.settleAddressIn.execute(t, failed ? 1 : 0, released.count, address, iso(released.windowStart));
-      else await this.q.settleAddress.execute(t, failed ? 1 : 0, address);
+      await this.q.settleAddressIn.execute(t, failed ? 1 : 0, settled.count, address, iso(settled.windowStart));
     });
   }
 

@@ -344,7 +344,7 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       if (!s && !(await needs(t, "postgres"))) return;
       const outcomes = await Promise.all(Array.from({ length: 100 }, async () => {
         const r = await store().reserveAddressAttempt("192.0.2.77", 30, T0, 15 * MIN);
-        if (r.granted) await store().settleAddressAttempt("192.0.2.77", true);
+        if (r.granted) await store().settleAddressAttempt("192.0.2.77", true, { windowStart: r.windowStart, count: 1 });
         return r.granted;
       }));
       assert.equal(outcomes.filter(Boolean).length, 30);

@@ -62,7 +62,7 @@ function scenario(s: KyselyStore, ids: readonly string[], failAt: ReadonlySet<nu
     }));
     // The address limit's grouped writes between them (as EST interleaves them).
     if (i % 3 === 0) ops.push(() => s.reserveAddressAttempt(`192.0.2.${i % 2}`, 1000, T0, 60_000));
-    if (i % 3 === 1) ops.push(() => s.settleAddressAttempt(`192.0.2.${i % 2}`, i % 2 === 0));
+    if (i % 3 === 1) ops.push(() => s.settleAddressAttempt(`192.0.2.${i % 2}`, i % 2 === 0, { windowStart: T0, count: 1 }));
   });
   // A retry of the first redemption with the same CSR in the same batch: a replay (or, in the batch, issued first).
   ops.push(() => s.redeemPasscode({
