@@ -130,7 +130,7 @@ export class MailQueue implements MailQueuePort {
       if (!m.body) throw new ShomeiError("MAIL_BODY_UNREADABLE", { reason: "no body" });
       const raw = this.d.sealer.open(m.body, sealContext(m.kind, m.recipient));
       const from = bareAddress(/^From: (.*)$/m.exec(raw.toString("utf8"))?.[1] ?? "");
-      const where = await this.d.transport.send({ from, to: bareAddress(m.recipient), raw, date: m.createdAt });
+      const where = await this.d.transport.send({ from, to: bareAddress(m.recipient), raw, date: m.createdAt, seq: m.seq });
       await this.d.store.markMailSent(m.seq, this.d.clock(), [event("mail.send", "success", {})]);
       this.pause = undefined;
       return { seq: m.seq, kind: m.kind, status: "sent", delivered: where };

@@ -141,6 +141,8 @@ export interface OutgoingMail {
   readonly to: string;
   readonly raw: Buffer;
   readonly date: Date;
+  /** The mail's place in the queue (its sequence number): mails made in the same millisecond keep their order. */
+  readonly seq: number;
 }
 
 /**

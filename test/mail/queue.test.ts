@@ -20,7 +20,8 @@ import type { KyselyStore } from "../../src/store/kysely_store.js";
 import { tempDir } from "../helpers/ca.js";
 import { SMTP_PASSWORD, SMTP_USER, startSmtpServer, type SmtpServer } from "../helpers/smtp_server.js";
 import { needs, PG_URL } from "../helpers/tools.js";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { readEml } from "../../src/mail/read_eml.js";
 import { fileURLToPath } from "node:url";
 import { run } from "../helpers/run.js";
 import { formatTime } from "../../src/i18n/format.js";
@@ -197,6 +198,20 @@ describe("mail queue", { timeout: 120_000 }, () => {
     } finally {
       await server.cleanup();
     }
+  });
+
+  test("the outbox's file names sort in the order the mails were queued, also within one millisecond and when delivered out of order", async () => {
+    const store = await open(sqliteUrl());
+    const box = tempDir();
+    const q = queue(store, new OutboxTransport(box), () => T0);
+    // Twelve mails made at the same instant (a registration and a reissued passcode can be): a
+    // name by time and random suffix alone would sort them at random.
+    const seqs = await store.enqueueMails(Array.from({ length: 12 }, (_, i) => q.prepare("passcode", null, { to: `u${i}@example.jp`, from: FROM, subject: `mail ${i}`, text: "本文", date: T0 })), []);
+    const out = await q.deliverNow([...seqs].reverse(), "operator:test");
+    assert.deepEqual(out.map((o) => o.status), Array(12).fill("sent"));
+    const names = readdirSync(box).filter((n) => n.endsWith(".eml")).sort();
+    const subjects = names.map((n) => readEml(readFileSync(join(box, n), "utf8")).subject);
+    assert.deepEqual(subjects, Array.from({ length: 12 }, (_, i) => `mail ${i}`), names.join("\n"));
   });
 
   for (const db of ["SQLite", "PostgreSQL"] as const) {
