@@ -15,7 +15,9 @@
  * EST enrollments are sent by wrk (bench/est_wrk.lua: one pre-made row, a registered user with
  * its one-time passcode and a CSR, per request; Connection: close) with bench/wrk_fresh_tls.c
  * preloaded so every connection is a full TLS handshake and each enrollment is timed whole; a
- * check against a handshake-counting Node server proves it before the windows. A smaller window
+ * check against a handshake-counting Node server proves it before the windows. Their floor is
+ * bare Node with the EST listener's TLS options answering a fixed certs-only answer, in one and
+ * two processes, driven by the same wrk with the same rows. A smaller window
  * with the Node load generator this file had before is kept as a cross-check.
  *
  * Writes its section of docs/benchmarks.md (between the bench:compare markers; the rest of the
@@ -42,7 +44,7 @@ import { openDesk } from "../src/server/services.js";
 import { SESSION_COOKIE } from "../src/web/portal.js";
 import { freePort } from "../test/helpers/ports.js";
 import { ab, measured, readAb, readSTime, runCommand, sTime, wrkEst, type TlsClient, type Window, type WrkTools } from "./compare_measure.js";
-import { buildWrkTools, estWrkWindow, type CaFiles, type EstWindowCheck } from "./est_wrk.js";
+import { buildWrkTools, estWrkWindow, wrkWindow, type CaFiles, type EstWindowCheck } from "./est_wrk.js";
 import type { TlsCounters } from "./compare_floor.js";
 import { BENCH_ADDRESS_LIMIT, createCa, freshP256, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 import { COMPARE_BEGIN, COMPARE_END, spliceSection } from "./doc_section.js";
@@ -220,20 +222,24 @@ http {
   return { key: "nginx", label: `nginx ${workers} workers, static page`, kind: "nginx", pid: child.pid, processes: () => `master + ${workers} workers`, portalPort: port, stop: stopper(child, "SIGQUIT") };
 }
 
-async function startFloor(dir: string, o: { key: string; cert: string; ca: readonly string[]; page: string; countHandshakes?: boolean; workers?: number }): Promise<Target> {
+async function startFloor(dir: string, o: { key: string; cert: string; ca: readonly string[]; page: string; countHandshakes?: boolean; workers?: number; est?: boolean }): Promise<Target> {
   const workers = o.workers ?? 1;
-  const file = join(dir, o.countHandshakes ? "probe.json" : `floor-${workers}.json`);
+  const file = join(dir, o.countHandshakes ? "probe.json" : `floor-${o.est ? "est-" : ""}${workers}.json`);
   writeFileSync(file, JSON.stringify({ ...o, host: "127.0.0.1" }));
   const child = spawn(process.execPath, [FLOOR, file], { stdio: ["ignore", "pipe", "pipe"] });
   let tail = "";
   child.stderr?.on("data", (d: Buffer) => { tail = (tail + d.toString("utf8")).slice(-4000); });
   const m = await waitForLine(child, /^listening (\d+)$/, "bare Node https", () => tail);
   if (!m || child.pid === undefined) throw new Error("bare Node https did not start");
-  const label = o.countHandshakes ? "bare Node https counting handshakes (check)"
-    : workers > 1 ? `bare Node https, requestCert, fixed page, ${workers} processes` : "bare Node https, requestCert, fixed page";
-  const key = o.countHandshakes ? "probe" : workers > 1 ? `node-${workers}` : "node";
+  const what = o.est ? "bare Node https, fixed EST answer" : "bare Node https, requestCert, fixed page";
+  const label = o.countHandshakes ? "bare Node https counting handshakes (check)" : workers > 1 ? `${what}, ${workers} processes` : what;
+  const key = o.countHandshakes ? "probe" : `${o.est ? "est-" : ""}node${workers > 1 ? `-${workers}` : ""}`;
   const processes = workers > 1 ? `primary + ${workers} (cluster, SCHED_NONE)` : "1 process";
-  return { key, label, kind: "node", pid: child.pid, processes: () => processes, portalPort: Number(m[1]), stop: stopper(child) };
+  const port = Number(m[1]);
+  return {
+    key, label, kind: "node", pid: child.pid, processes: () => processes, portalPort: port, stop: stopper(child),
+    ...(o.est ? { estBase: new URL(`https://127.0.0.1:${port}/.well-known/est/`) } : {}),
+  };
 }
 
 interface WorkerProfile {
@@ -475,14 +481,17 @@ interface Context {
   readonly seconds: number;
 }
 
-function opTable(rows: readonly Row[], withAnchors: boolean): string {
+/** A table of one operation; "nginx" adds the ratios to nginx, "floor" only the difference to the bare Node floor. */
+function opTable(rows: readonly Row[], anchors: "nginx" | "floor" | "none"): string {
   const nginx = rows.find((r) => r.target.kind === "nginx");
   const head = ["target", "server processes", "ops", "box /s (each round)", "server CPU ms/op", "of it: supervisor / master / the one process", "p50 ms", "p99 ms", "load generator CPU ms/op", "not 200"];
-  if (withAnchors) head.push("/s ÷ nginx", "CPU ÷ nginx", "CPU − bare Node ms (same process count)");
+  if (anchors === "nginx") head.push("/s ÷ nginx", "CPU ÷ nginx");
+  if (anchors !== "none") head.push("CPU − bare Node ms (same process count)");
   return table(head, rows.map((r) => {
     const cells = [r.target.label, r.target.processes(), int0(r.ops), `${int0(r.perSecond)} (${r.rates.map(int0).join(", ")})`, ms(r.cpuMs, 3), ms(r.rootCpuMs, 3), ms(r.p50, 1), ms(r.p99, 1), ms(r.clientCpuMs, 3), String(r.failures)];
     const node = floorFor(rows, r.target.key);
-    if (withAnchors) cells.push(nginx ? ratio(r.perSecond / nginx.perSecond) : "–", nginx ? ratio(r.cpuMs / nginx.cpuMs) : "–", node ? ms(r.cpuMs - node.cpuMs, 3) : "–");
+    if (anchors === "nginx") cells.push(nginx ? ratio(r.perSecond / nginx.perSecond) : "–", nginx ? ratio(r.cpuMs / nginx.cpuMs) : "–");
+    if (anchors !== "none") cells.push(node ? ms(r.cpuMs - node.cpuMs, 3) : "–");
     return cells;
   }));
 }
@@ -493,9 +502,11 @@ function opTable(rows: readonly Row[], withAnchors: boolean): string {
  * pay for sharing the cores, the floor as much as Shomei); the one process when the other is absent.
  */
 function floorFor(rows: readonly Row[], key: string): Row | undefined {
-  const one = rows.find((r) => r.target.key === "node");
-  if (key === "shomei-1" || key === "node") return one;
-  return rows.find((r) => r.target.key === "node-2") ?? one;
+  // The EST window has floors of its own (no client certificate, the answer's size), keyed "est-node…".
+  const prefix = rows.some((r) => r.target.key.startsWith("est-node")) ? "est-node" : "node";
+  const one = rows.find((r) => r.target.key === prefix);
+  if (key === "shomei-1" || key === prefix) return one;
+  return rows.find((r) => r.target.key === `${prefix}-2`) ?? one;
 }
 
 function verdicts(rows: Record<OpKey, Row[]>): string {
@@ -508,6 +519,8 @@ function verdicts(rows: Record<OpKey, Row[]>): string {
   const hs = def("handshake");
   const ka = def("keepalive");
   const est = def("est");
+  const estFloor1 = floorFor(rows.est, "shomei-1");
+  const estFloor2 = floorFor(rows.est, "shomei-default");
   const met = (ok: boolean | undefined): string => (ok === undefined ? "not measured" : ok ? "**met**" : "**not met**");
   const own = hs && node2 ? hs.cpuMs - node2.cpuMs : NaN;
   const ownOne = one("handshake") && node ? (one("handshake")?.cpuMs ?? NaN) - node.cpuMs : NaN;
@@ -519,7 +532,10 @@ function verdicts(rows: Record<OpKey, Row[]>): string {
       `default workers against the 1-process floor: ${ms(ownMixed, 3)} ms`, met(Number.isFinite(own) && Number.isFinite(ownOne) ? own <= 0.3 && ownOne <= 0.3 : undefined)],
     ["Portal: ≤ 0.15 ms server CPU per request on an open connection (logged-in page)", `${ms(ka?.cpuMs, 3)} ms (1 worker: ${ms(one("keepalive")?.cpuMs, 3)} ms)`, met(ka ? ka.cpuMs <= 0.15 : undefined)],
     ["Portal: default workers ≥ 0.6 × nginx (2 workers) box throughput, handshake + page", `${ratio((hs?.perSecond ?? NaN) / (nginx?.perSecond ?? NaN))} × (${int0(hs?.perSecond ?? NaN)}/s against ${int0(nginx?.perSecond ?? NaN)}/s)`, met(hs && nginx ? hs.perSecond >= 0.6 * nginx.perSecond : undefined)],
-    ["EST: ≤ 1.2 ms server CPU per enrollment, new TLS connection each", `${ms(est?.cpuMs, 3)} ms (1 worker: ${ms(one("est")?.cpuMs, 3)} ms)`, met(est ? est.cpuMs <= 1.2 : undefined)],
+    ["EST: ≤ 1.2 ms server CPU per enrollment, new TLS connection each",
+      `${ms(est?.cpuMs, 3)} ms (1 worker: ${ms(one("est")?.cpuMs, 3)} ms); bare Node's TLS + HTTP + teardown with a fixed answer costs ${ms(estFloor2?.cpuMs, 3)} ms in 2 processes, ` +
+      `${ms(estFloor1?.cpuMs, 3)} ms in 1, so Shomei's own work per enrollment is ${ms((est?.cpuMs ?? NaN) - (estFloor2?.cpuMs ?? NaN), 3)} ms (1 worker: ${ms((one("est")?.cpuMs ?? NaN) - (estFloor1?.cpuMs ?? NaN), 3)} ms)`,
+      met(est ? est.cpuMs <= 1.2 : undefined)],
     ["EST: default workers ≥ 700 enrollments/s at c=32, load generator included; p99 reported", `${int0(est?.perSecond ?? NaN)}/s with wrk (its own CPU ${ms(est?.clientCpuMs, 3)} ms per enrollment), p50 ${ms(est?.p50, 1)} ms, p99 ${ms(est?.p99, 1)} ms (1 worker: ${int0(one("est")?.perSecond ?? NaN)}/s)`, met(est ? est.perSecond >= 700 : undefined)],
   ];
   return table(["goal (issue 12)", "this run", ""], lines);
@@ -588,20 +604,20 @@ ${cfg.clients} × \`openssl s_time -new -cert -key -www /\` in parallel. p50/p99
 ${opTable(rows.handshake.map((r) => {
     const l = rows.handshakeLatency.find((x) => x.target === r.target);
     return { ...r, ...(l?.p50 !== undefined ? { p50: l.p50, p99: l.p99 } : {}) };
-  }), true)}
+  }), "nginx")}
 
 Bytes read per connection (a check that every target sent the page): ${note}.
 
 The same operation measured with \`ab\` (the latency window): server CPU per handshake + page, for comparison.
 
-${opTable(rows.handshakeLatency, true)}
+${opTable(rows.handshakeLatency, "nginx")}
 
 ### A request on an open connection: a logged-in page
 
 \`ab -k\` (HTTP/1.0 keep-alive; ${cfg.abProcesses} processes, ${cfg.clients} connections in all, each presenting the client certificate),
 \`GET /me\` with the session cookie of one login made at start (Shomei: the user's own page; nginx and Node: the fixed page).
 
-${opTable(rows.keepalive, true)}
+${opTable(rows.keepalive, "nginx")}
 
 ### EST enrollment, new TLS connection each, ${cfg.estClients} in flight (\`wrk\`)
 
@@ -618,8 +634,12 @@ wrk's utime + stime. Per target: ${ctx.est.warm} enrollments unmeasured as warm-
 The bench's shomei.json sets \`addressLimit.failures\` to ${BENCH_ADDRESS_LIMIT} (default 30): the address limiter counts the attempts in flight
 from an address against that limit, so with the default more than 30 enrollments in flight from one address (here all come
 from 127.0.0.1) get 429 TOO_MANY_ATTEMPTS. The work per enrollment is the same.
+The floor of this window is bare Node again (bench/compare_floor.ts with \`est\`), in one process and in two as above, with the EST
+listener's TLS options (no client certificate asked for): it reads each request's body to its end and answers with a fixed
+certs-only answer of this run (the portal user's enrollment), so it pays the TLS handshake, HTTP and the teardown of every
+enrollment but not the enrollment; it gets the same rows from the same wrk. Every row must get that answer or the run fails.
 
-${opTable(rows.est, false)}
+${opTable(rows.est, "floor")}
 
 ${estChecksText(ctx.est)}
 
@@ -628,7 +648,7 @@ enrollment, server certificate verified; ${cfg.estNodeN} enrollments per target,
 cross-check of the server's CPU per enrollment: its own CPU is in the "load generator" column, and on 2 cores it
 takes that much from the server.
 
-${opTable(rows.estNode, false)}
+${opTable(rows.estNode, "none")}
 ` : ""}
 ### Goals of issue 12 measured here
 
@@ -792,6 +812,25 @@ async function main(): Promise<number> {
     log(`  a Node TLS client that kept the ticket: the counting server ${probeTickets}, Shomei's EST listener (--workers 1) ${shomeiTickets}`);
     const ca: CaFiles = { root: files.caFile, issuing: dir.issuingCert };
     const shomeis = targets.filter((t) => t.kind === "shomei");
+    // The EST window's floors: bare Node with the EST listener's TLS options, answering with this run's
+    // certs-only answer (the portal user's), in one process and in two (as serve's default workers).
+    const estAnswer = join(work, "est-answer.b64");
+    writeFileSync(estAnswer, issued.body);
+    const estFloors: Target[] = [];
+    for (const workers of [1, 2]) estFloors.push(await startFloor(work, { key: tlsKeyPem, cert: readFileSync(files.cert, "utf8"), ca: clientCas, page: estAnswer, est: true, workers }));
+    targets.push(...estFloors);
+    const floorRun = async (t: Target, users: readonly BenchUser[], tag: string): Promise<Window> => {
+      const r = await wrkWindow(t.pid, t.estBase ?? new URL("https://invalid/"), users, cfg.estClients, estCap, tools, work, tag);
+      let answered = "";
+      try {
+        answered = readFileSync(r.sample, "utf8");
+      } catch {
+        answered = "";
+      }
+      // Every row answered with the fixed answer, or the window counts as failed (the run then fails).
+      const wrong = answered === issued.body ? 0 : 1;
+      return { ...r.window, failures: r.window.failures + r.run.socketErrors + wrong };
+    };
     const estChecks: EstCheck[] = [];
     const perWindow = Math.floor(cfg.estN / cfg.rounds);
     const estCap = Math.max(60, cfg.seconds * 12);
@@ -801,6 +840,7 @@ async function main(): Promise<number> {
     for (const [i, t] of shomeis.entries()) {
       if (estWarm > 0) await estWrkRun(t, usersOf(i).slice(0, estWarm), cfg.estClients, estCap, tools, work, `${t.key}-warm`, ca, dbFile);
     }
+    for (const t of estFloors) if (estWarm > 0) await floorRun(t, usersOf(0).slice(0, estWarm), `${t.key}-warm`);
     for (let round = 0; round < cfg.rounds; round++) {
       for (const [i, t] of shomeis.entries()) {
         const from = estWarm + round * perWindow;
@@ -808,6 +848,10 @@ async function main(): Promise<number> {
         record("est", t, r.window);
         estChecks.push(r.check);
         log(`    p50 ${ms(r.window.p50, 1)} ms, p99 ${ms(r.window.p99, 1)} ms; ${r.check.issued} certificates on record for ${r.check.ok} answers; sample: ${r.check.verify}; ${r.check.idle} idle re-opens; statuses ${r.check.statuses}${r.check.firstBad ? `; first other answer: ${r.check.firstBad}` : ""}`);
+      }
+      for (const t of estFloors) {
+        const from = estWarm + round * perWindow;
+        record("est", t, await floorRun(t, usersOf(0).slice(from, from + perWindow), `${t.key}-${round}`));
       }
       // The Node load generator's cross-check in the same round, so both clients meet the same machine.
       for (const [i, t] of perNodeWindow > 0 ? shomeis.entries() : []) {

@@ -13,11 +13,16 @@
  * `SCHED_NONE`, as `shomei-ca serve` runs its workers: the floor for Shomei's default workers, whose
  * CPU per handshake on this 2-core machine includes the cost of two busy processes sharing the cores.
  *
- * Arguments: a JSON file { key, cert, ca: [PEM…], page (file), host, countHandshakes?, workers? }. Prints `listening PORT`.
+ * With `est` it is the floor of the EST window instead: the EST listener's TLS options (no client
+ * certificate asked for), every request's body read to its end, then `page` (a real certs-only
+ * answer of this run) sent as simpleenroll's answer is: the TLS handshake, HTTP and the
+ * connection's teardown that every enrollment pays, without the enrollment.
+ *
+ * Arguments: a JSON file { key, cert, ca: [PEM…], page (file), host, countHandshakes?, workers?, est? }. Prints `listening PORT`.
  */
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:https";
+import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { TLS_POLICY } from "../src/http/tls_policy.js";
 
@@ -29,6 +34,7 @@ interface FloorOptions {
   readonly host: string;
   readonly countHandshakes?: boolean;
   readonly workers?: number;
+  readonly est?: boolean;
 }
 
 /** What `GET /.tls-counters` answers. */
@@ -60,6 +66,17 @@ if (workers > 1 && cluster.isPrimary) {
 function serveFloor(): void {
   const page = readFileSync(o.page);
   const counters = { handshakes: 0, resumed: 0, requests: 0, protocols: {} as Record<string, number> };
+  if (o.est) {
+    const estServer = createServer({ key: o.key, cert: o.cert, ...TLS_POLICY }, (req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-transfer-encoding": "base64", "content-type": "application/pkcs7-mime; smime-type=certs-only", "content-length": page.length });
+        res.end(page);
+      });
+    });
+    listen(estServer);
+    return;
+  }
   const server = createServer({ key: o.key, cert: o.cert, ...TLS_POLICY, requestCert: true, rejectUnauthorized: false, ca: [...o.ca] }, o.countHandshakes
     ? (req, res) => {
       if (req.url === "/.tls-counters") {
@@ -87,6 +104,10 @@ function serveFloor(): void {
       counters.protocols[p] = (counters.protocols[p] ?? 0) + 1;
     });
   }
+  listen(server);
+}
+
+function listen(server: Server): void {
   server.listen(0, o.host, () => {
     const a = server.address();
     if (cluster.isPrimary) process.stdout.write(`listening ${typeof a === "object" && a ? a.port : 0}\n`);
