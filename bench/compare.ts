@@ -82,6 +82,15 @@ interface CompareConfig {
   readonly estN: number;
   readonly estClients: number;
   readonly estNodeN: number;
+  /**
+   * Unmeasured work per target before its windows, so a server is measured as it runs for days, not
+   * while V8 still compiles it: seconds of each portal load (BENCH_COMPARE_WARM_SECONDS, default the
+   * window's length) and EST enrollments by wrk (BENCH_COMPARE_EST_WARM, default 2,000). With 300
+   * enrollments, V8's compiler threads still took 13.6 % of the EST server's CPU in the first window
+   * and about 5 % in later ones (perf, 2026-12-06).
+   */
+  readonly warmSeconds: number;
+  readonly estWarm: number;
   /** Profile a worker under each portal load afterwards (BENCH_PROFILE=0 skips it). */
   readonly profile: boolean;
 }
@@ -91,6 +100,7 @@ function loadCompareConfig(): CompareConfig {
     seconds: int("BENCH_SECONDS", 5), rounds: int("BENCH_COMPARE_ROUNDS", 2), clients: int("BENCH_COMPARE_CLIENTS", 8),
     abProcesses: int("BENCH_COMPARE_AB_PROCS", 2), estN: int("BENCH_COMPARE_EST_N", 4000), estClients: int("BENCH_COMPARE_EST_C", 32),
     estNodeN: int("BENCH_COMPARE_EST_NODE_N", 1000, 0),
+    warmSeconds: int("BENCH_COMPARE_WARM_SECONDS", int("BENCH_SECONDS", 5)), estWarm: int("BENCH_COMPARE_EST_WARM", 2000, 0),
     profile: process.env.BENCH_PROFILE !== "0",
   };
 }
@@ -581,7 +591,7 @@ Written by \`npm run bench:compare\` (bench/compare.ts) on ${ctx.date.toISOStrin
 | ab | ${v.ab} |
 | wrk | ${v.wrk} (LuaJIT), with bench/est_wrk.lua and bench/wrk_fresh_tls.c |
 | load average (1, 5, 15 min) at start / end | ${ctx.loadStart.map((n) => n.toFixed(2)).join(", ")} / ${ctx.loadEnd.map((n) => n.toFixed(2)).join(", ")} |
-| settings | BENCH_SECONDS=${cfg.seconds}, BENCH_COMPARE_ROUNDS=${cfg.rounds}, BENCH_COMPARE_CLIENTS=${cfg.clients}, BENCH_COMPARE_AB_PROCS=${cfg.abProcesses}, BENCH_COMPARE_EST_N=${cfg.estN}, BENCH_COMPARE_EST_C=${cfg.estClients}, BENCH_COMPARE_EST_NODE_N=${cfg.estNodeN}, BENCH_PROFILE=${cfg.profile ? 1 : 0} |
+| settings | BENCH_SECONDS=${cfg.seconds}, BENCH_COMPARE_WARM_SECONDS=${cfg.warmSeconds}, BENCH_COMPARE_EST_WARM=${cfg.estWarm}, BENCH_COMPARE_ROUNDS=${cfg.rounds}, BENCH_COMPARE_CLIENTS=${cfg.clients}, BENCH_COMPARE_AB_PROCS=${cfg.abProcesses}, BENCH_COMPARE_EST_N=${cfg.estN}, BENCH_COMPARE_EST_C=${cfg.estClients}, BENCH_COMPARE_EST_NODE_N=${cfg.estNodeN}, BENCH_PROFILE=${cfg.profile ? 1 : 0} |
 
 Every target uses the same server certificate and key (the CA's \`tls/server.pem\`, ECDSA P-256) and asks for a
 client certificate from the same CAs (issuing + root); every client presents the same user's certificate
@@ -590,6 +600,8 @@ whole process tree from /proc/PID/stat (nginx master + workers, serve's supervis
 each window, divided by the operations. "Load generator CPU" is the C clients' own CPU (from this process's
 cutime + cstime once they exited; for the EST cross-check the Node load generator in this process): what the box had left.
 Each operation ran ${cfg.rounds} round(s) of ${cfg.seconds} s per target in turn (A, B, C, D, A, B …); "box /s" is over all rounds, the rounds' own rates in brackets.
+Before its windows every target got ${cfg.warmSeconds} s of each portal load and ${cfg.estWarm} EST enrollments, not measured: the servers are
+measured warm, as they run for days, not while V8 still compiles them.
 nginx and the bare Node server send the portal's login page (its HTML, fetched once at start) as a fixed page.
 The bare Node server runs twice: in one process, the floor of \`--workers 1\`, and as two processes accepting from one
 socket (node:cluster, \`SCHED_NONE\`, as serve's workers), the floor of the default workers: on this 2-core machine two busy
@@ -699,7 +711,7 @@ async function main(): Promise<number> {
 
     // The portal user (a real password, already changed: login lands on /me) and the EST users, before any server opens the file.
     // Per Shomei target: a wrk warm-up, the wrk windows (estN over the rounds), the Node cross-check.
-    const estWarm = Math.min(300, Math.floor(cfg.estN / 10));
+    const estWarm = cfg.estWarm;
     const estPerTarget = estWarm + cfg.estN + cfg.estNodeN;
     log(`setup: the portal user and ${2 * estPerTarget} EST users with a P-256 key and CSR each…`);
     const setupStart = performance.now();
@@ -778,10 +790,10 @@ async function main(): Promise<number> {
     };
     const csvPrefix = join(work, "ab");
     // Warm-up, not measured: JIT, caches and connection pools of every target.
-    log("warm-up (not measured)");
+    log(`warm-up (not measured): ${cfg.warmSeconds} s of each portal load per target`);
     for (const t of targets) {
-      await Promise.all(sTime(t.portalPort, "/", 1, 2, client).map((p) => p()));
-      await Promise.all(ab(`https://127.0.0.1:${t.portalPort}/me`, 1, 2, 1, true, client, [`Cookie: ${cookie}`], csvPrefix).map((p) => p()));
+      await Promise.all(sTime(t.portalPort, "/", cfg.warmSeconds, cfg.clients, client).map((p) => p()));
+      await Promise.all(ab(`https://127.0.0.1:${t.portalPort}/me`, cfg.warmSeconds, cfg.clients, cfg.abProcesses, true, client, [`Cookie: ${cookie}`, "Accept-Language: en"], csvPrefix).map((p) => p()));
     }
     for (let round = 1; round <= cfg.rounds; round++) {
       log(`round ${round}/${cfg.rounds}: full mTLS handshake + GET / (s_time)`);
