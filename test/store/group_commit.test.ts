@@ -142,3 +142,64 @@ describe("SQLite group commit: a batch leaves the rows its writes leave one at a
     });
   }
 });
+
+/**
+ * While writers overlap, a commit waits up to 2 ms (or until 8 writes are queued) for more
+ * writes; a writer alone never waits. Which commits waited is read from the store's counters:
+ * the suite has no timing assertions.
+ */
+describe("SQLite group commit: overlapping writers share commits, a writer alone is not held back", () => {
+  const dir = tempDir("shomei-group-delay-");
+  const fresh = async (name: string): Promise<KyselyStore> => openStore(`sqlite:${join(dir, `${name}.db`)}`);
+  const addresses = async (s: KyselyStore): Promise<unknown[]> => (await sql.raw("select address, pending from address_failures order by address").execute(s.db)).rows;
+
+  test("one write after another: each commits at once, none waits", async () => {
+    const s = await fresh("alone");
+    try {
+      for (let i = 0; i < 30; i++) assert.equal((await s.reserveAddressAttempt("192.0.2.1", 1000, T0, 60_000)).granted, true);
+      assert.deepEqual(s.groupStats, { commits: 30, writes: 30, delayed: 0 });
+      assert.deepEqual(await addresses(s), [{ address: "192.0.2.1", pending: 30 }]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("eight writers, ten writes each, starting at different moments: fewer commits than writes, every write lands", async (t) => {
+    const s = await fresh("overlap");
+    try {
+      const writer = async (w: number): Promise<void> => {
+        await new Promise((r) => setTimeout(r, w));
+        for (let i = 0; i < 10; i++) {
+          await s.reserveAddressAttempt(`192.0.2.${w}`, 1000, T0, 60_000);
+          // Each writer does other work between its writes, for a different time (as requests do).
+          await new Promise((r) => setTimeout(r, (w + i) % 3));
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
+      assert.equal(s.groupStats.writes, 80);
+      assert.ok(s.groupStats.delayed > 0, `some commits waited for more writes: ${JSON.stringify(s.groupStats)}`);
+      assert.ok(s.groupStats.commits <= 40, `writes shared commits: ${JSON.stringify(s.groupStats)}`);
+      t.diagnostic(JSON.stringify(s.groupStats));
+      assert.deepEqual(await addresses(s), Array.from({ length: 8 }, (_, w) => ({ address: `192.0.2.${w}`, pending: 10 })));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("closing the store while a commit waits for more writes: the waiting write is committed first", async () => {
+    const path = "closing";
+    const s = await fresh(path);
+    // Two writes in one commit make the next one wait.
+    await Promise.all([s.reserveAddressAttempt("192.0.2.1", 1000, T0, 60_000), s.reserveAddressAttempt("192.0.2.2", 1000, T0, 60_000)]);
+    const waiting = s.reserveAddressAttempt("192.0.2.3", 1000, T0, 60_000);
+    assert.equal(s.groupStats.delayed, 1);
+    await s.close();
+    assert.equal((await waiting).granted, true);
+    const again = await fresh(path);
+    try {
+      assert.deepEqual((await addresses(again)).map((r) => (r as { address: string }).address), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    } finally {
+      await again.close();
+    }
+  });
+});
