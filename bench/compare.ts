@@ -43,7 +43,7 @@ import { DataDir } from "../src/server/data_dir.js";
 import { openDesk } from "../src/server/services.js";
 import { SESSION_COOKIE } from "../src/web/portal.js";
 import { freePort } from "../test/helpers/ports.js";
-import { ab, measured, readAb, readSTime, runCommand, sTime, wrkEst, type TlsClient, type Window, type WrkTools } from "./compare_measure.js";
+import { ab, measured, readAb, readSTime, runCommand, sTime, stopChild, wrkEst, type TlsClient, type Window, type WrkTools } from "./compare_measure.js";
 import { buildWrkTools, estWrkWindow, wrkWindow, type CaFiles, type EstWindowCheck } from "./est_wrk.js";
 import type { TlsCounters } from "./compare_floor.js";
 import { BENCH_ADDRESS_LIMIT, createCa, freshP256, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
@@ -138,14 +138,7 @@ function waitForLine(child: ChildProcess, re: RegExp, what: string, tail: () => 
 }
 
 function stopper(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): () => Promise<void> {
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  return () => stopChild(child, signal);
 }
 
 /** serve prints EST:, Portal: and Workers: lines; this reads all three. */

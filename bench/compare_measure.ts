@@ -4,10 +4,24 @@
  * workers), the CPU of the C load generators this process started and waited for, and the
  * runs of `openssl s_time`, `ab` and `wrk` (EST, bench/est_wrk.lua) with their output read back.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { processCpuSeconds, ticksPerSecond } from "./measure.js";
+
+/**
+ * Sends `signal` to a child (a server, nginx, perf) and resolves once it has exited; SIGKILL if it
+ * is still there after `killAfterMs`. A clean exit is waited for because that is when a
+ * --cpu-prof or perf file is written.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", killAfterMs = 20_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+  await exited;
+  clearTimeout(timer);
+}
 
 /** Fields after "pid (comm) ": index 0 is the state (field 3 of proc(5)). */
 function statFields(pid: number | "self"): string[] {

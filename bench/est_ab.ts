@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { DataDir } from "../src/server/data_dir.js";
 import { openDesk } from "../src/server/services.js";
-import { processTree, type Window } from "./compare_measure.js";
+import { processTree, stopChild, type Window } from "./compare_measure.js";
 import { buildWrkTools, estWrkWindow, type CaFiles } from "./est_wrk.js";
 import { createCa, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 
@@ -53,21 +53,10 @@ async function serve(dist: string, root: string, label: string, perf: boolean): 
   return { label, pid: child.pid ?? -1, est: new URL(`${got.est}/`), workers: got.workers, child, db: dir.databaseUrl(config.database ?? "").replace(/^sqlite:/, "") };
 }
 
-function stop(s: Server): Promise<void> {
-  return new Promise((r) => {
-    if (s.child.exitCode !== null) return r();
-    s.child.once("exit", () => r());
-    s.child.kill("SIGTERM");
-  });
-}
-
 /** `perf record -g` of the server's process tree until the returned function is called. */
 function perfRecord(s: Server, out: string): () => Promise<void> {
   const p = spawn("perf", ["record", "-g", "-F", "1999", "-o", out, "-p", processTree(s.pid).join(",")], { stdio: "ignore" });
-  return () => new Promise((r) => {
-    p.once("exit", () => r());
-    p.kill("SIGINT");
-  });
+  return () => stopChild(p, "SIGINT");
 }
 
 async function main(): Promise<void> {
@@ -130,7 +119,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${s.label.padEnd(34)} server ${((1000 * t.cpu) / t.ops).toFixed(3)} ms/op, wrk ${((1000 * t.client) / t.ops).toFixed(3)} ms/op (${t.ops} enrollments)\n`);
     }
   } finally {
-    for (const s of servers) await stop(s);
+    for (const s of servers) await stopChild(s.child);
     if (process.env.BENCH_KEEP === "1") process.stdout.write(`Work folder kept: ${work}\n`);
     else rmSync(work, { recursive: true, force: true });
   }

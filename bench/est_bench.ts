@@ -16,6 +16,7 @@ import { openDesk } from "../src/server/services.js";
 import type { BenchConfig } from "./config.js";
 import { makeUsers, raiseAddressLimit, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
 import { percentile, runItems, treeCpuSeconds, type RunResult } from "./measure.js";
+import { stopChild } from "./compare_measure.js";
 import { profileClockUs, summarise, type ProfileSummary } from "./profile.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
@@ -77,13 +78,8 @@ async function startServer(root: string, nodeArgs: readonly string[] = [], worke
 }
 
 /** SIGTERM, then wait for a clean exit (a --cpu-prof file is written on exit). */
-async function stopServer(s: Server): Promise<void> {
-  if (s.proc.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => s.proc.once("exit", () => resolve()));
-  s.proc.kill("SIGTERM");
-  const timer = setTimeout(() => s.proc.kill("SIGKILL"), 15_000);
-  await exited;
-  clearTimeout(timer);
+function stopServer(s: Server): Promise<void> {
+  return stopChild(s.proc, "SIGTERM", 15_000);
 }
 
 interface Reply {

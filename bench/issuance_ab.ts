@@ -11,6 +11,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { ticksPerSecond } from "./measure.js";
+import { stopChild } from "./compare_measure.js";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -99,11 +100,7 @@ async function startPerf(): Promise<ChildProcess | undefined> {
 }
 
 function stopPerf(p: ChildProcess | undefined): Promise<void> {
-  if (!p) return Promise.resolve();
-  return new Promise((r) => {
-    p.once("exit", () => r());
-    p.kill("SIGINT");
-  });
+  return p ? stopChild(p, "SIGINT") : Promise.resolve();
 }
 
 function runChild(dist: string): Promise<ChildResult> {

@@ -26,7 +26,7 @@ import { hashPassword } from "../src/registration/password.js";
 import { DataDir } from "../src/server/data_dir.js";
 import { openDesk } from "../src/server/services.js";
 import { SESSION_COOKIE } from "../src/web/portal.js";
-import { ab, measured, readAb, readSTime, sTime, type TlsClient, type Window } from "./compare_measure.js";
+import { ab, measured, readAb, readSTime, sTime, stopChild, type TlsClient, type Window } from "./compare_measure.js";
 import { createCa, freshP256 } from "./fixtures.js";
 import { summarise } from "./profile.js";
 
@@ -60,14 +60,6 @@ async function serve(dist: string, root: string, label: string, prof: string | u
   });
   const [est, portal] = await started(child, [/^EST: (https:\/\/\S+)$/, /^Portal: (https:\/\/\S+?)\/?$/, /^Workers: /], label);
   return { label, pid: child.pid ?? -1, port: Number(new URL(portal?.[1] ?? "").port), est: new URL(`${est?.[1] ?? ""}/`), child };
-}
-
-function stop(s: Server): Promise<void> {
-  return new Promise((r) => {
-    if (s.child.exitCode !== null) return r();
-    s.child.once("exit", () => r());
-    s.child.kill("SIGTERM");
-  });
 }
 
 function once(url: URL, o: { method?: string; headers?: Record<string, string>; body?: string; cert?: string; key?: string; ca: string }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -183,7 +175,7 @@ async function main(): Promise<void> {
     process.stdout.write("\nall rounds:\n");
     for (const [k, t] of totals) process.stdout.write(`${k.padEnd(52)} ${((1000 * t.cpu) / t.ops).toFixed(3)} ms/op (${t.ops} ops)\n`);
   } finally {
-    for (const s of servers) await stop(s);
+    for (const s of servers) await stopChild(s.child);
     if (prof) {
       for (const f of readdirSync(prof).filter((x) => x.endsWith(".cpuprofile"))) {
         const s = summarise(JSON.parse(readFileSync(join(prof, f), "utf8")) as Profiler.Profile, 25);
