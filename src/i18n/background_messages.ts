@@ -6,16 +6,12 @@
  *
  * The language is `--lang` of `serve` (handed to its workers in SHOMEI_LOG_LANG), else the locale.
  */
-import type { Lang } from "./errors.js";
+import { REMEDY_LABEL, type CodedTexts, type Lang } from "./errors.js";
 import { isLang, langFromEnv } from "./lang.js";
 
-interface BackgroundMessage {
+interface BackgroundMessage extends CodedTexts {
   /** "error": something failed and is retried or worked around; "notice": a normal event worth a line. */
   readonly level: "error" | "notice";
-  readonly ja: string;
-  readonly en: string;
-  readonly remedyJa: string;
-  readonly remedyEn: string;
 }
 
 const DB_JA = "繰り返し出る場合は、データベースへの接続とディスクの空きを確認してください。";
@@ -161,6 +157,5 @@ export function backgroundLine(code: BackgroundCode, detail: unknown, lang: Lang
   const m: BackgroundMessage = BACKGROUND[code];
   const d = detail === undefined ? "" : detail instanceof Error ? detail.message : typeof detail === "string" ? detail : JSON.stringify(detail) ?? "";
   const said = lang === "ja" ? m.ja : m.en;
-  const remedy = lang === "ja" ? `対処: ${m.remedyJa}` : `What to do: ${m.remedyEn}`;
-  return `[${code}] ${said}${d ? ` (${d})` : ""} ${remedy}`;
+  return `[${code}] ${said}${d ? ` (${d})` : ""} ${REMEDY_LABEL[lang]}: ${lang === "ja" ? m.remedyJa : m.remedyEn}`;
 }

@@ -11,15 +11,19 @@ import { formatTime } from "./format.js";
 
 export type Lang = "ja" | "en";
 
-export interface CatalogEntry {
-  /** HTTP status the HTTP edges answer with. */
-  readonly status: number;
-  /** Exit code the CLI ends with: 1 = the user must act, 2 = bad invocation, 3 = our bug/environment. */
-  readonly exit: 1 | 2 | 3;
+/** What a coded message says, and what to do, in both languages. */
+export interface CodedTexts {
   readonly ja: string;
   readonly en: string;
   readonly remedyJa: string;
   readonly remedyEn: string;
+}
+
+export interface CatalogEntry extends CodedTexts {
+  /** HTTP status the HTTP edges answer with. */
+  readonly status: number;
+  /** Exit code the CLI ends with: 1 = the user must act, 2 = bad invocation, 3 = our bug/environment. */
+  readonly exit: 1 | 2 | 3;
 }
 
 const ASK_OPERATOR_PASSCODE_JA = "運用担当者（ヘルプデスク）に連絡し、パスコードの再発行を依頼してください。";
