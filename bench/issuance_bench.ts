@@ -69,12 +69,12 @@ export interface IssuanceResult {
 
 const REPLAY_WINDOW_MS = 10 * 60_000;
 
-/** The two audit events simpleEnroll writes with a redemption (one upsert statement since issue 12). */
+/** The two audit events simpleEnroll writes with a redemption (one statement since issue 12; `once`: no repeat key). */
 function issueAudit(userId: string, cert: CertificateRecord, now: Date): AuditEvent[] {
   const actor = `user:${userId}`;
   return [
-    { at: now, actor, event: "passcode.use", userId, outcome: "success", detail: { serial: cert.serial } },
-    { at: now, actor, event: "certificate.issue", userId, outcome: "success", detail: { serial: cert.serial, requestedSubject: `CN=${userId}`, notAfter: cert.notAfter.toISOString() } },
+    { at: now, actor, event: "passcode.use", userId, outcome: "success", detail: { serial: cert.serial }, once: true },
+    { at: now, actor, event: "certificate.issue", userId, outcome: "success", detail: { serial: cert.serial, requestedSubject: `CN=${userId}`, notAfter: cert.notAfter.toISOString() }, once: true },
   ];
 }
 

@@ -97,9 +97,10 @@ export class EnrollmentService {
     const cert = await this.d.issuer.issueClient(csr, { userId, organization: user.organization, email: user.email }, now, csrHash);
     const result = await store.redeemPasscode({
       userId, passcodeHash: given, csrHash, now, replayWindowMs: policy.replayWindowMs, certificate: cert,
+      // Both name the new certificate's serial: nothing else can be identical to them (once).
       audit: [
-        ev("passcode.use", "success", { serial: cert.serial }),
-        ev("certificate.issue", "success", { serial: cert.serial, requestedSubject: csr.requestedSubject, notAfter: cert.notAfter.toISOString() }),
+        { ...ev("passcode.use", "success", { serial: cert.serial }), once: true },
+        { ...ev("certificate.issue", "success", { serial: cert.serial, requestedSubject: csr.requestedSubject, notAfter: cert.notAfter.toISOString() }), once: true },
       ],
     });
     if (result.outcome === "rejected") return reject("lost-race");

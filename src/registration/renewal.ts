@@ -72,7 +72,7 @@ export class RenewalService {
     }
     const cert = await this.d.issuer.issueClient(csr, { userId, organization: req.user.organization, email: req.user.email }, now, csrHash);
     await store.insertCertificate(cert, [
-      ev("certificate.renew", "success", { serial: cert.serial, notAfter: cert.notAfter.toISOString(), requestedSubject: csr.requestedSubject }),
+      { ...ev("certificate.renew", "success", { serial: cert.serial, notAfter: cert.notAfter.toISOString(), requestedSubject: csr.requestedSubject }), once: true },
     ]);
     return cert;
   }

@@ -420,7 +420,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       p = new Prepared((...a: readonly (string | number | null)[]) => this.db.insertInto("audit_log")
         .values(Array.from({ length: n }, (_, i) => ({
           at: a[9 * i] as string, actor: a[9 * i + 1] as string, event: a[9 * i + 2] as string, user_id: a[9 * i + 3] as string | null,
-          outcome: a[9 * i + 4] as string, detail: a[9 * i + 5] as string, repeat_key: a[9 * i + 6] as string, count: a[9 * i + 7] as number,
+          outcome: a[9 * i + 4] as string, detail: a[9 * i + 5] as string, repeat_key: a[9 * i + 6] as string | null, count: a[9 * i + 7] as number,
           last_at: a[9 * i + 8] as string,
         })))
         .onConflict((oc) => oc.column("repeat_key").doUpdateSet({
@@ -582,15 +582,21 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
    * Writes audit events, each bounded and escaped first (boundAuditEvent). An event identical to
    * one already written in the same window (same event, actor, user, outcome and detail) adds
    * to that row's count instead: one upsert on the row's key, so parallel writers in any
-   * process add up exactly.
+   * process add up exactly. An event marked `once` cannot be identical to another: its row
+   * gets no key.
    */
   private async insertAudit(conn: Conn, events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     const rows = new Map<string, { row: Insertable<AuditTable>; count: number; firstAt: string; lastAt: string }>();
-    for (const raw of events) {
+    for (const [i, raw] of events.entries()) {
       const e = boundAuditEvent(raw);
       const detail = JSON.stringify(e.detail ?? {});
       const at = iso(e.at);
+      if (raw.once) {
+        // Nothing is identical to it: no repeat key (NULL, which a unique index never matches).
+        rows.set(`once:${i}`, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: null }, count: 1, firstAt: at, lastAt: at });
+        continue;
+      }
       const key = auditRepeatKey(e, detail);
       const seen = rows.get(key);
       if (seen) {
@@ -605,7 +611,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     const args: (string | number | null)[] = [];
     for (const r of rows.values()) {
       const w = r.row;
-      args.push(r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? "", r.count, r.lastAt);
+      args.push(r.firstAt, w.actor, w.event, w.user_id ?? null, w.outcome, w.detail ?? "{}", w.repeat_key ?? null, r.count, r.lastAt);
     }
     await this.auditUpsert(rows.size).execute(conn, ...args);
   }

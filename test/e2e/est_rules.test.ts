@@ -144,6 +144,9 @@ describe("EST simpleenroll", { timeout: 180_000 }, () => {
     assert.equal(c.subject, `CN=${u.id}, O=テスト株式会社`);
     const audit = await srv.services.store.queryAudit({ userId: u.id, event: "certificate.issue" });
     assert.equal(audit[0]?.detail?.requestedSubject, "CN=a0000001");
+    // Both issuance rows name the new serial, so nothing can fold into them: written without a repeat key.
+    const keys = await srv.services.store.db.selectFrom("audit_log").select(["event", "repeat_key"]).where("user_id", "=", u.id).where("event", "in", ["passcode.use", "certificate.issue"]).orderBy("id").execute();
+    assert.deepEqual(keys, [{ event: "passcode.use", repeat_key: null }, { event: "certificate.issue", repeat_key: null }]);
   });
 
   describe("bad input gets a clear error and burns nothing", () => {

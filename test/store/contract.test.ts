@@ -236,6 +236,23 @@ function contract(name: string, open: () => Promise<KyselyStore | undefined>, cl
       }
     });
 
+    test("audit events marked once are rows of their own without a repeat key; unmarked identical events still fold", async (t) => {
+      if (!s && !(await needs(t, "postgres"))) return;
+      const ev = (sec: number, once: boolean) => ({
+        at: new Date(T0.getTime() + sec * 1000), actor: "user:a0000033", event: "certificate.issue", userId: "a0000033", outcome: "success" as const,
+        detail: { serial: "0f0e", notAfter: "2027-04-01T00:00:00.000Z" }, ...(once ? { once: true as const } : {}),
+      });
+      // Identical on purpose (a real `once` event names a new serial): nothing folds them, in one write or in two.
+      await store().audit([ev(1, true), ev(1, true)]);
+      await store().audit([ev(2, true), ev(3, false), ev(4, false)]);
+      await store().audit([ev(5, false)]);
+      const rows = await store().queryAudit({ userId: "a0000033" });
+      assert.deepEqual(rows.map((r) => [r.at.getTime() - T0.getTime(), r.count]).sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0)), [[1000, 1], [1000, 1], [2000, 1], [3000, 3]]);
+      for (const r of rows) assert.deepEqual(r.detail, { serial: "0f0e", notAfter: "2027-04-01T00:00:00.000Z" });
+      const keys = await store().db.selectFrom("audit_log").select(["count", "repeat_key"]).where("user_id", "=", "a0000033").orderBy("id").execute();
+      assert.deepEqual(keys.map((k) => [Number(k.count), k.repeat_key === null]), [[1, true], [1, true], [1, true], [3, false]]);
+    });
+
     test("audit input is bounded: a user ID that is not one becomes a marker, text is capped and escaped", async (t) => {
       if (!s && !(await needs(t, "postgres"))) return;
       const hostile = `a0000032\u202E\u0000${"x".repeat(7990)}`;

@@ -56,8 +56,9 @@ function scenario(s: KyselyStore, ids: readonly string[], failAt: ReadonlySet<nu
     ops.push(() => s.redeemPasscode({
       userId: id, passcodeHash: HASH, csrHash: c.csrHash ?? "", now: T0, replayWindowMs: 10 * 60_000, certificate: c,
       audit: [
-        { at: T0, actor: `user:${id}`, event: "passcode.use", userId: id, outcome: "success", detail: { serial: c.serial, remote: "192.0.2.1" } },
-        { at: T0, actor: `user:${id}`, event: "certificate.issue", userId: id, outcome: "success", detail: { serial: c.serial, requestedSubject: `CN=${id}`, notAfter: c.notAfter.toISOString() } },
+        // As simpleEnroll writes them (`once`: no repeat key).
+        { at: T0, actor: `user:${id}`, event: "passcode.use", userId: id, outcome: "success", detail: { serial: c.serial, remote: "192.0.2.1" }, once: true },
+        { at: T0, actor: `user:${id}`, event: "certificate.issue", userId: id, outcome: "success", detail: { serial: c.serial, requestedSubject: `CN=${id}`, notAfter: c.notAfter.toISOString() }, once: true },
       ],
     }));
     // The address limit's grouped writes between them (as EST interleaves them).
