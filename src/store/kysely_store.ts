@@ -202,6 +202,12 @@ const SESSION_AS = [
   "s.created_at as s_created_at", "s.last_seen_at as s_last_seen_at",
 ] as const;
 
+/** The user columns of the enrollment read (userWithPasscode), by their own names: those toUser reads. */
+const USER_SELECT = [
+  "u.user_id", "u.email", "u.name", "u.organization", "u.lang", "u.role", "u.status", "u.password_hash", "u.password_initial",
+  "u.password_set_at", "u.password_expires_at", "u.created_at", "u.failed_logins", "u.locked_at", "u.last_login_at",
+] as const;
+
 /** The names of an `x.col as p_col` list without their prefix. */
 const columnsOf = (list: readonly string[]): readonly string[] => list.map((a) => a.slice(a.indexOf(" as ") + 6));
 const USER_COLUMNS = columnsOf(USER_AS);
@@ -274,6 +280,12 @@ const JOINED_NAMES = [
   "s_id_hash", "s_user_id", "s_cert_fingerprint", "s_stage", "s_created_at", "s_last_seen_at",
 ] as const;
 
+/**
+ * The names SQLite gives the columns of the enrollment read (userWithPasscode): the user's, then
+ * the passcode's with their prefix, at the positions userWithPasscodeFromRaw reads them.
+ */
+const USER_PASSCODE_NAMES = [...USER_SELECT.map((c) => c.slice(2)), ...PASSCODE_AS.map((a) => a.slice(a.indexOf(" as ") + 4))];
+
 /** The columns of the certificate + user read (certificateAndUser, the login page's): JOINED_NAMES without the session's. */
 const CERTIFICATE_USER_NAMES = JOINED_NAMES.slice(0, 27);
 
@@ -304,6 +316,20 @@ function certificateAndUserFromRaw(v: RawRow): { cert: CertificateRow; user: Use
     locked_at: v[25], last_login_at: v[26],
   } as Selectable<UsersTable>;
   return { cert: toCertificateRow(cert), user: user ? toUser(user) : undefined };
+}
+
+/** The user and passcode of a raw row in USER_PASSCODE_NAMES order (the passcode undefined when the join found none). */
+function userWithPasscodeFromRaw(v: RawRow): { user: UserRecord; passcode: PasscodeRecord | undefined } {
+  const user = {
+    user_id: v[0], email: v[1], name: v[2], organization: v[3], lang: v[4], role: v[5], status: v[6], password_hash: v[7],
+    password_initial: v[8], password_set_at: v[9], password_expires_at: v[10], created_at: v[11], failed_logins: v[12],
+    locked_at: v[13], last_login_at: v[14],
+  } as Selectable<UsersTable>;
+  const passcode = v[15] === null || v[15] === undefined ? undefined : {
+    user_id: v[15], hash: v[16], issued_at: v[17], expires_at: v[18], failed_attempts: v[19], status: v[20], used_at: v[21],
+    csr_hash: v[22], certificate_serial: v[23],
+  } as Selectable<PasscodesTable>;
+  return { user: toUser(user), passcode: passcode ? toPasscode(passcode) : undefined };
 }
 
 /** A certificate list row read in raw mode (ENTRY_COLUMNS order). */
@@ -342,7 +368,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     user: prepared((userId: string) => this.db.selectFrom("users").selectAll().where("user_id", "=", userId)),
     passcode: prepared((userId: string) => this.db.selectFrom("passcodes").selectAll().where("user_id", "=", userId)),
     userWithPasscode: prepared((userId: string) => this.db.selectFrom("users as u").leftJoin("passcodes as p", "p.user_id", "u.user_id")
-      .selectAll("u").select(PASSCODE_AS).where("u.user_id", "=", userId)),
+      .select(USER_SELECT).select(PASSCODE_AS).where("u.user_id", "=", userId)),
     certificate: prepared((serial: string) => this.db.selectFrom("certificates").selectAll().where("serial", "=", serial)),
     certificateByFingerprint: prepared((fp: string) => this.db.selectFrom("certificates").selectAll().where("fingerprint", "=", fp)),
     certificateAndUser: prepared((fp: string) => this.db.selectFrom("certificates as c").leftJoin("users as u", "u.user_id", "c.user_id")
@@ -649,6 +675,18 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   }
 
   async getUserWithPasscode(userId: string): Promise<{ user: UserRecord | undefined; passcode: PasscodeRecord | undefined }> {
+    // The enrollment's read, on SQLite straight through better-sqlite3 as the portal's reads (direct_reads.ts).
+    if (this.direct) {
+      const q = this.q.userWithPasscode.compile(userId);
+      const v = this.direct.row(q.sql, USER_PASSCODE_NAMES, q.parameters);
+      if (v !== BUSY) {
+        return this.verified(v === undefined ? { user: undefined, passcode: undefined } : userWithPasscodeFromRaw(v), () => this.userWithPasscodeViaKysely(userId));
+      }
+    }
+    return this.userWithPasscodeViaKysely(userId);
+  }
+
+  private async userWithPasscodeViaKysely(userId: string): Promise<{ user: UserRecord | undefined; passcode: PasscodeRecord | undefined }> {
     const r = await this.q.userWithPasscode.first(this.db, userId) as Record<string, unknown> | undefined;
     if (!r) return { user: undefined, passcode: undefined };
     const p = picked<Selectable<PasscodesTable>>(r, "p_", PASSCODE_COLUMNS);

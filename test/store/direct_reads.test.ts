@@ -106,6 +106,21 @@ describe("direct reads (SQLite, raw mode)", () => {
       const list = await store().listCertificateEntries(u.userId);
       assert.equal(list.length, certs.filter((c) => c.userId === u.userId).length);
     }
+    // The enrollment's read: users with an active, a used, a void and no passcode, and no user.
+    const used = users[1]?.userId ?? "";
+    await store().redeemPasscode({
+      userId: used, passcodeHash: "aa".repeat(32), csrHash: "c1".repeat(32), now: T0, replayWindowMs: 60_000, certificate: cert(used), audit: [],
+    });
+    const voided = users[2]?.userId ?? "";
+    for (let i = 0; i < 5; i++) await store().recordPasscodeFailure(voided, 5, []);
+    // A user whose passcode row is gone (the join finds none).
+    await store().registerUser(user("b9999999"), passcode("b9999999"), []);
+    await store().db.deleteFrom("passcodes").where("user_id", "=", "b9999999").execute();
+    for (const id of [...users.map((u) => u.userId), "b9999999", "nobody00"]) {
+      const r = await store().getUserWithPasscode(id);
+      assert.equal(r.user?.userId, id === "nobody00" ? undefined : id);
+      assert.equal(r.passcode?.status, id === used ? "used" : id === voided ? "void" : id === "b9999999" || id === "nobody00" ? undefined : "active");
+    }
     const joined = await store().getCertificateUserAndSession(first.fingerprint, sessions[0]?.idHash ?? "");
     assert.equal(joined?.cert.status, "revoked");
     assert.equal(joined?.cert.revocationReason, "keyCompromise");
@@ -134,6 +149,7 @@ describe("direct reads (SQLite, raw mode)", () => {
     const read = store().getCertificateUserAndSession(c.fingerprint, "");
     const alone = store().getCertificateAndUser(c.fingerprint);
     const list = store().listCertificateEntries(u.userId);
+    const enrolling = store().getUserWithPasscode(u.userId);
     finish();
     await assert.rejects(write, /rolled back/);
     const r = await read;
@@ -141,6 +157,7 @@ describe("direct reads (SQLite, raw mode)", () => {
     assert.equal(r?.cert.status, "valid");
     assert.equal((await alone)?.user?.status, "active");
     assert.deepEqual((await list).map((x) => x.status), ["valid"]);
+    assert.equal((await enrolling).user?.status, "active");
   });
 
   test("a statement whose columns are not the ones the reader expects, in order, is refused; inside a transaction the answer is BUSY", () => {
