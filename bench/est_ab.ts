@@ -2,7 +2,8 @@
  * Two builds of EST side by side: `node dist/bench/est_ab.js OLD_DIST NEW_DIST` prepares one CA
  * data folder with registered users (a one-time passcode and a P-256 CSR each), copies it for the
  * second build, starts `serve --workers 1` (BENCH_AB_WORKERS; `1,2` gives the old build 1 and the new 2, to
- * compare worker counts with one build) of each build on its own copy, and
+ * compare worker counts with one build; BENCH_AB_OLD_NODE_OPTIONS and BENCH_AB_NEW_NODE_OPTIONS are
+ * NODE_OPTIONS for one side's server only, to try V8 flags) of each build on its own copy, and
  * sends the same rows to each, alternately (old, new, old, new …), with the wrk window of
  * bench:compare (bench/est_wrk.ts: a new TLS connection and a full handshake per enrollment,
  * Connection: close). Prints the server's CPU per enrollment (its process tree's utime + stime
@@ -29,10 +30,10 @@ const int = (name: string, fallback: number): number => Number(process.env[name]
 
 interface Server { readonly label: string; readonly pid: number; readonly est: URL; readonly workers: string; readonly child: ChildProcess; readonly db: string }
 
-async function serve(dist: string, root: string, label: string, perf: boolean, workers: string): Promise<Server> {
+async function serve(dist: string, root: string, label: string, perf: boolean, workers: string, nodeOptions = ""): Promise<Server> {
   const cli = join(resolve(dist), "src/cli/shomei-ca.js");
   const child = spawn(process.execPath, [...(perf ? ["--perf-basic-prof"] : []), cli, "serve", "--data", root, "--host", "127.0.0.1", "--port", "0", "--lang", "en", "--workers", workers], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LANG: "en_US.UTF-8" },
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LANG: "en_US.UTF-8", ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
   });
   let tail = "";
   child.stderr?.on("data", (d: Buffer) => { tail = (tail + d.toString("utf8")).slice(-4000); });
@@ -88,8 +89,8 @@ async function main(): Promise<void> {
     const ca: CaFiles = { root: join(rootA, "ca", "root.pem"), issuing: dir.issuingCert };
     const tools = await buildWrkTools(work);
     const [oldWorkers = "1", newWorkers = oldWorkers] = (process.env.BENCH_AB_WORKERS || "1").split(",");
-    servers.push(await serve(oldDist, rootA, `old (${oldDist})`, Boolean(perf), oldWorkers));
-    servers.push(await serve(newDist, rootB, `new (${newDist})`, Boolean(perf), newWorkers));
+    servers.push(await serve(oldDist, rootA, `old (${oldDist})`, Boolean(perf), oldWorkers, process.env.BENCH_AB_OLD_NODE_OPTIONS));
+    servers.push(await serve(newDist, rootB, `new (${newDist})`, Boolean(perf), newWorkers, process.env.BENCH_AB_NEW_NODE_OPTIONS));
     for (const s of servers) process.stdout.write(`${s.label}: EST ${s.est.href}, workers ${s.workers}\n`);
     const window = async (s: Server, batch: readonly BenchUser[], tag: string): Promise<Window> => {
       const r = await estWrkWindow(s.pid, s.est, batch, clients, 120, tools, work, tag, ca, s.db);
