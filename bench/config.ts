@@ -10,6 +10,12 @@ export interface BenchConfig {
   readonly componentMs: number;
   /** Issuances per in-process phase (BENCH_INPROC_N). */
   readonly inprocN: number;
+  /**
+   * Unmeasured issuances per thread before section 2b's timing (BENCH_INPROC_WARM). With 300,
+   * V8's optimizing compiler still took ≈ 13 % of the CPU in the measured window (third pass);
+   * a long-running serve pays that once.
+   */
+  readonly inprocWarm: number;
   /** In-flight promises for the in-process phases (BENCH_INPROC_CONCURRENCY, comma list). */
   readonly inprocConcurrency: readonly number[];
   /** Enrollments per EST concurrency level (BENCH_EST_N). */
@@ -58,6 +64,7 @@ export function loadConfig(): BenchConfig {
     cryptoMs: int("BENCH_CRYPTO_MS", 1500, 10),
     componentMs: int("BENCH_COMPONENT_MS", 1000, 10),
     inprocN: int("BENCH_INPROC_N", 2000, 1),
+    inprocWarm: int("BENCH_INPROC_WARM", 2000, 0),
     inprocConcurrency: list("BENCH_INPROC_CONCURRENCY", [1, 16]),
     estN: int("BENCH_EST_N", 800, 1),
     estConcurrency: list("BENCH_EST_CONCURRENCY", [1, 8, 32]),

@@ -133,7 +133,7 @@ export async function parallelPhase(
   log: (s: string) => void,
 ): Promise<ParallelPhase> {
   const perThread = Math.ceil(total / threads);
-  const warmN = Math.min(300, perThread);
+  const warmN = cfg.inprocWarm;
   const inFlight = cfg.inprocConcurrency[cfg.inprocConcurrency.length - 1] ?? 16;
   const users = await makeUsers(ids, threads * (warmN + perThread));
   const s = await openCa(root, database === undefined ? {} : { database });

@@ -238,7 +238,7 @@ export function renderReport(r: Report): string {
       ["SQLite", `${is.sqliteVersion} via better-sqlite3, WAL, synchronous=FULL (the real store)`],
       ["data folder", `${m.dataDir} (${m.filesystem})`],
       ["load average (1 min) at start / end", `${dec(m.loadStart, 2)} / ${dec(m.loadEnd, 2)} (other work on the machine skews results)`],
-      ["settings", `BENCH_INPROC_N=${c.inprocN}, BENCH_INPROC_CONCURRENCY=${c.inprocConcurrency.join(",")}, BENCH_EST_N=${c.estN}, ` +
+      ["settings", `BENCH_INPROC_N=${c.inprocN}, BENCH_INPROC_WARM=${c.inprocWarm}, BENCH_INPROC_CONCURRENCY=${c.inprocConcurrency.join(",")}, BENCH_EST_N=${c.estN}, ` +
         `BENCH_EST_CONCURRENCY=${c.estConcurrency.join(",")}, BENCH_EST_WORKERS=${c.estWorkers.join(",")}, BENCH_CRYPTO_MS=${c.cryptoMs}, BENCH_COMPONENT_MS=${c.componentMs}, ` +
         `BENCH_MAX_PHASE_S=${c.maxPhaseSeconds}, BENCH_PROFILE=${c.profile ? 1 : 0}`],
       ["run time", `${dec(r.totalSeconds, 0)} s in all (in-process setup ${dec(is.setupSeconds, 0)} s for ${int(is.users)} users)`],
@@ -283,7 +283,7 @@ export function renderReport(r: Report): string {
     "",
     "EnrollmentService.simpleEnroll in 1 or 2 worker threads of one process, each with its own store connection (its own",
     "better-sqlite3 connection to the data folder's WAL file, or its own PostgreSQL pool in a schema made for the run), as",
-    "`serve`'s workers would be; each thread warms up, then all start together. \"CPU µs\" is this process (all threads) per",
+    "`serve`'s workers would be; each thread warms up (BENCH_INPROC_WARM issuances), then all start together. \"CPU µs\" is this process (all threads) per",
     "issuance; on PostgreSQL the server backends of these connections are read from /proc beside it (its WAL writer and",
     "checkpointer are not). \"≈ /s per core\" is 10⁶ / (all that CPU). \"Other\" is what else the machine ran, in cores.",
     "",
