@@ -202,14 +202,10 @@ const SESSION_AS = [
   "s.created_at as s_created_at", "s.last_seen_at as s_last_seen_at",
 ] as const;
 
-/** The user columns of the enrollment read (userWithPasscode), by their own names: those toUser reads. */
-const USER_SELECT = [
-  "u.user_id", "u.email", "u.name", "u.organization", "u.lang", "u.role", "u.status", "u.password_hash", "u.password_initial",
-  "u.password_set_at", "u.password_expires_at", "u.created_at", "u.failed_logins", "u.locked_at", "u.last_login_at",
-] as const;
-
 /** The names of an `x.col as p_col` list without their prefix. */
 const columnsOf = (list: readonly string[]): readonly string[] => list.map((a) => a.slice(a.indexOf(" as ") + 6));
+/** The names of an `x.col as p_col` list as selected (`p_col`). */
+const aliasesOf = (list: readonly string[]): readonly string[] => list.map((a) => a.slice(a.indexOf(" as ") + 4));
 const USER_COLUMNS = columnsOf(USER_AS);
 const PASSCODE_COLUMNS = columnsOf(PASSCODE_AS);
 const SESSION_COLUMNS = columnsOf(SESSION_AS);
@@ -284,7 +280,7 @@ const JOINED_NAMES = [
  * The names SQLite gives the columns of the enrollment read (userWithPasscode): the user's, then
  * the passcode's with their prefix, at the positions userWithPasscodeFromRaw reads them.
  */
-const USER_PASSCODE_NAMES = [...USER_SELECT.map((c) => c.slice(2)), ...PASSCODE_AS.map((a) => a.slice(a.indexOf(" as ") + 4))];
+const USER_PASSCODE_NAMES = [...aliasesOf(USER_AS), ...aliasesOf(PASSCODE_AS)];
 
 /** The columns of the certificate + user read (certificateAndUser, the login page's): JOINED_NAMES without the session's. */
 const CERTIFICATE_USER_NAMES = JOINED_NAMES.slice(0, 27);
@@ -310,26 +306,26 @@ function certificateAndUserFromRaw(v: RawRow): { cert: CertificateRow; user: Use
     serial: v[0], user_id: v[1], kind: v[2], subject: v[3], not_before: v[4], not_after: v[5], fingerprint: v[6], status: v[7],
     csr_hash: v[8], created_at: v[9], revoked_at: v[10], revocation_reason: v[11],
   } as Omit<Selectable<CertificatesTable>, "der">;
-  const user = v[12] === null || v[12] === undefined ? undefined : {
-    user_id: v[12], email: v[13], name: v[14], organization: v[15], lang: v[16], role: v[17], status: v[18], password_hash: v[19],
-    password_initial: v[20], password_set_at: v[21], password_expires_at: v[22], created_at: v[23], failed_logins: v[24],
-    locked_at: v[25], last_login_at: v[26],
-  } as Selectable<UsersTable>;
-  return { cert: toCertificateRow(cert), user: user ? toUser(user) : undefined };
+  return { cert: toCertificateRow(cert), user: userFromRaw(v, 12) };
+}
+
+/** The user whose USER_AS columns begin at `at` in a raw row (undefined when the join found none). */
+function userFromRaw(v: RawRow, at: number): UserRecord | undefined {
+  if (v[at] === null || v[at] === undefined) return undefined;
+  return toUser({
+    user_id: v[at], email: v[at + 1], name: v[at + 2], organization: v[at + 3], lang: v[at + 4], role: v[at + 5], status: v[at + 6],
+    password_hash: v[at + 7], password_initial: v[at + 8], password_set_at: v[at + 9], password_expires_at: v[at + 10],
+    created_at: v[at + 11], failed_logins: v[at + 12], locked_at: v[at + 13], last_login_at: v[at + 14],
+  } as Selectable<UsersTable>);
 }
 
 /** The user and passcode of a raw row in USER_PASSCODE_NAMES order (the passcode undefined when the join found none). */
-function userWithPasscodeFromRaw(v: RawRow): { user: UserRecord; passcode: PasscodeRecord | undefined } {
-  const user = {
-    user_id: v[0], email: v[1], name: v[2], organization: v[3], lang: v[4], role: v[5], status: v[6], password_hash: v[7],
-    password_initial: v[8], password_set_at: v[9], password_expires_at: v[10], created_at: v[11], failed_logins: v[12],
-    locked_at: v[13], last_login_at: v[14],
-  } as Selectable<UsersTable>;
+function userWithPasscodeFromRaw(v: RawRow): { user: UserRecord | undefined; passcode: PasscodeRecord | undefined } {
   const passcode = v[15] === null || v[15] === undefined ? undefined : {
     user_id: v[15], hash: v[16], issued_at: v[17], expires_at: v[18], failed_attempts: v[19], status: v[20], used_at: v[21],
     csr_hash: v[22], certificate_serial: v[23],
   } as Selectable<PasscodesTable>;
-  return { user: toUser(user), passcode: passcode ? toPasscode(passcode) : undefined };
+  return { user: userFromRaw(v, 0), passcode: passcode ? toPasscode(passcode) : undefined };
 }
 
 /** A certificate list row read in raw mode (ENTRY_COLUMNS order). */
@@ -368,7 +364,7 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
     user: prepared((userId: string) => this.db.selectFrom("users").selectAll().where("user_id", "=", userId)),
     passcode: prepared((userId: string) => this.db.selectFrom("passcodes").selectAll().where("user_id", "=", userId)),
     userWithPasscode: prepared((userId: string) => this.db.selectFrom("users as u").leftJoin("passcodes as p", "p.user_id", "u.user_id")
-      .select(USER_SELECT).select(PASSCODE_AS).where("u.user_id", "=", userId)),
+      .select(USER_AS).select(PASSCODE_AS).where("u.user_id", "=", userId)),
     certificate: prepared((serial: string) => this.db.selectFrom("certificates").selectAll().where("serial", "=", serial)),
     certificateByFingerprint: prepared((fp: string) => this.db.selectFrom("certificates").selectAll().where("fingerprint", "=", fp)),
     certificateAndUser: prepared((fp: string) => this.db.selectFrom("certificates as c").leftJoin("users as u", "u.user_id", "c.user_id")
@@ -618,20 +614,16 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
       const e = boundAuditEvent(raw);
       const detail = JSON.stringify(e.detail ?? {});
       const at = iso(e.at);
-      if (raw.once) {
-        // Nothing is identical to it: no repeat key (NULL, which a unique index never matches).
-        rows.set(`once:${i}`, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: null }, count: 1, firstAt: at, lastAt: at });
-        continue;
-      }
-      const key = auditRepeatKey(e, detail);
-      const seen = rows.get(key);
+      // An event marked once has no repeat key (NULL, which a unique index never matches).
+      const key = raw.once ? undefined : auditRepeatKey(e, detail);
+      const seen = key === undefined ? undefined : rows.get(key);
       if (seen) {
         seen.count += 1;
         if (at > seen.lastAt) seen.lastAt = at;
         if (at < seen.firstAt) seen.firstAt = at;
         continue;
       }
-      rows.set(key, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: key }, count: 1, firstAt: at, lastAt: at });
+      rows.set(key ?? `once:${i}`, { row: { at, actor: e.actor, event: e.event, user_id: e.userId, outcome: e.outcome, detail, repeat_key: key ?? null }, count: 1, firstAt: at, lastAt: at });
     }
     // One statement for every row (rows keep the events' order, so ids come out as before).
     const args: (string | number | null)[] = [];
@@ -689,8 +681,9 @@ export class KyselyStore implements RegistrationStore, PortalStore, MailQueueSto
   private async userWithPasscodeViaKysely(userId: string): Promise<{ user: UserRecord | undefined; passcode: PasscodeRecord | undefined }> {
     const r = await this.q.userWithPasscode.first(this.db, userId) as Record<string, unknown> | undefined;
     if (!r) return { user: undefined, passcode: undefined };
+    const u = picked<Selectable<UsersTable>>(r, "u_", USER_COLUMNS);
     const p = picked<Selectable<PasscodesTable>>(r, "p_", PASSCODE_COLUMNS);
-    return { user: toUser(r as unknown as Selectable<UsersTable>), passcode: p ? toPasscode(p) : undefined };
+    return { user: u ? toUser(u) : undefined, passcode: p ? toPasscode(p) : undefined };
   }
 
   async listUsers(opts: { limit?: number; offset?: number } = {}): Promise<UserRecord[]> {
