@@ -30,7 +30,10 @@ test("decideRootTrust: a given fingerprint must match, in any common form", asyn
   const loose = root.fingerprint.replace(/:/g, "").toLowerCase();
   assert.deepEqual(decideRootTrust(root, loose, undefined), { action: "trust", because: "fingerprint-given" });
   assert.deepEqual(decideRootTrust(root, ` ${root.fingerprint.replace(/:/g, "-")} `, undefined), { action: "trust", because: "fingerprint-given" });
-  const wrong = `00${loose.slice(2)}`;
+  // flip the first byte: a fixed "00" would equal the real fingerprint for 1 root in 256
+  const first = Number.parseInt(loose.slice(0, 2), 16) ^ 0xff;
+  const wrong = `${first.toString(16).padStart(2, "0")}${loose.slice(2)}`;
+  assert.notEqual(wrong, loose);
   assert.throws(() => decideRootTrust(root, wrong, undefined), (e) => isShomeiError(e) && e.code === "ROOT_FINGERPRINT_MISMATCH");
   // the given fingerprint wins over an earlier trust
   assert.throws(() => decideRootTrust(root, wrong, ca.rootDer), (e) => isShomeiError(e) && e.code === "ROOT_FINGERPRINT_MISMATCH");
