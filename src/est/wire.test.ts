@@ -24,7 +24,7 @@ import { generatePasscode, passcodeHash } from "../registration/passcode.js";
 import { buildApp } from "../server/app.js";
 import { initCa } from "../server/init.js";
 import { openCa, openDesk, type CaServices } from "../server/services.js";
-import { answerEnrollOnTheWire, readEnrollPost } from "./wire.js";
+import { answerEnrollOnTheWire, readEnrollPost, type WireAnswered } from "./wire.js";
 import { certsOnlyText } from "./plugin.js";
 
 const T0 = new Date("2026-12-05T00:00:00.000Z");
@@ -129,6 +129,7 @@ function rng(seed: number): () => number {
 test("simpleenroll on the wire answers as the fastify route does: good, bad and mutated requests, byte for byte", { timeout: 600_000 }, async () => {
   const work = mkdtempSync(join(tmpdir(), "shomei-est-wire-"));
   const sides: Side[] = [];
+  const logged: WireAnswered[] = [];
   try {
     const rootA = join(work, "a");
     await initCa({ dir: rootA, organization: "Wire Test", hostnames: ["localhost", "127.0.0.1"], now: T0, actor: "operator:test" });
@@ -163,7 +164,10 @@ test("simpleenroll on the wire answers as the fastify route does: good, bad and 
       const s = await openCa(root, { clock: () => clock });
       const app = await buildApp(s, { logLevel: "silent", estWire: false });
       const stats = wire
-        ? answerEnrollOnTheWire(app.server as unknown as HttpsServer, { prefix: "/.well-known/est", enrollment: s.enrollment, limiter: s.limiter, helpdesk: s.config.helpdesk, logError: () => undefined })
+        ? answerEnrollOnTheWire(app.server as unknown as HttpsServer, {
+          prefix: "/.well-known/est", enrollment: s.enrollment, limiter: s.limiter, helpdesk: s.config.helpdesk, logError: () => undefined,
+          onAnswered: (a) => logged.push(a),
+        })
         : { taken: () => 0 };
       await app.listen({ host: "127.0.0.1", port: 0 });
       sides.push({ s, app, port: (app.server.address() as AddressInfo).port, taken: stats.taken });
@@ -184,14 +188,20 @@ test("simpleenroll on the wire answers as the fastify route does: good, bad and 
     const expectTaken = (what: string, n: number): void => {
       assert.equal(wired.taken() - taken, n, `${what}: ${n === 0 ? "left to fastify" : "answered on the wire"}`);
       taken = wired.taken();
+      // Every request answered on the wire is told (for the log at level info), with the status it got.
+      assert.equal(logged.length, wired.taken(), `${what}: each request answered on the wire is logged`);
     };
     assert.match(await both(request(u0), "a good request"), /^HTTP\/1\.1 200 OK\n/);
     expectTaken("good", 1);
+    const first = logged[0];
+    assert.deepEqual(first && { ...first, remotePort: typeof first.remotePort, responseTimeMs: first.responseTimeMs >= 0 },
+      { method: "POST", url: "/.well-known/est/simpleenroll", remoteAddress: "127.0.0.1", remotePort: "number", statusCode: 200, responseTimeMs: true });
     assert.match(await both(request(u0), "the same request again (a retry gets the same certificate)"), /^HTTP\/1\.1 200 OK\n/);
     assert.match(await both(request({ ...u0, csr: u1.csr }), "the passcode used again with another CSR"), /^HTTP\/1\.1 4\d\d /);
     expectTaken("used", 2);
     assert.match(await both(request(u1, { auth: `Basic ${Buffer.from(`${u1.userId}:WRONG-PASS`).toString("base64")}` }), "a wrong passcode"), /^HTTP\/1\.1 401 [^]*www-authenticate/);
     expectTaken("wrong passcode", 1);
+    assert.equal(logged.at(-1)?.statusCode, 401, "a wrong passcode is logged with its 401");
     await both(request(u1, { auth: `Basic ${Buffer.from(`${u1.userId}:WRONG-PASS`).toString("base64")}`, headers: "Accept-Language: ja\r\n" }), "a wrong passcode, Japanese");
     await both(request(u1, { headers: "Accept-Language: en-US,en;q=0.9\r\n" }), "good after a wrong one, English");
     await both(request({ ...u2, userId: "a9999999" }), "an unknown user");
@@ -236,6 +246,8 @@ test("simpleenroll on the wire answers as the fastify route does: good, bad and 
       last = await both(request(users[6 + (i % 6)] ?? u5, { auth: `Basic ${Buffer.from(`${users[6 + (i % 6)]?.userId ?? ""}:WRONG-${i}`).toString("base64")}` }), `wrong passcode ${i}`);
     }
     assert.match(last, /^HTTP\/1\.1 429 [^]*retry-after: \d+/);
+    assert.equal(logged.length, wired.taken(), "every request answered on the wire was logged");
+    assert.equal(logged.at(-1)?.statusCode, 429, "the address limit's refusal is logged with its 429");
   } finally {
     for (const side of sides) {
       await side.app.close();

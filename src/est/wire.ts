@@ -162,6 +162,23 @@ export interface EnrollWireOptions {
   readonly logError: (err: unknown) => void;
   /** How long a connection may wait for its first bytes before Node takes it over (default 10 s). */
   readonly firstBytesMs?: number;
+  /**
+   * Told of every request answered here, once its answer is written (fastify logs the requests it
+   * answers at level info; app.ts passes this only then, so the wire path's requests are in the
+   * same log).
+   */
+  readonly onAnswered?: (a: WireAnswered) => void;
+}
+
+/** A request the wire path answered: what fastify's "request completed" line says of one. */
+export interface WireAnswered {
+  readonly method: "POST";
+  readonly url: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number | undefined;
+  readonly statusCode: number;
+  /** From the request's bytes read to its answer written. */
+  readonly responseTimeMs: number;
 }
 
 type Listener = (socket: TLSSocket) => void;
@@ -224,16 +241,23 @@ export function answerEnrollOnTheWire(server: HttpsServer, o: EnrollWireOptions)
     const remote = socket.remoteAddress ?? "";
     const { userId, passcode } = credentials;
     const der = csrDer;
+    const started = o.onAnswered ? performance.now() : 0;
+    let statusCode = 200;
     void o.limiter.guard(remote, passcodeRejected, () => o.enrollment.simpleEnroll({ userId, passcode, csrDer: der, remote }))
       .then((cert) => wireCertificate(cert.der), (e: unknown) => {
         const err = isShomeiError(e) ? e : new ShomeiError("INTERNAL", {}, { cause: e });
         if (err.code === "INTERNAL") o.logError(err.cause ?? err);
+        statusCode = err.status;
         return wireError(err, req.acceptLanguage, o.helpdesk);
       })
       .then((bytes) => {
         if (socket.destroyed) return;
         socket.write(bytes);
         socket.destroySoon();
+        o.onAnswered?.({
+          method: "POST", url: `${o.prefix}/simpleenroll`, remoteAddress: remote, remotePort: socket.remotePort,
+          statusCode, responseTimeMs: performance.now() - started,
+        });
       });
   };
   server.on("secureConnection", (socket: TLSSocket) => {

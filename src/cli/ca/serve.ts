@@ -28,6 +28,7 @@ HTTPS サービス（EST: RFC 7030）を起動し、受け付けを始めたら�
   --portal-port N  オンラインシステム（ポータル）のポート（既定: 設定ファイル、通常 8444。--port 0 のときは 0）
   --http-port N    失効情報（CRL・OCSP・発行 CA 証明書）を平文 HTTP で公開するポート（既定: 設定ファイル、通常 8080。--port 0 のときは 0）
   --workers N      リクエストを処理するワーカープロセスの数（既定: 設定ファイルの workers、なければ CPU コア数）
+  --verbose        応答したリクエストを 1 件 1 行（JSON）で標準出力に記録します（既定は警告とエラーだけ）
 リクエストはすべてワーカープロセスが処理し、監視役のプロセスが停止したワーカーを自動で再起動します（WORKER_DIED を記録）。
 CRL の署名（リースを持つとき）、OCSP 応答者証明書と事前署名した OCSP 応答（証明書ごと、データベースに保存、ocsp.responseValidityHours の半分ごとに更新）、
 メール送信とリマインダーは監視役のプロセスが 1 か所で行います。
@@ -49,6 +50,7 @@ Starts the HTTPS service (EST, RFC 7030) and, once it accepts connections, print
   --http-port N    plain-HTTP port publishing revocation status (CRL, OCSP, issuing CA certificate) (default from the config,
                    normally 8080; 0 with --port 0)
   --workers N      worker processes that serve the requests (default: workers in the config, else one per CPU core)
+  --verbose        logs each request answered, one JSON line each, to standard output (default: warnings and errors only)
 Worker processes serve every request; a supervisor process restarts a worker that stops (logged as WORKER_DIED).
 The supervisor alone signs the CRLs (when it holds the lease), makes the OCSP responder certificate, pre-signs an OCSP answer for every
 certificate (stored in the database, renewed half-way through ocsp.responseValidityHours), delivers mail and runs the reminders.
