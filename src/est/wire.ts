@@ -242,6 +242,7 @@ export function answerEnrollOnTheWire(server: HttpsServer, o: EnrollWireOptions)
     const { userId, passcode } = credentials;
     const der = csrDer;
     const started = o.onAnswered ? performance.now() : 0;
+    const remotePort = socket.remotePort;
     let statusCode = 200;
     void o.limiter.guard(remote, passcodeRejected, () => o.enrollment.simpleEnroll({ userId, passcode, csrDer: der, remote }))
       .then((cert) => wireCertificate(cert.der), (e: unknown) => {
@@ -251,11 +252,13 @@ export function answerEnrollOnTheWire(server: HttpsServer, o: EnrollWireOptions)
         return wireError(err, req.acceptLanguage, o.helpdesk);
       })
       .then((bytes) => {
-        if (socket.destroyed) return;
-        socket.write(bytes);
-        socket.destroySoon();
+        if (!socket.destroyed) {
+          socket.write(bytes);
+          socket.destroySoon();
+        }
+        // Logged also when the client is gone by now: the enrollment happened all the same.
         o.onAnswered?.({
-          method: "POST", url: `${o.prefix}/simpleenroll`, remoteAddress: remote, remotePort: socket.remotePort,
+          method: "POST", url: `${o.prefix}/simpleenroll`, remoteAddress: remote, remotePort,
           statusCode, responseTimeMs: performance.now() - started,
         });
       });
