@@ -28,7 +28,12 @@ function completed(output: string): Completed[] {
   const out: Completed[] = [];
   for (const line of output.split("\n")) {
     if (!line.startsWith("{")) continue;
-    const j = JSON.parse(line) as LogLine;
+    let j: LogLine;
+    try {
+      j = JSON.parse(line) as LogLine;
+    } catch {
+      continue; // the last line, not all read yet
+    }
     if (j.msg === "incoming request" && j.reqId) incoming.set(j.reqId, j.req);
     if (j.msg !== "request completed") continue;
     const req = j.answeredOnTheWire ? j.req : incoming.get(j.reqId ?? "");
