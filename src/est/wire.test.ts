@@ -24,7 +24,8 @@ import { generatePasscode, passcodeHash } from "../registration/passcode.js";
 import { buildApp } from "../server/app.js";
 import { initCa } from "../server/init.js";
 import { openCa, openDesk, type CaServices } from "../server/services.js";
-import { answerEnrollOnTheWire, readEnrollPost, type WireAnswered } from "./wire.js";
+import type { WireAnswered } from "../http/wire_head.js";
+import { answerEnrollOnTheWire, readEnrollPost } from "./wire.js";
 import { certsOnlyText } from "./plugin.js";
 
 const T0 = new Date("2026-12-05T00:00:00.000Z");

@@ -24,7 +24,7 @@ import { langFromAcceptLanguage } from "../i18n/lang.js";
 import type { EnrollmentService } from "../registration/enrollment.js";
 import type { FailureLimiter } from "../http/failure_limiter.js";
 import { HTTPS_HEADERS } from "../http/tls_policy.js";
-import { changesFraming, contentLengthOf, headerLine, httpDate, MAX_HEAD, MAX_HEADER_LINES, nameIs, readHeaderLine } from "../http/wire_head.js";
+import { changesFraming, contentLengthOf, headerLine, httpDate, MAX_HEAD, MAX_HEADER_LINES, nameIs, readHeaderLine, type WireAnswered } from "../http/wire_head.js";
 import { decodeBase64Strict } from "../pki/pem.js";
 import { basicAuth, certsOnlyText, EST_BODY_LIMIT, passcodeRejected } from "./plugin.js";
 
@@ -168,17 +168,6 @@ export interface EnrollWireOptions {
    * same log).
    */
   readonly onAnswered?: (a: WireAnswered) => void;
-}
-
-/** A request the wire path answered: what fastify's "request completed" line says of one. */
-export interface WireAnswered {
-  readonly method: "POST";
-  readonly url: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number | undefined;
-  readonly statusCode: number;
-  /** From the request's bytes read to its answer written. */
-  readonly responseTimeMs: number;
 }
 
 type Listener = (socket: TLSSocket) => void;

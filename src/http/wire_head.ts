@@ -101,3 +101,35 @@ export function httpDate(): string {
   }
   return dateCache;
 }
+
+/** A request a wire path answered: what fastify's "request completed" line says of one. */
+export interface WireAnswered {
+  readonly method: "POST" | "GET";
+  readonly url: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number | undefined;
+  readonly statusCode: number;
+  /** From the request's bytes read to its answer written. */
+  readonly responseTimeMs: number;
+}
+
+/** The part of fastify's logger the wire paths' log lines need. */
+export interface WireLog {
+  readonly level: string;
+  info(fields: object, message: string): void;
+}
+
+/**
+ * At level info or lower (serve --verbose) fastify logs each request it answers; this gives the
+ * wire paths' `onAnswered`, which logs theirs the same way: one line where fastify writes two
+ * ("incoming request" with req, "request completed" with res, joined by reqId). The address is
+ * outside req: fastify's req serializer would take it from a request object's ip. At other
+ * levels it gives undefined, so a wire path does no work for it.
+ */
+export function wireAnswerLog(log: WireLog): ((a: WireAnswered) => void) | undefined {
+  if (!["info", "debug", "trace"].includes(log.level)) return undefined;
+  return (a) => log.info({
+    req: { method: a.method, url: a.url }, remoteAddress: a.remoteAddress, remotePort: a.remotePort, res: { statusCode: a.statusCode },
+    responseTime: a.responseTimeMs, answeredOnTheWire: true,
+  }, "request completed");
+}

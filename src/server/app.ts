@@ -2,7 +2,8 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { csrAttrsFor } from "../est/csrattrs.js";
 import { estPlugin, EST_BODY_LIMIT } from "../est/plugin.js";
-import { answerEnrollOnTheWire, type WireAnswered } from "../est/wire.js";
+import { answerEnrollOnTheWire } from "../est/wire.js";
+import { wireAnswerLog } from "../http/wire_head.js";
 import { codedErrors, frameworkErrors } from "../http/errors.js";
 import { FailureLimiter, type FailureLimit } from "../http/failure_limiter.js";
 import type { CaServices } from "./services.js";
@@ -72,14 +73,7 @@ export async function buildApp(s: CaServices, o: AppOptions = {}): Promise<Fasti
     prefix: "/.well-known/est", enrollment: s.enrollment, limiter, helpdesk: s.config.helpdesk,
     logError: (err) => app.log.error({ err }, "internal error"),
     // At level info (serve --verbose) fastify logs each request it answers; these are logged the same way.
-    ...(["info", "debug", "trace"].includes(app.log.level) ? {
-      // One line where fastify writes two ("incoming request" with req, "request completed" with res, joined by reqId).
-      // The address is outside req: fastify's req serializer would take it from a request object's ip.
-      onAnswered: (a: WireAnswered) => app.log.info({
-        req: { method: a.method, url: a.url }, remoteAddress: a.remoteAddress, remotePort: a.remotePort, res: { statusCode: a.statusCode },
-        responseTime: a.responseTimeMs, answeredOnTheWire: true,
-      }, "request completed"),
-    } : {}),
+    onAnswered: wireAnswerLog(app.log),
   });
   app.get("/.well-known/shomei.json", (_req, reply) => {
     const portal = o.portalUrl?.()?.replace(/\/$/, "") ?? null;

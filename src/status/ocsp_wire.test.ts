@@ -16,8 +16,20 @@ import { connect, type AddressInfo } from "node:net";
 import { once } from "node:events";
 import { caseRng, mutate, type Mutator, type Rng } from "../../test/fuzz/mutate.js";
 import { OCSP_BODY_LIMIT, ocspPostFastPath } from "./plugin.js";
-import { OcspHttpServer, readOcspPost } from "./ocsp_wire.js";
+import { OcspHttpServer, readOcspGet, readOcspPost } from "./ocsp_wire.js";
 import type { OcspReply } from "./ocsp_responder.js";
+import { OcspPresigner } from "./ocsp_presigner.js";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { initCa } from "../server/init.js";
+import { openCa } from "../server/services.js";
+import { buildPublicationApp } from "../server/publication.js";
+import { buildCsr } from "../pki/csr.js";
+import { keyObjectSigner } from "../pki/keys.js";
+import { buildOcspRequest } from "../pki/ocsp.js";
+import { generatePasscode, passcodeHash } from "../registration/passcode.js";
 
 const DER = Buffer.from("3045304330413039300906052b0e03021a05000414" + "11".repeat(20) + "0414" + "22".repeat(20) + "020812345678", "hex");
 const OTHER = Buffer.concat([DER.subarray(0, DER.length - 1), Buffer.from([0x79])]);
@@ -314,7 +326,7 @@ test("its answers are byte for byte those of Node's server with the same handler
   const wired = new OcspHttpServer(handler(), {
     answer: (der) => {
       here++;
-      return responder.answerFromMemory(der)?.body;
+      return responder.answerFromMemory(der);
     },
   });
   const plain = createServer(handler());
@@ -359,7 +371,7 @@ test("its answers are byte for byte those of Node's server with the same handler
 });
 
 test("a connection that says nothing is handed to Node (which times it out), a kept one is closed when idle, and hostile clients stop nothing", async () => {
-  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der)?.body, firstBytesMs: 100, http: { headersTimeout: 400, requestTimeout: 500, connectionsCheckingInterval: 100 } });
+  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der), firstBytesMs: 100, http: { headersTimeout: 400, requestTimeout: 500, connectionsCheckingInterval: 100 } });
   wired.keepAliveTimeout = 200;
   const port = await listen(wired);
   try {
@@ -397,7 +409,7 @@ test("a connection that says nothing is handed to Node (which times it out), a k
 });
 
 test("close() does not wait for connections that sent nothing or wait for their next request", { timeout: 20_000 }, async () => {
-  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der)?.body, firstBytesMs: 60_000 });
+  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der), firstBytesMs: 60_000 });
   wired.keepAliveTimeout = 60_000;
   const port = await listen(wired);
   const silent = connect(port, "127.0.0.1");
@@ -411,7 +423,7 @@ test("close() does not wait for connections that sent nothing or wait for their 
 });
 
 test("mutated and random bytes sent raw, whole or in pieces, stop nothing: a good request is answered afterwards", { timeout: 120_000 }, async () => {
-  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der)?.body });
+  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der) });
   const port = await listen(wired);
   const names = [...Object.keys(httpMutators), "bitFlip", "byteSet", "truncate", "append", "insert", "remove", "random"];
   const samples = Object.values(CLIENTS);
@@ -436,5 +448,171 @@ test("mutated and random bytes sent raw, whole or in pieces, stop nothing: a goo
   } finally {
     wired.closeIdleConnections();
     await closeServer(wired);
+  }
+});
+
+// ---- GET /ocsp/{base64} on the wire, against fastify's route, on a real CA ------------------------
+
+/** GET requests as clients send them, for the base64 `b64` of a DER OCSPRequest. */
+function getClients(b64: string): Record<string, Buffer> {
+  const enc = encodeURIComponent(b64);
+  const lower = enc.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase());
+  const req = (target: string, head: string): Buffer => Buffer.from(`GET /ocsp/${target} ${head}\r\n\r\n`, "latin1");
+  return {
+    // Windows CryptoAPI (CertVerifyRevocation; it sends If-Modified-Since and a Cache-Control of its own).
+    windows: req(enc, "HTTP/1.1\r\nCache-Control: max-age = 3600\r\nConnection: Keep-Alive\r\nAccept: */*\r\nIf-Modified-Since: Fri, 04 Dec 2026 10:00:00 GMT\r\nUser-Agent: Microsoft-CryptoAPI/10.0\r\nHost: 127.0.0.1"),
+    firefox: req(enc, "HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0\r\nAccept: */*\r\nAccept-Language: ja,en-US;q=0.7,en;q=0.3\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive"),
+    curl: req(b64, "HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*"),
+    ab: req(enc, "HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*"),
+    abKeepAlive: req(enc, "HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*"),
+    python: req(lower, "HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: python-urllib3/2.0.7\r\nAccept-Encoding: identity\r\nConnection: close"),
+    noHost10: req(enc, "HTTP/1.0"),
+  };
+}
+
+/** Where a URL's path is changed: characters and escapes a GET's base64 may be written with, and ones the route reads otherwise. */
+const PATH_EDITS = ["%2B", "%2b", "%2F", "%2f", "%3D", "%3d", "%2", "%", "%41", "%20", "%0A", "+", "/", "//", "=", "==", "?", "?x=1", "#", ";", " ", "\t", "A", "a", "0", "-", "_", "."];
+const getMutators: Record<string, Mutator> = {
+  ...httpMutators,
+  path(input: Buffer, rng: Rng) {
+    const end = input.indexOf(" HTTP/");
+    if (end < 10) return undefined;
+    const at = 10 + rng.int(end - 9);
+    const cut = rng.chance(0.3) ? rng.int(4) : 0;
+    return Buffer.concat([input.subarray(0, at), Buffer.from(rng.pick(PATH_EDITS), "latin1"), input.subarray(Math.min(end, at + cut))]);
+  },
+};
+
+test("GET /ocsp/… answered on the wire gives, byte for byte, what fastify's route gives: clients' requests, If-None-Match, kept connections, mutations", { timeout: 300_000 }, async () => {
+  const work = mkdtempSync(join(tmpdir(), "shomei-ocsp-get-wire-"));
+  const root = join(work, "ca");
+  // One fixed clock for both listeners: max-age and Expires are computed from it.
+  const clock = new Date();
+  await initCa({ dir: root, organization: "Wire Test", hostnames: ["localhost", "127.0.0.1"], now: new Date(clock.getTime() - 60_000), actor: "operator:test" });
+  const s = await openCa(root, { clock: () => clock });
+  const apps: { close(): Promise<unknown> }[] = [];
+  try {
+    // A certificate, enrolled as a user would, and its pre-signed answers (the supervisor's work in `serve`).
+    const userId = "a7100001";
+    const passcode = generatePasscode();
+    await s.store.registerUser({
+      userId, email: `${userId}@wire.invalid`, name: `Wire ${userId}`, organization: s.config.organization, lang: "en", role: "user", status: "active",
+      passwordHash: "$argon2id$unused", passwordInitial: true, passwordSetAt: clock, passwordExpiresAt: new Date(clock.getTime() + 40 * 86_400_000), createdAt: clock,
+      failedLogins: 0, lockedAt: null, lastLoginAt: null,
+    }, {
+      userId, hash: passcodeHash(s.dir.hmacSecret(), userId, passcode), issuedAt: clock, expiresAt: new Date(clock.getTime() + 40 * 86_400_000),
+      failedAttempts: 0, status: "active", usedAt: null, csrHash: null, certificateSerial: null,
+    }, []);
+    const pair = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const csrDer = await buildCsr({ publicKey: pair.publicKey, signer: keyObjectSigner(pair.privateKey), commonName: userId });
+    const cert = await s.enrollment.simpleEnroll({ userId, passcode, csrDer });
+    await new OcspPresigner({ store: s.store, responder: s.ocsp, clock: () => clock, validityHours: 4, checkSeconds: 3600, random: () => 0 }).run();
+
+    const wiredApp = await buildPublicationApp(s, { logLevel: "silent", clock: () => clock });
+    apps.push(wiredApp);
+    const plainApp = await buildPublicationApp(s, { logLevel: "silent", clock: () => clock, ocspWire: false });
+    apps.push(plainApp);
+    assert.ok(wiredApp.server instanceof OcspHttpServer && !(plainApp.server instanceof OcspHttpServer));
+    const wired = wiredApp.server;
+    // Fastify sets its own keep-alive timeout (72 s) only on a server it makes; serve's listener is made by the factory and keeps Node's.
+    plainApp.server.keepAliveTimeout = wired.keepAliveTimeout;
+    await wiredApp.listen({ host: "127.0.0.1", port: 0 });
+    await plainApp.listen({ host: "127.0.0.1", port: 0 });
+    const [a, b] = [(wiredApp.server.address() as AddressInfo).port, (plainApp.server.address() as AddressInfo).port];
+
+    const sha1 = buildOcspRequest(cert.der, s.issuingDer).toString("base64");
+    const sha256 = buildOcspRequest(cert.der, s.issuingDer, { hash: "sha256" }).toString("base64");
+    const clients = getClients(sha1);
+    // The pre-signed answers, read through the route first (which also loads them into memory).
+    const presigned = await Promise.all([sha1, sha256].map(async (q) => {
+      const r = await exchange(b, [clients.curl ? Buffer.from(clients.curl.toString("latin1").replace(sha1, q), "latin1") : Buffer.alloc(0)], 1);
+      const body = r.responses[0]?.subarray((r.responses[0]?.indexOf("\r\n\r\n") ?? 0) + 4);
+      assert.ok(body && body.length > 300, "a pre-signed answer");
+      return body;
+    }));
+    const etag = /\r\netag: ([^\r]*)/.exec((await exchange(b, [clients.curl ?? Buffer.alloc(0)], 1)).responses[0]?.toString("latin1") ?? "")?.[1] ?? assert.fail("no ETag");
+    /** An answer signed on request (not pre-signed) differs in its signature on each side: its length and ETag are not compared. */
+    const comparable = (r: Buffer): string => {
+      const end = r.indexOf("\r\n\r\n");
+      const head = r.subarray(0, end).toString("latin1").replace(/\r\nDate: [^\r]*/, "\r\nDate: -");
+      const body = r.subarray(end + 4);
+      const known = presigned.findIndex((p) => p.equals(body));
+      if (known >= 0) return `${head}\n<pre-signed answer ${known}>`;
+      if (body.length < 16) return `${head}\n${body.toString("hex")}`;
+      return `${head.replace(/\r\ncontent-length: \d+/, "\r\ncontent-length: -").replace(/\r\netag: [^\r]*/, "\r\netag: -")}\n<signed on request>`;
+    };
+    let here = wired.answeredHere;
+    const both = async (parts: Buffer[], what: string, count = 1): Promise<{ answers: string[]; taken: number }> => {
+      const [x, y] = [await exchange(a, parts, count), await exchange(b, parts, count)];
+      const replay = `${what}: ${JSON.stringify(Buffer.concat(parts).toString("latin1").slice(0, 400))}`;
+      assert.deepEqual(x.responses.map(comparable), y.responses.map(comparable), replay);
+      assert.equal(x.closed, y.closed, `${replay}: closed`);
+      const taken = wired.answeredHere - here;
+      here = wired.answeredHere;
+      return { answers: x.responses.map(comparable), taken };
+    };
+
+    // The clients' requests, SHA-1 and SHA-256 CertIDs: answered here, the pre-signed answer with its caching headers.
+    for (const [name, req] of Object.entries(clients)) {
+      const r = await both([req], name);
+      assert.equal(r.taken, 1, `${name}: answered on the wire`);
+      assert.match(r.answers[0] ?? "", /^HTTP\/1\.1 200 OK\r\ncontent-type: application\/ocsp-response\r\ncache-control: max-age=\d+, public, no-transform, must-revalidate\r\netag: /, name);
+    }
+    for (const [name, req] of Object.entries(getClients(sha256))) assert.equal((await both([req], `${name}, SHA-256`)).taken, 1, `${name}, SHA-256`);
+    const curl = clients.curl ?? Buffer.alloc(0);
+    const withHeader = (h: string): Buffer => Buffer.from(curl.toString("latin1").replace("\r\n\r\n", `\r\n${h}\r\n\r\n`), "latin1");
+    // If-None-Match: its ETag gets 304 without a body; anything else the answer.
+    const notModified = await both([withHeader(`If-None-Match: ${etag}`)], "If-None-Match, the ETag");
+    assert.equal(notModified.taken, 1);
+    assert.match(notModified.answers[0] ?? "", /^HTTP\/1\.1 304 Not Modified\r\n[^]*\n$/);
+    for (const h of [`If-None-Match: W/${etag}`, "If-None-Match: \"other\"", "If-None-Match: *", "If-None-Match:", `if-none-match:  ${etag}`]) assert.equal((await both([withHeader(h)], h)).taken, 1, h);
+    // What Node reads otherwise, or what the wire path leaves to it: answered by fastify on both sides.
+    const left = [
+      withHeader(`If-None-Match: ${etag} `), withHeader(`If-None-Match: ${etag}\r\nIf-None-Match: "x"`), withHeader("Content-Length: 0"),
+      withHeader("Content-Type: application/ocsp-request"), withHeader("Transfer-Encoding: chunked\r\n\r\n0"),
+      Buffer.from(curl.toString("latin1").replace(" HTTP/1.1", "?x=1 HTTP/1.1"), "latin1"),
+      Buffer.from(curl.toString("latin1").replace("/ocsp/", "/ocsp//"), "latin1"),
+      Buffer.from(curl.toString("latin1").replace(" HTTP/1.1", "/ HTTP/1.1"), "latin1"),
+      Buffer.from(curl.toString("latin1").replace("/ocsp/", "/ocsp/%20"), "latin1"),
+      Buffer.from(curl.toString("latin1").replace("GET ", "HEAD "), "latin1"),
+      Buffer.from(curl.toString("latin1").replace("/ocsp/", "/OCSP/"), "latin1"),
+      Buffer.from("GET /ocsp/ HTTP/1.1\r\nHost: a\r\n\r\n", "latin1"),
+      Buffer.from("GET /ocsp/not-base64 HTTP/1.1\r\nHost: a\r\n\r\n", "latin1"),
+      Buffer.from(`GET /ocsp/${Buffer.from("hello").toString("base64")} HTTP/1.1\r\nHost: a\r\n\r\n`, "latin1"),
+    ];
+    for (const [i, req] of left.entries()) await both([req], `left to fastify ${i}`);
+    // A request the pre-signed answers do not cover (a nonce is fine; another serial is signed on request, by fastify).
+    const other = Buffer.from(sha1, "base64");
+    other[other.length - 1] = (other[other.length - 1] ?? 0) ^ 1;
+    assert.equal((await both([Buffer.from(curl.toString("latin1").replace(sha1, other.toString("base64")), "latin1")], "another serial")).taken, 0);
+    // Kept connections: the next requests on the same connection, POST and GET, answered here or by fastify.
+    const post = Buffer.concat([Buffer.from(`POST /ocsp HTTP/1.1\r\nHost: a\r\nContent-Type: application/ocsp-request\r\nContent-Length: ${Buffer.from(sha1, "base64").length}\r\n\r\n`, "latin1"), Buffer.from(sha1, "base64")]);
+    const crl = Buffer.from("GET /crl/issuing.crl HTTP/1.1\r\nHost: a\r\n\r\n", "latin1");
+    const steps = [clients.firefox ?? curl, withHeader(`If-None-Match: ${etag}`), post, crl, clients.windows ?? curl, left[5] ?? curl, curl];
+    const [x, y] = [await sequence(a, steps), await sequence(b, steps)];
+    assert.equal(x.responses.length, steps.length);
+    assert.deepEqual(x.responses.map(comparable), y.responses.map(comparable), "a kept connection");
+    assert.ok(x.responses.every((r) => r.includes("Keep-Alive: timeout=")));
+    here = wired.answeredHere;
+
+    // Mutations of the clients' requests: every one the wire path takes is answered as fastify answers it.
+    const seeds = [...Object.values(clients), ...Object.values(getClients(sha256))];
+    const names = [...Object.keys(getMutators), "path", "path", "path", "bitFlip", "byteSet", "truncate", "insert", "remove"];
+    let read = 0;
+    let taken = 0;
+    for (let i = 0; i < 400; i++) {
+      const rng = caseRng(20261207, i);
+      const { input, applied } = mutate(rng.pick(seeds), rng, names, getMutators);
+      // What the wire path declines goes to Node as it came (the tests above); a mutation that is not one whole request would wait for more.
+      if (!readOcspGet(input)) continue;
+      read++;
+      taken += (await both([input], `mutation ${i} (${applied.join(", ")})`)).taken;
+    }
+    // Both happen: requests still for this certificate (answered here) and ones the edit made into another request (signed on request by fastify).
+    assert.ok(taken > 40 && read - taken > 40, `mutations read ${read}, answered on the wire ${taken}`);
+  } finally {
+    for (const app of apps) await app.close();
+    await s.close();
+    rmSync(work, { recursive: true, force: true });
   }
 });

@@ -12,6 +12,8 @@
  * hide that status from them.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { WireAnswered } from "../http/wire_head.js";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { sendError, toShomeiError } from "../http/errors.js";
 import { ocspErrorResponse } from "../pki/ocsp.js";
@@ -22,8 +24,8 @@ import type { OcspReply, OcspResponder } from "./ocsp_responder.js";
 export const OCSP_BODY_LIMIT = 16 * 1024;
 
 export interface StatusOptions {
-  readonly ocsp: OcspResponder;
-  readonly crl: CrlPublisher;
+  readonly ocsp: Pick<OcspResponder, "answerFromMemory" | "answer">;
+  readonly crl: Pick<CrlPublisher, "read">;
   /** crl.shards: /crl/issuing-N.crl for N below it answer 503 until signed, others 404. */
   readonly crlShards: number;
   readonly issuingDer: Buffer;
@@ -39,6 +41,35 @@ export interface StatusOptions {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The longest GET request's base64 the route decodes (longer ones are answered malformedRequest). */
+export const OCSP_GET_BASE64_LIMIT = OCSP_BODY_LIMIT * 2;
+
+/** The DER request a GET carries: its base64 (URL-decoded, whitespace removed), or undefined when it is not base64. */
+export function getRequestDer(b64: string): Buffer | undefined {
+  return BASE64.test(b64) && b64.length > 0 && b64.length <= OCSP_GET_BASE64_LIMIT ? Buffer.from(b64, "base64") : undefined;
+}
+
+/** The caching headers of a GET answer that may be cached (RFC 5019 6.2), in the order they are written. */
+export interface GetCaching {
+  readonly cacheControl: string;
+  readonly etag: string;
+  readonly lastModified: string;
+  readonly expires: string;
+}
+
+/**
+ * What a cache may do with a cacheable GET answer at `now` (ms): max-age and Expires never reach
+ * past its nextUpdate (nor `httpMaxAgeSeconds`, default 60), Last-Modified is its thisUpdate, and
+ * the ETag names its bytes. The route and the wire path (ocsp_wire.ts) both write these.
+ */
+export function getCaching(c: NonNullable<OcspReply["cacheable"]>, now: number, httpMaxAgeSeconds: number | undefined): GetCaching {
+  const maxAge = Math.max(0, Math.min(httpMaxAgeSeconds ?? 60, Math.floor((c.nextUpdate.getTime() - now) / 1000)));
+  return {
+    cacheControl: `max-age=${maxAge}, public, no-transform, must-revalidate`, etag: c.etag,
+    lastModified: c.thisUpdate.toUTCString(), expires: new Date(now + maxAge * 1000).toUTCString(),
+  };
+}
 const SHARD_FILE = /^issuing-(\d{1,3})\.crl$/;
 
 /**
@@ -78,12 +109,9 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
    */
   const send = (req: FastifyRequest, reply: FastifyReply, r: OcspReply, get: boolean): FastifyReply => {
     void reply.type("application/ocsp-response");
-    const c = r.cacheable;
-    if (!get || !c) return reply.header("cache-control", "no-store").send(r.body);
-    const now = opts.clock().getTime();
-    const maxAge = Math.max(0, Math.min(opts.httpMaxAgeSeconds ?? 60, Math.floor((c.nextUpdate.getTime() - now) / 1000)));
-    void reply.header("cache-control", `max-age=${maxAge}, public, no-transform, must-revalidate`).header("etag", c.etag)
-      .header("last-modified", c.thisUpdate.toUTCString()).header("expires", new Date(now + maxAge * 1000).toUTCString());
+    if (!get || !r.cacheable) return reply.header("cache-control", "no-store").send(r.body);
+    const c = getCaching(r.cacheable, opts.clock().getTime(), opts.httpMaxAgeSeconds);
+    void reply.header("cache-control", c.cacheControl).header("etag", c.etag).header("last-modified", c.lastModified).header("expires", c.expires);
     if (req.headers["if-none-match"] === c.etag) return reply.code(304).send();
     return reply.send(r.body);
   };
@@ -105,8 +133,7 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
     } catch {
       b64 = "";
     }
-    const der = BASE64.test(b64) && b64.length > 0 && b64.length <= OCSP_BODY_LIMIT * 2 ? Buffer.from(b64, "base64") : undefined;
-    return ocspReply(req, reply, der, true);
+    return ocspReply(req, reply, getRequestDer(b64), true);
   });
 
   /** A stored CRL with its caching headers; a cache may keep it until nextUpdate, but at most `maxAgeCap` seconds. */
@@ -166,16 +193,23 @@ export const statusPlugin: FastifyPluginAsync<StatusOptions> = (app, opts) => {
  * without the framework's request objects and hooks. Returns false for anything else, which
  * fastify then handles.
  */
-export function ocspPostFastPath(ocsp: Pick<OcspResponder, "answerFromMemory" | "answer">): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function ocspPostFastPath(ocsp: Pick<OcspResponder, "answerFromMemory" | "answer">, onAnswered?: (a: WireAnswered) => void): (req: IncomingMessage, res: ServerResponse) => boolean {
   const write = (res: ServerResponse, body: Buffer, close: boolean): void => {
     res.writeHead(200, {
-      "content-type": "application/ocsp-response", "content-length": body.length, "cache-control": "no-store",
+      // In the order fastify's route writes them (content-length last), so every path gives the same bytes.
+      "content-type": "application/ocsp-response", "cache-control": "no-store", "content-length": body.length,
       ...(close ? { connection: "close" } : {}),
     });
     res.end(body);
   };
   return (req, res) => {
     if (req.method !== "POST" || req.url !== "/ocsp" || req.headers["content-type"] !== "application/ocsp-request") return false;
+    if (onAnswered) {
+      // Logged as fastify logs the requests it answers (level info): where from, and how long it took.
+      const started = performance.now();
+      const { remoteAddress = "", remotePort } = req.socket;
+      res.once("finish", () => onAnswered({ method: "POST", url: "/ocsp", remoteAddress, remotePort, statusCode: res.statusCode, responseTimeMs: performance.now() - started }));
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;

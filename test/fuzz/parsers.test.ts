@@ -18,7 +18,7 @@ import { parserTargets } from "./targets.js";
 const SEED = 20261204;
 /** Cases per target: about 3,000 in all, within the suite's time budget on a loaded 2-core machine. */
 const CASES: Readonly<Record<string, number>> = {
-  csr: 500, pkcs7: 300, pkcs12: 300, "pkcs12-import": 200, "ocsp-request": 400, "ocsp-wire": 400, "est-wire": 400, "ocsp-response": 200, crl: 400, certificate: 400, csv: 400, "shomei-json": 400,
+  csr: 500, pkcs7: 300, pkcs12: 300, "pkcs12-import": 200, "ocsp-request": 400, "ocsp-wire": 400, "ocsp-wire-get": 400, "est-wire": 400, "ocsp-response": 200, crl: 400, certificate: 400, csv: 400, "shomei-json": 400,
 };
 
 for (const t of parserTargets()) {

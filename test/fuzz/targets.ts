@@ -21,7 +21,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { planImport } from "../../src/client/backup.js";
 import { FileStore } from "../../src/client/file_store.js";
-import { readOcspPost } from "../../src/status/ocsp_wire.js";
+import { readOcspGet, readOcspPost } from "../../src/status/ocsp_wire.js";
+import { getRequestDer } from "../../src/status/plugin.js";
 import { readEnrollPost } from "../../src/est/wire.js";
 import { basicAuth } from "../../src/est/plugin.js";
 import { decodeBase64Strict } from "../../src/pki/pem.js";
@@ -130,6 +131,17 @@ function OCSP_WIRE_SAMPLES(body: Buffer): Buffer[] {
   return heads.map((h) => Buffer.concat([Buffer.from(h, "latin1"), body]));
 }
 
+/** Whole `GET /ocsp/{base64}` requests of the shapes Windows, browsers and curl send, around one DER OCSPRequest. */
+function OCSP_WIRE_GET_SAMPLES(request: Buffer): Buffer[] {
+  const b64 = request.toString("base64");
+  const heads = [
+    `GET /ocsp/${encodeURIComponent(b64)} HTTP/1.1\r\nCache-Control: max-age = 3600\r\nConnection: Keep-Alive\r\nAccept: */*\r\nUser-Agent: Microsoft-CryptoAPI/10.0\r\nHost: 127.0.0.1\r\n\r\n`,
+    `GET /ocsp/${encodeURIComponent(b64).replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase())} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nIf-None-Match: "abc"\r\nConnection: close\r\n\r\n`,
+    `GET /ocsp/${b64} HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\n\r\n`,
+  ];
+  return heads.map((h) => Buffer.from(h, "latin1"));
+}
+
 /** Whole `POST /.well-known/est/simpleenroll` requests of the shape the EST listener answers on the wire, around one base64 CSR. */
 function EST_WIRE_SAMPLES(csr: Buffer): Buffer[] {
   const body = csr.toString("base64");
@@ -194,6 +206,19 @@ export function parserTargets(): Target[] {
         const head = input.subarray(0, input.length - post.body.length);
         if (!post.body.equals(input.subarray(head.length)) || !head.subarray(-4).equals(Buffer.from("\r\n\r\n"))) throw new Error("the body read is not what follows the head");
         return post;
+      },
+    },
+    {
+      // The same reader for GET (RFC 5019): the DER it reads from the URL is what the route's own
+      // decoding (decodeURIComponent, whitespace dropped, base64) reads from the same URL.
+      name: "ocsp-wire-get", mutators: [...BYTE, "httpPiece", "httpPiece", "httpPiece"], samples: OCSP_WIRE_GET_SAMPLES(sample("ocspRequest")),
+      run: (input) => {
+        const get = readOcspGet(input);
+        if (!get) throw new ShomeiError("REQUEST_MALFORMED", { reason: "left to Node's HTTP parser" });
+        if (!input.subarray(-4).equals(Buffer.from("\r\n\r\n"))) throw new Error("a request read without the end of its head");
+        const routes = getRequestDer(decodeURIComponent(get.url.slice("/ocsp/".length)).replace(/\s/g, ""));
+        if (!routes?.equals(get.der)) throw new Error(`the wire path read another request than the route would from ${get.url}`);
+        return get;
       },
     },
     {
