@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { connect, type AddressInfo } from "node:net";
 import { once } from "node:events";
 import { caseRng, mutate, type Mutator, type Rng } from "../../test/fuzz/mutate.js";
-import { OCSP_BODY_LIMIT, ocspPostFastPath } from "./plugin.js";
+import { getCaching, OCSP_BODY_LIMIT, ocspPostFastPath, type GetCaching } from "./plugin.js";
 import { OcspHttpServer, readOcspGet, readOcspPost } from "./ocsp_wire.js";
 import type { OcspReply } from "./ocsp_responder.js";
 import { OcspPresigner } from "./ocsp_presigner.js";
@@ -615,4 +615,27 @@ test("GET /ocsp/… answered on the wire gives, byte for byte, what fastify's ro
     await s.close();
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+test("getCaching() keeps its last strings only while they are the strings it would make: every millisecond across second and nextUpdate boundaries, in order and out of it", () => {
+  const fresh = (c: { thisUpdate: Date; nextUpdate: Date; etag: string }, now: number, cap: number): GetCaching => {
+    const maxAge = Math.max(0, Math.min(cap, Math.floor((c.nextUpdate.getTime() - now) / 1000)));
+    return { cacheControl: `max-age=${maxAge}, public, no-transform, must-revalidate`, etag: c.etag, lastModified: c.thisUpdate.toUTCString(), expires: new Date(now + maxAge * 1000).toUTCString() };
+  };
+  const t0 = Date.UTC(2026, 11, 6, 8, 0, 0, 250);
+  const c = { thisUpdate: new Date(t0 - 3_600_000), nextUpdate: new Date(t0 + 61_737), etag: '"x"' };
+  const rng = caseRng(20261208, 0);
+  let hits = 0;
+  for (const cap of [60, 3600]) {
+    // Every millisecond of 4 s around the point where max-age stops being capped, and of 3 s around nextUpdate; then random times, back and forth.
+    const times = [...Array.from({ length: 4000 }, (_, i) => t0 + 60_000 - 2000 - (cap === 60 ? 0 : 58_000) + i), ...Array.from({ length: 3000 }, (_, i) => t0 + 60_000 + i)];
+    for (let i = 0; i < 3000; i++) times.push(t0 + rng.int(70_000));
+    for (const now of times) {
+      const before = getCaching(c, now, cap);
+      const again = getCaching(c, now, cap);
+      if (again === before) hits++;
+      assert.deepEqual(before, fresh(c, now, cap), `now ${now}, cap ${cap}`);
+    }
+  }
+  assert.ok(hits > 10_000, `kept strings used ${hits} times`);
 });

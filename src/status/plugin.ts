@@ -65,11 +65,23 @@ export interface GetCaching {
  */
 export function getCaching(c: NonNullable<OcspReply["cacheable"]>, now: number, httpMaxAgeSeconds: number | undefined): GetCaching {
   const maxAge = Math.max(0, Math.min(httpMaxAgeSeconds ?? 60, Math.floor((c.nextUpdate.getTime() - now) / 1000)));
-  return {
+  const expires = now + maxAge * 1000;
+  // The strings depend on nothing else than max-age and the second Expires falls in (an HTTP date
+  // has no milliseconds): the last ones made for this answer are kept (formatting two dates was
+  // most of a GET answered on the wire's own work).
+  const second = Math.floor(expires / 1000);
+  const last = lastCaching.get(c);
+  if (last?.maxAge === maxAge && last.second === second) return last.value;
+  const value: GetCaching = {
     cacheControl: `max-age=${maxAge}, public, no-transform, must-revalidate`, etag: c.etag,
-    lastModified: c.thisUpdate.toUTCString(), expires: new Date(now + maxAge * 1000).toUTCString(),
+    lastModified: c.thisUpdate.toUTCString(), expires: new Date(expires).toUTCString(),
   };
+  lastCaching.set(c, { maxAge, second, value });
+  return value;
 }
+
+/** getCaching()'s last answer per cacheable reply (gone with the reply). */
+const lastCaching = new WeakMap<object, { readonly maxAge: number; readonly second: number; readonly value: GetCaching }>();
 const SHARD_FILE = /^issuing-(\d{1,3})\.crl$/;
 
 /**
