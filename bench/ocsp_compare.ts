@@ -7,7 +7,8 @@
  *
  * Run in a private network namespace (`unshare -n`, as root; the script re-runs itself there):
  * `openssl ocsp` binds every address. The load generator is `ab -c 8` POSTing one DER request
- * (a new connection each, and keep-alive with -k), with and without a nonce. The figure that does
+ * (a new connection each, and keep-alive with -k), with and without a nonce, and GETting it
+ * without a nonce (RFC 5019; BENCH_OCSP_METHODS=POST or GET for one of them). The figure that does
  * not depend on the load generator is server CPU per response: utime + stime of the server
  * process and all its descendants (workers) from /proc, before and after, over the responses.
  *
@@ -35,6 +36,8 @@ const FLOOR = fileURLToPath(new URL("./ocsp_floor.js", import.meta.url));
 const BASELINE = process.env.BENCH_OCSP_BASELINE;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** How the requests are sent: POST, and GET (BENCH_OCSP_METHODS, comma list). */
+const METHODS = (process.env.BENCH_OCSP_METHODS ?? "POST,GET").split(",").filter((m): m is "POST" | "GET" => m === "POST" || m === "GET");
 const TICK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || "100");
 
 const fmt = (n: number, d = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -77,9 +80,10 @@ function childTicks(): number {
 
 interface AbResult { readonly complete: number; readonly failed: number; readonly perSecond: number }
 
-function ab(url: string, body: string, keepAlive: boolean): Promise<AbResult> {
+/** `ab -c 8` for SECONDS: POSTing the file `body`, or (undefined) a GET of `url` itself. */
+function ab(url: string, body: string | undefined, keepAlive: boolean): Promise<AbResult> {
   return new Promise((resolve, reject) => {
-    const args = ["-q", "-n", "10000000", "-t", String(SECONDS), "-c", "8", ...(keepAlive ? ["-k"] : []), "-p", body, "-T", "application/ocsp-request", url];
+    const args = ["-q", "-n", "10000000", "-t", String(SECONDS), "-c", "8", ...(keepAlive ? ["-k"] : []), ...(body ? ["-p", body, "-T", "application/ocsp-request"] : []), url];
     const child = spawn("ab", args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => { out += d.toString(); });
@@ -96,9 +100,9 @@ function ab(url: string, body: string, keepAlive: boolean): Promise<AbResult> {
   });
 }
 
-interface Sample { readonly server: string; readonly mode: string; readonly nonce: boolean; readonly cpuMs: number; readonly perSecond: number; readonly abCpuMs: number; readonly failed: number }
+interface Sample { readonly server: string; readonly method: "POST" | "GET"; readonly mode: string; readonly nonce: boolean; readonly cpuMs: number; readonly perSecond: number; readonly abCpuMs: number; readonly failed: number }
 
-async function measure(server: string, pid: number, url: string, body: string, keepAlive: boolean, nonce: boolean): Promise<Sample> {
+async function measure(server: string, pid: number, url: string, body: string | undefined, keepAlive: boolean, nonce: boolean): Promise<Sample> {
   const s0 = treeTicks(pid);
   const c0 = childTicks();
   const r = await ab(url, body, keepAlive);
@@ -106,7 +110,7 @@ async function measure(server: string, pid: number, url: string, body: string, k
   const c1 = childTicks();
   const perTick = 1000 / TICK;
   return {
-    server, mode: keepAlive ? "keep-alive" : "new connection each", nonce,
+    server, method: body ? "POST" : "GET", mode: keepAlive ? "keep-alive" : "new connection each", nonce,
     cpuMs: ((s1 - s0) * perTick) / Math.max(1, r.complete), perSecond: r.perSecond, abCpuMs: ((c1 - c0) * perTick) / Math.max(1, r.complete), failed: r.failed,
   };
 }
@@ -223,25 +227,52 @@ async function inNamespace(): Promise<number> {
     await ab(`http://127.0.0.1:${shomeiPort}/ocsp`, f("req.der"), true);
     if (base) await ab(`http://127.0.0.1:${baselinePort}/ocsp`, f("req.der"), false);
     await ab(`http://127.0.0.1:${floorPort}/ocsp`, f("req.der"), false);
+    // GET (RFC 6960 A.1, RFC 5019; what Windows asks by): the request's base64, URL-encoded, after the responder's URL.
+    const getTail = encodeURIComponent(req.toString("base64"));
+    const getOnce = (port: number, path: string): Promise<Buffer> => new Promise((resolve, reject) => {
+      httpRequest({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks)));
+        res.on("error", reject);
+      }).on("error", reject).end();
+    });
+    // Every server answers the GET with a good answer that verifies (openssl ocsp reads GETs too).
+    const checkGet = async (name: string, port: number, path: string): Promise<void> => {
+      const status = readOcspResponse(await getOnce(port, path), certDer, issuing, { now: new Date() }).status;
+      if (status !== "good") throw new Error(`${name} answered a GET ${status}`);
+    };
+    if (METHODS.includes("GET")) {
+      await checkGet("Shomei", shomeiPort, `/ocsp/${getTail}`);
+      const osl = await startOpenssl();
+      await checkGet("openssl ocsp", opensslPort, `/${getTail}`);
+      await stop(osl);
+    }
+    await ab(`http://127.0.0.1:${shomeiPort}/ocsp/${getTail}`, undefined, false);
+    if (base) await ab(`http://127.0.0.1:${baselinePort}/ocsp/${getTail}`, undefined, false);
     const samples: Sample[] = [];
     const servers = [
       { name: "Shomei", url: `http://127.0.0.1:${shomeiPort}/ocsp`, proc: srv },
       ...(base ? [{ name: "baseline", url: `http://127.0.0.1:${baselinePort}/ocsp`, proc: base }] : []),
-      { name: "openssl ocsp", url: `http://127.0.0.1:${opensslPort}/`, proc: undefined },
+      { name: "openssl ocsp", url: `http://127.0.0.1:${opensslPort}`, proc: undefined },
       { name: "floor", url: `http://127.0.0.1:${floorPort}/ocsp`, proc: floor },
     ];
     for (let round = 0; round < ROUNDS; round++) {
-      for (const keepAlive of [false, true]) {
-        for (const nonce of [false, true]) {
-          for (const sv of servers) {
-            // The floor answers fixed bytes: a nonce changes nothing for it.
-            if (sv.name === "floor" && nonce) continue;
-            say(`round ${round + 1}: ${sv.name}, ${keepAlive ? "keep-alive" : "new connection each"}, nonce ${String(nonce)} …`);
-            const theirs = sv.proc ? undefined : await startOpenssl();
-            const sample = await measure(sv.name, (theirs ?? sv.proc)?.pid ?? 0, sv.url, f(nonce ? "req-nonce.der" : "req.der"), keepAlive, nonce);
-            if (theirs) await stop(theirs);
-            say(`  ${fmt(sample.cpuMs, 3)} ms server CPU per response, ${fmt(sample.perSecond)}/s, ab ${fmt(sample.abCpuMs, 3)} ms, failed ${sample.failed}`);
-            samples.push(sample);
+      for (const method of METHODS) {
+        for (const keepAlive of [false, true]) {
+          // GET without a nonce only: the clients that ask by GET (Windows, RFC 5019 ones) send none, so that caches can keep the answer.
+          for (const nonce of method === "GET" ? [false] : [false, true]) {
+            for (const sv of servers) {
+              // The floor answers fixed bytes: a nonce changes nothing for it.
+              if (sv.name === "floor" && nonce) continue;
+              say(`round ${round + 1}: ${sv.name}, ${method}, ${keepAlive ? "keep-alive" : "new connection each"}, nonce ${String(nonce)} …`);
+              const theirs = sv.proc ? undefined : await startOpenssl();
+              const url = method === "GET" ? `${sv.url}/${getTail}` : sv.name === "openssl ocsp" ? `${sv.url}/` : sv.url;
+              const sample = await measure(sv.name, (theirs ?? sv.proc)?.pid ?? 0, url, method === "GET" ? undefined : f(nonce ? "req-nonce.der" : "req.der"), keepAlive, nonce);
+              if (theirs) await stop(theirs);
+              say(`  ${fmt(sample.cpuMs, 3)} ms server CPU per response, ${fmt(sample.perSecond)}/s, ab ${fmt(sample.abCpuMs, 3)} ms, failed ${sample.failed}`);
+              samples.push(sample);
+            }
           }
         }
       }
@@ -252,19 +283,21 @@ async function inNamespace(): Promise<number> {
       const v = [...xs].sort((a, b) => a - b);
       return v.length % 2 ? v[(v.length - 1) / 2] ?? NaN : ((v[v.length / 2 - 1] ?? NaN) + (v[v.length / 2] ?? NaN)) / 2;
     };
-    const pick = (server: string, mode: string, nonce: boolean): { cpu: number; rate: number; ab: number; failed: number } => {
-      const ss = samples.filter((x) => x.server === server && x.mode === mode && x.nonce === nonce);
+    const pick = (server: string, method: string, mode: string, nonce: boolean): { cpu: number; rate: number; ab: number; failed: number } => {
+      const ss = samples.filter((x) => x.server === server && x.method === method && x.mode === mode && x.nonce === nonce);
       return { cpu: median(ss.map((x) => x.cpuMs)), rate: median(ss.map((x) => x.perSecond)), ab: median(ss.map((x) => x.abCpuMs)), failed: ss.reduce((a, x) => a + x.failed, 0) };
     };
     const rows: string[] = [];
-    for (const mode of ["new connection each", "keep-alive"]) {
-      for (const nonce of [false, true]) {
-        const us = pick("Shomei", mode, nonce);
-        const them = pick("openssl ocsp", mode, nonce);
-        const floor = pick("floor", mode, false);
-        const old = pick("baseline", mode, nonce);
-        const baseCell = base ? ` ${fmt(old.cpu, 3)} ms, ${fmt(old.rate)}/s (${old.failed} failed) |` : "";
-        rows.push(`| ${mode}, ${nonce ? "with" : "no"} nonce | ${fmt(us.cpu, 3)} ms, ${fmt(us.rate)}/s | ${fmt(them.cpu, 3)} ms, ${fmt(them.rate)}/s | **${fmt(them.cpu / us.cpu, 2)}** | ${fmt(us.rate / them.rate, 2)} | ${fmt(floor.cpu, 3)} ms, ${fmt(floor.rate)}/s |${baseCell} ${fmt(us.ab, 3)} / ${fmt(them.ab, 3)} ms | ${us.failed} / ${them.failed} |`);
+    for (const method of METHODS) {
+      for (const mode of ["new connection each", "keep-alive"]) {
+        for (const nonce of method === "GET" ? [false] : [false, true]) {
+          const us = pick("Shomei", method, mode, nonce);
+          const them = pick("openssl ocsp", method, mode, nonce);
+          const floor = pick("floor", method, mode, false);
+          const old = pick("baseline", method, mode, nonce);
+          const baseCell = base ? ` ${fmt(old.cpu, 3)} ms, ${fmt(old.rate)}/s (${old.failed} failed) |` : "";
+          rows.push(`| ${method}, ${mode}, ${nonce ? "with" : "no"} nonce | ${fmt(us.cpu, 3)} ms, ${fmt(us.rate)}/s | ${fmt(them.cpu, 3)} ms, ${fmt(them.rate)}/s | **${fmt(them.cpu / us.cpu, 2)}** | ${fmt(us.rate / them.rate, 2)} | ${fmt(floor.cpu, 3)} ms, ${fmt(floor.rate)}/s |${baseCell} ${fmt(us.ab, 3)} / ${fmt(them.ab, 3)} ms | ${us.failed} / ${them.failed} |`);
+        }
       }
     }
     const section = [
@@ -273,7 +306,8 @@ async function inNamespace(): Promise<number> {
       `Written by \`npm run bench:ocsp\` on ${started.toISOString()} (${availableParallelism()} cores, ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version};`,
       `load average ${fmt(load0, 2)} at the start — other sessions were loading the same 2 cores, so rates move; the CPU ratios less).`,
       `Both in one private network namespace (\`unshare -n\`), alternating, ${ROUNDS} rounds of ${SECONDS} s each, median shown;`,
-      "`ab -c 8` POSTing one DER request made by `openssl ocsp -reqout` (with a nonce: the same nonce every time).",
+      "`ab -c 8` POSTing one DER request made by `openssl ocsp -reqout` (with a nonce: the same nonce every time), and GETting",
+      "the same request without a nonce as RFC 5019 clients and Windows ask (its base64, URL-encoded, after the responder's URL).",
       "Shomei: `shomei-ca serve --workers 2` (supervisor + 2 workers), answering the pre-signed response from memory.",
       "`openssl ocsp`: `-index` with the certificate, `-rsigner` a P-256 delegated responder certified by the same CA key,",
       "signing every answer. Server CPU is utime + stime of the whole process tree from /proc, per response.",
