@@ -306,8 +306,10 @@ test("on thousands of mutations of those requests, whatever readOcspPost() reads
 // ---- the listener against Node's server ----------------------------------------------------------
 
 /** A responder with one pre-signed answer in memory (DER) and one it signs on request (OTHER). */
+/** The pre-signed answer in memory: cacheable, so a GET for it may be answered on the wire too. */
+const PRESIGNED: OcspReply = { body: ANSWER, cacheable: { thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() + 4 * 3_600_000), etag: '"presigned"' } };
 const responder = {
-  answerFromMemory: (der: Uint8Array): OcspReply | undefined => (Buffer.from(der).equals(DER) ? { body: ANSWER } : undefined),
+  answerFromMemory: (der: Uint8Array): OcspReply | undefined => (Buffer.from(der).equals(DER) ? PRESIGNED : undefined),
   answer: (der: Uint8Array): Promise<OcspReply> => Promise.resolve({ body: Buffer.from(der).equals(OTHER) ? SIGNED : Buffer.from("3003", "hex") }),
 };
 /** The publication listener's request handler: the OCSP POST path, and anything else answered 404. */
@@ -422,11 +424,11 @@ test("close() does not wait for connections that sent nothing or wait for their 
   await closing;
 });
 
-test("mutated and random bytes sent raw, whole or in pieces, stop nothing: a good request is answered afterwards", { timeout: 120_000 }, async () => {
-  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der) });
+test("mutated and random bytes sent raw, whole or in pieces, POST and GET, stop nothing: a good request is answered afterwards", { timeout: 120_000 }, async () => {
+  const wired = new OcspHttpServer(handler(), { answer: (der) => responder.answerFromMemory(der), caching: (c) => getCaching(c, Date.now(), 60) });
   const port = await listen(wired);
   const names = [...Object.keys(httpMutators), "bitFlip", "byteSet", "truncate", "append", "insert", "remove", "random"];
-  const samples = Object.values(CLIENTS);
+  const samples = [...Object.values(CLIENTS), ...Object.values(getClients(DER.toString("base64")))];
   try {
     for (let i = 0; i < 300; i++) {
       const rng = caseRng(20261206, i);
@@ -445,6 +447,10 @@ test("mutated and random bytes sent raw, whole or in pieces, stop nothing: a goo
     }
     const r = await exchange(port, [CLIENTS.curl ?? Buffer.alloc(0)], 1);
     assert.ok(r.responses[0]?.subarray(-ANSWER.length).equals(ANSWER));
+    const g = await exchange(port, [getClients(DER.toString("base64")).curl ?? Buffer.alloc(0)], 1);
+    assert.ok(g.responses[0]?.subarray(-ANSWER.length).equals(ANSWER));
+    // Both were answered here (the GET with the caching headers), not handed over.
+    assert.ok(wired.answeredHere >= 2 && /\r\netag: "presigned"\r\n/.test(g.responses[0]?.toString("latin1") ?? ""));
   } finally {
     wired.closeIdleConnections();
     await closeServer(wired);
