@@ -11,10 +11,16 @@ export function writeSection(file: string, name: string, text: string): void {
   writeFileSync(file, b >= 0 && e > b ? old.slice(0, b) + section + old.slice(e + end.length) : `${old.trimEnd()}\n\n${section}\n`);
 }
 
-/** The marked sections of a document (to keep them when the rest of it is written anew). */
-export function sectionsOf(file: string): string {
+/**
+ * A document from its first marked section to its end: the sections other programs write and the
+ * hand-written readings between and after them, kept when the head before them is written anew.
+ * (Keeping only the marked sections dropped the readings that follow them.)
+ */
+export function fromFirstSection(file: string): string {
   if (!existsSync(file)) return "";
-  return [...readFileSync(file, "utf8").matchAll(/<!-- bench:([\w-]+) begin -->[\s\S]*?<!-- bench:\1 end -->/g)].map((m) => m[0]).join("\n\n");
+  const doc = readFileSync(file, "utf8");
+  const at = doc.search(/<!-- bench:[\w-]+ begin -->/);
+  return at < 0 ? "" : doc.slice(at).trimEnd();
 }
 
 /**
