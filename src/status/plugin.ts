@@ -82,6 +82,7 @@ export function getCaching(c: NonNullable<OcspReply["cacheable"]>, now: number, 
 
 /** getCaching()'s last answer per cacheable reply (gone with the reply). */
 const lastCaching = new WeakMap<object, { readonly maxAge: number; readonly second: number; readonly value: GetCaching }>();
+
 const SHARD_FILE = /^issuing-(\d{1,3})\.crl$/;
 
 /**
