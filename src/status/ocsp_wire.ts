@@ -401,11 +401,12 @@ export class OcspHttpServer extends Server {
       if (!r) return undefined;
       return { answer: wireAnswer(r.body, post.keepAlive, this.keepAliveTimeout), keepAlive: post.keepAlive, said: { method: "POST", url: "/ocsp", statusCode: 200 } };
     }
-    const get = this.caching ? readOcspGet(chunk, requireHost) : undefined;
-    if (!get || !this.caching) return undefined;
+    const caching = this.caching;
+    const get = caching ? readOcspGet(chunk, requireHost) : undefined;
+    if (!caching || !get) return undefined;
     const r = this.answerOf(get.der);
     if (!r?.cacheable) return undefined;
-    const c = this.caching(r.cacheable);
+    const c = caching(r.cacheable);
     const notModified = get.ifNoneMatch === c.etag;
     return {
       answer: wireGetAnswer(r.body, c, notModified, get.keepAlive, this.keepAliveTimeout), keepAlive: get.keepAlive,
