@@ -49,6 +49,7 @@ import type { TlsCounters } from "./compare_floor.js";
 import { BENCH_ADDRESS_LIMIT, createCa, freshP256, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 import { COMPARE_BEGIN, COMPARE_END, spliceSection } from "./doc_section.js";
 import { percentile, runItems } from "./measure.js";
+import { copyDataFolder, sqliteFileOf, waitPresigned } from "./presigned.js";
 import { profileClockUs, summarise, type ProfileEntry, type ProfileSummary } from "./profile.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
@@ -118,6 +119,8 @@ interface Target {
   readonly estBase?: URL;
   /** serve's workers (Shomei only). */
   readonly workerPids?: readonly number[];
+  /** Its own SQLite file (Shomei only; each instance has a copy of the data folder, bench/presigned.ts). */
+  readonly db?: string;
   stop(): Promise<void>;
 }
 
@@ -169,6 +172,7 @@ async function serveShomei(root: string, workers: number | undefined, key: strin
     key, label: `${label} (${got.workers} worker${got.workers > 1 ? "s" : ""})`, kind: "shomei", pid: child.pid,
     processes: () => `supervisor + ${got.workers} worker${got.workers > 1 ? "s" : ""}`,
     portalPort: Number(new URL(got.portal).port), estBase: new URL(`${got.est}/`), stop: stopper(child), workerPids: got.pids,
+    db: sqliteFileOf(root),
   };
 }
 
@@ -324,6 +328,7 @@ async function logIn(portal: URL, user: string, password: string, tls: { cert: s
 async function estRun(t: Target, users: readonly BenchUser[], clients: number, caPem: string, maxSeconds: number): Promise<Window> {
   const ctx = createSecureContext({ ca: caPem });
   const base = t.estBase ?? new URL("https://invalid/");
+  const db = t.db;
   let failures = 0;
   let lat: Float64Array = new Float64Array(0);
   const w = await measured(t.pid, [async () => {
@@ -344,7 +349,7 @@ async function estRun(t: Target, users: readonly BenchUser[], clients: number, c
     }, maxSeconds);
     lat = r.latenciesMs;
     return r.ops;
-  }], (outs) => ({ ops: (outs[0] ?? 0) - failures, failures }), true);
+  }], (outs) => ({ ops: (outs[0] ?? 0) - failures, failures }), true, db ? () => waitPresigned(db) : undefined);
   return { ...w, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
@@ -354,8 +359,9 @@ interface EstCheck extends EstWindowCheck {
 }
 
 /** One wrk window of simpleenroll on a target (bench/est_wrk.ts). */
-async function estWrkRun(t: Target, users: readonly BenchUser[], clients: number, maxSeconds: number, tools: WrkTools, work: string, tag: string, ca: CaFiles, dbFile: string): Promise<{ window: Window; check: EstCheck }> {
-  const r = await estWrkWindow(t.pid, t.estBase ?? new URL("https://invalid/"), users, clients, maxSeconds, tools, work, tag, ca, dbFile);
+async function estWrkRun(t: Target, users: readonly BenchUser[], clients: number, maxSeconds: number, tools: WrkTools, work: string, tag: string, ca: CaFiles): Promise<{ window: Window; check: EstCheck }> {
+  if (!t.db) throw new Error(`${t.label}: no database to check`);
+  const r = await estWrkWindow(t.pid, t.estBase ?? new URL("https://invalid/"), users, clients, maxSeconds, tools, work, tag, ca, t.db);
   return { window: r.window, check: { ...r.check, target: t } };
 }
 
@@ -636,6 +642,9 @@ enrollment pays a full handshake, and it times each enrollment whole, from the T
 latency starts after the handshake). p50/p99 are those times (the highest p99 of the rounds). "Load generator CPU" is
 wrk's utime + stime. Per target: ${ctx.est.warm} enrollments unmeasured as warm-up, then ${cfg.rounds} round(s) of ${ctx.est.perWindow}, the targets alternating
 (at most ${ctx.est.cap} s a window). An enrollment counts when its answer is a 200 with a certificate; "not 200" counts every other row.
+Each Shomei instance runs on its own copy of the data folder, and the server's CPU of a window is read once its supervisor has
+stored the pre-signed OCSP answers of the window's certificates (bench/presigned.ts), so each window holds that signing of
+exactly its own certificates (the "supervisor" column); the rate is taken over the enrollments alone.
 The bench's shomei.json sets \`addressLimit.failures\` to ${BENCH_ADDRESS_LIMIT} (default 30): the address limiter counts the attempts in flight
 from an address against that limit, so with the default more than 30 enrollments in flight from one address (here all come
 from 127.0.0.1) get 429 TOO_MANY_ATTEMPTS. The work per enrollment is the same.
@@ -712,7 +721,6 @@ async function main(): Promise<number> {
     const portalUser = { userId: "a9000001", password: "Kawasemi-Sakura-2026!", passcode: generatePasscode() };
     const userKey = freshP256();
     const estUsers = await makeUsers(ids, 2 * estPerTarget);
-    let dbFile = "";
     const desk = await openDesk(root);
     try {
       const now = new Date();
@@ -725,17 +733,14 @@ async function main(): Promise<number> {
         expiresAt: new Date(now.getTime() + 40 * DAY), failedAttempts: 0, status: "active", usedAt: null, csrHash: null, certificateSerial: null,
       }, []);
       await registerUsers(desk.store, desk.dir.hmacSecret(), desk.config.organization, estUsers);
-      dbFile = desk.dir.databaseUrl(desk.config.database).replace(/^sqlite:/, "");
     } finally {
       await desk.close();
     }
     log(`  setup took ${((performance.now() - setupStart) / 1000).toFixed(0)} s`);
 
-    log("starting shomei-ca serve (default workers and --workers 1)…");
+    log("starting shomei-ca serve (default workers)…");
     const shomeiDefault = await serveShomei(root, undefined, "shomei-default", "Shomei, default workers");
     targets.push(shomeiDefault);
-    const shomeiOne = await serveShomei(root, 1, "shomei-1", "Shomei, --workers 1");
-    targets.push(shomeiOne);
 
     // The user's certificate, issued over EST like any user's.
     const csr = await buildCsr({ publicKey: userKey.publicKey, signer: keyObjectSigner(userKey.privateKey), commonName: portalUser.userId });
@@ -759,6 +764,14 @@ async function main(): Promise<number> {
     if (loginPage.status !== 200) throw new Error(`login page: ${loginPage.status}`);
     writeFileSync(files.page, loginPage.body);
     const cookie = await logIn(portalOf(shomeiDefault), portalUser.userId, portalUser.password, tls);
+
+    // The second instance on a copy made now (the user's certificate and session in it): on one shared store, either
+    // instance's supervisor would pre-sign the other's new certificates, in or out of the other's window.
+    log("starting shomei-ca serve --workers 1 on a copy of the data folder…");
+    const rootOne = join(work, "data-1");
+    await copyDataFolder(root, rootOne);
+    const shomeiOne = await serveShomei(rootOne, 1, "shomei-1", "Shomei, --workers 1");
+    targets.push(shomeiOne);
 
     log("starting nginx and the bare Node https server…");
     targets.push(await startNginx(work, { cert: files.cert, key: files.key, clientCa: files.clientCa, page: files.page }, 2));
@@ -843,13 +856,13 @@ async function main(): Promise<number> {
     log(`EST enrollments, new TLS connection each, ${cfg.estClients} in flight: warm-up of ${estWarm} per target (wrk), then ${cfg.rounds} round(s) of ${perWindow} by wrk${perNodeWindow > 0 ? ` and ${perNodeWindow} by the Node load generator` : ""}`);
     const usersOf = (i: number): BenchUser[] => estUsers.slice(i * estPerTarget, (i + 1) * estPerTarget);
     for (const [i, t] of shomeis.entries()) {
-      if (estWarm > 0) await estWrkRun(t, usersOf(i).slice(0, estWarm), cfg.estClients, estCap, tools, work, `${t.key}-warm`, ca, dbFile);
+      if (estWarm > 0) await estWrkRun(t, usersOf(i).slice(0, estWarm), cfg.estClients, estCap, tools, work, `${t.key}-warm`, ca);
     }
     for (const t of estFloors) if (estWarm > 0) await floorRun(t, usersOf(0).slice(0, estWarm), `${t.key}-warm`);
     for (let round = 0; round < cfg.rounds; round++) {
       for (const [i, t] of shomeis.entries()) {
         const from = estWarm + round * perWindow;
-        const r = await estWrkRun(t, usersOf(i).slice(from, from + perWindow), cfg.estClients, estCap, tools, work, `${t.key}-${round}`, ca, dbFile);
+        const r = await estWrkRun(t, usersOf(i).slice(from, from + perWindow), cfg.estClients, estCap, tools, work, `${t.key}-${round}`, ca);
         record("est", t, r.window);
         estChecks.push(r.check);
         log(`    p50 ${ms(r.window.p50, 1)} ms, p99 ${ms(r.window.p99, 1)} ms; ${r.check.issued} certificates on record for ${r.check.ok} answers; sample: ${r.check.verify}; ${r.check.idle} idle re-opens; statuses ${r.check.statuses}${r.check.firstBad ? `; first other answer: ${r.check.firstBad}` : ""}`);

@@ -104,8 +104,13 @@ export interface Window {
   readonly note?: string;
 }
 
-/** Runs `parts` at once; `ops` etc. come from their outputs; CPU is measured around all of them. */
-export async function measured<T>(serverPid: number, parts: readonly (() => Promise<T>)[], read: (outs: readonly T[]) => Omit<Window, "seconds" | "serverCpu" | "rootCpu" | "clientCpu">, ownCpu = false): Promise<Window> {
+/**
+ * Runs `parts` at once; `ops` etc. come from their outputs; CPU is measured around all of them.
+ * `settle`, when given, is awaited after them and before the server's CPU is read: work the
+ * window caused that the server does later (bench/presigned.ts). The rate and the load
+ * generator's CPU are taken before it.
+ */
+export async function measured<T>(serverPid: number, parts: readonly (() => Promise<T>)[], read: (outs: readonly T[]) => Omit<Window, "seconds" | "serverCpu" | "rootCpu" | "clientCpu">, ownCpu = false, settle?: () => Promise<void>): Promise<Window> {
   const s0 = treeCpuSeconds(serverPid);
   const r0 = processCpuSeconds(serverPid);
   const c0 = waitedChildrenCpuSeconds();
@@ -113,10 +118,11 @@ export async function measured<T>(serverPid: number, parts: readonly (() => Prom
   const t0 = performance.now();
   const outs = await Promise.all(parts.map((p) => p()));
   const seconds = (performance.now() - t0) / 1000;
-  const serverCpu = treeCpuSeconds(serverPid) - s0;
-  const rootCpu = processCpuSeconds(serverPid) - r0;
   const own = process.cpuUsage(o0);
   const clientCpu = waitedChildrenCpuSeconds() - c0 + (ownCpu ? (own.user + own.system) / 1e6 : 0);
+  await settle?.();
+  const serverCpu = treeCpuSeconds(serverPid) - s0;
+  const rootCpu = processCpuSeconds(serverPid) - r0;
   return { ...read(outs), seconds, serverCpu, rootCpu, clientCpu };
 }
 

@@ -16,14 +16,15 @@
  * (the servers started with --perf-basic-prof so JavaScript frames have names).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { DataDir } from "../src/server/data_dir.js";
 import { openDesk } from "../src/server/services.js";
+import { DataDir } from "../src/server/data_dir.js";
 import { processTree, stopChild, type Window } from "./compare_measure.js";
 import { buildWrkTools, estWrkWindow, type CaFiles } from "./est_wrk.js";
+import { sqliteFileOf } from "./presigned.js";
 import { createCa, makeUsers, raiseAddressLimit, registerUsers, UserIds, type BenchUser } from "./fixtures.js";
 
 const int = (name: string, fallback: number): number => Number(process.env[name] || fallback);
@@ -50,9 +51,7 @@ async function serve(dist: string, root: string, label: string, perf: boolean, w
       }
     });
   });
-  const dir = new DataDir(root);
-  const config = JSON.parse(readFileSync(dir.config, "utf8")) as { database?: string };
-  return { label, pid: child.pid ?? -1, est: new URL(`${got.est}/`), workers: got.workers, child, db: dir.databaseUrl(config.database ?? "").replace(/^sqlite:/, "") };
+  return { label, pid: child.pid ?? -1, est: new URL(`${got.est}/`), workers: got.workers, child, db: sqliteFileOf(root) };
 }
 
 /** `perf record -g` of the server's process tree until the returned function is called. */

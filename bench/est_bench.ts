@@ -17,6 +17,7 @@ import type { BenchConfig } from "./config.js";
 import { makeUsers, raiseAddressLimit, registerUsers, type BenchUser, type UserIds } from "./fixtures.js";
 import { percentile, runItems, treeCpuSeconds, type RunResult } from "./measure.js";
 import { stopChild } from "./compare_measure.js";
+import { sqliteFileOf, waitPresigned } from "./presigned.js";
 import { profileClockUs, summarise, type ProfileSummary } from "./profile.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/shomei-ca.js", import.meta.url));
@@ -157,11 +158,14 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
   };
 
   const phases: EstPhase[] = [];
+  const db = sqliteFileOf(root);
   const measure = async <T>(server: Server, label: string, c: number, newConnections: boolean, items: readonly T[],
     fn: (failures: Record<string, number>) => (item: T) => Promise<void>): Promise<void> => {
     const failures: Record<string, number> = {};
     const cpu0 = treeCpuSeconds(server.pid);
     const result = await runItems(items, c, fn(failures), cfg.maxPhaseSeconds);
+    // The supervisor's OCSP pre-signing of the phase's certificates belongs to it (bench/presigned.ts).
+    await waitPresigned(db);
     const serverCpuSeconds = treeCpuSeconds(server.pid) - cpu0;
     const clientCpuSeconds = result.cpuSeconds;
     const bad = Object.values(failures).reduce((a, b) => a + b, 0);
@@ -180,6 +184,7 @@ export async function estBench(cfg: BenchConfig, root: string, ids: UserIds, log
     try {
       log(`  server pid ${server.pid} (${w}) at ${server.base.href}`);
       await runItems(take(warmN), 8, enroll(server.base, fresh, {}), cfg.maxPhaseSeconds); // JIT warm-up
+      await waitPresigned(db);
       for (const c of cfg.estConcurrency) {
         await measure(server, `simpleenroll, new TLS connection each, ${w}`, c, true, take(N), (f) => enroll(server.base, fresh, f));
       }

@@ -15,6 +15,7 @@ import { readCertsOnly } from "../src/pki/pkcs7.js";
 import { measured, runCommand, wrkEst, type Window, type WrkEst, type WrkTools } from "./compare_measure.js";
 import type { BenchUser } from "./fixtures.js";
 import { percentile } from "./measure.js";
+import { waitPresigned } from "./presigned.js";
 
 const EST_WRK_LUA = fileURLToPath(new URL("../../bench/est_wrk.lua", import.meta.url));
 export const WRK_FRESH_TLS_C = fileURLToPath(new URL("../../bench/wrk_fresh_tls.c", import.meta.url));
@@ -89,14 +90,14 @@ async function checkSample(sampleFile: string, ca: CaFiles, users: readonly Benc
  * Server CPU is that tree's utime + stime around the window; `sample` is the file the first
  * 200's body went to.
  */
-export async function wrkWindow(pid: number, base: URL, users: readonly BenchUser[], clients: number, maxSeconds: number, tools: WrkTools, work: string, tag: string): Promise<{ window: Window; run: WrkEst; sample: string }> {
+export async function wrkWindow(pid: number, base: URL, users: readonly BenchUser[], clients: number, maxSeconds: number, tools: WrkTools, work: string, tag: string, settle?: () => Promise<void>): Promise<{ window: Window; run: WrkEst; sample: string }> {
   const rows = join(work, `est-${tag}.rows`);
   const sample = join(work, `est-${tag}.sample`);
   writeRows(rows, users);
   let run: WrkEst | undefined;
   const w = await measured(pid, [async () => (run = await wrkEst(base, rows, sample, clients, maxSeconds, tools))], () => ({
     ops: run?.ok ?? 0, failures: (run?.rows ?? users.length) - (run?.ok ?? 0),
-  }));
+  }), false, settle);
   if (!run) throw new Error("wrk did not run");
   const times = run.timesUs.map((us) => us / 1000);
   return { window: { ...w, p50: percentile(times, 50), p99: percentile(times, 99) }, run, sample };
@@ -105,11 +106,13 @@ export async function wrkWindow(pid: number, base: URL, users: readonly BenchUse
 /**
  * One wrk window of simpleenroll against Shomei (wrkWindow), checked: the certificates table
  * grew by the number of 200s, and the first certificate answered verifies against the CA and
- * names one of the window's users.
+ * names one of the window's users. The server's CPU is read once its supervisor has pre-signed
+ * the OCSP answers of the window's certificates (bench/presigned.ts); `dbFile` must be this
+ * server's own, or another instance on it may sign them.
  */
 export async function estWrkWindow(pid: number, base: URL, users: readonly BenchUser[], clients: number, maxSeconds: number, tools: WrkTools, work: string, tag: string, ca: CaFiles, dbFile: string): Promise<{ window: Window; check: EstWindowCheck }> {
   const before = certificateCount(dbFile);
-  const { window, run, sample } = await wrkWindow(pid, base, users, clients, maxSeconds, tools, work, tag);
+  const { window, run, sample } = await wrkWindow(pid, base, users, clients, maxSeconds, tools, work, tag, () => waitPresigned(dbFile));
   const issued = certificateCount(dbFile) - before;
   const sampleCheck = await checkSample(sample, ca, users);
   let firstBad: string | undefined;
