@@ -86,9 +86,11 @@ interface CompareConfig {
   /**
    * Unmeasured work per target before its windows, so a server is measured as it runs for days, not
    * while V8 still compiles it: seconds of each portal load (BENCH_COMPARE_WARM_SECONDS, default the
-   * window's length) and EST enrollments by wrk (BENCH_COMPARE_EST_WARM, default 2,000). With 300
+   * window's length) and EST enrollments by wrk (BENCH_COMPARE_EST_WARM, default 8,000). With 300
    * enrollments, V8's compiler threads still took 13.6 % of the EST server's CPU in the first window
-   * and about 5 % in later ones (perf, 2026-12-06).
+   * and about 5 % in later ones (perf, 2026-12-06). With 2,000 and the default 2 workers (1,000
+   * each), its optimizing compiler still took 9.9 % of the first window of 3,000, then 3.5, 3.8,
+   * 2.8, 1.5 and 1.5 % of the next five (perf, 09:52 UTC).
    */
   readonly warmSeconds: number;
   readonly estWarm: number;
@@ -101,7 +103,7 @@ function loadCompareConfig(): CompareConfig {
     seconds: int("BENCH_SECONDS", 5), rounds: int("BENCH_COMPARE_ROUNDS", 2), clients: int("BENCH_COMPARE_CLIENTS", 8),
     abProcesses: int("BENCH_COMPARE_AB_PROCS", 2), estN: int("BENCH_COMPARE_EST_N", 4000), estClients: int("BENCH_COMPARE_EST_C", 32),
     estNodeN: int("BENCH_COMPARE_EST_NODE_N", 1000, 0),
-    warmSeconds: int("BENCH_COMPARE_WARM_SECONDS", int("BENCH_SECONDS", 5)), estWarm: int("BENCH_COMPARE_EST_WARM", 2000, 0),
+    warmSeconds: int("BENCH_COMPARE_WARM_SECONDS", int("BENCH_SECONDS", 5)), estWarm: int("BENCH_COMPARE_EST_WARM", 8000, 0),
     profile: process.env.BENCH_PROFILE !== "0",
   };
 }
