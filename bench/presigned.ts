@@ -8,15 +8,15 @@
  * is still taken over the enrollments alone.
  */
 import BetterSqlite3 from "better-sqlite3";
-import { cpSync, readFileSync } from "node:fs";
+import { cpSync } from "node:fs";
 import { isAbsolute, join, relative } from "node:path";
+import { loadConfig } from "../src/server/config.js";
 import { DataDir } from "../src/server/data_dir.js";
 
-/** The SQLite file of a data folder (its shomei.json's `database`, default inside the folder). */
+/** The SQLite file of a data folder (its shomei.json's `database`, read as `serve` reads it). */
 export function sqliteFileOf(root: string): string {
   const dir = new DataDir(root);
-  const config = JSON.parse(readFileSync(dir.config, "utf8")) as { database?: string };
-  const url = dir.databaseUrl(config.database ?? "");
+  const url = dir.databaseUrl(loadConfig(dir.config).database);
   if (!url.startsWith("sqlite:")) throw new Error(`${root}: the benchmark needs the SQLite store, not ${url}`);
   return url.slice("sqlite:".length);
 }
