@@ -324,6 +324,13 @@ export const ERRORS = {
     remedyJa: "{option} で別のポートを指定するか（設定ファイル shomei.json の {setting} でも変えられます）、--port 0 ですべて空いているポートを使ってください。",
     remedyEn: "Give another port with {option} (or change {setting} in shomei.json), or use --port 0 to pick free ports for all.",
   },
+  LISTEN_FAILED: {
+    status: 500, exit: 1,
+    ja: "{address} で待ち受けられません（{reason}）。",
+    en: "Cannot listen on {address} ({reason}).",
+    remedyJa: "--host（設定ファイル shomei.json の listen.host）には、このコンピューターのアドレス（127.0.0.1、すべてのアドレスなら 0.0.0.0）か、それに解決される名前を指定してください。1024 未満のポートには管理者権限が必要です。",
+    remedyEn: "Give --host (listen.host in shomei.json) an address of this computer (127.0.0.1, or 0.0.0.0 for all) or a name that resolves to one. Ports below 1024 need administrator rights.",
+  },
   WORKER_DIED: {
     status: 500, exit: 3,
     ja: "ワーカー {worker}（PID {pid}）が停止しました（{how}）。{delay} 秒後に新しいワーカーを起動します。",

@@ -1,16 +1,18 @@
 /**
  * The supervisor `serve` runs: it forks the worker processes that serve every request
- * (node:cluster, so all workers share the listening ports; each worker accepts connections
- * itself), replaces a worker that dies, with a backoff so a crash loop does not spin, and
- * drains them all on shutdown. It does no request work itself, so a request that aborts Node in
+ * (node:cluster), hands each of them the listening sockets it bound (listeners.ts: every worker
+ * accepts connections on them itself), replaces a worker that dies, with a backoff so a crash
+ * loop does not spin, and drains them all on shutdown. It does no request work itself, so a request that aborts Node in
  * native code costs only the requests in flight on one worker.
  *
  * Workers exit by themselves when the supervisor's IPC channel closes (node:cluster does this
  * in every worker), so a supervisor killed with SIGKILL leaves no worker holding a port.
  */
 import cluster, { type Worker } from "node:cluster";
+import type { Server } from "node:net";
 import { ShomeiError, type ErrorCode, type ErrorParams } from "../i18n/errors.js";
 import type { ResponderHandOver } from "../status/ocsp_responder.js";
+import type { ListenerName, SharedSocket } from "./listeners.js";
 
 export interface WireResponder {
   readonly der: string;
@@ -25,6 +27,8 @@ export interface WorkerInit {
   readonly database?: string;
   readonly host: string;
   readonly ports: { readonly est: number; readonly portal: number; readonly http: number };
+  /** How many sockets each listener has (more than one for "localhost": 127.0.0.1 and ::1); "listener" messages bring them. */
+  readonly sockets: Readonly<Record<ListenerName, number>>;
   readonly logLevel: "warn" | "info";
   /** The OCSP responder, once the supervisor has one (else a "responder" message brings it). */
   readonly responder?: WireResponder;
@@ -50,6 +54,8 @@ export type ToWorker =
   | { readonly t: "keys"; readonly keys: WireKeys }
   /** These certificates' pre-signed OCSP answers changed in the store. */
   | { readonly t: "ocsp"; readonly serials: readonly string[] }
+  /** One of the supervisor's sockets, right after init (the handle travels with the message). */
+  | { readonly t: "listener"; readonly name: ListenerName; readonly address: string }
   | { readonly t: "drain" };
 
 /** The ports a worker listens on once it accepts connections. */
@@ -89,6 +95,10 @@ export interface SupervisorOptions {
   readonly exec: string;
   /** The init message for worker n (1-based); called at each (re)start, so it carries the current responder. */
   readonly init: (worker: number) => WorkerInit;
+  /** The sockets every worker listens on, sent after init; the supervisor closes its copies when it drains. */
+  readonly sockets: readonly SharedSocket[];
+  /** Closes the supervisor's copies of the sockets. */
+  readonly closeSockets: () => void;
   /** A worker revoked something: the CRL and the OCSP answer should be re-signed now. */
   readonly onNudge: () => void;
   /** A worker serves revocation status (its publication listener is open). */
@@ -136,12 +146,10 @@ export class Supervisor {
    * error is thrown here.
    */
   async start(): Promise<WorkerReady> {
-    // The workers accept connections themselves (the kernel hands each to one of them) instead of
-    // the supervisor accepting every connection and passing it on over IPC (node:cluster's
-    // round-robin): measured here, that hand-over made a new connection cost about three times
-    // the CPU (0.36 against 0.12 ms for a bare server; bench:ocsp). NODE_CLUSTER_SCHED_POLICY=rr
-    // brings round-robin back.
-    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // The workers accept connections themselves on the sockets they are handed (the kernel hands
+    // each connection to one of them) instead of the supervisor accepting every connection and
+    // passing it on over IPC (node:cluster's round-robin): measured here, that hand-over made a new
+    // connection cost about three times the CPU (0.36 against 0.12 ms for a bare server; bench:ocsp).
     cluster.setupPrimary({ exec: this.o.exec, args: [] });
     // The first worker opens the store first: after an upgrade it migrates the database, and
     // SQLite has no migration lock between processes (Kysely's is a no-op there). The others start
@@ -179,7 +187,12 @@ export class Supervisor {
       let ready = false;
       let failure: Error | undefined;
       w.on("message", (m: FromWorker) => {
-        if (m.t === "hello") w.send(this.o.init(slot.n), () => undefined);
+        if (m.t === "hello") {
+          w.send(this.o.init(slot.n), () => undefined);
+          // A raw bound handle (not a net.Server): the worker gets it without listening on it, so
+          // no connection is accepted before its app takes it. Node sends it as "net.Native".
+          for (const s of this.o.sockets) w.send({ t: "listener", name: s.name, address: s.address } satisfies ToWorker, s.handle as unknown as Server, () => undefined);
+        }
         else if (m.t === "nudge") this.o.onNudge();
         else if (m.t === "serving") {
           serving?.();
@@ -225,6 +238,8 @@ export class Supervisor {
    */
   async drain(): Promise<void> {
     this.draining = true;
+    // The workers' copies only from now: once they closed theirs, the ports refuse connections.
+    this.o.closeSockets();
     await Promise.all(this.slots.map(async (slot) => {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       slot.restartTimer = undefined;

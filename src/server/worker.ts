@@ -14,20 +14,22 @@
  *    the modules load), the EST and portal listeners. OCSP answers that must be signed now
  *    (no pre-signed one) wait for the responder the supervisor hands over.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyListenOptions } from "fastify";
+import type { Server } from "node:net";
 import { ShomeiError } from "../i18n/errors.js";
 import { traceStartup } from "../util/startup_trace.js";
 import { publicBase, publicationUrls } from "./public_base.js";
 import { buildPublicationApp } from "./publication.js";
 import type { CaServices } from "./services.js";
 import { backgroundLog, openStatus, type StatusServices } from "./status_services.js";
+import { acceptFor, type ListenerName } from "./listeners.js";
 import { fromWireResponder, type ToWorker, type WireKeys, type WorkerInit, type WorkerReady } from "./supervisor.js";
 
 export interface RunningWorker {
   /** Every listener accepts connections (rejects with what stopped it: PORT_IN_USE, or whatever opening the CA threw). */
   readonly ready: Promise<WorkerReady>;
-  /** Takes the keys, CRL news, responder or OCSP news the supervisor hands over (at any time after init). */
-  handle(m: ToWorker): void;
+  /** Takes the sockets, keys, CRL news, responder or OCSP news the supervisor hands over (at any time after init). */
+  handle(m: ToWorker, sent?: unknown): void;
   /** Stops accepting, lets the requests in flight finish, closes the database (also while still starting). */
   drain(): Promise<void>;
 }
@@ -42,10 +44,23 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
   /** What came before the store was open (a responder, most likely): applied once it is. */
   const early: ToWorker[] = [];
 
-  const handle = (m: ToWorker): void => {
+  /** The supervisor's sockets as they arrive ("listener" messages, right after init), per listener. */
+  const sockets: Record<ListenerName, { address: string; handle: unknown }[]> = { http: [], est: [], portal: [] };
+  const complete = new Map<ListenerName, () => void>();
+  const socketsOf = (name: ListenerName): Promise<{ address: string; handle: unknown }[]> =>
+    sockets[name].length >= init.sockets[name] ? Promise.resolve(sockets[name]) : new Promise((resolve) => complete.set(name, () => resolve(sockets[name])));
+  /** Servers accepting on a listener's further addresses (::1 for "localhost"), closed before the apps. */
+  const further: Server[] = [];
+
+  const handle = (m: ToWorker, sent?: unknown): void => {
     if (m.t === "keys") {
       gotKeys?.(m.keys);
       gotKeys = undefined;
+      return;
+    }
+    if (m.t === "listener") {
+      sockets[m.name].push({ address: m.address, handle: sent });
+      if (sockets[m.name].length >= init.sockets[m.name]) complete.get(m.name)?.();
       return;
     }
     if (!status) {
@@ -57,15 +72,26 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
     else if (m.t === "ocsp") status.ocsp.invalidate(m.serials);
   };
 
-  const listen = async (a: FastifyInstance, at: number, option: string, setting: string): Promise<number> => {
+  /** Listens on the supervisor's sockets of `name` (listeners.ts); returns the port. */
+  const listen = async (a: FastifyInstance, name: ListenerName, option: string, setting: string): Promise<number> => {
+    const [first, ...more] = await socketsOf(name);
+    if (!first) throw new Error(`no socket for the ${name} listener`);
+    // Node's listen takes the handle; the host, an address and never "localhost", only keeps Fastify from binding more addresses itself.
+    const options: FastifyListenOptions & { handle: unknown } = { host: first.address, handle: first.handle };
     try {
-      await a.listen({ host: init.host, port: at });
+      await a.listen(options);
     } catch (e) {
-      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: at, option, setting });
+      // Another program listens on the port with SO_REUSEADDR since the supervisor bound it.
+      if ((e as { code?: string }).code === "EADDRINUSE") throw new ShomeiError("PORT_IN_USE", { port: init.ports[name], option, setting });
       throw e;
     }
     const address = a.server.address();
-    return typeof address === "object" && address ? address.port : at;
+    // A socket whose bind had failed would listen on any port of every address: never serve that.
+    if (typeof address !== "object" || address?.port !== init.ports[name] || address.address !== first.address) {
+      throw new ShomeiError("PORT_IN_USE", { port: init.ports[name], option, setting });
+    }
+    for (const s of more) further.push(acceptFor(a.server, s.handle));
+    return address.port;
   };
 
   const run = async (): Promise<WorkerReady> => {
@@ -82,7 +108,7 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
     const publicationApp = await buildPublicationApp(status, { logLevel: init.logLevel });
     apps.push(publicationApp);
     // Publication first: certificates name its URLs, so they must be known before EST accepts anyone.
-    const http = await listen(publicationApp, init.ports.http, "--http-port", "publication.port");
+    const http = await listen(publicationApp, "http", "--http-port", "publication.port");
     traceStartup("publication-listening");
     // The shards and the ARL read now, between the first requests. Only then is the supervisor told
     // (it then starts the next worker, loads its modules and unwraps the keys, which fills both cores
@@ -104,8 +130,8 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
     const app = await buildApp(services, { logLevel: init.logLevel, portalUrl: () => published.portal });
     const portalApp = await buildPortalApp(services, { logLevel: init.logLevel });
     apps.push(app, portalApp);
-    const est = await listen(app, init.ports.est, "--port", "listen.port");
-    const portal = await listen(portalApp, init.ports.portal, "--portal-port", "portal.port");
+    const est = await listen(app, "est", "--port", "listen.port");
+    const portal = await listen(portalApp, "portal", "--portal-port", "portal.port");
     published.portal = publicBase(init.host, portal, config.hostnames);
     traceStartup("all-listening");
     return { t: "ready", est, portal, http };
@@ -114,6 +140,7 @@ export function startWorker(init: WorkerInit, nudge: () => void, serving: () => 
   let closing: Promise<void> | undefined;
   const closeAll = (): Promise<void> => {
     closing ??= (async () => {
+      for (const s of further) s.close();
       for (const a of apps) await a.close();
       await (services ?? status)?.close();
     })();

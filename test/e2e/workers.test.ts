@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:https";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { editConfig, addUser, childrenOf, crlShardUrlFor, initCa, passcodeFor, readOutbox, serve, until, workerPids } from "../helpers/ca.js";
 import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { enroll, makeCsr, type HttpResult } from "../helpers/est.js";
@@ -244,6 +244,21 @@ test("--workers must be 1 or more, and `workers` in shomei.json a whole number",
   assert.match(broken.stderr, /\[CONFIG_INVALID\].*workers/);
 });
 
+test("--host an address this machine does not have: LISTEN_FAILED with what to do, in Japanese and English, and nothing announced", { timeout: 120_000 }, async (t) => {
+  const ca = await initCa();
+  t.after(() => ca.cleanup());
+  const en = await shomeiCa(["serve", "--data", ca.dir, "--host", "192.0.2.1", "--port", "0"], { timeoutMs: 30_000, env: { LANG: "en_US.UTF-8" } });
+  assert.equal(en.code, 1, en.stderr);
+  assert.match(en.stderr, /\[LISTEN_FAILED\]: Cannot listen on 192\.0\.2\.1:0 \(EADDRNOTAVAIL: /);
+  assert.match(en.stderr, /What to do: Give --host \(listen\.host in shomei\.json\) an address of this computer/);
+  assert.doesNotMatch(en.stderr, /INTERNAL|at .*\.js:\d+/, "no internal error or stack trace");
+  assert.doesNotMatch(en.stdout, /^(EST|OCSP): /m, "nothing is announced that does not listen");
+  const ja = await shomeiCa(["serve", "--data", ca.dir, "--host", "192.0.2.1", "--port", "0"], { timeoutMs: 30_000, env: { LANG: "ja_JP.UTF-8" } });
+  assert.equal(ja.code, 1, ja.stderr);
+  assert.match(ja.stderr, /\[LISTEN_FAILED\]: 192\.0\.2\.1:0 で待ち受けられません/);
+  assert.match(ja.stderr, /対処: --host（設定ファイル shomei\.json の listen\.host）には、このコンピューターのアドレス/);
+});
+
 // A CSR whose P-256 key is an empty point (BIT STRING 00 00), from issue 10: reading its key
 // details aborted Node in native code. Whether it still aborts (before the DER checks of keys)
 // or is refused with a 400, it costs at most that request: the service keeps serving and the
@@ -341,4 +356,36 @@ test("SIGTERM with a request that never finishes: its worker is killed after the
   assert.match(srv.output(), /^The service has stopped\.$/m);
   assert.equal(await broken, true, "the stalled request cannot have been answered");
   assert.equal(alive(worker ?? 0), false);
+});
+
+test("`--workers 1`: kill -9 of the only worker leaves its ports to the replacement: no other program can take them, and a request made meanwhile is answered", { timeout: 180_000 }, async (t) => {
+  const ca = await initCa();
+  t.after(() => ca.cleanup());
+  const srv = await serve(ca.dir, ["--workers", "1"]);
+  t.after(() => srv.stop());
+  const [worker] = await workerPids(srv);
+  if (worker === undefined) return assert.fail("no worker");
+  const est = Number(new URL(srv.estUrl).port);
+  const publication = Number(new URL(srv.crlUrl).port);
+  process.kill(worker, "SIGKILL");
+  await until("the worker is gone", () => !alive(worker), 10_000);
+  // The supervisor still holds the sockets: a program asking for the ports now is refused.
+  for (const port of [est, publication]) {
+    const squatter = createServer();
+    const got = await new Promise<string>((res) => {
+      squatter.once("error", (e: NodeJS.ErrnoException) => res(e.code ?? e.message));
+      squatter.listen(port, "127.0.0.1", () => res("listening"));
+    });
+    if (got === "listening") await new Promise((res) => squatter.close(res));
+    assert.equal(got, "EADDRINUSE", `port ${port} was free while the worker was replaced`);
+  }
+  // A request made before the replacement listens waits for it (the connection is queued), not refused.
+  assert.doesNotMatch(srv.output(), /is serving again/, "the replacement already serves: this request would prove nothing");
+  const answer = new Promise<number>((resolve, reject) => {
+    request(new URL(`${srv.estUrl}/cacerts`), { ca: readFileSync(ca.rootPem), agent: false }, (r) => { r.resume(); r.on("end", () => resolve(r.statusCode ?? 0)); })
+      .on("error", reject).end();
+  });
+  await until("the replacement serves", () => /^Worker 1 is serving again \(PID \d+\)\.$/m.test(srv.output()), 60_000);
+  assert.equal(await answer, 200);
+  assert.match(srv.output(), new RegExp(`\\[WORKER_DIED\\]: Worker 1 \\(PID ${worker}\\) stopped \\(signal SIGKILL\\)`));
 });

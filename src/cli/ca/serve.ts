@@ -1,7 +1,6 @@
 /** `shomei-ca serve` (and `start`, which creates a CA first when there is none). */
 // Imported here only what the supervisor needs before its workers start (they serve revocation
 // status meanwhile); the rest is loaded once they are on their way (openSigner).
-import { createServer, type Server } from "node:net";
 import { availableParallelism, hostname as osHostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Lang } from "../../i18n/errors.js";
@@ -9,6 +8,7 @@ import { ShomeiError } from "../../i18n/errors.js";
 import { CA_MESSAGES as M } from "../../i18n/ca_messages.js";
 import { loadConfig, MAX_WORKERS } from "../../server/config.js";
 import { DataDir } from "../../server/data_dir.js";
+import { bindListeners } from "../../server/listeners.js";
 import { publicBase, publicationUrls } from "../../server/public_base.js";
 import type { OpenedKeys, OpenOptions } from "../../server/services.js";
 import { Supervisor, toWireResponder, type WireKeys, type WireResponder } from "../../server/supervisor.js";
@@ -85,36 +85,6 @@ const FIRST_SERVING_MS = 10_000;
 const RESPONDER_CHECK_MS = 10 * 60_000;
 
 /**
- * Free TCP ports on `host` for the listeners given as 0 (`--port 0`), so every worker, and a
- * replacement, listens on the same ones. All are held until all are known, so no two are the same.
- */
-async function freePorts(host: string, wanted: readonly number[]): Promise<number[]> {
-  const held: Server[] = [];
-  const hold = (): Promise<number> => new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    held.push(s);
-    s.once("error", reject);
-    s.listen({ host, port: 0, exclusive: true }, () => {
-      const a = s.address();
-      if (typeof a === "object" && a) resolve(a.port);
-      else reject(new Error("no port"));
-    });
-  });
-  try {
-    const ports: number[] = [];
-    for (const p of wanted) {
-      let port = p;
-      // A free port may be one given explicitly for another listener that is not bound yet: pick again.
-      for (let tries = 0; port === 0 || (p === 0 && wanted.includes(port) && tries < 10); tries++) port = await hold();
-      ports.push(port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(held.map((s) => new Promise<void>((res) => (s.listening ? s.close(() => res()) : res()))));
-  }
-}
-
-/**
  * The supervisor: forks the workers first (they serve the stored CRLs, OCSP answers and CA
  * certificates at once), then opens the CA — its keys unwrapped off the main thread — and hands
  * the keys and the OCSP responder to the workers, which then open EST and the portal. It signs
@@ -138,8 +108,16 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
   // --port 0 (any free port) takes any free port for the portal and publication too, unless told otherwise.
   const portalPort = int(p, "portal-port", port === 0 ? 0 : config.portal.port);
   const httpPort = int(p, "http-port", port === 0 ? 0 : config.publication.port);
-  const [est = port, portal = portalPort, http = httpPort] = await freePorts(host, [port, portalPort, httpPort]);
-  const ports = { est, portal, http };
+  // Bound here and kept until shutdown: every worker, and a replacement, listens on these sockets.
+  const listeners = await bindListeners(host, [
+    { name: "est", port, option: "--port", setting: "listen.port" },
+    { name: "portal", port: portalPort, option: "--portal-port", setting: "portal.port" },
+    { name: "http", port: httpPort, option: "--http-port", setting: "publication.port" },
+  ]);
+  const { ports } = listeners;
+  const http = ports.http;
+  const sockets = { http: 0, est: 0, portal: 0 };
+  for (const s of listeners.sockets) sockets[s.name]++;
 
   // Background lines (CRL, OCSP, status watch, mail) in this language, in the workers too (they inherit the environment).
   process.env.SHOMEI_LOG_LANG = lang;
@@ -151,8 +129,10 @@ async function serve(args: readonly string[], lang: Lang, options: typeof SERVE_
     count,
     exec: fileURLToPath(new URL("./serve_worker.js", import.meta.url)),
     drainMs: DRAIN_MS,
+    sockets: listeners.sockets,
+    closeSockets: () => listeners.close(),
     init: (worker) => ({
-      t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports,
+      t: "init", worker, data: dir, ...(open.database ? { database: open.database } : {}), host, ports, sockets,
       logLevel: flag(p, "verbose") ? "info" : "warn", ...handOver,
     }),
     onNudge: () => late.onNudge?.(),

@@ -40,11 +40,11 @@ process.on("SIGINT", () => undefined);
 // SIGTERM to this worker alone: drain and exit (the supervisor then starts a new one).
 process.on("SIGTERM", drain);
 
-process.on("message", (m: ToWorker) => {
+process.on("message", (m: ToWorker, handle?: unknown) => {
   if (m.t === "drain") return drain();
   if (m.t !== "init") {
     // Before init: older than what init carries (IPC keeps the order), so dropped.
-    running?.handle(m);
+    running?.handle(m, handle);
     return;
   }
   if (running) return;
