@@ -6,7 +6,9 @@
  *
  * Which worker answered is read from the kernel, not from the response: the server end of each
  * test connection is found in /proc/net/tcp and its owner among the workers' /proc/PID/fd
- * (helpers/ca.ts workerOf). Every test shows both workers answered the requests it checks.
+ * (helpers/ca.ts workerOf). The checks send their requests to the workers in turn (a connection
+ * that went to the other worker is closed unused and another opened: helpers/ca.ts
+ * connectionTo), so every test shows both workers answered the requests it checks.
  *
  * - Enrollments (simpleenroll) and renewals (simplereenroll on the portal with the current
  *   certificate), logins and console actions (register a user, open the console and a user's
@@ -28,8 +30,8 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import Database from "better-sqlite3";
-import { addUser, childrenOf, initCa, initialPasswordFor, passcodeFor, serve, until, workerOf, workerPids, type Served, type TestCa } from "../helpers/ca.js";
-import { estRequest, makeCsr, type HttpResult } from "../helpers/est.js";
+import { addUser, childrenOf, connectionTo, initCa, initialPasswordFor, passcodeFor, serve, until, workerOf, workerPids, type Served, type TestCa } from "../helpers/ca.js";
+import { estRequest, makeCsr, type ConnectVia, type HttpResult } from "../helpers/est.js";
 import { Browserish, OPERATOR_EMAIL, OPERATOR_ID } from "../helpers/portal.js";
 import { shomeiCa } from "../helpers/run.js";
 import { needs, testSchema } from "../helpers/tools.js";
@@ -53,6 +55,18 @@ class Seen {
     if (w === undefined) this.unknown += 1;
     else this.by.set(w, (this.by.get(w) ?? 0) + 1);
   };
+  /**
+   * The connection for the next request: one the worker that has taken the fewest so far took.
+   * serve lets its workers accept themselves, and one after another the kernel may give every
+   * connection of a short sequential check to the same idle worker.
+   */
+  readonly via: ConnectVia = (open) => {
+    const pids = this.pids();
+    const next = [...pids].sort((a, b) => (this.by.get(a) ?? 0) - (this.by.get(b) ?? 0))[0] ?? assert.fail("no workers");
+    return connectionTo(next, pids, open);
+  };
+  /** Both: sees each connection and chooses it. */
+  readonly on = { onConnect: this.hook, connectVia: this.via };
   /** Fails unless every connection was found in a worker and both workers took some. */
   assertBoth(what: string): void {
     assert.equal(this.unknown, 0, `${what}: ${this.unknown} connections not found in any worker`);
@@ -84,9 +98,9 @@ async function register(dir: string, id: string): Promise<Member> {
 }
 
 /** simpleenroll with the user's passcode; keeps the key and certificate on `m`. */
-async function enrollMember(srv: Served, rootPem: string, m: Member, onConnect?: (s: TLSSocket) => void): Promise<void> {
+async function enrollMember(srv: Served, rootPem: string, m: Member, seen?: Seen): Promise<void> {
   const csr = await makeCsr(m.id);
-  const r = await estRequest(srv.estUrl, "simpleenroll", rootPem, { auth: { user: m.id, pass: m.passcode }, body: csr.base64, ...(onConnect ? { onConnect } : {}) });
+  const r = await estRequest(srv.estUrl, "simpleenroll", rootPem, { auth: { user: m.id, pass: m.passcode }, body: csr.base64, ...seen?.on });
   const der = firstCert(r);
   m.certPem = toPem(der, "CERTIFICATE");
   m.keyPem = exportPrivateKeyPem(csr.key.privateKey);
@@ -150,13 +164,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const config = JSON.parse(readFileSync(file, "utf8")) as { portal: Record<string, unknown> };
       writeFileSync(file, JSON.stringify({ ...config, portal: { ...config.portal, maxFailedLogins: LOCK_AFTER }, addressLimit: { failures: ADDRESS_LIMIT, windowMinutes: 15 } }, null, 2));
       for (let i = 1; i <= 5; i++) members.push(await register(ca.dir, `a00001${String(i).padStart(2, "0")}`));
-      // Round-robin hand-out of connections (NODE_CLUSTER_SCHED_POLICY=rr), so that each check
-      // below really reaches both workers. serve's default lets the workers accept themselves
-      // (cheaper), and then the kernel may give every connection of a short sequential check to
-      // one worker (seen in CI). What these tests prove, that the workers share every state
-      // through the database, does not depend on who accepts; the kill -9 test below runs on
-      // the default.
-      srv = await serve(ca.dir, ["--workers", "2"], { NODE_CLUSTER_SCHED_POLICY: "rr" });
+      srv = await serve(ca.dir, ["--workers", "2"]);
       pids = await workerPids(srv);
       assert.equal(pids.length, 2);
       portal = portalOf(srv);
@@ -186,7 +194,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const c = await ready(t);
       if (!c) return;
       const s = seen();
-      for (const m of members) await enrollMember(c.srv, c.ca.rootPem, m, s.hook);
+      for (const m of members) await enrollMember(c.srv, c.ca.rootPem, m, s);
       s.assertBoth("enrollments");
       assert.equal(new Set(members.map((m) => m.serial)).size, members.length);
     });
@@ -197,18 +205,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const s = seen();
       for (const m of members) {
         const csr = await makeCsr(m.id);
-        const r = await new Promise<HttpResult>((resolve, reject) => {
-          const req = request(new URL(`${portal}/.well-known/est/simplereenroll`), {
-            method: "POST", agent: false, ca: rootPem, cert: m.certPem, key: m.keyPem, headers: { "content-type": "application/pkcs10" },
-          }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (d: Buffer) => chunks.push(d));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-          });
-          req.on("error", reject);
-          req.once("socket", (sock) => (sock as TLSSocket).once("secureConnect", () => s.hook(sock as TLSSocket)));
-          req.end(csr.base64);
-        });
+        const r = await estRequest(`${portal}/.well-known/est`, "simplereenroll", c.ca.rootPem, { body: csr.base64, client: { cert: m.certPem, key: m.keyPem }, ...s.on });
         const der = firstCert(r);
         const renewed = readCertificate(der);
         assert.notEqual(renewed.serialHex, m.serial, `${m.id}: a new certificate`);
@@ -226,7 +223,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const users = seen();
       for (const m of members) {
         const tab = new Browserish(portal, rootPem, { certPem: m.certPem, keyPem: m.keyPem });
-        tab.onConnect = users.hook;
+        Object.assign(tab, users.on);
         // GET / for the token, POST /login, GET /password, POST /password: the token and the session made by one worker are accepted by the other.
         m.password = await tab.loginAndChange(m.id, m.password, NEW_PASSWORD);
         const me = await tab.get("/me");
@@ -236,7 +233,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       users.assertBoth("user logins");
 
       const ops = seen();
-      c.op.onConnect = ops.hook;
+      Object.assign(c.op, ops.on);
       const added = await c.op.postJson("/api/v1/users", { userId: "a0000401", email: "a0000401@example.jp", name: "利用者 四〇一" });
       assert.equal(added.status, 201, added.body);
       for (let i = 0; i < 2; i++) {
@@ -248,7 +245,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       }
       const listed = await c.op.get("/api/v1/users/a0000401");
       assert.equal(listed.status, 200, listed.body);
-      c.op.onConnect = undefined;
+      Object.assign(c.op, { onConnect: undefined, connectVia: undefined });
       ops.assertBoth("console actions");
     });
 
@@ -284,7 +281,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
         assert.equal(Browserish.errorCode(r), "CERT_REVOKED", `worker ${w}: ${r.body.slice(0, 300)}`);
       }
       const fresh = seen();
-      tab.onConnect = fresh.hook;
+      Object.assign(tab, fresh.on);
       for (let i = 0; i < 24 && (i < 4 || fresh.by.size < 2); i++) {
         const r = await tab.get("/me");
         assert.ok(r.status >= 400, `new connection ${i + 1}: ${r.status}`);
@@ -299,7 +296,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const m = members[0] ?? assert.fail("no member");
       const tab = new Browserish(portal, rootPem, { certPem: m.certPem, keyPem: m.keyPem });
       const wrong = seen();
-      tab.onConnect = wrong.hook;
+      Object.assign(tab, wrong.on);
       // The wrong password that reaches the limit locks the user ID, and says so.
       for (let i = 0; i < LOCK_AFTER; i++) {
         const r = await tab.postJson("/api/v1/login", { userId: m.id, password: `wrong-${i}` });
@@ -307,7 +304,7 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       }
       wrong.assertBoth("wrong passwords");
       const locked = seen();
-      tab.onConnect = locked.hook;
+      Object.assign(tab, locked.on);
       for (let i = 0; i < 8 && locked.by.size < 2; i++) {
         const r = await tab.postJson("/api/v1/login", { userId: m.id, password: m.password });
         assert.equal(r.status, 403, r.body);
@@ -322,13 +319,13 @@ function twoWorkers(name: string, target: () => Promise<string | false | undefin
       const body = (await makeCsr("a0000901")).base64;
       const failures = seen();
       for (let i = 0; i < ADDRESS_LIMIT; i++) {
-        const r = await estRequest(c.srv.estUrl, "simpleenroll", c.ca.rootPem, { auth: { user: `a09${String(i).padStart(5, "0")}`, pass: "2222-3333-4444-5555" }, body, onConnect: failures.hook });
+        const r = await estRequest(c.srv.estUrl, "simpleenroll", c.ca.rootPem, { auth: { user: `a09${String(i).padStart(5, "0")}`, pass: "2222-3333-4444-5555" }, body, ...failures.on });
         assert.equal(r.status, 401, `failure ${i + 1}: ${r.body}`);
       }
       failures.assertBoth("wrong passcodes");
       const paused = seen();
       for (let i = 0; i < 8 && paused.by.size < 2; i++) {
-        const r = await estRequest(c.srv.estUrl, "simpleenroll", c.ca.rootPem, { auth: { user: "a0000901", pass: "2222-3333-4444-5555" }, body, onConnect: paused.hook, headers: { "accept-language": "en" } });
+        const r = await estRequest(c.srv.estUrl, "simpleenroll", c.ca.rootPem, { auth: { user: "a0000901", pass: "2222-3333-4444-5555" }, body, ...paused.on, headers: { "accept-language": "en" } });
         assert.equal(r.status, 429, r.body);
         assert.match(r.body, /^\[TOO_MANY_ATTEMPTS\]/);
       }
@@ -392,9 +389,9 @@ test("kill -9 of a worker under a load of logins and enrollments: every login an
   const rootPem = readFileSync(ca.rootPem, "utf8");
   for (const m of loginUsers) await enrollMember(srv, ca.rootPem, m);
   const tabs = loginUsers.map((m) => new Browserish(portal, rootPem, { certPem: m.certPem, keyPem: m.keyPem }));
-  // node:cluster hands each connection from the supervisor to a worker; one handed to the worker
-  // at the moment it is killed stays open in the supervisor, unanswered (a known node:cluster
-  // limitation): the client gives up after a while and retries, like a browser. -1 marks that.
+  // A connection the killed worker had taken breaks (0); one still waiting in the listen queue is
+  // taken by the other worker. An answer that never comes would be given up on after a while and
+  // retried, like a browser: -1 marks that.
   const NO_ANSWER = -1;
   const within = (p: Promise<number>): Promise<number> =>
     Promise.race([p, new Promise<number>((r) => { setTimeout(() => r(NO_ANSWER), 20_000).unref(); })]);
@@ -437,7 +434,7 @@ test("kill -9 of a worker under a load of logins and enrollments: every login an
   }
   // Nobody got locked or lost a session store: the replacement and the survivor both log everyone in.
   const after = new Seen(() => now);
-  for (const tab of tabs) tab.onConnect = after.hook;
+  for (const tab of tabs) Object.assign(tab, after.on);
   for (let i = 0; i < 8 && after.by.size < 2; i++) assert.equal(await login(i), 200, `login ${i} after the replacement`);
   after.assertBoth("logins after the replacement");
   // What the first answers were, for the record when this test fails elsewhere.

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 import { run, shomeiCa, SHOMEI_CA } from "./run.js";
 import { crlShardOf, crlShardUrl } from "../../src/pki/crl_shard.js";
 import { INIT_CRL_SHARDS } from "../../src/server/config.js";
@@ -125,6 +126,23 @@ export function childrenOf(pid: number): number[] {
     }
   }
   return kids.sort((a, b) => a - b);
+}
+
+/**
+ * A TLS connection that `worker` took: `open` makes new ones until one lands there (the kernel
+ * gives each to whichever worker accepts first), the others are closed unused.
+ */
+export async function connectionTo(worker: number, pids: readonly number[], open: () => TLSSocket, tries = 100): Promise<TLSSocket> {
+  for (let i = 0; i < tries; i++) {
+    const s = open();
+    await new Promise<void>((resolve, reject) => {
+      s.once("secureConnect", () => resolve());
+      s.once("error", reject);
+    });
+    if (workerOf(s, pids) === worker) return s;
+    s.destroy();
+  }
+  throw new Error(`no connection reached worker ${worker} in ${tries} tries`);
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Talking EST to a real server from tests: HTTPS on loopback, trusting the test CA's root. */
 import { request } from "node:https";
-import type { TLSSocket } from "node:tls";
+import { isIP } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { readFileSync } from "node:fs";
 import { generateKeyPair, keyObjectSigner, type KeyKind, type KeyPair } from "../../src/pki/keys.js";
 import { buildCsr } from "../../src/pki/csr.js";
@@ -20,16 +21,30 @@ export interface EstRequest {
   readonly client?: { readonly cert: string; readonly key: string };
   /** Called with the connection once its TLS handshake is done (e.g. to see which worker took it). */
   readonly onConnect?: (socket: TLSSocket) => void;
+  /** Chooses the connection the request goes on (e.g. one a given worker took) instead of a new one. */
+  readonly connectVia?: ConnectVia;
+}
+
+/** Gives the connection a request goes on; `open` makes a new one with the request's TLS settings. */
+export type ConnectVia = (open: () => TLSSocket) => Promise<TLSSocket>;
+
+/** The connection `via` chooses for a request to `url` with these TLS settings (handshake done). */
+export function connectFor(url: URL, tls: ConnectionOptions, via: ConnectVia): Promise<TLSSocket> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return via(() => tlsConnect({ host, port: Number(url.port), ...(isIP(host) ? {} : { servername: host }), ALPNProtocols: ["http/1.1"], ...tls }));
 }
 
 /** One request on a new TLS connection. */
-export function estRequest(estUrl: string, path: string, rootPem: string, r: EstRequest = {}): Promise<HttpResult> {
+export async function estRequest(estUrl: string, path: string, rootPem: string, r: EstRequest = {}): Promise<HttpResult> {
   const url = new URL(`${estUrl}/${path}`);
   const headers: Record<string, string> = { ...r.headers };
   if (r.auth) headers.authorization = `Basic ${Buffer.from(`${r.auth.user}:${r.auth.pass}`).toString("base64")}`;
   if (r.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/pkcs10";
+  const tls = { ca: readFileSync(rootPem), ...r.client };
+  const socket = r.connectVia ? await connectFor(url, tls, r.connectVia) : undefined;
+  if (socket) r.onConnect?.(socket);
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: r.method ?? (r.body === undefined ? "GET" : "POST"), headers, ca: readFileSync(rootPem), agent: false, ...r.client }, (res) => {
+    const req = request(url, { method: r.method ?? (r.body === undefined ? "GET" : "POST"), headers, ...tls, ...(socket ? { createConnection: () => socket } : { agent: false }) }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
@@ -37,7 +52,7 @@ export function estRequest(estUrl: string, path: string, rootPem: string, r: Est
     });
     req.on("error", reject);
     const hook = r.onConnect;
-    if (hook) req.once("socket", (s) => (s as TLSSocket).once("secureConnect", () => hook(s as TLSSocket)));
+    if (hook && !socket) req.once("socket", (s) => (s as TLSSocket).once("secureConnect", () => hook(s as TLSSocket)));
     req.end(r.body);
   });
 }

@@ -13,7 +13,7 @@ import { toPem } from "../../src/pki/pem.js";
 import { exportPrivateKeyPem } from "../../src/pki/keys.js";
 import { initCa, readOutbox, tempDir, type TestCa } from "./ca.js";
 import { shomei } from "./run.js";
-import { makeCsr } from "./est.js";
+import { connectFor, makeCsr, type ConnectVia } from "./est.js";
 import { startInProcess, testClock, type Clock, type InProcess } from "./inprocess.js";
 
 export interface PortalUser {
@@ -130,6 +130,8 @@ export class Browserish {
   readonly jar = new Map<string, string>();
   /** Called with each new connection once its TLS handshake is done (e.g. to see which worker took it). */
   onConnect?: (socket: TLSSocket) => void;
+  /** Chooses the connection each request goes on (e.g. one a given worker took) instead of a new one. */
+  connectVia?: ConnectVia;
   private agent: Agent | false = false;
 
   /** From now on, requests share one kept-alive TLS connection (a browser's), instead of one each. */
@@ -145,14 +147,17 @@ export class Browserish {
 
   constructor(readonly base: string, readonly rootPem: string, public identity?: { certPem: string; keyPem: string }) {}
 
-  request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
+  async request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
     const h: Record<string, string> = { "accept-language": "en", ...headers };
     const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join("; ");
     if (cookie) h.cookie = cookie;
+    const url = new URL(path, this.base);
+    const tls = { ca: this.rootPem, ...(this.identity ? { cert: this.identity.certPem, key: this.identity.keyPem } : {}) };
+    const socket = this.connectVia ? await connectFor(url, tls, this.connectVia) : undefined;
+    if (socket) this.onConnect?.(socket);
     return new Promise((resolve, reject) => {
-      const req = request(new URL(path, this.base), {
-        method, headers: h, ca: this.rootPem, agent: this.agent,
-        ...(this.identity ? { cert: this.identity.certPem, key: this.identity.keyPem } : {}),
+      const req = request(url, {
+        method, headers: h, ...tls, ...(socket ? { createConnection: () => socket } : { agent: this.agent }),
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -173,7 +178,7 @@ export class Browserish {
       });
       req.on("error", reject);
       const hook = this.onConnect;
-      if (hook) req.once("socket", (s) => (s as TLSSocket).once("secureConnect", () => hook(s as TLSSocket)));
+      if (hook && !socket) req.once("socket", (s) => (s as TLSSocket).once("secureConnect", () => hook(s as TLSSocket)));
       req.end(body);
     });
   }
