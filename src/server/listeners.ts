@@ -148,8 +148,9 @@ export async function bindListeners(host: string, specs: readonly ListenerSpec[]
 
 /**
  * Accepts connections on a further address's socket (::1 for "localhost") and hands each to
- * `server`, the one listening on the first address: one app, one set of connections to drain.
- * Close the returned server before `server`.
+ * `server`, the one listening on the first address, so one app answers on every address. Close
+ * the returned server before `server`. `server.close()` does not wait for the requests in flight
+ * on these connections (nor did Fastify's own servers for the further addresses of "localhost").
  */
 export function acceptFor(server: net.Server, handle: unknown): net.Server {
   const further = net.createServer((c) => server.emit("connection", c));
