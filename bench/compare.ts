@@ -605,7 +605,7 @@ Before its windows every target got ${cfg.warmSeconds} s of each portal load and
 measured warm, as they run for days, not while V8 still compiles them.
 nginx and the bare Node server send the portal's login page (its HTML, fetched once at start) as a fixed page.
 The bare Node server runs twice: in one process, the floor of \`--workers 1\`, and as two processes accepting from one
-socket (node:cluster, \`SCHED_NONE\`, as serve's workers), the floor of the default workers: on this 2-core machine two busy
+socket (node:cluster, \`SCHED_NONE\`: each accepts itself, as serve's workers do on the sockets the supervisor hands them), the floor of the default workers: on this 2-core machine two busy
 server processes and the clients share the cores, which raises the CPU per operation of the floor as much as Shomei's.
 "CPU − bare Node" subtracts the floor with the same number of processes (nginx's 2 workers: the 2-process floor).
 

@@ -10,7 +10,8 @@
  * session tickets are Node's defaults, as on Shomei's listeners.
  *
  * With `workers` > 1 it is that many processes accepting from one socket through node:cluster with
- * `SCHED_NONE`, as `shomei-ca serve` runs its workers: the floor for Shomei's default workers, whose
+ * `SCHED_NONE`, as `shomei-ca serve`'s workers accept from the sockets its supervisor binds and
+ * hands them (src/server/listeners.ts; the same sharing): the floor for Shomei's default workers, whose
  * CPU per handshake on this 2-core machine includes the cost of two busy processes sharing the cores.
  *
  * With `est` it is the floor of the EST window instead: the EST listener's TLS options (no client
