@@ -2,8 +2,8 @@
  * The supervisor `serve` runs: it forks the worker processes that serve every request
  * (node:cluster), hands each of them the listening sockets it bound (listeners.ts: every worker
  * accepts connections on them itself), replaces a worker that dies, with a backoff so a crash
- * loop does not spin, and drains them all on shutdown. It does no request work itself, so a request that aborts Node in
- * native code costs only the requests in flight on one worker.
+ * loop does not spin, and drains them all on shutdown. It does no request work itself, so a
+ * request that aborts Node in native code costs only the requests in flight on one worker.
  *
  * Workers exit by themselves when the supervisor's IPC channel closes (node:cluster does this
  * in every worker), so a supervisor killed with SIGKILL leaves no worker holding a port.
