@@ -305,9 +305,9 @@ test("on thousands of mutations of those requests, whatever readOcspPost() reads
 
 // ---- the listener against Node's server ----------------------------------------------------------
 
-/** A responder with one pre-signed answer in memory (DER) and one it signs on request (OTHER). */
 /** The pre-signed answer in memory: cacheable, so a GET for it may be answered on the wire too. */
 const PRESIGNED: OcspReply = { body: ANSWER, cacheable: { thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() + 4 * 3_600_000), etag: '"presigned"' } };
+/** A responder with one pre-signed answer in memory (DER) and one it signs on request (OTHER). */
 const responder = {
   answerFromMemory: (der: Uint8Array): OcspReply | undefined => (Buffer.from(der).equals(DER) ? PRESIGNED : undefined),
   answer: (der: Uint8Array): Promise<OcspReply> => Promise.resolve({ body: Buffer.from(der).equals(OTHER) ? SIGNED : Buffer.from("3003", "hex") }),
