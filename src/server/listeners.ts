@@ -99,7 +99,8 @@ export async function addressesOf(host: string): Promise<Address[]> {
     const seen = new Set<string>();
     return found.filter((a) => !seen.has(a.address) && seen.add(a.address)).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
   } catch (e) {
-    throw new ShomeiError("LISTEN_FAILED", { address: host, reason: `${(e as { code?: string }).code ?? "lookup failed"}: no address for this name` });
+    // The resolver's code only (ENOTFOUND, EAI_AGAIN …): the remedy says what a name needs, in the user's language.
+    throw new ShomeiError("LISTEN_FAILED", { address: host, reason: (e as { code?: string }).code ?? "ENOTFOUND" });
   }
 }
 
